@@ -1,0 +1,133 @@
+// Package objects answers "which objects of this resource exist" from
+// shared metadata informers, started lazily per resource, so that a request
+// for a metric over many objects never LISTs against kube-apiserver.
+package objects
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// Cache holds one metadata informer per resource that has been asked about.
+type Cache struct {
+	client metadata.Interface
+	mapper apimeta.RESTMapper
+	stop   <-chan struct{}
+
+	mu        sync.Mutex
+	informers map[schema.GroupVersionResource]*entry
+}
+
+type entry struct {
+	informer cache.SharedIndexInformer
+	synced   chan struct{}
+}
+
+// New returns a Cache whose informers run until stop is closed.
+func New(client metadata.Interface, mapper apimeta.RESTMapper, stop <-chan struct{}) *Cache {
+	return &Cache{client: client, mapper: mapper, stop: stop, informers: map[schema.GroupVersionResource]*entry{}}
+}
+
+// Names returns the sorted names of the objects of gr in namespace (all
+// namespaces if empty) whose labels match sel.
+func (c *Cache) Names(ctx context.Context, gr schema.GroupResource, namespace string, sel labels.Selector) ([]string, error) {
+	objs, err := c.List(ctx, gr, namespace, sel)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Name
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// List returns the metadata of the objects of gr in namespace (all if
+// empty) whose labels match sel.
+func (c *Cache) List(ctx context.Context, gr schema.GroupResource, namespace string, sel labels.Selector) ([]*metav1.PartialObjectMetadata, error) {
+	lister, err := c.Lister(ctx, gr)
+	if err != nil {
+		return nil, err
+	}
+	if sel == nil {
+		sel = labels.Everything()
+	}
+	var objs []runtime.Object
+	if namespace == "" {
+		objs, err = lister.List(sel)
+	} else {
+		objs, err = lister.ByNamespace(namespace).List(sel)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*metav1.PartialObjectMetadata, 0, len(objs))
+	for _, o := range objs {
+		if m, ok := o.(*metav1.PartialObjectMetadata); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Lister returns a synced lister for gr, starting its informer on first use.
+func (c *Cache) Lister(ctx context.Context, gr schema.GroupResource) (cache.GenericLister, error) {
+	gvr, err := c.mapper.ResourceFor(gr.WithVersion(""))
+	if err != nil {
+		return nil, fmt.Errorf("resource %s is not known to the cluster: %w", gr, err)
+	}
+	e := c.entry(gvr)
+	select {
+	case <-e.synced:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the %s cache to sync: %w", gr, ctx.Err())
+	}
+	return cache.NewGenericLister(e.informer.GetIndexer(), gvr.GroupResource()), nil
+}
+
+func (c *Cache) entry(gvr schema.GroupVersionResource) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.informers[gvr]; ok {
+		return e
+	}
+	inf := metadatainformer.NewFilteredMetadataInformer(c.client, gvr, metav1.NamespaceAll, 0,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil).Informer()
+	_ = inf.SetTransform(stripManagedFields)
+	e := &entry{informer: inf, synced: make(chan struct{})}
+	c.informers[gvr] = e
+	klog.V(2).InfoS("starting metadata informer", "resource", gvr.String())
+	go inf.Run(c.stop)
+	go func() {
+		start := time.Now()
+		if cache.WaitForCacheSync(c.stop, inf.HasSynced) {
+			klog.V(2).InfoS("metadata informer synced", "resource", gvr.String(), "duration", time.Since(start))
+			close(e.synced)
+		}
+	}()
+	return e
+}
+
+// stripManagedFields keeps only what promgate reads from each object.
+func stripManagedFields(obj interface{}) (interface{}, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		m.ManagedFields = nil
+		m.Annotations = nil
+		m.OwnerReferences = nil
+	}
+	return obj, nil
+}

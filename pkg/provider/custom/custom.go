@@ -1,0 +1,247 @@
+// Package custom implements custom.metrics.k8s.io: metrics about
+// Kubernetes objects, answered by rendering the serving rule's query with
+// escaped matchers for the requested objects.
+package custom
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	"k8s.io/metrics/pkg/apis/custom_metrics"
+	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
+	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider/helpers"
+
+	plabels "github.com/prometheus/prometheus/model/labels"
+
+	"github.com/promgate/promgate/pkg/catalog"
+	"github.com/promgate/promgate/pkg/provider"
+	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/quantity"
+)
+
+// Catalog gives the current set of known metrics.
+type Catalog interface {
+	Snapshot() *catalog.Snapshot
+}
+
+// ObjectLister lists object names from a cache.
+type ObjectLister interface {
+	Names(ctx context.Context, gr schema.GroupResource, namespace string, sel labels.Selector) ([]string, error)
+}
+
+// Provider serves custom.metrics.k8s.io.
+type Provider struct {
+	catalog Catalog
+	querier provider.Querier
+	objects ObjectLister
+	mapper  apimeta.RESTMapper
+	// MaxNamesInQuery bounds the names put in one regex alternation; above
+	// it the query selects every object of the namespace and the result is
+	// filtered here, keeping the query short and shareable.
+	MaxNamesInQuery int
+	now             func() time.Time
+}
+
+var _ cmprovider.CustomMetricsProvider = (*Provider)(nil)
+
+// New returns a Provider.
+func New(c Catalog, q provider.Querier, objects ObjectLister, mapper apimeta.RESTMapper) *Provider {
+	return &Provider{catalog: c, querier: q, objects: objects, mapper: mapper, MaxNamesInQuery: 100, now: time.Now}
+}
+
+// ListAllMetrics lists the discovered metrics.
+func (p *Provider) ListAllMetrics() []cmprovider.CustomMetricInfo {
+	return p.catalog.Snapshot().CustomMetrics()
+}
+
+// plan is a resolved request: the rule and labels that serve it.
+type plan struct {
+	info          cmprovider.CustomMetricInfo
+	entry         catalog.Entry
+	resourceLabel string
+	matchers      []*plabels.Matcher
+}
+
+func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, metricSelector labels.Selector) (*plan, error) {
+	norm, _, err := info.Normalized(p.mapper)
+	if err != nil {
+		return nil, apierrors.NewNotFound(info.GroupResource, fmt.Sprintf("resource %q for metric %q: %v", info.GroupResource, info.Metric, err))
+	}
+	snap := p.catalog.Snapshot()
+	entry, ok := snap.Custom(catalog.CustomKey{Resource: norm.GroupResource, Namespaced: norm.Namespaced, Metric: norm.Metric})
+	if !ok {
+		return nil, notFound(snap, norm)
+	}
+	rl, err := entry.Rule.Resources.LabelForResource(norm.GroupResource, p.mapper)
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("%s: %w", entry.Rule.Path, err))
+	}
+	ms, err := promql.MatchersForSelector(metricSelector, nil)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("metricLabelSelector: %v", err))
+	}
+	if norm.Namespaced {
+		ms = append(ms, promql.Equal(entry.Rule.Resources.NamespaceLabel(p.mapper), namespace))
+	}
+	return &plan{info: norm, entry: entry, resourceLabel: rl, matchers: ms}, nil
+}
+
+func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
+	err := cmprovider.NewMetricNotFoundError(info.GroupResource, info.Metric)
+	scope := "cluster-scoped"
+	if info.Namespaced {
+		scope = "namespaced"
+	}
+	msg := fmt.Sprintf("%s (as %s objects)", err.ErrStatus.Message, scope)
+	if known := snap.MetricsFor(info.GroupResource); len(known) > 0 {
+		if len(known) > 10 {
+			known = append(known[:10:10], "...")
+		}
+		msg += "; metrics known for " + info.GroupResource.String() + ": " + strings.Join(known, ", ")
+	} else {
+		msg += "; no metric is known for " + info.GroupResource.String() + " (see `promgate explain`)"
+	}
+	err.ErrStatus.Message = msg
+	return err
+}
+
+// query renders and runs the plan for objects selected by objMatcher.
+func (p *Provider) query(ctx context.Context, pl *plan, objMatcher *plabels.Matcher) (model.Vector, *int64, error) {
+	ms := append(append([]*plabels.Matcher(nil), pl.matchers...), objMatcher)
+	byName := map[string]string{}
+	for _, m := range ms {
+		byName[m.Name] = m.Value
+	}
+	q, expr, err := pl.entry.Rule.Query.Render(promql.TemplateArgs{
+		Series:            pl.entry.Series,
+		LabelMatchers:     promql.JoinMatchers(ms),
+		LabelValuesByName: byName,
+		GroupBy:           pl.resourceLabel,
+		GroupBySlice:      []string{pl.resourceLabel},
+	})
+	if err != nil {
+		return nil, nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
+	}
+	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q)
+	vec, err := p.querier.Query(ctx, q, p.now())
+	if err != nil {
+		return nil, nil, provider.StatusError(err)
+	}
+	var window *int64
+	if w, ok := promql.Window(expr); ok {
+		s := int64(w / time.Second)
+		window = &s
+	}
+	return vec, window, nil
+}
+
+// GetMetricByName returns the metric for one object.
+func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedName, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValue, error) {
+	pl, err := p.resolve(info, name.Namespace, metricSelector)
+	if err != nil {
+		return nil, err
+	}
+	vec, window, err := p.query(ctx, pl, promql.Equal(pl.resourceLabel, name.Name))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range vec {
+		if string(s.Metric[model.LabelName(pl.resourceLabel)]) != name.Name {
+			continue
+		}
+		v, err := p.value(pl, name, s, window, metricSelector)
+		if err != nil {
+			nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
+			nf.ErrStatus.Message += ": " + err.Error()
+			return nil, nf
+		}
+		return v, nil
+	}
+	nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
+	nf.ErrStatus.Message += ": the query returned no series for it"
+	return nil, nf
+}
+
+// GetMetricBySelector returns the metric for every object of a resource
+// matching selector, taking the objects from the informer cache.
+func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, selector labels.Selector, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValueList, error) {
+	pl, err := p.resolve(info, namespace, metricSelector)
+	if err != nil {
+		return nil, err
+	}
+	names, err := p.objects.Names(ctx, pl.info.GroupResource, namespace, selector)
+	if err != nil {
+		return nil, provider.StatusError(err)
+	}
+	list := &custom_metrics.MetricValueList{}
+	if len(names) == 0 {
+		return list, nil
+	}
+	objMatcher := promql.OneOf(pl.resourceLabel, names)
+	if len(names) > p.MaxNamesInQuery {
+		objMatcher = &plabels.Matcher{Type: plabels.MatchNotEqual, Name: pl.resourceLabel, Value: ""}
+	}
+	vec, window, err := p.query(ctx, pl, objMatcher)
+	if err != nil {
+		return nil, err
+	}
+	wanted := make(map[string]bool, len(names))
+	for _, n := range names {
+		wanted[n] = true
+	}
+	for _, s := range vec {
+		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
+		if !wanted[obj] {
+			continue
+		}
+		wanted[obj] = false // one value per object
+		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, s, window, metricSelector)
+		if err != nil {
+			klog.V(2).InfoS("skipping value", "metric", pl.info.Metric, "object", obj, "err", err)
+			continue
+		}
+		list.Items = append(list.Items, *v)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].DescribedObject.Name < list.Items[j].DescribedObject.Name })
+	return list, nil
+}
+
+func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, window *int64, metricSelector labels.Selector) (*custom_metrics.MetricValue, error) {
+	f := float64(s.Value)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("value is %v", f)
+	}
+	q, err := quantity.FromFloat(f)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := helpers.ReferenceFor(p.mapper, name, pl.info)
+	if err != nil {
+		return nil, err
+	}
+	mv := &custom_metrics.MetricValue{
+		DescribedObject: ref,
+		Metric:          custom_metrics.MetricIdentifier{Name: pl.info.Metric},
+		Timestamp:       metav1.NewTime(s.Timestamp.Time()),
+		WindowSeconds:   window,
+		Value:           q,
+	}
+	if metricSelector != nil && !metricSelector.Empty() {
+		if ls, err := metav1.ParseToLabelSelector(metricSelector.String()); err == nil {
+			mv.Metric.Selector = ls
+		}
+	}
+	return mv, nil
+}

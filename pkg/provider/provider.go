@@ -1,0 +1,46 @@
+// Package provider holds what the three metrics API providers (custom,
+// external, resource) share: the query interface they consume and the
+// mapping of failures to API status codes.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/promql"
+)
+
+// Querier runs instant PromQL queries. Backend failures are *prom.Error.
+type Querier interface {
+	Query(ctx context.Context, query string, ts time.Time) (model.Vector, error)
+}
+
+// StatusError converts an error into the API status a client should see:
+// 503 naming the backend when Prometheus failed or timed out, 400 for a
+// selector PromQL cannot express, the error itself if it already is a
+// status, and 500 otherwise.
+func StatusError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return err
+	}
+	var pe *prom.Error
+	switch {
+	case errors.As(err, &pe):
+		return apierrors.NewServiceUnavailable(pe.Error())
+	case errors.Is(err, promql.ErrUnsupportedSelector):
+		return apierrors.NewBadRequest(err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return apierrors.NewServiceUnavailable(fmt.Sprintf("metrics request timed out: %v", err))
+	}
+	return apierrors.NewInternalError(err)
+}

@@ -1,0 +1,176 @@
+// Package rules compiles configuration rules into the operations discovery
+// and the providers need: which series a rule keeps, what metric name a
+// series gets, which labels name which Kubernetes resources, and how a
+// request becomes PromQL.
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/promql"
+)
+
+// Rule is a compiled discovery rule.
+type Rule struct {
+	// Path locates the rule in the config, e.g. "rules[2]".
+	Path string
+	// SeriesQuery is the selector sent to /api/v1/series.
+	SeriesQuery string
+	// Resources associates labels with resources.
+	Resources *ResourceMap
+	// Query renders the PromQL for a request.
+	Query *promql.Template
+	// Namespaced, for external rules, adds the request's namespace as a matcher.
+	Namespaced bool
+
+	filters  []filter
+	nameRE   *regexp.Regexp
+	nameAs   string
+	replacer *strings.Replacer
+}
+
+type filter struct {
+	re       *regexp.Regexp
+	positive bool
+	desc     string
+}
+
+// Compile compiles every custom and external rule of cfg. Errors name the
+// rule and field.
+func Compile(cfg *config.Config) (custom, external []*Rule, err error) {
+	var errs []error
+	for i, r := range cfg.Rules {
+		cr, err := CompileRule(fmt.Sprintf("rules[%d]", i), r)
+		errs = append(errs, err)
+		custom = append(custom, cr)
+	}
+	for i, r := range cfg.ExternalRules {
+		cr, err := CompileRule(fmt.Sprintf("externalRules[%d]", i), r)
+		errs = append(errs, err)
+		external = append(external, cr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return custom, external, nil
+}
+
+// CompileRule compiles one rule found at path.
+func CompileRule(path string, r config.DiscoveryRule) (*Rule, error) {
+	out := &Rule{Path: path, SeriesQuery: r.SeriesQuery, Namespaced: r.Resources.IsNamespaced()}
+	var errs []error
+	if _, err := promql.ParseSelector(r.SeriesQuery); err != nil {
+		errs = append(errs, config.Fieldf(path+".seriesQuery", "invalid series selector %q: %v", r.SeriesQuery, err))
+	}
+	for j, f := range r.SeriesFilters {
+		fp := fmt.Sprintf("%s.seriesFilters[%d]", path, j)
+		expr, positive, field := f.Is, true, ".is"
+		if f.IsNot != "" {
+			expr, positive, field = f.IsNot, false, ".isNot"
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil || (f.Is != "") == (f.IsNot != "") {
+			errs = append(errs, config.Fieldf(fp+field, "invalid filter %q", expr))
+			continue
+		}
+		desc := "is " + expr
+		if !positive {
+			desc = "isNot " + expr
+		}
+		out.filters = append(out.filters, filter{re: re, positive: positive, desc: "seriesFilters[" + fmt.Sprint(j) + "] " + desc})
+	}
+	matches := r.Name.Matches
+	if matches == "" {
+		matches = ".*"
+	}
+	re, err := regexp.Compile(matches)
+	if err != nil {
+		errs = append(errs, config.Fieldf(path+".name.matches", "invalid regular expression %q: %v", matches, err))
+	} else {
+		out.nameRE = re
+		out.nameAs = r.Name.As
+		if out.nameAs == "" {
+			switch re.NumSubexp() {
+			case 0:
+				out.nameAs = "$0"
+			case 1:
+				out.nameAs = "$1"
+			default:
+				errs = append(errs, config.Fieldf(path+".name.as", "is required when name.matches %q has several capture groups", matches))
+			}
+		}
+		if r.Name.Matches != "" {
+			out.filters = append(out.filters, filter{re: re, positive: true, desc: "name.matches " + matches})
+		}
+	}
+	rm, err := NewResourceMap(path+".resources", r.Resources)
+	errs = append(errs, err)
+	out.Resources = rm
+	q := r.MetricsQuery
+	if q == "" {
+		q = promql.DefaultMetricsQuery
+	}
+	t, err := promql.NewTemplate(q)
+	if err != nil {
+		errs = append(errs, config.Fieldf(path+".metricsQuery", "%v", err))
+	}
+	out.Query = t
+	if len(r.LabelValueReplacements) > 0 {
+		var pairs []string
+		for _, p := range r.LabelValueReplacements {
+			pairs = append(pairs, p.Find, p.Replace)
+		}
+		out.replacer = strings.NewReplacer(pairs...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Keep reports whether a series name passes the rule's filters, and if not,
+// which filter dropped it.
+func (r *Rule) Keep(series string) (bool, string) {
+	for _, f := range r.filters {
+		if f.re.MatchString(series) != f.positive {
+			return false, f.desc
+		}
+	}
+	return true, ""
+}
+
+// MetricName returns the API metric name for a series name.
+func (r *Rule) MetricName(series string) (string, error) {
+	idx := r.nameRE.FindStringSubmatchIndex(series)
+	if idx == nil {
+		return "", fmt.Errorf("series %q does not match name.matches %q", series, r.nameRE.String())
+	}
+	name := string(r.nameRE.ExpandString(nil, r.nameAs, series, idx))
+	if name == "" {
+		return "", fmt.Errorf("series %q gives an empty metric name", series)
+	}
+	if strings.ContainsAny(name, "/%?") {
+		return "", fmt.Errorf("metric name %q from series %q contains '/', '%%' or '?'", name, series)
+	}
+	return name, nil
+}
+
+// ReplaceValue applies the rule's labelValueReplacements to a label value.
+func (r *Rule) ReplaceValue(v string) string {
+	if r.replacer == nil {
+		return v
+	}
+	return r.replacer.Replace(v)
+}
+
+// Replacer returns ReplaceValue, or nil when the rule has no replacements.
+func (r *Rule) Replacer() func(string) string {
+	if r.replacer == nil {
+		return nil
+	}
+	return r.ReplaceValue
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Installs, once, every binary the end-to-end world needs and caches it under
+# $PROMGATE_CACHE/bin (default: <repo>/.cache/bin, git-ignored):
+#   etcd 3.6, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
+#   (v1.37, built from the Go module proxy), kwok and Prometheus (Debian).
+# Re-running it is cheap: anything already present is skipped.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+CACHE=${PROMGATE_CACHE:-$ROOT/.cache}
+BIN=$CACHE/bin
+BUILD=$CACHE/build
+mkdir -p "$BIN" "$BUILD"
+
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+
+export GOFLAGS=-mod=mod
+log() { printf '[install-tools] %s\n' "$*" >&2; }
+
+build_etcd() {
+  [ -x "$BIN/etcd" ] && return
+  log "building etcd $ETCD_VERSION"
+  local d=$BUILD/etcd
+  rm -rf "$d" && mkdir -p "$d" && cd "$d"
+  cat > go.mod <<MOD
+module promgate.local/etcdbuild
+
+go 1.24
+
+require (
+	go.etcd.io/etcd/server/v3 $ETCD_VERSION
+	go.etcd.io/etcd/etcdctl/v3 $ETCD_VERSION
+)
+MOD
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "go.etcd.io/etcd/etcdctl/v3"
+	_ "go.etcd.io/etcd/server/v3"
+)
+GO
+  go mod tidy >/dev/null
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+}
+
+build_kube() {
+  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && \
+     [ -x "$BIN/kube-scheduler" ] && [ -x "$BIN/kubectl" ]; then
+    return
+  fi
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION"
+  local d=$BUILD/kubernetes
+  rm -rf "$d" && mkdir -p "$d" && cd "$d"
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  local goline
+  goline=$(grep -m1 '^go ' "$gomod")
+  {
+    echo "module promgate.local/kubebuild"
+    echo
+    echo "$goline"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    echo "replace ("
+    grep -E '^\s*k8s.io/[^ ]+ => ./staging/' "$gomod" | awk -v v="${KUBE_VERSION/v1/v0}" '{print "\t" $1 " => " $1 " " v}'
+    echo ")"
+  } > go.mod
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  go mod tidy >/dev/null
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -x "$BIN/$c" ] && continue
+    log "  go build $c"
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$BIN/$c" "k8s.io/kubernetes/cmd/$c"
+  done
+}
+
+build_kwok() {
+  if [ ! -x "$BIN/kwok" ]; then
+    log "installing kwok $KWOK_VERSION"
+    GOBIN=$BIN CGO_ENABLED=0 go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  fi
+  # The stage definitions keep the module's layout (kwok-stages/node/fast/node-initialize.yaml,
+  # kwok-stages/pod/fast/pod-ready.yaml, ...): several directories ship files with the same
+  # name (pod/fast/pod-ready.yaml vs pod/general/pod-ready.yaml), so a flat copy would let one
+  # silently overwrite the other. testdata/ is left out.
+  [ -f "$CACHE/kwok-stages/pod/fast/pod-ready.yaml" ] && return
+  log "copying kwok $KWOK_VERSION stage definitions"
+  local src
+  src=$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage
+  [ -d "$src" ] || go mod download "sigs.k8s.io/kwok@$KWOK_VERSION"
+  rm -rf "$CACHE/kwok-stages" && mkdir -p "$CACHE/kwok-stages"
+  cp -r "$src/." "$CACHE/kwok-stages/"
+  chmod -R u+w "$CACHE/kwok-stages"
+  find "$CACHE/kwok-stages" -depth -type d -name testdata -exec rm -rf {} +
+  find "$CACHE/kwok-stages" -type f ! -name '*.yaml' -delete
+}
+
+install_prometheus() {
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+    ln -sf "$(command -v prometheus)" "$BIN/prometheus"
+    ln -sf "$(command -v promtool)" "$BIN/promtool"
+    return
+  fi
+  log "installing prometheus from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus openssl >/dev/null
+  ln -sf "$(command -v prometheus)" "$BIN/prometheus"
+  ln -sf "$(command -v promtool)" "$BIN/promtool"
+}
+
+need_openssl() {
+  command -v openssl >/dev/null && return
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends openssl >/dev/null
+}
+
+what=${1:-all}
+case $what in
+  all) need_openssl; install_prometheus; (build_etcd); (build_kwok); (build_kube) ;;
+  etcd) build_etcd ;;
+  kube) build_kube ;;
+  kwok) build_kwok ;;
+  prometheus) install_prometheus ;;
+  *) echo "usage: $0 [all|etcd|kube|kwok|prometheus]" >&2; exit 2 ;;
+esac
+log "tools ready in $BIN"
