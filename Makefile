@@ -1,0 +1,61 @@
+# promgate — see README.md.
+#
+#   make demo       a loopback cluster + Prometheus + workload, promgate registered,
+#                   kubectl top / custom / external metrics and an HPA shown
+#   make demo-down  stop it
+#   make test       everything CI runs: lint, unit tests (-race), fuzz and benchmark
+#                   smoke runs, and the end-to-end suite
+#   make bench      whole-system load benchmark (see docs/performance.md)
+
+GO          ?= go
+BIN_DIR     ?= bin
+CACHE_DIR   ?= .cache
+STATICCHECK ?= $(CACHE_DIR)/bin/staticcheck
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME    ?= 10s
+
+.PHONY: all build test test-unit lint fuzz bench-smoke bench demo demo-down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN_DIR)/promgate ./cmd/promgate
+
+test: lint test-unit fuzz bench-smoke tools e2e
+
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+$(STATICCHECK):
+	GOBIN=$(abspath $(CACHE_DIR)/bin) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/...
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+
+# Short runs of every fuzz target, so they can't rot.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# One iteration of every Go benchmark, so they can't rot.
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+demo: build tools
+	test/e2e/hack/demo.sh
+
+demo-down:
+	test/e2e/hack/world.sh down
+
+clean:
+	rm -rf $(BIN_DIR)
+
+include test/e2e/e2e.mk

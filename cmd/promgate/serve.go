@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/spf13/cobra"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/client-go/metadata"
+	"k8s.io/klog/v2"
+	openapicommon "k8s.io/kube-openapi/pkg/common"
+	cmapiserver "sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver"
+	generatedcore "sigs.k8s.io/custom-metrics-apiserver/pkg/generated/openapi/core"
+	generatedcustommetrics "sigs.k8s.io/custom-metrics-apiserver/pkg/generated/openapi/custommetrics"
+	generatedexternalmetrics "sigs.k8s.io/custom-metrics-apiserver/pkg/generated/openapi/externalmetrics"
+	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
+	generatedmetrics "sigs.k8s.io/metrics-server/pkg/api/generated/openapi"
+
+	"github.com/promgate/promgate/pkg/catalog"
+	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/objects"
+	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider/custom"
+	"github.com/promgate/promgate/pkg/provider/external"
+	"github.com/promgate/promgate/pkg/rules"
+)
+
+func newServeCommand() *cobra.Command {
+	o := newServeOptions()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the metrics API server (the default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if errs := o.validate(); len(errs) > 0 {
+				return utilerrors.NewAggregate(errs)
+			}
+			return o.run()
+		},
+	}
+	cmd.Flags().AddFlagSet(o.flags())
+	return cmd
+}
+
+func (o *serveOptions) run() error {
+	ctx := genericapiserver.SetupSignalContext()
+	cfg, err := config.Load(o.configFile)
+	if err != nil {
+		return err
+	}
+	customRules, externalRules, err := rules.Compile(cfg)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", o.configFile, err)
+	}
+	promClient, err := prom.New(o.prom)
+	if err != nil {
+		return err
+	}
+	mapper, err := o.base.RESTMapper()
+	if err != nil {
+		return err
+	}
+	restConfig, err := o.base.ClientConfig()
+	if err != nil {
+		return err
+	}
+	mdClient, err := metadata.NewForConfig(restConfig)
+	if err != nil {
+		return err
+	}
+	objectCache := objects.New(mdClient, mapper, ctx.Done())
+
+	maxAge := o.maxAge
+	if maxAge == 0 {
+		maxAge = o.relistInterval
+	}
+	disc := catalog.New(customRules, externalRules, promClient, mapper, maxAge)
+	go disc.Run(ctx, o.relistInterval)
+
+	cp := custom.New(disc, promClient, objectCache, mapper)
+	cp.MaxNamesInQuery = o.maxNames
+	o.base.WithCustomMetrics(cp)
+	o.base.WithExternalMetrics(external.New(disc, promClient, mapper))
+
+	defs := []openapicommon.GetOpenAPIDefinitions{
+		generatedcore.GetOpenAPIDefinitions,
+		generatedcustommetrics.GetOpenAPIDefinitions,
+		generatedexternalmetrics.GetOpenAPIDefinitions,
+		generatedmetrics.GetOpenAPIDefinitions,
+	}
+	namer := openapinamer.NewDefinitionNamer(cmapiserver.Scheme, metricsapi.Scheme)
+	o.base.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(mergeDefinitions(defs), namer)
+	o.base.OpenAPIConfig.Info.Title, o.base.OpenAPIConfig.Info.Version = "promgate", "v1"
+	o.base.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(mergeDefinitions(defs), namer)
+	o.base.OpenAPIV3Config.Info.Title, o.base.OpenAPIV3Config.Info.Version = "promgate", "v1"
+
+	if o.resourceAPI && cfg.ResourceRules != nil {
+		if err := o.installResourceMetrics(ctx, cfg.ResourceRules, promClient, objectCache); err != nil {
+			return err
+		}
+	}
+	server, err := o.base.Server()
+	if err != nil {
+		return err
+	}
+	if o.resourceHook != nil {
+		if err := o.resourceHook(server.GenericAPIServer); err != nil {
+			return err
+		}
+	}
+	if err := server.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck("promgate-discovery", func(*http.Request) error {
+		select {
+		case <-disc.Ready():
+			return nil
+		default:
+			return errors.New("first series discovery has not finished")
+		}
+	})); err != nil {
+		return err
+	}
+	klog.InfoS("starting promgate", "prometheus", promClient.Name(), "customRules", len(customRules), "externalRules", len(externalRules), "resourceMetrics", o.resourceHook != nil)
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+func mergeDefinitions(getters []openapicommon.GetOpenAPIDefinitions) openapicommon.GetOpenAPIDefinitions {
+	return func(ref openapicommon.ReferenceCallback) map[string]openapicommon.OpenAPIDefinition {
+		out := map[string]openapicommon.OpenAPIDefinition{}
+		for _, g := range getters {
+			for k, v := range g(ref) {
+				out[k] = v
+			}
+		}
+		return out
+	}
+}
