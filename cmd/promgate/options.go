@@ -27,6 +27,9 @@ type serveOptions struct {
 	maxNames       int
 	resourceAPI    bool
 	requestTimeout time.Duration
+	cacheTTL       time.Duration
+	maxConcurrent  int
+	batch          bool
 
 	// resourceHook installs metrics.k8s.io once the server exists.
 	resourceHook func(*genericapiserver.GenericAPIServer) error
@@ -71,6 +74,9 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent are discovered (0: the relist interval).")
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
 	fs.BoolVar(&o.resourceAPI, "enable-resource-metrics", o.resourceAPI, "Serve metrics.k8s.io (kubectl top, HPA Resource metrics) when the config has resourceRules.")
+	fs.DurationVar(&o.cacheTTL, "query-cache-ttl", 5*time.Second, "How long a query result is reused for identical queries (0 disables; identical in-flight queries are always shared). Keep it below the scrape interval.")
+	fs.BoolVar(&o.batch, "query-batching", true, "Answer custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object, filtered in promgate), shared by every request through the query cache. Turn off for metricsQuery templates that do not aggregate by <<.GroupBy>>.")
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", 16, "Most queries running against Prometheus at once.")
 	fs.DurationVar(&o.requestTimeout, "resource-metrics-timeout", 10*time.Second, "Deadline for answering one metrics.k8s.io request.")
 
 	gfs := goflag.NewFlagSet("klog", goflag.ContinueOnError)
@@ -99,6 +105,12 @@ func (o *serveOptions) validate() []error {
 	}
 	if o.maxAge < 0 {
 		errs = append(errs, fmt.Errorf("--metrics-max-age must not be negative"))
+	}
+	if o.cacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("--query-cache-ttl must not be negative"))
+	}
+	if o.maxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-queries must be at least 1"))
 	}
 	if o.maxNames < 1 {
 		errs = append(errs, fmt.Errorf("--max-names-in-query must be at least 1"))

@@ -26,6 +26,7 @@ import (
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
+	"github.com/promgate/promgate/pkg/query"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -81,10 +82,18 @@ func (o *serveOptions) run() error {
 	disc := catalog.New(customRules, externalRules, promClient, mapper, maxAge)
 	go disc.Run(ctx, o.relistInterval)
 
-	cp := custom.New(disc, promClient, objectCache, mapper)
+	query.RegisterMetrics()
+	engine := query.New(promClient, query.Options{
+		TTL:           o.cacheTTL,
+		MaxConcurrent: o.maxConcurrent,
+		Timeout:       o.prom.Timeout,
+		Backend:       promClient.Name(),
+	})
+	cp := custom.New(disc, engine, objectCache, mapper)
 	cp.MaxNamesInQuery = o.maxNames
+	cp.Batch = o.batch
 	o.base.WithCustomMetrics(cp)
-	o.base.WithExternalMetrics(external.New(disc, promClient, mapper))
+	o.base.WithExternalMetrics(external.New(disc, engine, mapper))
 
 	defs := []openapicommon.GetOpenAPIDefinitions{
 		generatedcore.GetOpenAPIDefinitions,
@@ -99,7 +108,7 @@ func (o *serveOptions) run() error {
 	o.base.OpenAPIV3Config.Info.Title, o.base.OpenAPIV3Config.Info.Version = "promgate", "v1"
 
 	if o.resourceAPI && cfg.ResourceRules != nil {
-		if err := o.installResourceMetrics(ctx, cfg.ResourceRules, promClient, objectCache); err != nil {
+		if err := o.installResourceMetrics(ctx, cfg.ResourceRules, engine, mapper, objectCache); err != nil {
 			return err
 		}
 	}

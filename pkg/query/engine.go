@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/singleflight"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
 )
 
 // Backend runs instant queries.
@@ -170,22 +171,29 @@ func (e *Engine) store(query string, c entry) {
 }
 
 var (
-	queriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "promgate_queries_total",
-		Help: "Queries answered, by backend and how: backend (sent to the backend), cache, coalesced (joined an identical query in flight), error, rejected (concurrency limit).",
+	queriesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Name:           "promgate_queries_total",
+		Help:           "Queries answered, by backend and how: backend (sent to the backend), cache, coalesced (joined an identical query in flight), error, rejected (concurrency limit).",
+		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend", "result"})
-	queryDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "promgate_backend_query_duration_seconds",
-		Help:    "Duration of queries sent to the backend.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+	queryDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Name:           "promgate_backend_query_duration_seconds",
+		Help:           "Duration of queries sent to the backend.",
+		Buckets:        metrics.ExponentialBuckets(0.001, 2, 15),
+		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend"})
-	inflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "promgate_backend_queries_in_flight",
-		Help: "Queries running against the backend now.",
+	inflight = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Name:           "promgate_backend_queries_in_flight",
+		Help:           "Queries running against the backend now.",
+		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend"})
+	registerOnce sync.Once
 )
 
-// Collectors returns the engine's self-metrics, for registration.
-func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{queriesTotal, queryDuration, inflight}
+// RegisterMetrics registers the engine's self-metrics with the server's
+// registry (served on /metrics). Safe to call more than once.
+func RegisterMetrics() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight)
+	})
 }

@@ -26,8 +26,8 @@ import (
 	plabels "github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgate/promgate/pkg/catalog"
-	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
 )
 
@@ -51,7 +51,13 @@ type Provider struct {
 	// it the query selects every object of the namespace and the result is
 	// filtered here, keeping the query short and shareable.
 	MaxNamesInQuery int
-	now             func() time.Time
+	// Batch makes every request for a metric about namespaced objects send
+	// the same cluster-wide query (grouped by namespace and object, without
+	// object or namespace matchers), filtered here. With the query engine's
+	// coalescing and cache, all HPAs polling one metric then cost one
+	// Prometheus query per cache period instead of one each.
+	Batch bool
+	now   func() time.Time
 }
 
 var _ cmprovider.CustomMetricsProvider = (*Provider)(nil)
@@ -71,7 +77,9 @@ type plan struct {
 	info          cmprovider.CustomMetricInfo
 	entry         catalog.Entry
 	resourceLabel string
-	matchers      []*plabels.Matcher
+	namespace     string
+	nsLabel       string             // set for namespaced objects
+	matchers      []*plabels.Matcher // from the metric label selector
 }
 
 func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, metricSelector labels.Selector) (*plan, error) {
@@ -92,10 +100,12 @@ func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, m
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("metricLabelSelector: %v", err))
 	}
+	pl := &plan{info: norm, entry: entry, resourceLabel: rl, matchers: ms}
 	if norm.Namespaced {
-		ms = append(ms, promql.Equal(entry.Rule.Resources.NamespaceLabel(p.mapper), namespace))
+		pl.namespace = namespace
+		pl.nsLabel = entry.Rule.Resources.NamespaceLabel(p.mapper)
 	}
-	return &plan{info: norm, entry: entry, resourceLabel: rl, matchers: ms}, nil
+	return pl, nil
 }
 
 func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
@@ -117,9 +127,27 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 	return err
 }
 
-// query renders and runs the plan for objects selected by objMatcher.
-func (p *Provider) query(ctx context.Context, pl *plan, objMatcher *plabels.Matcher) (model.Vector, *int64, error) {
-	ms := append(append([]*plabels.Matcher(nil), pl.matchers...), objMatcher)
+// query renders and runs the plan for the named objects and returns the
+// samples by object name.
+func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[string]*model.Sample, *int64, error) {
+	ms := append([]*plabels.Matcher(nil), pl.matchers...)
+	groupBy := []string{pl.resourceLabel}
+	switch {
+	case p.Batch:
+		if pl.nsLabel != "" {
+			groupBy = []string{pl.nsLabel, pl.resourceLabel}
+		}
+		ms = append(ms, &plabels.Matcher{Type: plabels.MatchNotEqual, Name: pl.resourceLabel, Value: ""})
+	default:
+		if pl.nsLabel != "" {
+			ms = append(ms, promql.Equal(pl.nsLabel, pl.namespace))
+		}
+		if len(names) > p.MaxNamesInQuery {
+			ms = append(ms, &plabels.Matcher{Type: plabels.MatchNotEqual, Name: pl.resourceLabel, Value: ""})
+		} else {
+			ms = append(ms, promql.OneOf(pl.resourceLabel, names))
+		}
+	}
 	byName := map[string]string{}
 	for _, m := range ms {
 		byName[m.Name] = m.Value
@@ -128,8 +156,8 @@ func (p *Provider) query(ctx context.Context, pl *plan, objMatcher *plabels.Matc
 		Series:            pl.entry.Series,
 		LabelMatchers:     promql.JoinMatchers(ms),
 		LabelValuesByName: byName,
-		GroupBy:           pl.resourceLabel,
-		GroupBySlice:      []string{pl.resourceLabel},
+		GroupBy:           strings.Join(groupBy, ","),
+		GroupBySlice:      groupBy,
 	})
 	if err != nil {
 		return nil, nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
@@ -144,7 +172,24 @@ func (p *Provider) query(ctx context.Context, pl *plan, objMatcher *plabels.Matc
 		s := int64(w / time.Second)
 		window = &s
 	}
-	return vec, window, nil
+	wanted := make(map[string]bool, len(names))
+	for _, n := range names {
+		wanted[n] = true
+	}
+	out := make(map[string]*model.Sample, len(names))
+	for _, s := range vec {
+		if pl.nsLabel != "" && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
+			continue
+		}
+		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
+		if !wanted[obj] {
+			continue
+		}
+		if _, dup := out[obj]; !dup {
+			out[obj] = s
+		}
+	}
+	return out, window, nil
 }
 
 // GetMetricByName returns the metric for one object.
@@ -153,14 +198,11 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 	if err != nil {
 		return nil, err
 	}
-	vec, window, err := p.query(ctx, pl, promql.Equal(pl.resourceLabel, name.Name))
+	samples, window, err := p.query(ctx, pl, []string{name.Name})
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range vec {
-		if string(s.Metric[model.LabelName(pl.resourceLabel)]) != name.Name {
-			continue
-		}
+	if s, ok := samples[name.Name]; ok {
 		v, err := p.value(pl, name, s, window, metricSelector)
 		if err != nil {
 			nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
@@ -189,24 +231,11 @@ func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, se
 	if len(names) == 0 {
 		return list, nil
 	}
-	objMatcher := promql.OneOf(pl.resourceLabel, names)
-	if len(names) > p.MaxNamesInQuery {
-		objMatcher = &plabels.Matcher{Type: plabels.MatchNotEqual, Name: pl.resourceLabel, Value: ""}
-	}
-	vec, window, err := p.query(ctx, pl, objMatcher)
+	samples, window, err := p.query(ctx, pl, names)
 	if err != nil {
 		return nil, err
 	}
-	wanted := make(map[string]bool, len(names))
-	for _, n := range names {
-		wanted[n] = true
-	}
-	for _, s := range vec {
-		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
-		if !wanted[obj] {
-			continue
-		}
-		wanted[obj] = false // one value per object
+	for obj, s := range samples {
 		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, s, window, metricSelector)
 		if err != nil {
 			klog.V(2).InfoS("skipping value", "metric", pl.info.Metric, "object", obj, "err", err)
