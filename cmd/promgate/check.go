@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -22,7 +26,7 @@ with the rule and field at fault.`,
 			for _, path := range args {
 				cfg, err := config.Load(path)
 				if err == nil {
-					_, _, err = rules.Compile(cfg)
+					err = compileAll(cfg)
 					if err != nil {
 						err = fmt.Errorf("config %s: %w", path, err)
 					}
@@ -44,4 +48,22 @@ with the rule and field at fault.`,
 			return nil
 		},
 	}
+}
+
+// compileAll compiles every rule, resource rules against the core
+// resources (pods, nodes, namespaces) that they describe.
+func compileAll(cfg *config.Config) error {
+	_, _, err := rules.Compile(cfg)
+	if cfg.ResourceRules == nil {
+		return err
+	}
+	mapper := apimeta.NewDefaultRESTMapper([]schema.GroupVersion{{Version: "v1"}})
+	for _, kind := range []string{"Pod", "Service", "Endpoints"} {
+		mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: kind}, apimeta.RESTScopeNamespace)
+	}
+	for _, kind := range []string{"Node", "Namespace"} {
+		mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: kind}, apimeta.RESTScopeRoot)
+	}
+	_, rerr := resource.New(cfg.ResourceRules, nil, mapper, resource.Options{})
+	return errors.Join(err, rerr)
 }

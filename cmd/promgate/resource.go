@@ -2,14 +2,35 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/objects"
+	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/query"
 )
 
-func (o *serveOptions) installResourceMetrics(ctx context.Context, rr *config.ResourceRules, q *query.Engine, mapper apimeta.RESTMapper, objs *objects.Cache) error {
+// installResourceMetrics prepares metrics.k8s.io: the provider now (so a
+// bad resourceRules stops start-up), the API group once the server exists.
+func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.ResourceRules, q *query.Engine, mapper apimeta.RESTMapper, objs *objects.Cache) error {
+	getter, err := resource.New(rr, q, mapper, resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames})
+	if err != nil {
+		return fmt.Errorf("config %s: %w", o.configFile, err)
+	}
+	informers, err := o.base.Informers()
+	if err != nil {
+		return err
+	}
+	nodes := informers.Core().V1().Nodes()
+	nodes.Informer() // register before the server starts the factory
+	pods := objs.GenericLister(schema.GroupResource{Resource: "pods"}, o.requestTimeout)
+	o.resourceHook = func(s *genericapiserver.GenericAPIServer) error {
+		return metricsapi.Install(getter, pods, nodes.Lister(), s, nil)
+	}
 	return nil
 }

@@ -131,3 +131,65 @@ func stripManagedFields(obj interface{}) (interface{}, error) {
 	}
 	return obj, nil
 }
+
+// GenericLister returns a lister for gr that starts and waits for its
+// informer on first use (up to timeout), for APIs that want a lister before
+// the server runs.
+func (c *Cache) GenericLister(gr schema.GroupResource, timeout time.Duration) cache.GenericLister {
+	return &lazyLister{c: c, gr: gr, timeout: timeout}
+}
+
+type lazyLister struct {
+	c       *Cache
+	gr      schema.GroupResource
+	timeout time.Duration
+}
+
+var _ cache.GenericLister = (*lazyLister)(nil)
+
+func (l *lazyLister) lister() (cache.GenericLister, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	return l.c.Lister(ctx, l.gr)
+}
+
+func (l *lazyLister) List(sel labels.Selector) ([]runtime.Object, error) {
+	gl, err := l.lister()
+	if err != nil {
+		return nil, err
+	}
+	return gl.List(sel)
+}
+
+func (l *lazyLister) Get(name string) (runtime.Object, error) {
+	gl, err := l.lister()
+	if err != nil {
+		return nil, err
+	}
+	return gl.Get(name)
+}
+
+func (l *lazyLister) ByNamespace(namespace string) cache.GenericNamespaceLister {
+	return &lazyNamespaceLister{l: l, namespace: namespace}
+}
+
+type lazyNamespaceLister struct {
+	l         *lazyLister
+	namespace string
+}
+
+func (n *lazyNamespaceLister) List(sel labels.Selector) ([]runtime.Object, error) {
+	gl, err := n.l.lister()
+	if err != nil {
+		return nil, err
+	}
+	return gl.ByNamespace(n.namespace).List(sel)
+}
+
+func (n *lazyNamespaceLister) Get(name string) (runtime.Object, error) {
+	gl, err := n.l.lister()
+	if err != nil {
+		return nil, err
+	}
+	return gl.ByNamespace(n.namespace).Get(name)
+}

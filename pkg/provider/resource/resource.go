@@ -1,0 +1,670 @@
+// Package resource implements the data source behind metrics.k8s.io (what
+// `kubectl top` and HPA Resource metrics read): the CPU and memory usage of
+// pods, per container, and of nodes, answered from Prometheus with the
+// queries of the configuration's resourceRules.
+//
+// The semantics follow metrics-server's: CPU is a rate over the rules'
+// window, memory is the working set; a container is reported only with both
+// values, a pod only with at least one such container, a node only with
+// both values; the pause container is never counted; the timestamp of a pod
+// is the earliest of its samples. See docs/resource-metrics.md.
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	plabels "github.com/prometheus/prometheus/model/labels"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/metrics/pkg/apis/metrics"
+	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
+
+	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/provider"
+	"github.com/promgate/promgate/pkg/quantity"
+	"github.com/promgate/promgate/pkg/rules"
+)
+
+const (
+	// DefaultTimeout bounds one GetPodMetrics or GetNodeMetrics call when
+	// Options.Timeout is zero.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxNamesInQuery is Options.MaxNamesInQuery when it is zero.
+	DefaultMaxNamesInQuery = 100
+	// DefaultWindow is the window reported when resourceRules.window is
+	// unset and the CPU query has no single range to take it from.
+	DefaultWindow = time.Minute
+)
+
+// pauseContainer is the name cAdvisor gives the sandbox (pause) container
+// under dockershim; containerd and CRI-O report it without a container name.
+const pauseContainer = "POD"
+
+var (
+	podsResource       = corev1.Resource("pods")
+	nodesResource      = corev1.Resource("nodes")
+	namespacesResource = corev1.Resource("namespaces")
+)
+
+// Options tune a Provider. The zero value gives the defaults.
+type Options struct {
+	// Timeout bounds each GetPodMetrics and GetNodeMetrics call, both of its
+	// queries included: metrics-server's storage calls them without a
+	// context. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// MaxNamesInQuery bounds the names put in one matcher's regular
+	// expression alternation. Above it a pod query selects whole namespaces
+	// (or every namespace) and a node query every node, and the result is
+	// filtered here: `kubectl top pod -A` on 10,000 pods sends a short query
+	// rather than a 10,000-name regex. Zero means DefaultMaxNamesInQuery.
+	MaxNamesInQuery int
+}
+
+// Provider answers metrics.k8s.io requests from Prometheus. It is safe for
+// concurrent use.
+type Provider struct {
+	cpu, memory *rule
+	window      time.Duration
+	querier     provider.Querier
+	timeout     time.Duration
+	maxNames    int
+	now         func() time.Time
+	warnings    throttle
+}
+
+var _ metricsapi.MetricsGetter = (*Provider)(nil)
+
+// rule is one compiled resource rule (cpu or memory).
+type rule struct {
+	path           string // "resourceRules.cpu"
+	containerQuery *promql.Template
+	nodeQuery      *promql.Template
+	namespaceLabel string
+	podLabel       string
+	containerLabel string
+	nodeLabel      string
+}
+
+// New compiles rules into a Provider that runs its queries through q.
+// mapper resolves the resources block's labels to pods, namespaces and
+// nodes. Errors name the configuration field at fault, such as
+// "resourceRules.cpu.containerQuery".
+func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper, opts Options) (*Provider, error) {
+	if rr == nil {
+		return nil, config.Fieldf("resourceRules", "is required to serve metrics.k8s.io")
+	}
+	if q == nil {
+		return nil, errors.New("resource metrics: a querier is required")
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("resource metrics: timeout must not be negative, got %v", opts.Timeout)
+	}
+	if opts.MaxNamesInQuery < 0 {
+		return nil, fmt.Errorf("resource metrics: MaxNamesInQuery must not be negative, got %d", opts.MaxNamesInQuery)
+	}
+	cpu, cerr := compileRule("resourceRules.cpu", rr.CPU, mapper)
+	mem, merr := compileRule("resourceRules.memory", rr.Memory, mapper)
+	if err := errors.Join(cerr, merr); err != nil {
+		return nil, err
+	}
+	RegisterMetrics()
+	p := &Provider{
+		cpu:      cpu,
+		memory:   mem,
+		window:   time.Duration(rr.Window),
+		querier:  q,
+		timeout:  opts.Timeout,
+		maxNames: opts.MaxNamesInQuery,
+		now:      time.Now,
+	}
+	if p.timeout == 0 {
+		p.timeout = DefaultTimeout
+	}
+	if p.maxNames == 0 {
+		p.maxNames = DefaultMaxNamesInQuery
+	}
+	// The window should be the CPU query's rate range; take it from there
+	// when unset, and say so when the two disagree.
+	_, expr, err := cpu.containerQuery.Render(cpu.containerArgs([]*plabels.Matcher{
+		promql.Equal(cpu.namespaceLabel, "default"), promql.Equal(cpu.podLabel, "p"),
+	}))
+	if err != nil { // compileRule rendered the same template already
+		return nil, config.Fieldf("resourceRules.cpu.containerQuery", "%v", err)
+	}
+	rng, ok := promql.Window(expr)
+	switch {
+	case p.window == 0 && ok:
+		p.window = rng
+	case p.window == 0:
+		p.window = DefaultWindow
+	case ok && rng != p.window:
+		klog.InfoS("resourceRules.window differs from the range of resourceRules.cpu.containerQuery; reporting the configured window",
+			"window", p.window, "queryRange", rng)
+	}
+	return p, nil
+}
+
+// Window is the window reported with every value.
+func (p *Provider) Window() time.Duration { return p.window }
+
+func compileRule(path string, r config.ResourceRule, mapper apimeta.RESTMapper) (*rule, error) {
+	out := &rule{path: path, containerLabel: r.ContainerLabel}
+	var errs []error
+	compile := func(field, text string) *promql.Template {
+		if strings.TrimSpace(text) == "" {
+			errs = append(errs, config.Fieldf(path+"."+field, "is required"))
+			return nil
+		}
+		t, err := promql.NewTemplate(text)
+		if err != nil {
+			errs = append(errs, config.Fieldf(path+"."+field, "%v", err))
+		}
+		return t
+	}
+	out.containerQuery = compile("containerQuery", r.ContainerQuery)
+	out.nodeQuery = compile("nodeQuery", r.NodeQuery)
+	switch {
+	case r.ContainerLabel == "":
+		errs = append(errs, config.Fieldf(path+".containerLabel", "is required"))
+	case !promql.ValidLabelName(r.ContainerLabel):
+		errs = append(errs, config.Fieldf(path+".containerLabel", "%q is not a valid Prometheus label name", r.ContainerLabel))
+	}
+	rm, err := rules.NewResourceMap(path+".resources", r.Resources)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		label := func(gr fmt.Stringer, l string, err error) string {
+			switch {
+			case err != nil:
+				errs = append(errs, config.Fieldf(path+".resources", "no label names %s: %v", gr, err))
+			case !promql.ValidLabelName(l):
+				errs = append(errs, config.Fieldf(path+".resources", "label %q for %s is not a valid Prometheus label name", l, gr))
+			}
+			return l
+		}
+		l, err := rm.LabelForResource(podsResource, mapper)
+		out.podLabel = label(podsResource, l, err)
+		l, err = rm.LabelForResource(nodesResource, mapper)
+		out.nodeLabel = label(nodesResource, l, err)
+		out.namespaceLabel = label(namespacesResource, rm.NamespaceLabel(mapper), nil)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	// Render both shapes of each query (names listed, names dropped) now,
+	// so that a template that cannot handle one fails at startup.
+	checks := []struct {
+		field string
+		t     *promql.Template
+		args  promql.TemplateArgs
+	}{
+		{"containerQuery", out.containerQuery, out.containerArgs([]*plabels.Matcher{
+			promql.OneOf(out.namespaceLabel, []string{"a", "b"}), promql.OneOf(out.podLabel, []string{"c", "d"})})},
+		{"containerQuery", out.containerQuery, out.containerArgs([]*plabels.Matcher{
+			anyValue(out.namespaceLabel), anyValue(out.podLabel)})},
+		{"nodeQuery", out.nodeQuery, out.nodeArgs(promql.OneOf(out.nodeLabel, []string{"a", "b"}))},
+		{"nodeQuery", out.nodeQuery, out.nodeArgs(anyValue(out.nodeLabel))},
+	}
+	for _, c := range checks {
+		if _, _, err := c.t.Render(c.args); err != nil {
+			return nil, config.Fieldf(path+"."+c.field, "%v", err)
+		}
+	}
+	return out, nil
+}
+
+// anyValue matches every series that has the label.
+func anyValue(label string) *plabels.Matcher {
+	return &plabels.Matcher{Type: plabels.MatchNotEqual, Name: label, Value: ""}
+}
+
+// templateArgs builds a template's arguments from matchers. In
+// LabelValuesByName a label matched by an alternation maps to that (escaped)
+// alternation and a label matched by anyValue to ".+", so that a template
+// writing label=~"<<index .LabelValuesByName "label">>" selects the same
+// series as <<.LabelMatchers>>.
+func templateArgs(ms []*plabels.Matcher, groupBy []string) promql.TemplateArgs {
+	byName := make(map[string]string, len(ms))
+	for _, m := range ms {
+		if m.Type == plabels.MatchNotEqual && m.Value == "" {
+			byName[m.Name] = ".+"
+		} else {
+			byName[m.Name] = m.Value
+		}
+	}
+	return promql.TemplateArgs{
+		LabelMatchers:     promql.JoinMatchers(ms),
+		LabelValuesByName: byName,
+		GroupBy:           strings.Join(groupBy, ","),
+		GroupBySlice:      groupBy,
+	}
+}
+
+func (r *rule) containerArgs(ms []*plabels.Matcher) promql.TemplateArgs {
+	return templateArgs(ms, []string{r.namespaceLabel, r.podLabel, r.containerLabel})
+}
+
+func (r *rule) nodeArgs(m *plabels.Matcher) promql.TemplateArgs {
+	return templateArgs([]*plabels.Matcher{m}, []string{r.nodeLabel})
+}
+
+// podKey names a pod; pods are keyed by namespace and name together so that
+// same-named pods of different namespaces never mix.
+type podKey struct{ namespace, name string }
+
+// GetPodMetrics returns the usage of each given pod that has data, in the
+// order given; pods without usable data are left out (the API then answers
+// "not found" for a GET and omits them from a LIST). It sends one query per
+// resource for all the pods, whatever their namespaces.
+func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metrics.PodMetrics, error) {
+	out := []metrics.PodMetrics{}
+	want := make(map[podKey]*metav1.PartialObjectMetadata, len(pods))
+	var namespaces, names []string
+	for _, pod := range pods {
+		if pod == nil {
+			continue
+		}
+		k := podKey{pod.Namespace, pod.Name}
+		if _, dup := want[k]; dup {
+			continue
+		}
+		want[k] = pod
+		namespaces = append(namespaces, pod.Namespace)
+		names = append(names, pod.Name)
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	namespaces, names = distinct(namespaces), distinct(names)
+
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	ts := p.now()
+	vecs, err := p.queryBoth(ctx, ts, func(r *rule) (string, string, error) {
+		ms := []*plabels.Matcher{p.oneOf(r.namespaceLabel, namespaces), p.oneOf(r.podLabel, names)}
+		q, _, err := r.containerQuery.Render(r.containerArgs(ms))
+		return q, r.path + ".containerQuery", err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	data := make(map[podKey]map[string]*containerData, len(want))
+	for i, r := range []*rule{p.cpu, p.memory} {
+		unlabeled := 0
+		for _, s := range vecs[i] {
+			ns := string(s.Metric[model.LabelName(r.namespaceLabel)])
+			name := string(s.Metric[model.LabelName(r.podLabel)])
+			if ns == "" || name == "" {
+				unlabeled++
+				continue
+			}
+			k := podKey{ns, name}
+			if _, ok := want[k]; !ok {
+				continue // another pod of a namespace-wide query
+			}
+			c := string(s.Metric[model.LabelName(r.containerLabel)])
+			if c == "" || c == pauseContainer {
+				continue // the pod cgroup or the pause container, never counted
+			}
+			cs := data[k]
+			if cs == nil {
+				cs = map[string]*containerData{}
+				data[k] = cs
+			}
+			cd := cs[c]
+			if cd == nil {
+				cd = &containerData{}
+				cs[c] = cd
+			}
+			cd.values[i].add(s)
+		}
+		if unlabeled > 0 {
+			p.warnUnlabeled(r.path+".containerQuery", unlabeled, fmt.Sprintf("%s and %s", r.namespaceLabel, r.podLabel),
+				"these series cannot be attributed to pods")
+		}
+	}
+
+	created := metav1.NewTime(ts)
+	missing := 0
+	for _, pod := range pods {
+		if pod == nil {
+			continue
+		}
+		k := podKey{pod.Namespace, pod.Name}
+		if want[k] != pod {
+			continue // a duplicate in the request
+		}
+		pm, reason := p.podMetrics(pod, data[k])
+		if reason != "" {
+			missing++
+			klog.V(2).InfoS("No resource metrics for pod", "pod", klog.KRef(pod.Namespace, pod.Name), "reason", reason)
+			continue
+		}
+		pm.CreationTimestamp = created
+		out = append(out, pm)
+	}
+	if missing > 0 {
+		missingTotal.WithLabelValues("pod").Add(float64(missing))
+	}
+	return out, nil
+}
+
+// podMetrics builds a pod's metrics from its containers' data, or says why
+// it cannot. A container is counted when it has both a CPU and a memory
+// value; one with only one of them (a container that started less than two
+// samples ago, or stopped within the rate window, or whose value is not
+// usable) is skipped, as metrics-server skips a container whose usage it
+// cannot compute. A pod with no counted container is left out. See
+// docs/resource-metrics.md for why this, rather than leaving out a pod when
+// any container lacks a value, is the choice here.
+func (p *Provider) podMetrics(pod *metav1.PartialObjectMetadata, cs map[string]*containerData) (metrics.PodMetrics, string) {
+	if len(cs) == 0 {
+		return metrics.PodMetrics{}, "the queries returned no series for its containers"
+	}
+	names := make([]string, 0, len(cs))
+	for n := range cs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	pm := metrics.PodMetrics{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, Labels: pod.Labels},
+		Window:     metav1.Duration{Duration: p.window},
+		Containers: make([]metrics.ContainerMetrics, 0, len(names)),
+	}
+	var earliest model.Time
+	var skipped []string
+	for _, n := range names {
+		usage, ts, reason := p.usage(&cs[n].values[0], &cs[n].values[1])
+		if reason != "" {
+			skipped = append(skipped, fmt.Sprintf("container %q: %s", n, reason))
+			continue
+		}
+		pm.Containers = append(pm.Containers, metrics.ContainerMetrics{Name: n, Usage: usage})
+		if earliest == 0 || ts < earliest {
+			earliest = ts
+		}
+	}
+	if len(pm.Containers) == 0 {
+		return metrics.PodMetrics{}, "no container has both values: " + strings.Join(skipped, "; ")
+	}
+	if len(skipped) > 0 {
+		klog.V(2).InfoS("Skipping containers without both resource values", "pod", klog.KRef(pod.Namespace, pod.Name), "containers", skipped)
+	}
+	pm.Timestamp = metav1.NewTime(earliest.Time())
+	return pm, ""
+}
+
+// GetNodeMetrics returns the usage of each given node that has both a CPU
+// and a memory value, in the order given; nodes without are left out
+// (kubectl top node prints <unknown> for them).
+func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics, error) {
+	out := []metrics.NodeMetrics{}
+	want := make(map[string]*corev1.Node, len(nodes))
+	var names []string
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		if _, dup := want[n.Name]; dup {
+			continue
+		}
+		want[n.Name] = n
+		names = append(names, n.Name)
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	ts := p.now()
+	vecs, err := p.queryBoth(ctx, ts, func(r *rule) (string, string, error) {
+		q, _, err := r.nodeQuery.Render(r.nodeArgs(p.oneOf(r.nodeLabel, names)))
+		return q, r.path + ".nodeQuery", err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	data := make(map[string]*containerData, len(want))
+	for i, r := range []*rule{p.cpu, p.memory} {
+		unlabeled := 0
+		for _, s := range vecs[i] {
+			name := string(s.Metric[model.LabelName(r.nodeLabel)])
+			if name == "" {
+				unlabeled++
+				continue
+			}
+			if _, ok := want[name]; !ok {
+				continue
+			}
+			d := data[name]
+			if d == nil {
+				d = &containerData{}
+				data[name] = d
+			}
+			d.values[i].add(s)
+		}
+		if unlabeled > 0 {
+			p.warnUnlabeled(r.path+".nodeQuery", unlabeled, r.nodeLabel,
+				"kubectl top node prints <unknown> for nodes whose series lack it; check the scrape config's relabeling and "+r.path+".resources")
+		}
+	}
+
+	created := metav1.NewTime(ts)
+	missing := 0
+	for _, n := range nodes {
+		if n == nil || want[n.Name] != n {
+			continue
+		}
+		var reason string
+		var usage corev1.ResourceList
+		var sampleTS model.Time
+		if d := data[n.Name]; d == nil {
+			reason = fmt.Sprintf("the queries returned no series with %s=%q", p.cpu.nodeLabel, n.Name)
+		} else {
+			usage, sampleTS, reason = p.usage(&d.values[0], &d.values[1])
+		}
+		if reason != "" {
+			missing++
+			klog.V(2).InfoS("No resource metrics for node", "node", klog.KRef("", n.Name), "reason", reason)
+			continue
+		}
+		out = append(out, metrics.NodeMetrics{
+			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels, CreationTimestamp: created},
+			Timestamp:  metav1.NewTime(sampleTS.Time()),
+			Window:     metav1.Duration{Duration: p.window},
+			Usage:      usage,
+		})
+	}
+	if missing > 0 {
+		missingTotal.WithLabelValues("node").Add(float64(missing))
+	}
+	return out, nil
+}
+
+// usage converts a CPU and a memory value into a ResourceList, or says why
+// it cannot. It returns the earlier of the two sample timestamps.
+func (p *Provider) usage(cpu, mem *value) (corev1.ResourceList, model.Time, string) {
+	rl := corev1.ResourceList{}
+	for _, x := range []struct {
+		v    *value
+		name corev1.ResourceName
+	}{{cpu, corev1.ResourceCPU}, {mem, corev1.ResourceMemory}} {
+		switch {
+		case x.v.bad:
+			return nil, 0, fmt.Sprintf("%s value %v is not a finite, non-negative number", x.name, x.v.badValue)
+		case x.v.n == 0:
+			return nil, 0, fmt.Sprintf("no %s value", x.name)
+		}
+		q, err := quantity.FromFloat(x.v.sum)
+		if err != nil {
+			return nil, 0, fmt.Sprintf("%s: %v", x.name, err)
+		}
+		if x.name == corev1.ResourceMemory {
+			q = binarySI(q)
+		}
+		rl[x.name] = q
+	}
+	ts := cpu.ts
+	if mem.ts < ts {
+		ts = mem.ts
+	}
+	return rl, ts, ""
+}
+
+// binarySI returns q with binary suffixes (20Mi rather than 20971520), as
+// metrics-server prints memory. The value is unchanged.
+func binarySI(q resource.Quantity) resource.Quantity {
+	return *resource.NewDecimalQuantity(*q.AsDec(), resource.BinarySI)
+}
+
+// containerData holds a container's (or a node's) CPU and memory values.
+type containerData struct {
+	values [2]value // cpu, memory
+}
+
+// value accumulates the samples for one object and resource. Several
+// series for the same object are added up, as `sum by` would, so that a
+// query that aggregates less than expected still gives the object's total.
+type value struct {
+	n        int
+	sum      float64
+	ts       model.Time // earliest sample
+	bad      bool       // some sample was NaN, ±Inf or negative
+	badValue float64
+}
+
+func (v *value) add(s *model.Sample) {
+	f := float64(s.Value)
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		if !v.bad {
+			v.bad, v.badValue = true, f
+		}
+		return
+	}
+	v.n++
+	v.sum += f
+	if v.ts == 0 || s.Timestamp < v.ts {
+		v.ts = s.Timestamp
+	}
+}
+
+// oneOf matches the given values of label, or every value when there are
+// more than MaxNamesInQuery of them (the caller then filters the result).
+func (p *Provider) oneOf(label string, values []string) *plabels.Matcher {
+	if len(values) > p.maxNames {
+		return anyValue(label)
+	}
+	return promql.OneOf(label, values)
+}
+
+// queryBoth renders the CPU and memory queries with render and runs them
+// concurrently. The first failure cancels the other query; errors are API
+// statuses naming the field whose query failed (and, for backend failures,
+// the backend).
+func (p *Provider) queryBoth(ctx context.Context, ts time.Time, render func(*rule) (query, field string, err error)) ([2]model.Vector, error) {
+	var out [2]model.Vector
+	var errs [2]error
+	var fields [2]string
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, r := range []*rule{p.cpu, p.memory} {
+		q, field, err := render(r)
+		if err != nil {
+			return out, apierrors.NewInternalError(config.Fieldf(field, "%v", err))
+		}
+		fields[i] = field
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			klog.V(4).InfoS("Resource metrics query", "field", field, "query", q)
+			vec, err := p.querier.Query(ctx, q, ts)
+			if err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			out[i] = vec
+		}()
+	}
+	wg.Wait()
+	// Report the failure that caused the other query's cancellation.
+	for _, canceled := range []bool{false, true} {
+		for i, err := range errs {
+			if err != nil && errors.Is(err, context.Canceled) == canceled {
+				return out, withField(fields[i], err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// withField converts err into an API status and puts the failing field in
+// its message.
+func withField(field string, err error) error {
+	se := provider.StatusError(err)
+	var status *apierrors.StatusError
+	if errors.As(se, &status) {
+		status.ErrStatus.Message = field + ": " + status.ErrStatus.Message
+		return status
+	}
+	return fmt.Errorf("%s: %w", field, se)
+}
+
+// warnUnlabeled reports series that lack the labels naming objects, which
+// points at a label mapping or scrape configuration problem. It logs at
+// most once a minute per query so that HPA polling does not flood the log.
+func (p *Provider) warnUnlabeled(field string, n int, labels, hint string) {
+	if !p.warnings.allow(field, p.now()) {
+		return
+	}
+	klog.ErrorS(nil, "Resource metrics query returned series without the labels that name objects; they are ignored",
+		"field", field, "series", n, "labels", labels, "hint", hint)
+}
+
+// throttle lets an event through at most once a minute per key.
+type throttle struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (t *throttle) allow(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last = map[string]time.Time{}
+	}
+	if last, ok := t.last[key]; ok && now.Sub(last) < time.Minute {
+		return false
+	}
+	t.last[key] = now
+	return true
+}
+
+// distinct returns values sorted and de-duplicated.
+func distinct(values []string) []string {
+	sort.Strings(values)
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if len(out) == 0 || v != out[len(out)-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
