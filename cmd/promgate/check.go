@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -64,6 +67,13 @@ func compileAll(cfg *config.Config) error {
 	for _, kind := range []string{"Node", "Namespace"} {
 		mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: kind}, apimeta.RESTScopeRoot)
 	}
-	_, rerr := resource.New(cfg.ResourceRules, nil, mapper, resource.Options{})
+	_, rerr := resource.New(cfg.ResourceRules, offline{}, mapper, resource.Options{})
 	return errors.Join(err, rerr)
+}
+
+// offline is the querier of `check`, which never queries.
+type offline struct{}
+
+func (offline) Query(context.Context, string, time.Time) (model.Vector, error) {
+	return nil, errors.New("promgate check does not query Prometheus")
 }
