@@ -1,0 +1,29 @@
+# End-to-end targets; the top-level Makefile does `include test/e2e/e2e.mk` (paths are relative
+# to the repository root, where make runs).
+#
+#   make tools        build/cache etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+#                     kubectl v1.37, kwok and link Prometheus into .cache/bin (once; ~10 min cold)
+#   make e2e          run the e2e suite (starts and stops the world itself)
+#   make world-up     start the loopback world and leave it running (. .cache/e2e-run/env)
+#   make world-down   stop it
+#
+# Knobs: E2E_REUSE=1 / E2E_KEEP=1 (make e2e), E2E_RUN=<regexp> (go test -run), plus every
+# E2E_* variable of test/e2e/hack/world.sh (ports, E2E_NODES, E2E_RUN_DIR, ...).
+
+E2E_HACK    ?= test/e2e/hack
+E2E_TIMEOUT ?= 40m
+E2E_RUN     ?=
+
+.PHONY: tools e2e world-up world-down
+
+tools:
+	$(E2E_HACK)/install-tools.sh
+
+e2e:
+	go test -tags e2e -v -count=1 -timeout $(E2E_TIMEOUT) $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/...
+
+world-up:
+	$(E2E_HACK)/world.sh up
+
+world-down:
+	$(E2E_HACK)/world.sh down

@@ -1,0 +1,718 @@
+#!/usr/bin/env bash
+# world.sh — the promgate end-to-end "world" on loopback: etcd 3.6, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok (fake nodes and pods), Prometheus, the
+# synthetic exporter, and (on request) promgate itself registered behind real APIServices.
+#
+#   world.sh up                 start everything, wait until ready, write $E2E_RUN_DIR/env
+#   world.sh down               stop everything (clients, then kube-apiserver, then etcd)
+#   world.sh env                print the sourceable env file:  eval "$(test/e2e/hack/world.sh env)"
+#   world.sh status             one line per component: running or not; exit 0 iff the world is up
+#   world.sh register-promgate  apply deploy/ (through an e2e overlay), start $PROMGATE_BIN locally,
+#                               wait for the four APIServices to be Available
+#   world.sh stop-promgate      stop the local promgate process (APIServices stay registered)
+#
+# Tools come from $E2E_CACHE/bin (default <repo>/.cache/bin; see install-tools.sh).
+# Everything listens on 127.0.0.1. The run directory ($E2E_RUN_DIR, default <repo>/.cache/e2e-run)
+# holds: pki/, kubeconfig/*.kubeconfig, logs/<component>.log (previous run's in logs.prev/),
+# pids/<component>.pid ("<pid> <start time>", used to stop exactly that process), ports
+# (component=port), env, etcd/ and prometheus/ data, kwok/, promgate/ (rendered overlay).
+#
+# Knobs (environment):
+#   E2E_RUN_DIR, E2E_CACHE            directories (see above)
+#   E2E_NODES=3                       number of fake kwok nodes (kwok-node-0..N-1)
+#   E2E_ETCD_PORT=23379 E2E_ETCD_PEER_PORT=23380 E2E_APISERVER_PORT=26443
+#   E2E_KCM_PORT=20257 E2E_SCHEDULER_PORT=20259 E2E_KWOK_PORT=20247
+#   E2E_PROMETHEUS_PORT=29390 E2E_EXPORTER_PORT=29391 E2E_PROMGATE_PORT=26444
+#   E2E_POD_CIDR=10.244.0.0/16        pod IPs kwok hands out
+#   E2E_SKIP_EXPORTER=1               do not build/start test/exporter
+#   E2E_{APISERVER,KCM,SCHEDULER,KWOK,PROMETHEUS,EXPORTER}_ARGS  extra flags (word-split)
+#   PROMGATE_BIN=<repo>/bin/promgate  PROMGATE_CONFIG=<repo>/config/promgate.yaml
+#   PROMGATE_ARGS                     extra promgate flags (word-split)
+#   PROMGATE_WAIT_APISERVICES         APIService names to wait for (default: all four of the overlay)
+#   PROMGATE_DEPLOY_BASE=<repo>/deploy/base   kustomize base the e2e overlay is built on
+#
+# Timings measured on the 2-core dev machine, idle, warm binaries and PKI (2026-11, v1.37.2,
+# etcd 3.6.16, kwok 0.8.0, Prometheus 2.42):
+#   up, 3 nodes, with exporter : 5.5-6.0 s (runs: 5.47, 5.66, 5.74, 5.97)
+#       etcd healthy 0.2-0.4 s | kube-apiserver /readyz at 2.0-2.7 s | kwok healthy and 3 nodes
+#       Ready +0.4 s | kcm, scheduler healthy, ServiceAccount default/default +0.3 s: the control
+#       plane is usable at ~3 s | Prometheus has scraped the exporter at ~5.5 s. That last step is
+#       a floor: Prometheus 2.42's scrape manager applies its targets only every 5 s (from start),
+#       which is why Prometheus is started first.
+#   up, 100 nodes              : 5.7 s (100 nodes Ready at 5.1 s)
+#   up while both cores are busy (a fuzz run next to it): 11-16 s
+#   first up (PKI generated)   : +0.4 s
+#   register-promgate          : 1.3-1.8 s (apply + TokenRequest ~0.5 s, promgate /readyz ~0.3-0.7 s
+#                                after its start, four APIServices Available ~0.3-0.6 s later)
+#   down                       : 1.2-1.4 s (kube-apiserver ~1.1 s of it); 2.3 s with promgate
+#                                running (its graceful shutdown ~1.1 s); ~4 s on a busy machine
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+HACK=$ROOT/test/e2e/hack
+CACHE=${E2E_CACHE:-${PROMGATE_CACHE:-$ROOT/.cache}}
+BIN=$CACHE/bin
+RUN=${E2E_RUN_DIR:-$CACHE/e2e-run}
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
+
+NODES=${E2E_NODES:-3}
+ETCD_PORT=${E2E_ETCD_PORT:-23379}
+ETCD_PEER_PORT=${E2E_ETCD_PEER_PORT:-23380}
+APISERVER_PORT=${E2E_APISERVER_PORT:-26443}
+KCM_PORT=${E2E_KCM_PORT:-20257}
+SCHEDULER_PORT=${E2E_SCHEDULER_PORT:-20259}
+KWOK_PORT=${E2E_KWOK_PORT:-20247}
+PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-29390}
+EXPORTER_PORT=${E2E_EXPORTER_PORT:-29391}
+PROMGATE_PORT=${E2E_PROMGATE_PORT:-26444}
+POD_CIDR=${E2E_POD_CIDR:-10.244.0.0/16}
+PROMGATE_BIN=${PROMGATE_BIN:-$ROOT/bin/promgate}
+PROMGATE_CONFIG=${PROMGATE_CONFIG:-$ROOT/config/promgate.yaml}
+PROMGATE_DEPLOY_BASE=${PROMGATE_DEPLOY_BASE:-$ROOT/deploy/base}
+EXPORTER_BIN=$BIN/promgate-test-exporter
+
+PKI=$RUN/pki
+KCFG=$RUN/kubeconfig
+ADMIN_KUBECONFIG=$KCFG/admin.kubeconfig
+PIDS=$RUN/pids
+LOGS=$RUN/logs
+APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
+
+# Stop order: promgate and the other clients first (together), then kube-apiserver, then etcd.
+CLIENTS=(promgate exporter kwok prometheus kube-scheduler kube-controller-manager)
+
+T0=$(date +%s%N)
+log() { printf '[world %6.2fs] %s\n' "$(( ($(date +%s%N) - T0) / 10000000 ))e-2" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+kubectl() { "$BIN/kubectl" --kubeconfig="$ADMIN_KUBECONFIG" "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+# proc_start_time <pid>: field 22 of /proc/<pid>/stat (start time in clock ticks since boot),
+# recorded with the pid so that a reused pid is never mistaken for ours.
+proc_start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }          # drop "pid (comm) ", comm may contain spaces
+  # shellcheck disable=SC2086
+  set -- $stat
+  printf '%s' "${20}"
+}
+
+proc_state() { # proc_state <pid> -> one-letter state (R, S, Z, ...)
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  printf '%s' "${stat%% *}"
+}
+
+# running <name>: true if the process recorded in pids/<name>.pid is alive. A zombie whose
+# other threads are still tearing down (sockets still open) counts as alive; a finished zombie
+# waiting for init to reap it does not.
+running() {
+  local f=$PIDS/$1.pid pid start state threads
+  [ -s "$f" ] || return 1
+  read -r pid start < "$f" || true
+  [ -n "${pid:-}" ] || return 1
+  state=$(proc_state "$pid") || return 1
+  [ "$(proc_start_time "$pid")" = "${start:-}" ] || return 1
+  if [ "$state" = Z ]; then
+    threads=$(sed -n 's/^Threads:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null) || return 1
+    [ "${threads:-0}" -gt 1 ] || return 1
+  fi
+  return 0
+}
+
+pid_of() { local pid _; read -r pid _ < "$PIDS/$1.pid"; echo "$pid"; }
+
+# start <name> <port> <command...>: run detached (own session, stdin /dev/null), output to logs/<name>.log.
+start() {
+  local name=$1 port=$2; shift 2
+  local logf=$LOGS/$name.log
+  mkdir -p "$PIDS" "$LOGS"
+  printf '### %s: %s\n' "$(date -Is)" "$*" >> "$logf"
+  # setsid (without -f) execs in place: $! is the component's own pid.
+  setsid "$@" < /dev/null >> "$logf" 2>&1 &
+  local pid=$!
+  local st
+  st=$(proc_start_time "$pid") || st=gone
+  echo "$pid $st" > "$PIDS/$name.pid"
+  set_port "$name" "$port"
+  log "started $name (pid $pid, port $port, log ${logf#"$ROOT"/})"
+}
+
+set_port() {
+  local f=$RUN/ports
+  touch "$f"
+  grep -v "^$1=" "$f" > "$f.tmp" || true
+  echo "$1=$2" >> "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+# stop <name...>: SIGTERM every named running component, wait for all to exit (SIGKILL after 20 s).
+stop() {
+  local name pid left=() signaled=() deadline killed=0
+  for name in "$@"; do
+    if running "$name"; then
+      pid=$(pid_of "$name")
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      left+=("$name")
+    fi
+  done
+  signaled=("${left[@]+"${left[@]}"}")
+  deadline=$(( $(date +%s) + 20 ))
+  while [ ${#left[@]} -gt 0 ]; do
+    local still=()
+    for name in "${left[@]}"; do running "$name" && still+=("$name"); done
+    left=("${still[@]+"${still[@]}"}")
+    [ ${#left[@]} -eq 0 ] && break
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      if [ "$killed" = 1 ]; then
+        log "ERROR: still alive after SIGKILL: ${left[*]}"
+        return 1
+      fi
+      for name in "${left[@]}"; do
+        log "WARNING: $name did not exit after SIGTERM within 20 s, sending SIGKILL"
+        kill -KILL "$(pid_of "$name")" 2>/dev/null || true
+      done
+      killed=1
+      deadline=$(( $(date +%s) + 5 ))
+    fi
+    sleep 0.05
+  done
+  # ...and until their ports are released (a dying process may hold its socket a moment longer).
+  local port
+  for name in "$@"; do rm -f "$PIDS/$name.pid"; done
+  deadline=$(( $(date +%s) + 10 ))
+  for name in "${signaled[@]+"${signaled[@]}"}"; do
+    port=$(sed -n "s/^$name=//p" "$RUN/ports" 2>/dev/null || true)
+    [ -n "$port" ] || continue
+    until port_free "$port" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.05; done
+  done
+}
+
+# wait_for <component|-> <timeout s> <description> <command...>: poll the command (every 0.1 s)
+# until it succeeds; fail early, showing the log tail, if the component process has died.
+wait_for() {
+  local comp=$1 timeout=$2 what=$3; shift 3
+  local deadline=$(( $(date +%s%N) + timeout * 1000000000 ))
+  until "$@" > /dev/null 2>&1; do
+    if [ "$comp" != - ] && ! running "$comp"; then
+      log "$comp exited; last lines of its log:"
+      tail -n 30 "$LOGS/$comp.log" >&2 || true
+      die "$comp died while waiting for: $what"
+    fi
+    if [ "$(date +%s%N)" -ge "$deadline" ]; then
+      if [ "$comp" != - ]; then
+        log "last lines of $comp's log:"
+        tail -n 30 "$LOGS/$comp.log" >&2 || true
+      fi
+      die "timed out after ${timeout}s waiting for: $what"
+    fi
+    sleep 0.1
+  done
+  log "ready: $what"
+}
+
+port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+check_ports() {
+  local p bad=0
+  for p in "$@"; do
+    if ! port_free "$p"; then
+      log "port $p on this machine is already in use:"; ss -Hltnp "sport = :$p" >&2 || true
+      bad=1
+    fi
+  done
+  [ "$bad" = 0 ] || die "choose other ports (E2E_*_PORT) or stop what holds them"
+}
+
+# ---------------------------------------------------------------------------------------------
+# configuration files
+
+write_kubeconfig() { # write_kubeconfig <file> <user> (client cert pki/<user>.{crt,key}) | token via 3rd arg
+  local file=$1 user=$2 token=${3:-}
+  mkdir -p "$(dirname "$file")"
+  {
+    cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: $APISERVER_URL
+    certificate-authority: $PKI/ca.crt
+contexts:
+- name: e2e
+  context:
+    cluster: e2e
+    user: $user
+current-context: e2e
+users:
+- name: $user
+  user:
+EOF
+    if [ -n "$token" ]; then
+      echo "    token: $token"
+    else
+      echo "    client-certificate: $PKI/$user.crt"
+      echo "    client-key: $PKI/$user.key"
+    fi
+  } > "$file.tmp"
+  chmod 600 "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
+write_env() {
+  local f=$RUN/env
+  {
+    echo "# Written by test/e2e/hack/world.sh on $(date -Is). Source it: . $f"
+    echo "export E2E_RUN_DIR='$RUN'"
+    echo "export E2E_CACHE='$CACHE'"
+    echo "export E2E_BIN='$BIN'"
+    echo "export E2E_PKI_DIR='$PKI'"
+    echo "export E2E_LOG_DIR='$LOGS'"
+    echo "export KUBECONFIG='$ADMIN_KUBECONFIG'"
+    echo "export E2E_KUBECTL='$BIN/kubectl'"
+    echo "export E2E_APISERVER_URL='$APISERVER_URL'"
+    echo "export E2E_APISERVER_PORT=$APISERVER_PORT"
+    echo "export E2E_ETCD_PORT=$ETCD_PORT"
+    echo "export E2E_ETCD_PEER_PORT=$ETCD_PEER_PORT"
+    echo "export E2E_KCM_PORT=$KCM_PORT"
+    echo "export E2E_SCHEDULER_PORT=$SCHEDULER_PORT"
+    echo "export E2E_KWOK_PORT=$KWOK_PORT"
+    echo "export PROMETHEUS_URL='$PROMETHEUS_URL'"
+    echo "export E2E_PROMETHEUS_PORT=$PROMETHEUS_PORT"
+    echo "export E2E_EXPORTER_PORT=$EXPORTER_PORT"
+    echo "export E2E_EXPORTER_RUNNING=$(running exporter && echo 1 || echo 0)"
+    echo "export E2E_EXPORTER_URL='http://127.0.0.1:$EXPORTER_PORT'"
+    echo "export E2E_NODES=$NODES"
+    echo "export E2E_PROMGATE_PORT=$PROMGATE_PORT"
+    echo "export E2E_PROMGATE_URL='https://127.0.0.1:$PROMGATE_PORT'"
+    echo "export E2E_PROMGATE_CA='$PKI/promgate-ca.crt'"
+    echo "export E2E_PROMGATE_KUBECONFIG='$KCFG/promgate.kubeconfig'"
+    echo "case \":\$PATH:\" in *':$BIN:'*) ;; *) export PATH='$BIN':\"\$PATH\" ;; esac"
+  } > "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+write_kwok_config() {
+  local stages=$CACHE/kwok-stages s
+  mkdir -p "$RUN/kwok"
+  : > "$RUN/kwok/kwok.yaml.tmp"
+  for s in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    [ -f "$stages/$s" ] || die "kwok stage $stages/$s missing: run test/e2e/hack/install-tools.sh kwok"
+    { echo "---"; echo "# from kwok $s"; cat "$stages/$s"; } >> "$RUN/kwok/kwok.yaml.tmp"
+  done
+  mv "$RUN/kwok/kwok.yaml.tmp" "$RUN/kwok/kwok.yaml"
+}
+
+write_prometheus_config() {
+  mkdir -p "$RUN/prometheus"
+  cat > "$RUN/prometheus/prometheus.yml" <<EOF
+# Written by test/e2e/hack/world.sh.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+# The synthetic exporter publishes series already labelled namespace/pod/node/...; keep its labels.
+- job_name: promgate-test-exporter
+  honor_labels: true
+  static_configs:
+  - targets: ['127.0.0.1:$EXPORTER_PORT']
+EOF
+}
+
+nodes_yaml() {
+  local i
+  for (( i = 0; i < NODES; i++ )); do
+    cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    type: kwok
+    kubernetes.io/arch: amd64
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/role: agent
+    node-role.kubernetes.io/agent: ""
+spec:
+  taints:
+  - key: kwok.x-k8s.io/node
+    value: fake
+    effect: NoSchedule
+status:
+  capacity: {cpu: "4", memory: 16Gi, pods: "110"}
+  allocatable: {cpu: "4", memory: 16Gi, pods: "110"}
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+EOF
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# probes
+
+curl_admin() {
+  curl -fsS --max-time 2 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$@"
+}
+apiserver_ready() { [ "$(curl_admin "$APISERVER_URL/readyz")" = ok ]; }
+etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+healthz_ok() { [ "$(curl -fsSk --max-time 2 "https://127.0.0.1:$1/healthz")" = ok ]; }
+kwok_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz" > /dev/null; }
+prometheus_ready() { curl -fsS --max-time 2 "$PROMETHEUS_URL/-/ready" > /dev/null; }
+nodes_ready() {
+  local n
+  n=$(kubectl get nodes -l type=kwok \
+        -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$') || true
+  [ "${n:-0}" -ge "$NODES" ]
+}
+default_sa_exists() { kubectl get serviceaccount default -n default -o name > /dev/null; }
+exporter_scraped() {
+  curl -fsS --max-time 2 "$PROMETHEUS_URL/api/v1/query" --data-urlencode 'query=up{job="promgate-test-exporter"} == 1' |
+    grep -q '"value"'
+}
+promgate_ready() {
+  [ "$(curl -fsS --max-time 2 --cacert "$PKI/promgate-ca.crt" "https://127.0.0.1:$PROMGATE_PORT/readyz")" = ok ]
+}
+
+# ---------------------------------------------------------------------------------------------
+# subcommands
+
+need_tools() {
+  local t missing=()
+  for t in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok prometheus; do
+    [ -x "$BIN/$t" ] || missing+=("$t")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing in $BIN: ${missing[*]} — run test/e2e/hack/install-tools.sh (make tools)"
+  command -v curl > /dev/null || die "curl not found"
+  command -v ss > /dev/null || die "ss (iproute2) not found"
+}
+
+any_running() {
+  local n
+  for n in "${CLIENTS[@]}" kube-apiserver etcd; do running "$n" && return 0; done
+  return 1
+}
+
+cmd_up() {
+  need_tools
+  if any_running; then
+    "$0" status >&2 || true
+    die "the world in $RUN is already (partly) up: run '$0 down' first (or use it: E2E_REUSE=1)"
+  fi
+  local skip_exporter=${E2E_SKIP_EXPORTER:-0}
+  if [ "$skip_exporter" != 1 ] && [ ! -d "$ROOT/test/exporter" ]; then
+    log "WARNING: $ROOT/test/exporter does not exist yet: starting without the synthetic exporter"
+    skip_exporter=1
+  fi
+  local ports=("$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT" "$PROMETHEUS_PORT")
+  [ "$skip_exporter" = 1 ] || ports+=("$EXPORTER_PORT")
+  check_ports "${ports[@]}"
+
+  log "run dir $RUN"
+  # Fresh state, same PKI: data and pids are wiped, the previous logs kept in logs.prev/.
+  rm -rf "$RUN/etcd" "$RUN/prometheus" "$RUN/kwok" "$RUN/promgate" "$RUN/kube-controller-manager" "$PIDS" "$RUN/ports" "$RUN/env" "$LOGS.prev"
+  [ -d "$LOGS" ] && mv "$LOGS" "$LOGS.prev"
+  mkdir -p "$PIDS" "$LOGS"
+
+  "$HACK/pki.sh" "$PKI"
+  write_kubeconfig "$ADMIN_KUBECONFIG" admin
+  write_kubeconfig "$KCFG/kube-controller-manager.kubeconfig" kube-controller-manager
+  write_kubeconfig "$KCFG/kube-scheduler.kubeconfig" kube-scheduler
+  write_kubeconfig "$KCFG/kwok.kubeconfig" kwok
+  write_kwok_config
+  write_prometheus_config
+
+  # The exporter is built in the background while the control plane starts.
+  local exporter_build_pid=
+  if [ "$skip_exporter" != 1 ]; then
+    log "building test/exporter -> ${EXPORTER_BIN#"$ROOT"/} (in the background)"
+    (cd "$ROOT" && go build -o "$EXPORTER_BIN" ./test/exporter) > "$LOGS/exporter-build.log" 2>&1 &
+    exporter_build_pid=$!
+  fi
+
+  # Prometheus does not depend on Kubernetes: start it first, check it last.
+  # shellcheck disable=SC2086
+  start prometheus "$PROMETHEUS_PORT" "$BIN/prometheus" \
+    --config.file="$RUN/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$RUN/prometheus/data" \
+    --storage.tsdb.retention.time=1d \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+    --web.enable-admin-api --web.enable-lifecycle \
+    ${E2E_PROMETHEUS_ARGS:-}
+
+  start etcd "$ETCD_PORT" "$BIN/etcd" \
+    --name=e2e --data-dir="$RUN/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="e2e=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state=new \
+    --heartbeat-interval=20 --election-timeout=200 \
+    --unsafe-no-fsync --quota-backend-bytes=8589934592 --log-level=warn
+  wait_for etcd 30 "etcd healthy on :$ETCD_PORT" etcd_healthy
+
+  # shellcheck disable=SC2086
+  start kube-apiserver "$APISERVER_PORT" "$BIN/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --authorization-mode=RBAC \
+    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-uid-headers=X-Remote-Uid --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
+    --enable-aggregator-routing=false \
+    --allow-privileged=true \
+    ${E2E_APISERVER_ARGS:-}
+  wait_for kube-apiserver 60 "kube-apiserver /readyz on :$APISERVER_PORT" apiserver_ready
+
+  # shellcheck disable=SC2086
+  start kube-controller-manager "$KCM_PORT" "$BIN/kube-controller-manager" \
+    --kubeconfig="$KCFG/kube-controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$KCFG/kube-controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$KCFG/kube-controller-manager.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
+    --leader-elect=false --use-service-account-credentials \
+    --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+    --horizontal-pod-autoscaler-sync-period=5s --horizontal-pod-autoscaler-downscale-stabilization=0s \
+    --kube-api-qps=200 --kube-api-burst=400 \
+    --flex-volume-plugin-dir="$RUN/kube-controller-manager/flexvolume" \
+    ${E2E_KCM_ARGS:-}
+  # shellcheck disable=SC2086
+  start kube-scheduler "$SCHEDULER_PORT" "$BIN/kube-scheduler" \
+    --kubeconfig="$KCFG/kube-scheduler.kubeconfig" \
+    --authentication-kubeconfig="$KCFG/kube-scheduler.kubeconfig" \
+    --authorization-kubeconfig="$KCFG/kube-scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" \
+    --leader-elect=false \
+    ${E2E_SCHEDULER_ARGS:-}
+  # shellcheck disable=SC2086
+  start kwok "$KWOK_PORT" "$BIN/kwok" \
+    --kubeconfig="$KCFG/kwok.kubeconfig" --config="$RUN/kwok/kwok.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-lease-duration-seconds=40 \
+    --cidr="$POD_CIDR" --node-ip=127.0.0.1 --server-address="127.0.0.1:$KWOK_PORT" \
+    ${E2E_KWOK_ARGS:-}
+
+  # The exporter needs kube-apiserver (it watches pods and nodes); start it early so that
+  # Prometheus' first scrapes overlap the waits below.
+  if [ -n "$exporter_build_pid" ]; then
+    if ! wait "$exporter_build_pid"; then
+      cat "$LOGS/exporter-build.log" >&2
+      die "go build ./test/exporter failed (log above; E2E_SKIP_EXPORTER=1 starts the world without it)"
+    fi
+    # shellcheck disable=SC2086
+    start exporter "$EXPORTER_PORT" "$EXPORTER_BIN" \
+      --listen="127.0.0.1:$EXPORTER_PORT" --kubeconfig="$ADMIN_KUBECONFIG" \
+      ${E2E_EXPORTER_ARGS:-}
+  fi
+
+  log "creating $NODES kwok nodes (kwok-node-0..$((NODES - 1)))"
+  nodes_yaml > "$RUN/kwok/nodes.yaml"
+  kubectl apply -f "$RUN/kwok/nodes.yaml" > /dev/null
+  wait_for kwok 60 "kwok /healthz on :$KWOK_PORT" kwok_healthy
+  wait_for kwok 120 "$NODES kwok nodes Ready" nodes_ready
+  wait_for kube-controller-manager 60 "kube-controller-manager /healthz on :$KCM_PORT" healthz_ok "$KCM_PORT"
+  wait_for kube-scheduler 60 "kube-scheduler /healthz on :$SCHEDULER_PORT" healthz_ok "$SCHEDULER_PORT"
+  wait_for kube-controller-manager 60 "ServiceAccount default/default (pods can be created)" default_sa_exists
+  wait_for prometheus 60 "Prometheus /-/ready on :$PROMETHEUS_PORT" prometheus_ready
+  if [ -n "$exporter_build_pid" ]; then
+    wait_for exporter 60 "Prometheus scraped the exporter (up{job=\"promgate-test-exporter\"} == 1)" exporter_scraped
+  fi
+
+  write_env
+  log "world is up — source $RUN/env (KUBECONFIG, PROMETHEUS_URL, ...)"
+}
+
+cmd_down() {
+  local n
+  stop "${CLIENTS[@]}"
+  stop kube-apiserver
+  stop etcd
+  # Anything recorded under a name we do not know (should not happen) is stopped last.
+  if [ -d "$PIDS" ]; then
+    for n in "$PIDS"/*.pid; do
+      [ -e "$n" ] || continue
+      n=$(basename "$n" .pid)
+      stop "$n"
+    done
+  fi
+  rm -f "$RUN/env"
+  log "world is down (logs kept in $LOGS)"
+}
+
+cmd_status() {
+  local n up=0 down=0 port
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok prometheus exporter promgate; do
+    port=$(sed -n "s/^$n=//p" "$RUN/ports" 2>/dev/null || true)
+    if running "$n"; then
+      printf '%-24s running  pid %-8s port %s\n' "$n" "$(pid_of "$n")" "${port:-?}"
+      up=$((up + 1))
+    else
+      printf '%-24s stopped\n' "$n"
+      case $n in exporter | promgate) ;; *) down=$((down + 1)) ;; esac
+    fi
+  done
+  [ "$down" = 0 ] && [ -s "$RUN/env" ]
+}
+
+cmd_env() {
+  [ -s "$RUN/env" ] || die "no env file in $RUN: the world is not up ('$0 up')"
+  cat "$RUN/env"
+}
+
+# --- promgate ----------------------------------------------------------------------------------
+
+render_overlay() {
+  local base=$PROMGATE_DEPLOY_BASE
+  if [ ! -f "$base/kustomization.yaml" ]; then
+    local fallback=$ROOT/test/e2e/testdata/deploy-base
+    log "WARNING: $base/kustomization.yaml not found: using the stand-in base ${fallback#"$ROOT"/}"
+    base=$fallback
+  fi
+  local dir=$RUN/promgate/overlay
+  mkdir -p "$dir"
+  local rel ca
+  rel=$(realpath --relative-to="$dir" "$base")
+  ca=$(base64 -w0 < "$PKI/promgate-ca.crt")
+  cat > "$dir/kustomization.yaml" <<EOF
+# Generated by test/e2e/hack/world.sh register-promgate: the real deploy base, re-pointed at
+# promgate running as a local process on 127.0.0.1:$PROMGATE_PORT.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- $rel
+patches:
+# No in-cluster workload: promgate runs on this machine.
+- target: {kind: Deployment}
+  patch: |
+    \$patch: delete
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: any}
+- target: {kind: PodDisruptionBudget}
+  patch: |
+    \$patch: delete
+    apiVersion: policy/v1
+    kind: PodDisruptionBudget
+    metadata: {name: any}
+# kube-apiserver (--enable-aggregator-routing=false) resolves an ExternalName Service to
+# externalName:<APIService port>, i.e. localhost:$PROMGATE_PORT, and verifies the serving cert
+# for <service>.<namespace>.svc.
+- target: {kind: Service, name: promgate}
+  patch: |
+    - op: replace
+      path: /spec
+      value:
+        type: ExternalName
+        externalName: localhost
+        ports:
+        - name: https
+          port: 443
+          targetPort: $PROMGATE_PORT
+- target: {kind: APIService}
+  patch: |
+    - op: add
+      path: /spec/service/port
+      value: $PROMGATE_PORT
+    - op: add
+      path: /spec/insecureSkipTLSVerify
+      value: false
+    - op: add
+      path: /spec/caBundle
+      value: $ca
+EOF
+  kubectl kustomize "$dir" > "$RUN/promgate/applied.yaml"
+  if grep -qE '^kind: (Deployment|PodDisruptionBudget)$' "$RUN/promgate/applied.yaml"; then
+    die "the rendered overlay still holds a Deployment/PodDisruptionBudget ($RUN/promgate/applied.yaml)"
+  fi
+  grep -q '^kind: APIService$' "$RUN/promgate/applied.yaml" || die "no APIService in $base"
+}
+
+cmd_stop_promgate() { stop promgate; }
+
+cmd_register_promgate() {
+  running kube-apiserver || die "the world is not up ('$0 up')"
+  [ -x "$PROMGATE_BIN" ] || die "PROMGATE_BIN=$PROMGATE_BIN is not an executable (go build -o bin/promgate ./cmd/promgate)"
+  stop promgate
+  check_ports "$PROMGATE_PORT"
+
+  log "rendering and applying the deploy overlay (${RUN#"$ROOT"/}/promgate/overlay)"
+  render_overlay
+  kubectl apply -k "$RUN/promgate/overlay" >&2
+
+  log "creating a token for ServiceAccount promgate/promgate (TokenRequest, 24h)"
+  local token
+  token=$(kubectl create token promgate -n promgate --duration=24h)
+  write_kubeconfig "$KCFG/promgate.kubeconfig" promgate "$token"
+
+  local cfg=()
+  if [ -f "$PROMGATE_CONFIG" ]; then
+    cfg=(--config="$PROMGATE_CONFIG")
+  else
+    log "WARNING: PROMGATE_CONFIG=$PROMGATE_CONFIG does not exist: starting promgate without --config"
+  fi
+  # shellcheck disable=SC2086
+  start promgate "$PROMGATE_PORT" "$PROMGATE_BIN" \
+    --secure-port="$PROMGATE_PORT" --bind-address=127.0.0.1 \
+    --tls-cert-file="$PKI/promgate.crt" --tls-private-key-file="$PKI/promgate.key" \
+    --lister-kubeconfig="$KCFG/promgate.kubeconfig" \
+    --authentication-kubeconfig="$KCFG/promgate.kubeconfig" \
+    --authorization-kubeconfig="$KCFG/promgate.kubeconfig" \
+    --prometheus-url="$PROMETHEUS_URL" \
+    "${cfg[@]}" \
+    --metrics-relist-interval=5s \
+    -v=2 \
+    ${PROMGATE_ARGS:-}
+  wait_for promgate 120 "promgate /readyz on :$PROMGATE_PORT" promgate_ready
+
+  local apiservices
+  if [ -n "${PROMGATE_WAIT_APISERVICES:-}" ]; then
+    apiservices=$(printf 'apiservice/%s ' $PROMGATE_WAIT_APISERVICES)
+  else
+    apiservices=$(kubectl get -f "$RUN/promgate/applied.yaml" -o name | grep '^apiservice' | tr '\n' ' ')
+  fi
+  # shellcheck disable=SC2086
+  if ! (wait_for promgate 60 "APIServices Available: ${apiservices//apiservice.apiregistration.k8s.io\//}" \
+          kubectl wait --for=condition=Available --timeout=1s $apiservices); then
+    log "APIService conditions:"
+    # shellcheck disable=SC2086
+    kubectl get $apiservices -o \
+      jsonpath='{range .items[*]}{.metadata.name}{": "}{.status.conditions[?(@.type=="Available")].status}{" "}{.status.conditions[?(@.type=="Available")].message}{"\n"}{end}' >&2 || true
+    die "promgate is running (log $LOGS/promgate.log) but not every APIService is Available"
+  fi
+  write_env
+  log "promgate is registered"
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  status) cmd_status ;;
+  register-promgate) cmd_register_promgate ;;
+  stop-promgate) cmd_stop_promgate ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

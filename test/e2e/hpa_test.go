@@ -1,0 +1,136 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// hpaYAML renders an autoscaling/v2 HPA on deployment name with one metric
+// (given as the YAML of one .spec.metrics item, indented 2 spaces).
+func hpaYAML(ns, name string, minR, maxR int, metric string) string {
+	return fmt.Sprintf(`apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: %[2]s
+  namespace: %[1]s
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: %[2]s
+  minReplicas: %[3]d
+  maxReplicas: %[4]d
+  behavior:
+    scaleUp:
+      stabilizationWindowSeconds: 0
+    scaleDown:
+      stabilizationWindowSeconds: 0
+  metrics:
+%[5]s`, ns, name, minR, maxR, metric)
+}
+
+// waitReplicas waits until the deployment's spec.replicas, as set by the HPA,
+// equals want, logging the HPA's status on failure.
+func waitReplicas(t *testing.T, ns, name string, want int32, timeout time.Duration) {
+	t.Helper()
+	cs := Clientset(t)
+	var last int32
+	err := Poll(timeout, func() (bool, error) {
+		d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = *d.Spec.Replicas
+		return last == want, nil
+	})
+	if err != nil {
+		hpa := Kubectl("get", "hpa", name, "-n", ns, "-o", "yaml")
+		t.Fatalf("deployment %s/%s: %d replicas after %v, want %d\nHPA:\n%s", ns, name, last, timeout, want, hpa.Stdout)
+	}
+	t.Logf("deployment %s/%s reached %d replicas", ns, name, want)
+}
+
+// TestHPA drives real HorizontalPodAutoscalers (kube-controller-manager's
+// controller, 5 s sync) with promgate's metrics: raising the load scales up,
+// lowering it scales back down.
+func TestHPA(t *testing.T) {
+	RequirePromgate(t)
+	RequireExporter(t)
+
+	t.Run("Pods metric AverageValue", func(t *testing.T) {
+		t.Parallel()
+		ns := CreateNamespace(t, "hpa-pods")
+		Apply(t, KwokDeployment{Namespace: ns, Name: "web", Replicas: 1, PodAnnotations: map[string]string{"e2e.promgate.io/rps": "2"}}.YAML())
+		Apply(t, hpaYAML(ns, "web", 1, 4, `  - type: Pods
+    pods:
+      metric:
+        name: http_requests_per_second
+      target:
+        type: AverageValue
+        averageValue: "10"
+`))
+		WaitForPodsRunning(t, ns, "app=web", 1, 90*time.Second)
+		time.Sleep(10 * time.Second)
+		waitReplicas(t, ns, "web", 1, 30*time.Second)
+		// Each pod now serves 30 req/s, three times the target: the HPA
+		// scales up to its maximum (new pods get the same rate).
+		exporterControl(t, "/control/http", map[string]string{"namespace": ns, "app": "web", "rps": "30"})
+		waitReplicas(t, ns, "web", 4, 3*time.Minute)
+		exporterControl(t, "/control/http", map[string]string{"namespace": ns, "app": "web", "rps": "1"})
+		waitReplicas(t, ns, "web", 1, 3*time.Minute)
+	})
+
+	t.Run("External metric AverageValue", func(t *testing.T) {
+		t.Parallel()
+		ns := CreateNamespace(t, "hpa-ext")
+		exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "5"})
+		Apply(t, KwokDeployment{Namespace: ns, Name: "worker", Replicas: 1}.YAML())
+		Apply(t, hpaYAML(ns, "worker", 1, 5, `  - type: External
+    external:
+      metric:
+        name: queue_messages_ready
+        selector:
+          matchLabels:
+            queue: jobs
+      target:
+        type: AverageValue
+        averageValue: "10"
+`))
+		WaitForPodsRunning(t, ns, "app=worker", 1, 90*time.Second)
+		// 50 messages at 10 per replica: 5 replicas.
+		exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "50"})
+		waitReplicas(t, ns, "worker", 5, 3*time.Minute)
+		exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "3"})
+		waitReplicas(t, ns, "worker", 1, 3*time.Minute)
+	})
+
+	t.Run("Object metric on a Service", func(t *testing.T) {
+		t.Parallel()
+		ns := CreateNamespace(t, "hpa-obj")
+		Apply(t, KwokDeployment{Namespace: ns, Name: "front", Replicas: 1, PodAnnotations: map[string]string{"e2e.promgate.io/rps": "5"}}.YAML())
+		Apply(t, serviceYAML(ns, "front"))
+		Apply(t, hpaYAML(ns, "front", 1, 3, `  - type: Object
+    object:
+      describedObject:
+        apiVersion: v1
+        kind: Service
+        name: front
+      metric:
+        name: http_requests_per_second
+      target:
+        type: Value
+        value: "20"
+`))
+		WaitForPodsRunning(t, ns, "app=front", 1, 90*time.Second)
+		exporterControl(t, "/control/http", map[string]string{"namespace": ns, "app": "front", "rps": "50"})
+		waitReplicas(t, ns, "front", 3, 3*time.Minute)
+		exporterControl(t, "/control/http", map[string]string{"namespace": ns, "app": "front", "rps": "1"})
+		waitReplicas(t, ns, "front", 1, 3*time.Minute)
+	})
+}
