@@ -65,6 +65,11 @@ func (o *serveOptions) run() error {
 	if err != nil {
 		return err
 	}
+	// Refresh API discovery periodically, so that resources created after
+	// start (CRDs) can be described by metrics without a restart.
+	if r, ok := mapper.(interface{ RunUntil(<-chan struct{}) }); ok {
+		r.RunUntil(ctx.Done())
+	}
 	restConfig, err := o.base.ClientConfig()
 	if err != nil {
 		return err

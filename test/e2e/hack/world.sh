@@ -321,12 +321,23 @@ global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
+rule_files: ['$RUN/prometheus/rules.yml']
 scrape_configs:
 # The synthetic exporter publishes series already labelled namespace/pod/node/...; keep its labels.
 - job_name: promgate-test-exporter
   honor_labels: true
   static_configs:
   - targets: ['127.0.0.1:$EXPORTER_PORT']
+EOF
+  # Per-pod requests labelled with the Widget (a CRD the tests create while
+  # promgate runs) named after the pod's service: metrics about CRD objects.
+  cat > "$RUN/prometheus/rules.yml" <<'EOF'
+groups:
+- name: e2e
+  interval: 1s
+  rules:
+  - record: widget_requests_total
+    expr: label_replace(sum by (namespace, pod, service) (http_requests_total), "widget", "$1", "service", "(.+)")
 EOF
 }
 
@@ -684,6 +695,7 @@ cmd_register_promgate() {
     --prometheus-url="$PROMETHEUS_URL" \
     "${cfg[@]}" \
     --metrics-relist-interval=5s \
+    --discovery-interval=5s \
     -v=2 \
     ${PROMGATE_ARGS:-}
   wait_for promgate 120 "promgate /readyz on :$PROMGATE_PORT" promgate_ready
