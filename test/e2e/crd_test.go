@@ -53,8 +53,8 @@ metadata:
 	})
 	base := "/apis/custom.metrics.k8s.io/v1beta2/namespaces/" + ns + "/widgets.e2e.promgate.io/"
 	l := waitValues(t, base+"gadget/widget_requests_per_second", map[string]float64{"gadget": 12})
-	if k := l.Items[0].DescribedObject.Kind; k != "Widget" {
-		t.Errorf("kind %q, want Widget", k)
+	if o := l.Items[0].DescribedObject; o.Kind != "Widget" || o.APIVersion != "e2e.promgate.io/v1" {
+		t.Errorf("described object %+v, want kind Widget, apiVersion e2e.promgate.io/v1", o)
 	}
 	waitValues(t, base+"*/widget_requests_per_second?labelSelector="+url.QueryEscape(""), map[string]float64{"gadget": 12})
 }

@@ -23,9 +23,10 @@ type metricValueList struct {
 	Kind  string `json:"kind"`
 	Items []struct {
 		DescribedObject struct {
-			Kind      string `json:"kind"`
-			Namespace string `json:"namespace"`
-			Name      string `json:"name"`
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Namespace  string `json:"namespace"`
+			Name       string `json:"name"`
 		} `json:"describedObject"`
 		Metric struct {
 			Name string `json:"name"`
@@ -180,8 +181,8 @@ func TestCustomAndExternalMetrics(t *testing.T) {
 
 	t.Run("service object", func(t *testing.T) {
 		l := waitValues(t, "/apis/custom.metrics.k8s.io/v1beta2/namespaces/"+ns+"/services/web/http_requests_per_second", map[string]float64{"web": 30})
-		if k := l.Items[0].DescribedObject.Kind; k != "Service" {
-			t.Errorf("kind %q, want Service", k)
+		if o := l.Items[0].DescribedObject; o.Kind != "Service" || o.APIVersion != "v1" {
+			t.Errorf("described object %+v, want kind Service, apiVersion v1", o)
 		}
 	})
 

@@ -17,11 +17,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
-	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider/helpers"
 
 	plabels "github.com/prometheus/prometheus/model/labels"
 
@@ -177,8 +177,11 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 		wanted[n] = true
 	}
 	out := make(map[string]*model.Sample, len(names))
+	// Only the batched query groups by namespace; otherwise its matcher
+	// already selected the namespace and the result has no namespace label.
+	filterNamespace := p.Batch && pl.nsLabel != ""
 	for _, s := range vec {
-		if pl.nsLabel != "" && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
+		if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
 			continue
 		}
 		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
@@ -256,7 +259,7 @@ func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, w
 	if err != nil {
 		return nil, err
 	}
-	ref, err := helpers.ReferenceFor(p.mapper, name, pl.info)
+	ref, err := p.reference(name, pl.info)
 	if err != nil {
 		return nil, err
 	}
@@ -267,10 +270,56 @@ func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, w
 		WindowSeconds:   window,
 		Value:           q,
 	}
-	if metricSelector != nil && !metricSelector.Empty() {
-		if ls, err := metav1.ParseToLabelSelector(metricSelector.String()); err == nil {
-			mv.Metric.Selector = ls
-		}
-	}
+	mv.Metric.Selector = labelSelector(metricSelector)
 	return mv, nil
+}
+
+// labelSelector returns sel as a LabelSelector to echo in the response, or
+// nil when it is empty. Unlike metav1.ParseToLabelSelector, which refuses
+// "!=", it writes key!=v as key notin (v).
+func labelSelector(sel labels.Selector) *metav1.LabelSelector {
+	if sel == nil || sel.Empty() {
+		return nil
+	}
+	reqs, _ := sel.Requirements()
+	ls := &metav1.LabelSelector{MatchLabels: map[string]string{}, MatchExpressions: []metav1.LabelSelectorRequirement{}}
+	for _, r := range reqs {
+		var op metav1.LabelSelectorOperator
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals:
+			ls.MatchLabels[r.Key()] = r.Values().List()[0]
+			continue
+		case selection.In:
+			op = metav1.LabelSelectorOpIn
+		case selection.NotIn, selection.NotEquals:
+			op = metav1.LabelSelectorOpNotIn
+		case selection.Exists:
+			op = metav1.LabelSelectorOpExists
+		case selection.DoesNotExist:
+			op = metav1.LabelSelectorOpDoesNotExist
+		default: // Gt and Lt never get this far: PromQL cannot express them
+			return nil
+		}
+		var values []string
+		if r.Values().Len() > 0 {
+			values = r.Values().List()
+		}
+		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{Key: r.Key(), Operator: op, Values: values})
+	}
+	return ls
+}
+
+// reference describes the object a value is about. (The library's
+// helpers.ReferenceFor writes "/v1" for core objects.)
+func (p *Provider) reference(name types.NamespacedName, info cmprovider.CustomMetricInfo) (custom_metrics.ObjectReference, error) {
+	kind, err := p.mapper.KindFor(info.GroupResource.WithVersion(""))
+	if err != nil {
+		return custom_metrics.ObjectReference{}, err
+	}
+	return custom_metrics.ObjectReference{
+		APIVersion: kind.GroupVersion().String(),
+		Kind:       kind.Kind,
+		Name:       name.Name,
+		Namespace:  name.Namespace,
+	}, nil
 }

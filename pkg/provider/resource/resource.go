@@ -511,7 +511,11 @@ func (p *Provider) usage(cpu, mem *value) (corev1.ResourceList, model.Time, stri
 		case x.v.n == 0:
 			return nil, 0, fmt.Sprintf("no %s value", x.name)
 		}
-		q, err := quantity.FromFloat(x.v.sum)
+		v := x.v.sum
+		if x.name == corev1.ResourceCPU {
+			v = roundCPU(v)
+		}
+		q, err := quantity.FromFloat(v)
 		if err != nil {
 			return nil, 0, fmt.Sprintf("%s: %v", x.name, err)
 		}
@@ -525,6 +529,22 @@ func (p *Provider) usage(cpu, mem *value) (corev1.ResourceList, model.Time, stri
 		ts = mem.ts
 	}
 	return rl, ts, ""
+}
+
+// cpuPrecision is the finest CPU step reported, in cores (0.1 millicore).
+// A rate computed from scraped counters carries jitter of a few parts in
+// 10^5 (scrape timestamps are not exact); kubectl rounds millicores up, so
+// unrounded 100.0008m would print as 101m.
+const cpuPrecision = 1e-4
+
+// roundCPU rounds cores to cpuPrecision; values too small to round to a
+// step are kept, so that a nearly idle container never reads as zero.
+func roundCPU(cores float64) float64 {
+	r := math.Round(cores/cpuPrecision) * cpuPrecision
+	if r == 0 {
+		return cores
+	}
+	return r
 }
 
 // binarySI returns q with binary suffixes (20Mi rather than 20971520), as
