@@ -21,8 +21,8 @@ import (
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	"github.com/promgate/promgate/pkg/catalog"
-	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
 )
 
