@@ -267,7 +267,11 @@ func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
 		names := map[string]bool{}
 		for _, sh := range res.shapes {
 			metric, ok := d.nameFor(r, sh, &rep)
-			if !ok || names[metric] {
+			if !ok {
+				continue
+			}
+			rep.Kept++
+			if names[metric] {
 				continue
 			}
 			names[metric] = true

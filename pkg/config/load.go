@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -49,6 +50,9 @@ func Parse(data []byte) (*Config, error) {
 	cfg := &Config{}
 	var errs []error
 	decodeRules := func(field string, in []json.RawMessage) []DiscoveryRule {
+		if len(in) == 0 {
+			return nil
+		}
 		out := make([]DiscoveryRule, len(in))
 		for i, r := range in {
 			if err := decodeStrict(r, &out[i]); err != nil {
@@ -74,11 +78,13 @@ func Parse(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// decodeStrict decodes data into into, matching field names case-sensitively
+// (encoding/json would accept "SeriesQuery" for seriesQuery, and let it
+// silently override a seriesQuery key), rejecting unknown and duplicate fields.
 func decodeStrict(data []byte, into any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil {
+	strict, err := kjson.UnmarshalStrict(data, into)
+	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
-	return nil
+	return errors.Join(strict...)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -182,31 +183,38 @@ func (g *getRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
 		return g.next.RoundTrip(r)
 	}
-	body, err := r.GetBody()
+	form, err := readBody(r.GetBody)
 	if err != nil {
+		closeBody(r) // a RoundTripper always closes the body it was given
 		return nil, err
 	}
-	var sb strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, rerr := body.Read(buf)
-		sb.Write(buf[:n])
-		if rerr != nil {
-			break
-		}
-	}
-	_ = body.Close()
 	u := *r.URL
-	u.RawQuery = sb.String()
+	u.RawQuery = string(form)
 	if len(u.String()) > maxGetURL {
 		return g.next.RoundTrip(r)
 	}
+	closeBody(r)
 	nr := r.Clone(r.Context())
 	nr.Method = http.MethodGet
 	nr.URL = &u
 	nr.Body, nr.GetBody, nr.ContentLength = nil, nil, 0
 	nr.Header.Del("Content-Type")
 	return g.next.RoundTrip(nr)
+}
+
+func closeBody(r *http.Request) {
+	if r.Body != nil {
+		_ = r.Body.Close()
+	}
+}
+
+func readBody(get func() (io.ReadCloser, error)) ([]byte, error) {
+	body, err := get()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = body.Close() }()
+	return io.ReadAll(body)
 }
 
 // Name identifies the backend in errors and logs.
@@ -243,8 +251,22 @@ func (c *Client) queryTimeout(ctx context.Context) time.Duration {
 			d = left
 		}
 	}
-	if d > 0 && d < time.Millisecond {
-		d = time.Millisecond
+	return promDuration(d)
+}
+
+// promDuration rounds a positive d down to a value whose String() the
+// Prometheus HTTP API accepts as a duration: whole seconds from one second
+// up (time.Duration prints 2.5s, which Prometheus rejects), otherwise whole
+// milliseconds, and at least 1ms.
+func promDuration(d time.Duration) time.Duration {
+	switch {
+	case d <= 0:
+		return 0
+	case d >= time.Second:
+		return d.Truncate(time.Second)
+	case d >= time.Millisecond:
+		return d.Truncate(time.Millisecond)
+	default:
+		return time.Millisecond
 	}
-	return d
 }

@@ -62,7 +62,14 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 // decodeSeries reads a /api/v1/series response: an object whose "data" is
 // an array of label objects, or whose "status" is "error".
 func decodeSeries(r io.Reader, code int, fn SeriesFunc) error {
-	dec := json.NewDecoder(r)
+	err := decodeSeriesResponse(json.NewDecoder(r), code, fn)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // the stream ended inside the document
+		return fmt.Errorf("truncated response: %w", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) error {
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
@@ -90,6 +97,9 @@ func decodeSeries(r io.Reader, code int, fn SeriesFunc) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
 	}
 	if status == "error" || code/100 != 2 {
 		if errMsg == "" {

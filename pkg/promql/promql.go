@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -44,7 +45,17 @@ func OneOf(name string, values []string) *labels.Matcher {
 	if len(values) == 1 {
 		return Equal(name, values[0])
 	}
-	return &labels.Matcher{Type: labels.MatchRegexp, Name: name, Value: Alternation(values)}
+	return regexMatcher(labels.MatchRegexp, name, Alternation(values))
+}
+
+// regexMatcher returns a regex matcher with its regex compiled, so that its
+// Matches method works (a literal labels.Matcher's would panic).
+func regexMatcher(t labels.MatchType, name, re string) *labels.Matcher {
+	m, err := labels.NewMatcher(t, name, re)
+	if err != nil { // only for values that are not valid UTF-8
+		return &labels.Matcher{Type: t, Name: name, Value: re}
+	}
+	return m
 }
 
 // Alternation returns values as an escaped regular expression alternation,
@@ -87,9 +98,12 @@ func MatchersForSelector(sel k8slabels.Selector, replace func(string) string) ([
 			return nil, fmt.Errorf("%w: %q is not a Prometheus label name", ErrUnsupportedSelector, name)
 		}
 		values := r.Values().List()
-		if replace != nil {
-			for i := range values {
+		for i := range values {
+			if replace != nil {
 				values[i] = replace(values[i])
+			}
+			if !utf8.ValidString(values[i]) {
+				return nil, fmt.Errorf("%w: value %q of %q is not valid UTF-8", ErrUnsupportedSelector, values[i], name)
 			}
 		}
 		var m *labels.Matcher
@@ -104,7 +118,7 @@ func MatchersForSelector(sel k8slabels.Selector, replace func(string) string) ([
 			if len(values) == 1 {
 				m = &labels.Matcher{Type: labels.MatchNotEqual, Name: name, Value: values[0]}
 			} else {
-				m = &labels.Matcher{Type: labels.MatchNotRegexp, Name: name, Value: Alternation(values)}
+				m = regexMatcher(labels.MatchNotRegexp, name, Alternation(values))
 			}
 		case selection.Exists:
 			m = &labels.Matcher{Type: labels.MatchNotEqual, Name: name, Value: ""}

@@ -3,7 +3,6 @@ package rules
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"text/template"
@@ -27,8 +26,15 @@ var groupSanitizer = strings.NewReplacer(".", "_", "-", "_")
 // choice never depends on map iteration order.
 type ResourceMap struct {
 	tmpl      *template.Template
-	extract   *regexp.Regexp
-	overrides []override // sorted by label
+	pattern   *labelPattern // the template inverted; nil without a template
+	overrides []override    // sorted by label
+}
+
+// labelPattern is a resource template rendered with markers in place of its
+// fields: a label it produced is prefix, field, [middle, field,] suffix.
+type labelPattern struct {
+	prefix, middle, suffix string
+	fields                 []string // "group" and/or "resource", in order
 }
 
 type override struct {
@@ -53,17 +59,14 @@ func NewResourceMap(path string, m config.ResourceMapping) (*ResourceMap, error)
 		if err := t.Execute(&buf, schema.GroupResource{Group: groupMarker, Resource: resourceMarker}); err != nil {
 			return nil, config.Fieldf(path+".template", "%v", err)
 		}
-		pattern := regexp.QuoteMeta(buf.String())
-		if !strings.Contains(pattern, resourceMarker) {
+		out := buf.String()
+		if !strings.Contains(out, resourceMarker) {
 			return nil, config.Fieldf(path+".template", "%q must use <<.Resource>>", m.Template)
 		}
-		pattern = strings.Replace(pattern, groupMarker, `(?P<group>.+?)`, 1)
-		pattern = strings.Replace(pattern, resourceMarker, `(?P<resource>.+?)`, 1)
-		re, err := regexp.Compile("^" + pattern + "$")
-		if err != nil {
-			return nil, config.Fieldf(path+".template", "%q: each field may appear once: %v", m.Template, err)
+		if strings.Count(out, resourceMarker) > 1 || strings.Count(out, groupMarker) > 1 {
+			return nil, config.Fieldf(path+".template", "%q: <<.Group>> and <<.Resource>> may each appear once", m.Template)
 		}
-		rm.tmpl, rm.extract = t, re
+		rm.tmpl, rm.pattern = t, newLabelPattern(out)
 	}
 	for label, gr := range m.Overrides {
 		rm.overrides = append(rm.overrides, override{label: label, gr: schema.GroupResource{Group: gr.Group, Resource: gr.Resource}})
@@ -81,30 +84,85 @@ func (m *ResourceMap) ResourceForLabel(label string, mapper apimeta.RESTMapper) 
 			return normalize(o.gr, mapper)
 		}
 	}
-	if m.extract == nil {
+	if m.pattern == nil {
 		return schema.GroupResource{}, false
 	}
-	sub := m.extract.FindStringSubmatch(label)
-	if sub == nil {
-		return schema.GroupResource{}, false
-	}
-	var gr schema.GroupResource
-	for i, n := range m.extract.SubexpNames() {
-		switch n {
-		case "group":
-			gr.Group = sub[i]
-		case "resource":
-			gr.Resource = sub[i]
+	// With both fields, where the group ends is ambiguous ("kube_<<.Group>>_<<.Resource>>"
+	// gives kube_networking_k8s_io_ingress): try every split, in order.
+	for _, gr := range m.pattern.candidates(label) {
+		if g, ok := normalize(gr, mapper); ok {
+			return g, true
+		}
+		if strings.Contains(gr.Group, "_") { // the template saw dots as underscores
+			gr.Group = strings.ReplaceAll(gr.Group, "_", ".")
+			if g, ok := normalize(gr, mapper); ok {
+				return g, true
+			}
 		}
 	}
-	if g, ok := normalize(gr, mapper); ok {
-		return g, true
-	}
-	if strings.Contains(gr.Group, "_") { // the template saw dots as underscores
-		gr.Group = strings.ReplaceAll(gr.Group, "_", ".")
-		return normalize(gr, mapper)
-	}
 	return schema.GroupResource{}, false
+}
+
+func newLabelPattern(rendered string) *labelPattern {
+	p := &labelPattern{}
+	rest := rendered
+	for i := 0; ; i++ {
+		gi, ri := strings.Index(rest, groupMarker), strings.Index(rest, resourceMarker)
+		at, marker, field := gi, groupMarker, "group"
+		if gi < 0 || (ri >= 0 && ri < gi) {
+			at, marker, field = ri, resourceMarker, "resource"
+		}
+		if at < 0 {
+			break
+		}
+		if i == 0 {
+			p.prefix = rest[:at]
+		} else {
+			p.middle = rest[:at]
+		}
+		p.fields = append(p.fields, field)
+		rest = rest[at+len(marker):]
+	}
+	p.suffix = rest
+	return p
+}
+
+// candidates returns the group-resources label could have been rendered
+// from, in order; the resource is never empty (the group may be, for the
+// core group).
+func (p *labelPattern) candidates(label string) []schema.GroupResource {
+	if len(label) < len(p.prefix)+len(p.suffix) || !strings.HasPrefix(label, p.prefix) || !strings.HasSuffix(label, p.suffix) {
+		return nil
+	}
+	mid := label[len(p.prefix) : len(label)-len(p.suffix)]
+	set := func(gr *schema.GroupResource, field, v string) {
+		if field == "group" {
+			gr.Group = v
+		} else {
+			gr.Resource = v
+		}
+	}
+	var out []schema.GroupResource
+	if len(p.fields) == 1 {
+		var gr schema.GroupResource
+		set(&gr, p.fields[0], mid)
+		if gr.Resource != "" {
+			out = append(out, gr)
+		}
+		return out
+	}
+	for i := 0; i+len(p.middle) <= len(mid); i++ {
+		if !strings.HasPrefix(mid[i:], p.middle) {
+			continue
+		}
+		var gr schema.GroupResource
+		set(&gr, p.fields[0], mid[:i])
+		set(&gr, p.fields[1], mid[i+len(p.middle):])
+		if gr.Resource != "" {
+			out = append(out, gr)
+		}
+	}
+	return out
 }
 
 // LabelForResource returns the label that names objects of gr.

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/promql"
@@ -63,8 +66,11 @@ func Compile(cfg *config.Config) (custom, external []*Rule, err error) {
 func CompileRule(path string, r config.DiscoveryRule) (*Rule, error) {
 	out := &Rule{Path: path, SeriesQuery: r.SeriesQuery, Namespaced: r.Resources.IsNamespaced()}
 	var errs []error
-	if _, err := promql.ParseSelector(r.SeriesQuery); err != nil {
+	if ms, err := promql.ParseSelector(r.SeriesQuery); err != nil {
 		errs = append(errs, config.Fieldf(path+".seriesQuery", "invalid series selector %q: %v", r.SeriesQuery, err))
+	} else if !slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return !m.Matches("") }) {
+		// Prometheus refuses such a match[] in /api/v1/series.
+		errs = append(errs, config.Fieldf(path+".seriesQuery", "series selector %q must have a matcher that does not match the empty string", r.SeriesQuery))
 	}
 	for j, f := range r.SeriesFilters {
 		fp := fmt.Sprintf("%s.seriesFilters[%d]", path, j)

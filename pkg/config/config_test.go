@@ -1,0 +1,417 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	pmodel "github.com/prometheus/common/model"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestParseValid(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want *Config
+	}{
+		{name: "empty", in: "", want: &Config{}},
+		{name: "comment only", in: "# nothing\n", want: &Config{}},
+		{name: "null", in: "null\n", want: &Config{}},
+		{
+			name: "full rule",
+			in: `
+rules:
+- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
+  seriesFilters:
+  - is: ^http_
+  - isNot: _bucket$
+  resources:
+    template: <<.Resource>>
+    overrides:
+      kube_ns: {resource: namespace}
+      deploy: {group: apps, resource: deployment}
+  name:
+    matches: ^(.*)_total$
+    as: ${1}_per_second
+  metricsQuery: sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)
+externalRules:
+- seriesQuery: '{__name__=~"^queue_.+"}'
+  resources:
+    namespaced: false
+  labelValueReplacements:
+  - {find: "|", replace: "/"}
+`,
+			want: &Config{
+				Rules: []DiscoveryRule{{
+					SeriesQuery:   `http_requests_total{namespace!="",pod!=""}`,
+					SeriesFilters: []RegexFilter{{Is: "^http_"}, {IsNot: "_bucket$"}},
+					Resources: ResourceMapping{
+						Template: "<<.Resource>>",
+						Overrides: map[string]GroupResource{
+							"kube_ns": {Resource: "namespace"},
+							"deploy":  {Group: "apps", Resource: "deployment"},
+						},
+					},
+					Name:         NameMapping{Matches: "^(.*)_total$", As: "${1}_per_second"},
+					MetricsQuery: "sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)",
+				}},
+				ExternalRules: []DiscoveryRule{{
+					SeriesQuery:            `{__name__=~"^queue_.+"}`,
+					Resources:              ResourceMapping{Namespaced: ptr(false)},
+					LabelValueReplacements: []LabelValueReplacement{{Find: "|", Replace: "/"}},
+				}},
+			},
+		},
+		{
+			// prometheus-adapter configs spell out empty values.
+			name: "adapter empty values",
+			in: `
+rules:
+- seriesQuery: '{namespace!=""}'
+  seriesFilters: []
+  resources: {template: <<.Resource>>}
+  name: {matches: "", as: ""}
+  metricsQuery: ""
+`,
+			want: &Config{Rules: []DiscoveryRule{{
+				SeriesQuery:   `{namespace!=""}`,
+				SeriesFilters: []RegexFilter{},
+				Resources:     ResourceMapping{Template: "<<.Resource>>"},
+			}}},
+		},
+		{
+			name: "json",
+			in:   `{"rules": [{"seriesQuery": "up"}]}`,
+			want: &Config{Rules: []DiscoveryRule{{SeriesQuery: "up"}}},
+		},
+		{
+			name: "resource rules",
+			in: `
+resourceRules:
+  cpu:
+    containerQuery: a
+    nodeQuery: b
+    containerLabel: container
+    resources: {overrides: {instance: {resource: node}}}
+  memory: {containerQuery: c, nodeQuery: d, containerLabel: container}
+  window: 2m
+`,
+			want: &Config{ResourceRules: &ResourceRules{
+				CPU: ResourceRule{ContainerQuery: "a", NodeQuery: "b", ContainerLabel: "container",
+					Resources: ResourceMapping{Overrides: map[string]GroupResource{"instance": {Resource: "node"}}}},
+				Memory: ResourceRule{ContainerQuery: "c", NodeQuery: "d", ContainerLabel: "container"},
+				Window: pmodel.Duration(2 * time.Minute),
+			}},
+		},
+		{name: "null resource rules", in: "resourceRules: null\n", want: &Config{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse =\n%#v\nwant\n%#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	const okRule = "- seriesQuery: up\n"
+	const okResource = "{containerQuery: a, nodeQuery: b, containerLabel: c}"
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{
+			name: "unknown field in rules[1]",
+			in:   "rules:\n" + okRule + "- seriesQuery: up\n  metricQuery: x\n",
+			want: `rules[1]: unknown field "metricQuery"`,
+		},
+		{
+			name: "field names are case-sensitive",
+			in:   "rules:\n- SeriesQuery: up\n",
+			want: `rules[0]: unknown field "SeriesQuery"`,
+		},
+		{
+			name: "case variant does not silently override",
+			in:   "rules:\n- seriesQuery: up\n  metricsQuery: a\n  MetricsQuery: b\n",
+			want: `rules[0]: unknown field "MetricsQuery"`,
+		},
+		{
+			name: "unknown nested field",
+			in:   "externalRules:\n" + okRule + okRule + "- seriesQuery: up\n  name: {matches: x, to: y}\n",
+			want: `externalRules[2]: unknown field "name.to"`,
+		},
+		{
+			name: "unknown top-level field",
+			in:   "rule:\n" + okRule,
+			want: `unknown field "rule"`,
+		},
+		{
+			name: "unknown field in resourceRules",
+			in:   "resourceRules:\n  cpu: " + okResource + "\n  memory: " + okResource + "\n  windows: 1m\n",
+			want: `resourceRules: unknown field "windows"`,
+		},
+		{
+			name: "duplicate YAML key",
+			in:   "rules:\n- seriesQuery: up\n  seriesQuery: down\n",
+			want: "invalid YAML: yaml: unmarshal errors:\n  line 3: key \"seriesQuery\" already set in map",
+		},
+		{
+			name: "bad YAML",
+			in:   "rules: [\n",
+			want: "invalid YAML: yaml: line 1: did not find expected node content",
+		},
+		{
+			name: "wrong type",
+			in:   "rules:\n- seriesQuery: [a]\n",
+			want: "rules[0]: cannot unmarshal array into Go struct field DiscoveryRule.seriesQuery of type string",
+		},
+		{
+			name: "bad window",
+			in:   "resourceRules:\n  window: 2x\n",
+			want: `resourceRules: unknown unit "x" in duration "2x"`,
+		},
+		{
+			name: "missing seriesQuery",
+			in:   "rules:\n" + okRule + "- name: {matches: x}\n",
+			want: "rules[1].seriesQuery: is required",
+		},
+		{
+			name: "bad regex in seriesFilters is",
+			in:   "rules:\n- seriesQuery: up\n  seriesFilters: [{is: ok}, {is: '(a'}]\n",
+			want: "rules[0].seriesFilters[1].is: invalid regular expression \"(a\": error parsing regexp: missing closing ): `(a`",
+		},
+		{
+			name: "bad regex in seriesFilters isNot",
+			in:   "externalRules:\n- seriesQuery: up\n  seriesFilters: [{isNot: '[z-a]'}]\n",
+			want: "externalRules[0].seriesFilters[0].isNot: invalid regular expression \"[z-a]\": error parsing regexp: invalid character class range: `z-a`",
+		},
+		{
+			name: "both is and isNot",
+			in:   "rules:\n- seriesQuery: up\n  seriesFilters: [{is: a, isNot: b}]\n",
+			want: "rules[0].seriesFilters[0]: set only one of is and isNot",
+		},
+		{
+			name: "neither is nor isNot",
+			in:   "rules:\n- seriesQuery: up\n  seriesFilters: [{}]\n",
+			want: "rules[0].seriesFilters[0]: set one of is or isNot",
+		},
+		{
+			name: "bad regex in name.matches",
+			in:   "rules:\n" + okRule + okRule + "- seriesQuery: up\n  name: {matches: 'a**'}\n",
+			want: "rules[2].name.matches: invalid regular expression \"a**\": error parsing regexp: invalid nested repetition operator: `**`",
+		},
+		{
+			name: "several groups without as",
+			in:   "rules:\n- seriesQuery: up\n  name: {matches: '^(a)_(b)$'}\n",
+			want: `rules[0].name.as: is required when name.matches "^(a)_(b)$" has more than one capture group`,
+		},
+		{
+			name: "override without resource",
+			in:   "rules:\n- seriesQuery: up\n  resources: {overrides: {pod: {group: ''}}}\n",
+			want: `rules[0].resources.overrides["pod"].resource: is required`,
+		},
+		{
+			name: "override with invalid label name",
+			in:   "rules:\n- seriesQuery: up\n  resources: {overrides: {kube-pod: {resource: pod}}}\n",
+			want: `rules[0].resources.overrides["kube-pod"]: "kube-pod" is not a valid Prometheus label name`,
+		},
+		{
+			name: "replacement without find",
+			in:   "externalRules:\n- seriesQuery: up\n  labelValueReplacements: [{replace: x}]\n",
+			want: "externalRules[0].labelValueReplacements[0].find: is required",
+		},
+		{
+			name: "resourceRules missing containerLabel",
+			in:   "resourceRules:\n  cpu: {containerQuery: a, nodeQuery: b}\n  memory: " + okResource + "\n",
+			want: "resourceRules.cpu.containerLabel: is required",
+		},
+		{
+			name: "resourceRules memory missing",
+			in:   "resourceRules:\n  cpu: " + okResource + "\n",
+			want: "resourceRules.memory.containerQuery: is required\n" +
+				"resourceRules.memory.nodeQuery: is required\n" +
+				"resourceRules.memory.containerLabel: is required",
+		},
+		{
+			name: "multiple errors joined, in config order",
+			in: `
+rules:
+- seriesQuery: up
+  seriesFilters: [{is: a, isNot: b}]
+- name: {matches: '('}
+  resources: {overrides: {b: {resource: pod}, a: {}}}
+externalRules:
+- seriesQuery: ""
+`,
+			want: "rules[0].seriesFilters[0]: set only one of is and isNot\n" +
+				"rules[1].seriesQuery: is required\n" +
+				"rules[1].name.matches: invalid regular expression \"(\": error parsing regexp: missing closing ): `(`\n" +
+				"rules[1].resources.overrides[\"a\"].resource: is required\n" +
+				"externalRules[0].seriesQuery: is required",
+		},
+		{
+			name: "decoding errors of several rules joined",
+			in:   "rules:\n- foo: 1\n" + okRule + "- bar: 2\n",
+			want: "rules[0]: unknown field \"foo\"\nrules[2]: unknown field \"bar\"",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", cfg)
+			}
+			if cfg != nil {
+				t.Errorf("Parse returned a config with its error")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n%s\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateFieldErrors(t *testing.T) {
+	cfg := &Config{
+		Rules: []DiscoveryRule{
+			{SeriesQuery: "up"},
+			{SeriesQuery: "up", Name: NameMapping{Matches: "("}},
+		},
+		ResourceRules: &ResourceRules{
+			CPU:    ResourceRule{ContainerQuery: "a", NodeQuery: "b", ContainerLabel: "c"},
+			Memory: ResourceRule{ContainerQuery: "a", NodeQuery: "b", ContainerLabel: "c"},
+			Window: pmodel.Duration(-time.Second),
+		},
+	}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate succeeded")
+	}
+	var paths []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("%v is not a *FieldError", e)
+		}
+		paths = append(paths, fe.Path)
+	}
+	want := []string{"rules[1].name.matches", "resourceRules.window"}
+	if !reflect.DeepEqual(paths, want) {
+		t.Errorf("paths = %q, want %q", paths, want)
+	}
+	if (&Config{}).Validate() != nil {
+		t.Error("empty config is invalid")
+	}
+}
+
+func TestFieldError(t *testing.T) {
+	inner := errors.New("boom")
+	fe := &FieldError{Path: "rules[0].name", Err: inner}
+	if got := fe.Error(); got != "rules[0].name: boom" {
+		t.Errorf("Error() = %q", got)
+	}
+	if !errors.Is(fe, inner) {
+		t.Error("FieldError does not unwrap")
+	}
+	if got := Fieldf("a.b", "%d is %s", 1, "x").Error(); got != "a.b: 1 is x" {
+		t.Errorf("Fieldf = %q", got)
+	}
+}
+
+func TestIsNamespaced(t *testing.T) {
+	for _, tt := range []struct {
+		in   *bool
+		want bool
+	}{{nil, true}, {ptr(true), true}, {ptr(false), false}} {
+		if got := (ResourceMapping{Namespaced: tt.in}).IsNamespaced(); got != tt.want {
+			t.Errorf("IsNamespaced(%v) = %v", tt.in, got)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("rules:\n- seriesQuery: up\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("rules:\n- seriesQuery: up\n  x: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(good)
+	if err != nil || len(cfg.Rules) != 1 || cfg.Rules[0].SeriesQuery != "up" {
+		t.Errorf("Load(good) = %+v, %v", cfg, err)
+	}
+	_, err = Load(bad)
+	if want := "config " + bad + `: rules[0]: unknown field "x"`; err == nil || err.Error() != want {
+		t.Errorf("Load(bad) error = %v, want %s", err, want)
+	}
+	_, err = Load(filepath.Join(dir, "missing.yaml"))
+	if err == nil || !strings.HasPrefix(err.Error(), "reading config: ") || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) error = %v", err)
+	}
+}
+
+// TestLoadShippedConfigs checks that the configuration files in the
+// repository parse.
+func TestLoadShippedConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	files = append(files, "../../config/promgate.yaml")
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			continue
+		}
+		if _, err := Load(f); err != nil {
+			t.Errorf("Load(%s): %v", f, err)
+		}
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	seeds := []string{
+		"",
+		"null",
+		"rules:\n- seriesQuery: up\n",
+		"rules:\n- seriesQuery: up\n  seriesQuery: x\n",
+		"rules:\n- seriesQuery: up\n  seriesFilters: [{is: '(', isNot: x}]\n",
+		"rules:\n- seriesQuery: up\n  name: {matches: '(a)(b)'}\n  resources: {overrides: {'a-b': {resource: ''}}}\n",
+		"externalRules:\n- seriesQuery: up\n  resources: {namespaced: false}\n  labelValueReplacements: [{find: a}]\n",
+		"resourceRules:\n  window: 2m\n  cpu: {containerQuery: a, nodeQuery: b, containerLabel: c}\n",
+		"resourceRules:\n  window: -1s\n",
+		`{"rules": [{"seriesQuery": "up", "resources": {"overrides": {"pod": {"resource": "pod"}}}}]}`,
+		"- a\n",
+		"rules: {}\n",
+		"a: &x [*x]\n",
+		"rules: [\n",
+	}
+	if b, err := os.ReadFile("testdata/prometheus-adapter-sample.yaml"); err == nil {
+		seeds = append(seeds, string(b))
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse = %v, %v: want exactly one of config and error", cfg, err)
+		}
+		if err == nil {
+			if verr := cfg.Validate(); verr != nil {
+				t.Fatalf("Parse accepted a config that does not validate: %v", verr)
+			}
+		}
+	})
+}

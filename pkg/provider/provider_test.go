@@ -1,0 +1,51 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/promql"
+)
+
+func TestStatusError(t *testing.T) {
+	backend := &prom.Error{Backend: "http://prometheus:9090", Op: "query", Err: errors.New("server_error: server error: 503")}
+	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "a")
+	tests := []struct {
+		name    string
+		err     error
+		code    int32
+		message string
+	}{
+		{"backend", backend, http.StatusServiceUnavailable, "prometheus backend http://prometheus:9090: query failed: server_error: server error: 503"},
+		{"wrapped backend", fmt.Errorf("rules[0]: %w", backend), http.StatusServiceUnavailable, "prometheus backend http://prometheus:9090: query failed: server_error: server error: 503"},
+		{"backend timeout", &prom.Error{Backend: "http://p", Op: "series", Err: context.DeadlineExceeded}, http.StatusServiceUnavailable, "prometheus backend http://p: series failed: context deadline exceeded"},
+		{"unsupported selector", fmt.Errorf("%w: operator %q", promql.ErrUnsupportedSelector, "gt"), http.StatusBadRequest, `unsupported label selector: operator "gt"`},
+		{"status passes through", notFound, http.StatusNotFound, notFound.Error()},
+		{"wrapped status passes through", fmt.Errorf("x: %w", notFound), http.StatusNotFound, notFound.Error()},
+		{"deadline", fmt.Errorf("waiting: %w", context.DeadlineExceeded), http.StatusServiceUnavailable, "metrics request timed out: waiting: context deadline exceeded"},
+		{"canceled", context.Canceled, http.StatusServiceUnavailable, "metrics request timed out: context canceled"},
+		{"other", errors.New("boom"), http.StatusInternalServerError, "Internal error occurred: boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := StatusError(tt.err)
+			var status apierrors.APIStatus
+			if !errors.As(err, &status) {
+				t.Fatalf("StatusError(%v) = %v (%T), not an API status", tt.err, err, err)
+			}
+			if s := status.Status(); s.Code != tt.code || s.Message != tt.message {
+				t.Errorf("status %d %q, want %d %q", s.Code, s.Message, tt.code, tt.message)
+			}
+		})
+	}
+	if StatusError(nil) != nil {
+		t.Error("StatusError(nil) is not nil")
+	}
+}
