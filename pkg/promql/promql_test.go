@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
@@ -180,7 +181,7 @@ func checkRendered(t testing.TB, tmpl *Template, ms []*labels.Matcher, name stri
 	}
 	var got []*labels.Matcher
 	for _, m := range vs.LabelMatchers {
-		if m.Name != labels.MetricName {
+		if m.Name != model.MetricNameLabel {
 			got = append(got, m)
 		}
 	}
