@@ -96,7 +96,9 @@ func (s *Snapshot) ExternalMetrics() []provider.ExternalMetricInfo { return s.ex
 func (s *Snapshot) MetricsFor(gr schema.GroupResource) []string {
 	var out []string
 	for _, m := range s.customList {
-		if m.GroupResource == gr {
+		// customList is sorted by resource, then metric: a metric known
+		// both namespaced and cluster-wide is adjacent to itself.
+		if m.GroupResource == gr && (len(out) == 0 || out[len(out)-1] != m.Metric) {
 			out = append(out, m.Metric)
 		}
 	}
