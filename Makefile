@@ -14,7 +14,7 @@ STATICCHECK ?= $(CACHE_DIR)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME    ?= 10s
 
-.PHONY: all build test test-unit lint fuzz bench-smoke bench demo demo-down clean
+.PHONY: all build test test-unit lint fuzz bench-smoke demo demo-down clean
 
 all: build
 
@@ -59,3 +59,4 @@ clean:
 	rm -rf $(BIN_DIR)
 
 include test/e2e/e2e.mk
+include test/bench/bench.mk

@@ -75,7 +75,7 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
 	fs.BoolVar(&o.resourceAPI, "enable-resource-metrics", o.resourceAPI, "Serve metrics.k8s.io (kubectl top, HPA Resource metrics) when the config has resourceRules.")
 	fs.DurationVar(&o.cacheTTL, "query-cache-ttl", 5*time.Second, "How long a query result is reused for identical queries (0 disables; identical in-flight queries are always shared). Keep it below the scrape interval.")
-	fs.BoolVar(&o.batch, "query-batching", true, "Answer custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object, filtered in promgate), shared by every request through the query cache. Turn off for metricsQuery templates that do not aggregate by <<.GroupBy>>.")
+	fs.BoolVar(&o.batch, "query-batching", true, "Share one query per metric among all requests through the query cache: custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object), external metrics from the rule's query without the request's selector and namespace (only where the query keeps each series' labels), resource metrics from one query per resource over all pods or nodes; the results are filtered in promgate. Turn off for custom metricsQuery templates that do not aggregate by <<.GroupBy>>.")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", 16, "Most queries running against Prometheus at once.")
 	fs.DurationVar(&o.requestTimeout, "resource-metrics-timeout", 10*time.Second, "Deadline for answering one metrics.k8s.io request.")
 

@@ -18,7 +18,7 @@ import (
 // installResourceMetrics prepares metrics.k8s.io: the provider now (so a
 // bad resourceRules stops start-up), the API group once the server exists.
 func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.ResourceRules, q *query.Engine, mapper apimeta.RESTMapper, objs *objects.Cache) error {
-	getter, err := resource.New(rr, q, mapper, resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames})
+	getter, err := resource.New(rr, q, mapper, resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch})
 	if err != nil {
 		return fmt.Errorf("config %s: %w", o.configFile, err)
 	}

@@ -98,7 +98,9 @@ func (o *serveOptions) run() error {
 	cp.MaxNamesInQuery = o.maxNames
 	cp.Batch = o.batch
 	o.base.WithCustomMetrics(cp)
-	o.base.WithExternalMetrics(external.New(disc, engine, mapper))
+	ep := external.New(disc, engine, mapper)
+	ep.Batch = o.batch
+	o.base.WithExternalMetrics(ep)
 
 	defs := []openapicommon.GetOpenAPIDefinitions{
 		generatedcore.GetOpenAPIDefinitions,

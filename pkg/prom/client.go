@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/api"
-	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	commoncfg "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -54,7 +52,7 @@ type Client struct {
 	base    *url.URL
 	timeout time.Duration
 	http    *http.Client
-	api     v1.API
+	raw     api.Client // requests and reads answers; Query decodes them itself
 }
 
 // Error is a failure of the backend (unreachable, timed out, 5xx, or a
@@ -112,7 +110,7 @@ func New(opts Options) (*Client, error) {
 		base:    u,
 		timeout: opts.Timeout,
 		http:    hc,
-		api:     v1.NewAPI(ac),
+		raw:     ac,
 	}, nil
 }
 
@@ -219,28 +217,6 @@ func readBody(get func() (io.ReadCloser, error)) ([]byte, error) {
 
 // Name identifies the backend in errors and logs.
 func (c *Client) Name() string { return c.name }
-
-// Query runs an instant query at ts and returns its vector result. Scalars
-// are returned as a one-sample vector without labels. The client's timeout is
-// also sent to the backend, so that it gives up at the same time.
-func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.Vector, error) {
-	var opts []v1.Option
-	if d := c.queryTimeout(ctx); d > 0 {
-		opts = append(opts, v1.WithTimeout(d))
-	}
-	val, _, _, err := c.api.Query(ctx, query, ts, opts...)
-	if err != nil {
-		return nil, &Error{Backend: c.name, Op: "query", Err: err}
-	}
-	switch v := val.(type) {
-	case model.Vector:
-		return v, nil
-	case *model.Scalar:
-		return model.Vector{{Metric: model.Metric{}, Value: v.Value, Timestamp: v.Timestamp}}, nil
-	default:
-		return nil, &Error{Backend: c.name, Op: "query", Err: fmt.Errorf("query %q returned a %s, want a vector", query, val.Type())}
-	}
-}
 
 // queryTimeout is the time left for the backend: the context's deadline or
 // the client's timeout, whichever is sooner.

@@ -23,6 +23,9 @@ func FromFloat(v float64) (resource.Quantity, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return resource.Quantity{}, fmt.Errorf("%w: %v", ErrNotFinite, v)
 	}
+	if q, ok := fromDecimal(v); ok {
+		return q, nil
+	}
 	format := byte('f')
 	if math.Abs(v) >= 1e21 {
 		format = 'g' // keep the text short; Quantity accepts exponents
@@ -35,4 +38,60 @@ func FromFloat(v float64) (resource.Quantity, error) {
 	// notation the float's text used.
 	q.Format = resource.DecimalSI
 	return q, nil
+}
+
+// fromDecimal is FromFloat's fast path for values whose shortest decimal
+// text has more than nine decimals (common for rates: 13.000000000000002,
+// 0.13333333333333333) and at most 18 digits once cut to nano precision
+// (below about 1e9): it builds the Quantity from those digits, rounding a
+// non-zero remainder below one nano up (away from zero), exactly as
+// resource.ParseQuantity of the text does; ParseQuantity would take its
+// arbitrary-precision path, several times slower to build and to
+// serialize.
+func fromDecimal(v float64) (resource.Quantity, bool) {
+	var buf [32]byte
+	text := strconv.AppendFloat(buf[:0], v, 'f', -1, 64)
+	neg := text[0] == '-'
+	if neg {
+		text = text[1:]
+	}
+	intPart, frac := text, []byte(nil)
+	for i, c := range text {
+		if c == '.' {
+			intPart, frac = text[:i], text[i+1:]
+			break
+		}
+	}
+	if len(frac) <= 9 {
+		// ParseQuantity keeps such values exact in an int64 itself,
+		// cheaply (and keeps their text to print them).
+		return resource.Quantity{}, false
+	}
+	roundUp := false
+	for _, c := range frac[9:] {
+		if c != '0' {
+			roundUp = true
+			break
+		}
+	}
+	frac = frac[:9]
+	if len(intPart)+len(frac) > 18 {
+		return resource.Quantity{}, false
+	}
+	var m int64
+	for _, part := range [2][]byte{intPart, frac} {
+		for _, c := range part {
+			if c < '0' || c > '9' {
+				return resource.Quantity{}, false
+			}
+			m = m*10 + int64(c-'0')
+		}
+	}
+	if roundUp {
+		m++
+	}
+	if neg {
+		m = -m
+	}
+	return *resource.NewScaledQuantity(m, resource.Scale(-len(frac))), true
 }

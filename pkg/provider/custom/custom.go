@@ -7,8 +7,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -58,6 +59,31 @@ type Provider struct {
 	// Prometheus query per cache period instead of one each.
 	Batch bool
 	now   func() time.Time
+
+	resolved resolutions
+}
+
+// resolutionTTL bounds how long what the REST mapper said about a metric's
+// resource is reused: a resource that changes (a CRD replaced) is seen
+// within it, or at the next discovery.
+const resolutionTTL = 30 * time.Second
+
+// resolution is what serving a metric needs from the REST mapper and the
+// catalog; it is the same for every request.
+type resolution struct {
+	norm        cmprovider.CustomMetricInfo
+	entry       catalog.Entry
+	rl, nsLabel string
+	kind        schema.GroupVersionKind
+	kindErr     error
+	expires     time.Time
+}
+
+// resolutions remembers resolutions for one catalog snapshot.
+type resolutions struct {
+	mu   sync.Mutex
+	snap *catalog.Snapshot
+	m    map[cmprovider.CustomMetricInfo]*resolution
 }
 
 var _ cmprovider.CustomMetricsProvider = (*Provider)(nil)
@@ -80,14 +106,54 @@ type plan struct {
 	namespace     string
 	nsLabel       string             // set for namespaced objects
 	matchers      []*plabels.Matcher // from the metric label selector
+	// kind (or kindErr) and selector are the same for every value of a
+	// request: resolved once, not per object (a RESTMapper lookup scans
+	// every resource the cluster serves).
+	kind     schema.GroupVersionKind
+	kindErr  error
+	selector *metav1.LabelSelector // the metric selector echoed in each value
 }
 
 func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, metricSelector labels.Selector) (*plan, error) {
+	r, err := p.lookup(info, p.catalog.Snapshot())
+	if err != nil {
+		return nil, err
+	}
+	ms, err := promql.MatchersForSelector(metricSelector, nil)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("metricLabelSelector: %v", err))
+	}
+	pl := &plan{info: r.norm, entry: r.entry, resourceLabel: r.rl, matchers: ms, selector: labelSelector(metricSelector),
+		kind: r.kind, kindErr: r.kindErr}
+	if r.norm.Namespaced {
+		pl.namespace = namespace
+		pl.nsLabel = r.nsLabel
+	}
+	return pl, nil
+}
+
+// lookup resolves a metric through the REST mapper and the catalog
+// snapshot, reusing an answer for resolutionTTL while the snapshot is the
+// same: each mapper lookup scans every resource the cluster serves, which
+// per request costs more than the rest of a cached request's work.
+// Failures are not remembered.
+func (p *Provider) lookup(info cmprovider.CustomMetricInfo, snap *catalog.Snapshot) (*resolution, error) {
+	now := time.Now()
+	c := &p.resolved
+	c.mu.Lock()
+	if c.snap != snap {
+		c.snap, c.m = snap, map[cmprovider.CustomMetricInfo]*resolution{}
+	}
+	if r, ok := c.m[info]; ok && now.Before(r.expires) {
+		c.mu.Unlock()
+		return r, nil
+	}
+	c.mu.Unlock()
+
 	norm, _, err := info.Normalized(p.mapper)
 	if err != nil {
 		return nil, apierrors.NewNotFound(info.GroupResource, fmt.Sprintf("resource %q for metric %q: %v", info.GroupResource, info.Metric, err))
 	}
-	snap := p.catalog.Snapshot()
 	entry, ok := snap.Custom(catalog.CustomKey{Resource: norm.GroupResource, Namespaced: norm.Namespaced, Metric: norm.Metric})
 	if !ok {
 		return nil, notFound(snap, norm)
@@ -96,16 +162,17 @@ func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, m
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("%s: %w", entry.Rule.Path, err))
 	}
-	ms, err := promql.MatchersForSelector(metricSelector, nil)
-	if err != nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("metricLabelSelector: %v", err))
-	}
-	pl := &plan{info: norm, entry: entry, resourceLabel: rl, matchers: ms}
+	r := &resolution{norm: norm, entry: entry, rl: rl, expires: now.Add(resolutionTTL)}
+	r.kind, r.kindErr = p.mapper.KindFor(norm.GroupResource.WithVersion(""))
 	if norm.Namespaced {
-		pl.namespace = namespace
-		pl.nsLabel = entry.Rule.Resources.NamespaceLabel(p.mapper)
+		r.nsLabel = entry.Rule.Resources.NamespaceLabel(p.mapper)
 	}
-	return pl, nil
+	c.mu.Lock()
+	if c.snap == snap {
+		c.m[info] = r
+	}
+	c.mu.Unlock()
+	return r, nil
 }
 
 func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
@@ -206,7 +273,7 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 		return nil, err
 	}
 	if s, ok := samples[name.Name]; ok {
-		v, err := p.value(pl, name, s, window, metricSelector)
+		v, err := p.value(pl, name, s, window)
 		if err != nil {
 			nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
 			nf.ErrStatus.Message += ": " + err.Error()
@@ -238,19 +305,28 @@ func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, se
 	if err != nil {
 		return nil, err
 	}
-	for obj, s := range samples {
-		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, s, window, metricSelector)
+	// Items in name order: walk the names sorted, rather than sort the
+	// (large) values afterwards.
+	if !slices.IsSorted(names) {
+		names = slices.Sorted(slices.Values(names))
+	}
+	list.Items = make([]custom_metrics.MetricValue, 0, len(samples))
+	for i, obj := range names {
+		s, ok := samples[obj]
+		if !ok || (i > 0 && obj == names[i-1]) {
+			continue
+		}
+		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, s, window)
 		if err != nil {
 			klog.V(2).InfoS("skipping value", "metric", pl.info.Metric, "object", obj, "err", err)
 			continue
 		}
 		list.Items = append(list.Items, *v)
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].DescribedObject.Name < list.Items[j].DescribedObject.Name })
 	return list, nil
 }
 
-func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, window *int64, metricSelector labels.Selector) (*custom_metrics.MetricValue, error) {
+func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, window *int64) (*custom_metrics.MetricValue, error) {
 	f := float64(s.Value)
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("value is %v", f)
@@ -259,19 +335,17 @@ func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, w
 	if err != nil {
 		return nil, err
 	}
-	ref, err := p.reference(name, pl.info)
+	ref, err := pl.reference(name)
 	if err != nil {
 		return nil, err
 	}
-	mv := &custom_metrics.MetricValue{
+	return &custom_metrics.MetricValue{
 		DescribedObject: ref,
-		Metric:          custom_metrics.MetricIdentifier{Name: pl.info.Metric},
+		Metric:          custom_metrics.MetricIdentifier{Name: pl.info.Metric, Selector: pl.selector},
 		Timestamp:       metav1.NewTime(s.Timestamp.Time()),
 		WindowSeconds:   window,
 		Value:           q,
-	}
-	mv.Metric.Selector = labelSelector(metricSelector)
-	return mv, nil
+	}, nil
 }
 
 // labelSelector returns sel as a LabelSelector to echo in the response, or
@@ -311,14 +385,13 @@ func labelSelector(sel labels.Selector) *metav1.LabelSelector {
 
 // reference describes the object a value is about. (The library's
 // helpers.ReferenceFor writes "/v1" for core objects.)
-func (p *Provider) reference(name types.NamespacedName, info cmprovider.CustomMetricInfo) (custom_metrics.ObjectReference, error) {
-	kind, err := p.mapper.KindFor(info.GroupResource.WithVersion(""))
-	if err != nil {
-		return custom_metrics.ObjectReference{}, err
+func (pl *plan) reference(name types.NamespacedName) (custom_metrics.ObjectReference, error) {
+	if pl.kindErr != nil {
+		return custom_metrics.ObjectReference{}, pl.kindErr
 	}
 	return custom_metrics.ObjectReference{
-		APIVersion: kind.GroupVersion().String(),
-		Kind:       kind.Kind,
+		APIVersion: pl.kind.GroupVersion().String(),
+		Kind:       pl.kind.Kind,
 		Name:       name.Name,
 		Namespace:  name.Namespace,
 	}, nil

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	plabels "github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +38,15 @@ type Provider struct {
 	catalog Catalog
 	querier provider.Querier
 	mapper  apimeta.RESTMapper
-	now     func() time.Time
+	// Batch makes requests for a metric that differ only in their label
+	// selector and namespace send one query: the rule's query rendered
+	// without those matchers, whose samples are then filtered here. With
+	// the query engine's coalescing and cache, all HPAs polling one metric
+	// cost one Prometheus query per cache period. It applies only where
+	// filtering gives the same answer (promql.Filterable: the query keeps
+	// each series' labels); other queries are sent as they are.
+	Batch bool
+	now   func() time.Time
 }
 
 var _ cmprovider.ExternalMetricsProvider = (*Provider)(nil)
@@ -68,21 +78,19 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 		if e.Rule.Namespaced && namespace != "" {
 			ms = append(ms, promql.Equal(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
 		}
-		byName := map[string]string{}
-		for _, m := range ms {
-			byName[m.Name] = m.Value
-		}
-		q, expr, err := e.Rule.Query.Render(promql.TemplateArgs{
-			Series:            e.Series,
-			LabelMatchers:     promql.JoinMatchers(ms),
-			LabelValuesByName: byName,
-			GroupBy:           "",
-			GroupBySlice:      []string{},
-		})
+		q, expr, err := render(e, ms)
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
 		}
-		klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q)
+		var filter []*plabels.Matcher
+		if p.Batch && len(ms) > 0 {
+			if bq, bexpr, err := render(e, nil); err == nil && promql.Filterable(bexpr, expr, ms) {
+				if filter, err = promql.Compiled(ms); err == nil {
+					q, expr = bq, bexpr
+				}
+			}
+		}
+		klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q, "filtered", len(filter) > 0)
 		vec, err := p.querier.Query(ctx, q, p.now())
 		if err != nil {
 			return nil, provider.StatusError(err)
@@ -93,6 +101,9 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			window = &s
 		}
 		for _, s := range vec {
+			if filter != nil && !promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
+				continue
+			}
 			f := float64(s.Value)
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				klog.V(2).InfoS("skipping non-finite value", "metric", info.Metric, "series", s.Metric.String(), "value", f)
@@ -121,6 +132,21 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 		return labels.Set(list.Items[i].MetricLabels).String() < labels.Set(list.Items[j].MetricLabels).String()
 	})
 	return list, nil
+}
+
+// render renders the entry's query with the matchers ms.
+func render(e catalog.Entry, ms []*plabels.Matcher) (string, parser.Expr, error) {
+	byName := map[string]string{}
+	for _, m := range ms {
+		byName[m.Name] = m.Value
+	}
+	return e.Rule.Query.Render(promql.TemplateArgs{
+		Series:            e.Series,
+		LabelMatchers:     promql.JoinMatchers(ms),
+		LabelValuesByName: byName,
+		GroupBy:           "",
+		GroupBySlice:      []string{},
+	})
 }
 
 func notFound(snap *catalog.Snapshot, metric string) error {

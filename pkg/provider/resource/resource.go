@@ -71,6 +71,11 @@ type Options struct {
 	// filtered here: `kubectl top pod -A` on 10,000 pods sends a short query
 	// rather than a 10,000-name regex. Zero means DefaultMaxNamesInQuery.
 	MaxNamesInQuery int
+	// Batch makes every pod query select all pods and every node query all
+	// nodes, whatever was asked, filtering the result here: all requests
+	// (every HPA with a Resource metric, kubectl top) then send the same
+	// two queries, which the query engine coalesces and caches.
+	Batch bool
 }
 
 // Provider answers metrics.k8s.io requests from Prometheus. It is safe for
@@ -81,6 +86,7 @@ type Provider struct {
 	querier     provider.Querier
 	timeout     time.Duration
 	maxNames    int
+	batch       bool
 	now         func() time.Time
 	warnings    throttle
 }
@@ -128,6 +134,7 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 		querier:  q,
 		timeout:  opts.Timeout,
 		maxNames: opts.MaxNamesInQuery,
+		batch:    opts.Batch,
 		now:      time.Now,
 	}
 	if p.timeout == 0 {
@@ -584,10 +591,11 @@ func (v *value) add(s *model.Sample) {
 	}
 }
 
-// oneOf matches the given values of label, or every value when there are
-// more than MaxNamesInQuery of them (the caller then filters the result).
+// oneOf matches the given values of label, or every value when batching or
+// when there are more than MaxNamesInQuery of them (the caller then filters
+// the result).
 func (p *Provider) oneOf(label string, values []string) *plabels.Matcher {
-	if len(values) > p.maxNames {
+	if p.batch || len(values) > p.maxNames {
 		return anyValue(label)
 	}
 	return promql.OneOf(label, values)

@@ -1,0 +1,550 @@
+package prom
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// Query runs an instant query at ts and returns its vector result. Scalars
+// are returned as a one-sample vector without labels. The client's timeout is
+// also sent to the backend, so that it gives up at the same time.
+//
+// The request and its errors are those of client_golang's v1 API (a form
+// POST, retried as GET on 403, 405 or 501; failures as *v1.Error), but the
+// answer is decoded here: a vector of thousands of samples, the size of
+// the providers' batched queries, decodes several times faster than with
+// model.Sample's JSON methods.
+func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.Vector, error) {
+	args := url.Values{}
+	if d := c.queryTimeout(ctx); d > 0 {
+		args.Set("timeout", d.String())
+	}
+	args.Set("query", query)
+	if !ts.IsZero() {
+		args.Set("time", queryTime(ts))
+	}
+	res, err := c.doQuery(ctx, args)
+	if err != nil {
+		return nil, &Error{Backend: c.name, Op: "query", Err: err}
+	}
+	switch res.typ {
+	case model.ValVector:
+		return res.vector, nil
+	case model.ValScalar:
+		return model.Vector{{Metric: model.Metric{}, Value: res.scalar.Value, Timestamp: res.scalar.Timestamp}}, nil
+	default:
+		return nil, &Error{Backend: c.name, Op: "query", Err: fmt.Errorf("query %q returned a %s, want a vector", query, res.typ)}
+	}
+}
+
+// queryTime formats an evaluation time as client_golang does.
+func queryTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.Unix())+float64(t.Nanosecond())/1e9, 'f', -1, 64)
+}
+
+// doQuery POSTs the form to /api/v1/query, falling back to GET when the
+// backend refuses POST, and decodes the answer.
+func (c *Client) doQuery(ctx context.Context, args url.Values) (queryResult, error) {
+	u := c.raw.URL("/api/v1/query", nil)
+	encoded := args.Encode()
+	req, err := http.NewRequest(http.MethodPost, u.String(), strings.NewReader(encoded))
+	if err != nil {
+		return queryResult{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header["Idempotency-Key"] = nil // retried like an idempotent request, header not sent
+	resp, body, err := c.raw.Do(ctx, req)
+	if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		u.RawQuery = encoded
+		if req, err = http.NewRequest(http.MethodGet, u.String(), nil); err != nil {
+			return queryResult{}, err
+		}
+		resp, body, err = c.raw.Do(ctx, req)
+	}
+	if err != nil {
+		return queryResult{}, err
+	}
+	if code := resp.StatusCode; code/100 != 2 {
+		return queryResult{}, httpError(code, body)
+	}
+	return decodeQueryResponse(body)
+}
+
+// httpError is the error for a non-2xx answer, as client_golang's v1 API
+// reports it.
+func httpError(code int, body []byte) error {
+	generic := func() error {
+		typ, msg := v1.ErrBadResponse, fmt.Sprintf("bad response code %d", code)
+		switch code / 100 {
+		case 4:
+			typ, msg = v1.ErrClient, fmt.Sprintf("client error: %d", code)
+		case 5:
+			typ, msg = v1.ErrServer, fmt.Sprintf("server error: %d", code)
+		}
+		return &v1.Error{Type: typ, Msg: msg, Detail: string(body)}
+	}
+	// Prometheus answers its own errors with 400 or 422 and a JSON body.
+	if code != http.StatusBadRequest && code != http.StatusUnprocessableEntity {
+		return generic()
+	}
+	var env struct {
+		Status    string       `json:"status"`
+		ErrorType v1.ErrorType `json:"errorType"`
+		Error     string       `json:"error"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return generic()
+	}
+	if env.Status == "success" {
+		return &v1.Error{Type: v1.ErrBadResponse, Msg: "inconsistent body for response code"}
+	}
+	if env.ErrorType == "" {
+		env.ErrorType = v1.ErrClient
+	}
+	if env.Error == "" {
+		env.Error = fmt.Sprintf("client error: %d", code)
+	}
+	return &v1.Error{Type: env.ErrorType, Msg: env.Error}
+}
+
+// queryResult is a decoded /api/v1/query answer.
+type queryResult struct {
+	typ    model.ValueType
+	vector model.Vector
+	scalar *model.Scalar
+}
+
+// decodeQueryResponse decodes the body of a 2xx /api/v1/query answer:
+// {"status":"success","data":{"resultType":"vector","result":[...]}}, keys
+// in any order, unknown keys ignored. Vectors are decoded by a scanner that
+// slices label names and values out of one copy of the body; a vector with
+// native histograms, a scalar or another result type take the standard
+// decoders. Malformed answers give a *v1.Error of type bad_response, and
+// "status":"error" a *v1.Error of the answer's type.
+func decodeQueryResponse(body []byte) (queryResult, error) {
+	d := &scanner{b: body, s: string(body)}
+	var status, errType, errMsg, resultType string
+	resultStart, resultEnd := -1, -1 // where the "result" value lies in body
+	var vector model.Vector
+	var vecErr error
+	decoded := false
+	d.object(func(key string) {
+		switch foldKey(key) {
+		case "status":
+			status = d.str()
+		case "errortype":
+			errType = d.str()
+		case "error":
+			errMsg = d.str()
+		case "data":
+			if d.null() {
+				return
+			}
+			d.object(func(key string) {
+				switch foldKey(key) {
+				case "resulttype":
+					resultType = d.str()
+				case "result":
+					resultStart = d.pos()
+					if resultType == "vector" { // decoded in place: the usual order
+						vector, vecErr = decodeVector(d)
+						decoded = true
+					} else {
+						d.skip()
+					}
+					resultEnd = d.i
+				default:
+					d.skip()
+				}
+			})
+		default:
+			d.skip()
+		}
+	})
+	d.end()
+	if d.err != nil {
+		return queryResult{}, &v1.Error{Type: v1.ErrBadResponse, Msg: d.err.Error()}
+	}
+	if status == "error" {
+		return queryResult{}, &v1.Error{Type: v1.ErrorType(errType), Msg: errMsg}
+	}
+	if resultStart < 0 {
+		return queryResult{}, &v1.Error{Type: v1.ErrBadResponse, Msg: "the answer has no data.result"}
+	}
+	res := queryResult{typ: model.ValNone}
+	var err error
+	switch resultType {
+	case model.ValVector.String():
+		res.typ = model.ValVector
+		if decoded && vecErr == nil {
+			res.vector = vector
+		} else {
+			res.vector, err = decodeVector(&scanner{b: body[:resultEnd], s: d.s[:resultEnd], i: resultStart})
+		}
+	case model.ValScalar.String():
+		res.typ = model.ValScalar
+		res.scalar = &model.Scalar{}
+		err = json.Unmarshal(body[resultStart:resultEnd], res.scalar)
+	case model.ValMatrix.String():
+		res.typ = model.ValMatrix
+	case model.ValString.String():
+		res.typ = model.ValString
+	default:
+		err = fmt.Errorf("unexpected value type %q", resultType)
+	}
+	if err != nil {
+		return queryResult{}, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()}
+	}
+	return res, nil
+}
+
+// sampleChunk is how many samples are allocated together.
+const sampleChunk = 256
+
+// decodeVector decodes the vector result at d.i, leaving d after it. It
+// falls back to model.Vector's own decoding for samples it does
+// not know, such as native histograms.
+func decodeVector(d *scanner) (model.Vector, error) {
+	start := d.pos()
+	if d.null() {
+		return nil, nil
+	}
+	vec := model.Vector{}
+	var chunk []model.Sample
+	var kv []string
+	slow := false
+	d.array(func() {
+		if slow {
+			d.skip()
+			return
+		}
+		if len(chunk) == cap(chunk) {
+			chunk = make([]model.Sample, 0, sampleChunk)
+		}
+		chunk = append(chunk, model.Sample{})
+		smp := &chunk[len(chunk)-1]
+		d.object(func(key string) {
+			switch foldKey(key) {
+			case "metric":
+				if d.null() {
+					return
+				}
+				kv = kv[:0]
+				d.object(func(name string) {
+					kv = append(kv, name, d.str())
+				})
+				if smp.Metric == nil { // a repeated key adds to the first, as encoding/json does
+					smp.Metric = make(model.Metric, len(kv)/2)
+				}
+				for i := 0; i+1 < len(kv); i += 2 {
+					smp.Metric[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
+				}
+			case "value":
+				i := 0
+				d.array(func() {
+					switch i {
+					case 0:
+						smp.Timestamp = d.time()
+					case 1:
+						smp.Value = d.float()
+					default:
+						d.fail("a sample value has more than two elements")
+					}
+					i++
+				})
+				if i != 2 && d.err == nil {
+					d.fail("a sample value must have two elements")
+				}
+			case "histogram", "histograms":
+				slow = true
+				d.skip()
+			default:
+				d.skip()
+			}
+		})
+		vec = append(vec, smp)
+	})
+	if d.err != nil {
+		return nil, d.err
+	}
+	if slow {
+		vec = nil
+		if err := json.Unmarshal(d.b[start:d.i], &vec); err != nil {
+			return nil, err
+		}
+	}
+	return vec, nil
+}
+
+// foldKey returns an object key in lower case, so that keys match
+// case-insensitively, as encoding/json's struct fields do (Prometheus sends
+// them in lower case: this costs nothing then).
+func foldKey(k string) string {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(k)
+		}
+	}
+	return k
+}
+
+// scanner reads JSON from b. Strings without escapes are returned as
+// slices of s, the same bytes as one string, so that they cost nothing. The
+// first error stops it; later calls do nothing.
+type scanner struct {
+	b   []byte
+	s   string
+	i   int
+	err error
+}
+
+func (d *scanner) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("offset %d: %s", d.i, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *scanner) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end or after an error.
+func (d *scanner) peek() byte {
+	if d.err != nil {
+		return 0
+	}
+	d.ws()
+	if d.i >= len(d.b) {
+		d.fail("unexpected end of JSON input")
+		return 0
+	}
+	return d.b[d.i]
+}
+
+func (d *scanner) pos() int {
+	d.ws()
+	return d.i
+}
+
+func (d *scanner) expect(c byte) bool {
+	if d.peek() != c {
+		if d.err == nil {
+			d.fail("want %q, got %q", c, d.b[d.i])
+		}
+		return false
+	}
+	d.i++
+	return true
+}
+
+// end checks that nothing but space follows.
+func (d *scanner) end() {
+	if d.err != nil {
+		return
+	}
+	d.ws()
+	if d.i != len(d.b) {
+		d.fail("unexpected data after the top-level value")
+	}
+}
+
+// null consumes a null and reports whether there was one.
+func (d *scanner) null() bool {
+	if d.peek() == 'n' && bytes.HasPrefix(d.b[d.i:], []byte("null")) {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// object reads an object, calling fn with each key to read its value.
+func (d *scanner) object(fn func(key string)) {
+	if !d.expect('{') {
+		return
+	}
+	if d.peek() == '}' {
+		d.i++
+		return
+	}
+	for d.err == nil {
+		key := d.str()
+		if !d.expect(':') {
+			return
+		}
+		fn(key)
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return
+		default:
+			d.fail("want ',' or '}' in an object")
+		}
+	}
+}
+
+// array reads an array, calling fn to read each element.
+func (d *scanner) array(fn func()) {
+	if !d.expect('[') {
+		return
+	}
+	if d.peek() == ']' {
+		d.i++
+		return
+	}
+	for d.err == nil {
+		fn()
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return
+		default:
+			d.fail("want ',' or ']' in an array")
+		}
+	}
+}
+
+// str reads a string.
+func (d *scanner) str() string {
+	if !d.expect('"') {
+		return ""
+	}
+	start := d.i
+	escaped := false
+	for d.i < len(d.b) {
+		switch c := d.b[d.i]; {
+		case c == '"':
+			d.i++
+			if !escaped {
+				return d.s[start : d.i-1]
+			}
+			var out string
+			if err := json.Unmarshal(d.b[start-1:d.i], &out); err != nil {
+				d.fail("%v", err)
+			}
+			return out
+		case c == '\\':
+			escaped = true
+			d.i += 2
+		case c < 0x20:
+			d.fail("control character in a string")
+			return ""
+		default:
+			d.i++
+		}
+	}
+	d.fail("unexpected end of JSON input")
+	return ""
+}
+
+// literal reads a number, true, false or null and returns its text.
+func (d *scanner) literal() []byte {
+	d.ws()
+	start := d.i
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return d.b[start:d.i]
+		case '"', '{', '[', ':':
+			d.fail("unexpected %q", d.b[d.i])
+			return nil
+		}
+		d.i++
+	}
+	return d.b[start:d.i]
+}
+
+// skip reads any value.
+func (d *scanner) skip() {
+	switch d.peek() {
+	case 0:
+	case '{':
+		d.object(func(string) { d.skip() })
+	case '[':
+		d.array(d.skip)
+	case '"':
+		d.str()
+	default:
+		lit := d.literal()
+		if len(lit) == 0 {
+			d.fail("want a value")
+			return
+		}
+		if !json.Valid(lit) {
+			d.fail("invalid literal %q", lit)
+		}
+	}
+}
+
+// time reads a sample time, a number of seconds with up to three decimals
+// (more are truncated), exactly as model.Time's UnmarshalJSON does.
+func (d *scanner) time() model.Time {
+	lit := d.literal()
+	if d.err != nil {
+		return 0
+	}
+	base, frac, found := bytes.Cut(lit, []byte("."))
+	v, err := strconv.ParseInt(string(base), 10, 64)
+	if err != nil {
+		d.fail("sample time %q: %v", lit, err)
+		return 0
+	}
+	if !found {
+		return model.Time(v * 1000)
+	}
+	if len(frac) > 3 {
+		frac = frac[:3]
+	}
+	va, err := strconv.ParseInt(string(frac), 10, 32)
+	if err != nil {
+		d.fail("sample time %q: %v", lit, err)
+		return 0
+	}
+	switch len(frac) {
+	case 1:
+		va *= 100
+	case 2:
+		va *= 10
+	}
+	if len(base) > 0 && base[0] == '-' {
+		va = -va
+	}
+	return model.Time(v*1000 + va)
+}
+
+// float reads a sample value: a quoted number, NaN or ±Inf.
+func (d *scanner) float() model.SampleValue {
+	if d.peek() != '"' {
+		d.fail("sample value must be a quoted string")
+		return 0
+	}
+	s := d.str()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		d.fail("sample value %q: %v", s, errors.Unwrap(err))
+		return model.SampleValue(math.NaN())
+	}
+	return model.SampleValue(f)
+}

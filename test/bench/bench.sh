@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench.sh — promgate's whole-system load benchmark (`make bench`; see docs/performance.md).
+#
+# Starts the loopback world of test/e2e/hack/world.sh in its own run directory and on its own
+# ports (so that it can run next to an e2e world), without the synthetic exporter and with a
+# fake Prometheus (test/bench/cmd/fakeprom) in place of the real one; creates pods with kwok;
+# runs the scenarios with test/bench/cmd/loadgen, restarting promgate (world.sh
+# register-promgate) before each so that its CPU and peak RSS are its own; runs the discovery
+# benchmark (test/bench/cmd/discobench) per series count; prints the tables; stops everything
+# it started, also on failure or Ctrl-C.
+#
+#   A  GET custom.metrics.k8s.io .../namespaces/ns-0/pods/*/http_requests_per_second (300 pods),
+#      concurrency 20, directly to promgate and through kube-apiserver
+#   C  the same request at 200 req/s, fake Prometheus latency 20 ms, --query-cache-ttl=0
+#   D  kubectl top pod -A, 3,000 pods (and 10,000), --query-cache-ttl=0, 10 runs
+#   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles
+#   discovery: 10k, 21k, 100k, 210k, 1M, 1.05M series with config/promgate.yaml's broad rules
+#
+# Needs bin/promgate (make build) and the world's tools (make tools). Knobs (environment):
+#   BENCH_RUN_DIR=<repo>/.cache/bench-run   world.sh run directory (E2E_RUN_DIR)
+#   BENCH_RESULTS=<repo>/.cache/bench-results   one JSON per row, and report.md
+#   BENCH_DURATION=20s      measured time of A and C
+#   BENCH_10K=1             also D with 10,000 pods (0: skip; saves ~2 min)
+#   BENCH_UNBATCHED=1       also B and C with --query-batching=false, for comparison (0: skip)
+#   BENCH_DISCO="10000 21000 100000 210000 1000000 1050000"   discovery sizes ("" skips)
+#   BENCH_FAKEPROM_PORT=39400, and every E2E_*_PORT of world.sh (defaults below, all 3xxxx)
+#   BENCH_NODES=100         kwok nodes (110 pods each)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+WORLD=$ROOT/test/e2e/hack/world.sh
+
+export E2E_RUN_DIR=${BENCH_RUN_DIR:-$ROOT/.cache/bench-run}
+export E2E_ETCD_PORT=${E2E_ETCD_PORT:-33379} E2E_ETCD_PEER_PORT=${E2E_ETCD_PEER_PORT:-33380}
+export E2E_APISERVER_PORT=${E2E_APISERVER_PORT:-36443} E2E_PROMGATE_PORT=${E2E_PROMGATE_PORT:-36444}
+export E2E_KCM_PORT=${E2E_KCM_PORT:-30257} E2E_SCHEDULER_PORT=${E2E_SCHEDULER_PORT:-30259}
+export E2E_KWOK_PORT=${E2E_KWOK_PORT:-30247} E2E_PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-39390}
+export E2E_EXPORTER_PORT=${E2E_EXPORTER_PORT:-39391}
+export E2E_SKIP_EXPORTER=1
+export E2E_NODES=${BENCH_NODES:-100}
+RESULTS=${BENCH_RESULTS:-$ROOT/.cache/bench-results}
+DURATION=${BENCH_DURATION:-20s}
+FAKEPROM_PORT=${BENCH_FAKEPROM_PORT:-39400}
+FAKEPROM_URL=http://127.0.0.1:$FAKEPROM_PORT
+DISCO=${BENCH_DISCO-10000 21000 100000 210000 1000000 1050000}
+BIN=$ROOT/.cache/bench/bin
+# promgate's flags beyond world.sh's: the fake Prometheus, and production-like intervals
+# (world.sh's 5 s relist is for tests).
+BASE_ARGS="--prometheus-url=$FAKEPROM_URL --metrics-relist-interval=1m --discovery-interval=1m"
+
+T0=$(date +%s)
+log() { printf '[bench %4ds] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
+
+export PROMGATE_BIN=${PROMGATE_BIN:-$ROOT/bin/promgate}
+[ -x "$PROMGATE_BIN" ] || { log "$PROMGATE_BIN missing: run make build"; exit 1; }
+
+log "building fakeprom, loadgen, discobench"
+mkdir -p "$BIN"
+go build -o "$BIN/" ./test/bench/cmd/fakeprom ./test/bench/cmd/loadgen ./test/bench/cmd/discobench
+
+if ss -Hltn "sport = :$FAKEPROM_PORT" | grep -q .; then
+  log "port $FAKEPROM_PORT is in use: set BENCH_FAKEPROM_PORT"; exit 1
+fi
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS" "$E2E_RUN_DIR"
+
+FAKEPROM_PID=
+WORLD_STARTED=0
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$WORLD_STARTED" = 1 ]; then "$WORLD" down || rc=1; fi
+  if [ -n "$FAKEPROM_PID" ] && kill -0 "$FAKEPROM_PID" 2>/dev/null; then
+    kill -TERM "$FAKEPROM_PID" 2>/dev/null || true
+    wait "$FAKEPROM_PID" 2>/dev/null || true
+  fi
+  log "done (exit $rc)"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$BIN/fakeprom" --listen="127.0.0.1:$FAKEPROM_PORT" --layout='ns-[0-9]=300' --nodes="$E2E_NODES" \
+  > "$RESULTS/fakeprom.log" 2>&1 &
+FAKEPROM_PID=$!
+for _ in $(seq 50); do curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null || { log "fakeprom did not start"; cat "$RESULTS/fakeprom.log" >&2; exit 1; }
+
+log "starting the world in $E2E_RUN_DIR ($E2E_NODES kwok nodes, no exporter)"
+WORLD_STARTED=1
+"$WORLD" up
+
+LG=("$BIN/loadgen")
+common=(--run-dir="$E2E_RUN_DIR" --fakeprom="$FAKEPROM_URL")
+
+# promgate ARGS...: (re)start promgate with BASE_ARGS plus ARGS, wait until its APIServices are Available.
+promgate() {
+  log "starting promgate $*"
+  PROMGATE_ARGS="$BASE_ARGS $*" "$WORLD" register-promgate 2> "$RESULTS/register.log" ||
+    { cat "$RESULTS/register.log" >&2; return 1; }
+}
+pods() { "${LG[@]}" pods "${common[@]}" --nodes="$E2E_NODES" --layout="$1"; }
+# scenario ORDER LETTER NAME PROMGATE_ARGS LOADGEN_COMMAND FLAGS...
+scenario() {
+  local order=$1 letter=$2 name=$3 args=$4 cmd=$5; shift 5
+  promgate $args
+  "${LG[@]}" "$cmd" "${common[@]}" --order="$order" --scenario="$letter" --name="$name" \
+    --promgate-args="$args" --out="$RESULTS/$order-$letter.json" "$@"
+}
+
+pods 'ns-[0-9]=300'
+scenario 10 A "pods metric, 300 pods" "" closed --target=direct --concurrency=20 --duration="$DURATION"
+scenario 11 A "pods metric, 300 pods" "" closed --target=aggregated --concurrency=20 --duration="$DURATION"
+scenario 20 C "pods metric, 300 pods, no cache" "--query-cache-ttl=0" rate --target=direct --rps=200 --latency=20ms --duration="$DURATION"
+if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
+  scenario 21 C "pods metric, 300 pods, no cache, no batching" "--query-cache-ttl=0 --query-batching=false" rate --comparison --target=direct --rps=200 --latency=20ms --duration="$DURATION"
+fi
+scenario 30 D "top pod -A, 3,000 pods" "--query-cache-ttl=0" top --runs=10
+pods 'ns-[0-9]=300,ns-[10-49]=20'
+scenario 40 B "1,000 HPAs" "" hpa --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
+  scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+fi
+if [ "${BENCH_10K:-1}" = 1 ]; then
+  pods 'ns-[0-9]=920,ns-[10-49]=20'
+  scenario 31 D "top pod -A, 10,000 pods" "--query-cache-ttl=0" top --runs=10
+fi
+
+log "stopping the world"
+"$WORLD" down
+WORLD_STARTED=0
+
+for n in $DISCO; do
+  log "discovery: $n series"
+  "$BIN/discobench" --prometheus-url="$FAKEPROM_URL/disco/$n/" --series="$n" --config="$ROOT/config/promgate.yaml" \
+    > "$RESULTS/disco-$n.json"
+done
+
+"${LG[@]}" report --dir="$RESULTS" | tee "$RESULTS/report.md"

@@ -1,0 +1,78 @@
+// Command fakeprom serves a synthetic Prometheus HTTP API for promgate's
+// benchmark (see test/bench/fakeprom):
+//
+//	fakeprom --listen=127.0.0.1:39400 --layout='ns-[0-9]=300' --nodes=100 --latency=0s
+//
+// The layout, latency and counters can be changed and read while it runs:
+// POST /control/layout, POST /control/latency, GET /stats, POST /stats/reset.
+// It stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/promgate/promgate/test/bench/fakeprom"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeprom:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", "127.0.0.1:39400", "address to listen on (loopback only)")
+	layoutSpec := flag.String("layout", "ns-[0-9]=300", "namespaces and pods: NAME[FROM-TO]=PODS,...")
+	var opts fakeprom.Options
+	flag.IntVar(&opts.Nodes, "nodes", 3, "number of nodes (kwok-node-0..)")
+	flag.IntVar(&opts.Containers, "containers", 1, "containers per pod (besides the pause container)")
+	flag.IntVar(&opts.AppMetrics, "app-metrics", 12, "app_metric_<m>_total counters per pod")
+	flag.IntVar(&opts.Queues, "queues", 20, "queues per namespace for each queue_* gauge")
+	latency := flag.Duration("latency", 0, "time added to every query")
+	flag.Parse()
+
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--listen %s: only loopback addresses are allowed", *listen)
+	}
+	layout, err := fakeprom.ParseLayout(*layoutSpec)
+	if err != nil {
+		return err
+	}
+	s := fakeprom.NewServer(fakeprom.NewModel(layout, opts), *latency)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Printf("fakeprom listening on %s: %d pods, %d series, latency %s", ln.Addr(), layout.Pods(), s.Model().Series(), *latency)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

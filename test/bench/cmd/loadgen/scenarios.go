@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/promgate/promgate/test/bench/fakeprom"
+)
+
+// Result is one row of the benchmark table, written as JSON by each
+// scenario and read back by the report.
+type Result struct {
+	// Order sorts rows in the report; Scenario is A, B, C or D.
+	Order    int    `json:"order"`
+	Scenario string `json:"scenario"`
+	Name     string `json:"name"`
+	Target   string `json:"target"` // direct, aggregated, kubectl
+	Path     string `json:"path,omitempty"`
+	Load     string `json:"load"` // e.g. "concurrency 20, 20s"
+	// PromgateArgs are the flags promgate ran with beyond the world's.
+	PromgateArgs string `json:"promgateArgs,omitempty"`
+	// Comparison marks a row run with non-default settings to compare
+	// with, not to check against the targets.
+	Comparison bool   `json:"comparison,omitempty"`
+	Layout     string `json:"layout"`
+	Pods       int    `json:"pods"`
+
+	Requests          int                             `json:"requests"`
+	Errors            int                             `json:"errors"`
+	ErrorKinds        map[string]int                  `json:"errorKinds,omitempty"`
+	Dropped           int                             `json:"dropped,omitempty"`
+	MeasuredSeconds   float64                         `json:"measuredSeconds"`
+	RequestsPerSecond float64                         `json:"requestsPerSecond"`
+	Latency           fakeprom.Percentiles            `json:"latency"`
+	ByKind            map[string]fakeprom.Percentiles `json:"byKind,omitempty"`
+
+	PromQueries     int64                `json:"promQueries"`
+	PromQueryErrors int64                `json:"promQueryErrors"`
+	DistinctQueries int                  `json:"distinctQueries"`
+	Cycles          int                  `json:"cycles,omitempty"`
+	QueriesPerCycle float64              `json:"queriesPerCycle,omitempty"`
+	Runs            int                  `json:"runs,omitempty"`
+	QueriesPerRun   float64              `json:"queriesPerRun,omitempty"`
+	BackendLatency  string               `json:"backendLatency"`
+	BackendSeconds  fakeprom.Percentiles `json:"backendSeconds"`
+	// AddedP99Seconds is the request p99 minus the configured backend latency.
+	AddedP99Seconds float64 `json:"addedP99Seconds,omitempty"`
+	// APILatency is, for kubectl top, the same request sent without kubectl.
+	APILatency *fakeprom.Percentiles `json:"apiLatency,omitempty"`
+
+	Lists               listCounts `json:"lists"`
+	PromgateCPUSeconds  float64    `json:"promgateCPUSeconds"`
+	APIServerCPUSeconds float64    `json:"apiserverCPUSeconds"`
+	LoadgenCPUSeconds   float64    `json:"loadgenCPUSeconds"`
+	PromgatePeakRSSMiB  float64    `json:"promgatePeakRSSMiB"`
+	WallSeconds         float64    `json:"wallSeconds"`
+}
+
+// podsRequest is the issue's first target: one Pods metric for every pod of
+// a namespace.
+func podsRequest(ns, metric string, pods int) request {
+	return request{
+		kind:   "pods",
+		path:   "/apis/custom.metrics.k8s.io/v1beta2/namespaces/" + ns + "/pods/*/" + metric,
+		marker: "describedObject",
+		want:   pods,
+	}
+}
+
+// runClosed is scenario A: a fixed concurrency for a fixed time.
+func runClosed(ctx context.Context, w *world, r *Result, tgt string, req request, workers int, warmup, d time.Duration) error {
+	t, err := w.target(tgt)
+	if err != nil {
+		return err
+	}
+	r.Target, r.Path = tgt, req.path
+	r.Load = fmt.Sprintf("concurrency %d, %v", workers, d)
+	if warmup > 0 {
+		logf("%s: warming up for %v", r.Name, warmup)
+		rec := closedLoop(ctx, t, req, workers, warmup, 1_000_000)
+		if err := firstError(rec); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	m, err := w.startMeter(ctx)
+	if err != nil {
+		return err
+	}
+	logf("%s: %s for %v", r.Name, r.Load, d)
+	start := time.Now()
+	rec := closedLoop(ctx, t, req, workers, d, 10_000_000)
+	summarize(rec, time.Since(start), r)
+	return m.stop(ctx, r)
+}
+
+// runRate is scenario C: a fixed request rate, the fake Prometheus adding
+// latency to every query.
+func runRate(ctx context.Context, w *world, r *Result, tgt string, req request, rps float64, latency, warmup, d time.Duration) error {
+	t, err := w.target(tgt)
+	if err != nil {
+		return err
+	}
+	r.Target, r.Path = tgt, req.path
+	r.Load = fmt.Sprintf("%.0f req/s open loop, %v, backend latency %v", rps, d, latency)
+	if err := w.setLatency(ctx, latency); err != nil {
+		return err
+	}
+	defer func() { _ = w.setLatency(context.Background(), 0) }()
+	schedule := func(d time.Duration) []scheduled {
+		n := int(rps * d.Seconds())
+		plan := make([]scheduled, n)
+		for i := range plan {
+			plan[i] = scheduled{at: time.Duration(float64(i) / rps * float64(time.Second)), req: req}
+		}
+		return plan
+	}
+	if warmup > 0 {
+		logf("%s: warming up for %v", r.Name, warmup)
+		if err := firstError(openLoop(ctx, t, schedule(warmup), 1000)); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	m, err := w.startMeter(ctx)
+	if err != nil {
+		return err
+	}
+	logf("%s: %s", r.Name, r.Load)
+	start := time.Now()
+	rec := openLoop(ctx, t, schedule(d), 1000)
+	summarize(rec, time.Since(start), r)
+	if err := m.stop(ctx, r); err != nil {
+		return err
+	}
+	r.AddedP99Seconds = r.Latency.P99 - latency.Seconds()
+	return nil
+}
+
+// hpaMetric is one of the 20 metrics the simulated HPAs use.
+type hpaMetric struct {
+	kind string // resource, pods, external
+	name string
+}
+
+// hpaMetrics: 2 Resource, 14 Pods and 4 External metrics.
+func hpaMetrics() []hpaMetric {
+	ms := []hpaMetric{{"resource", "cpu"}, {"resource", "memory"},
+		{"pods", "http_requests_per_second"}, {"pods", "http_requests_5xx_per_second"}}
+	for i := range 12 {
+		ms = append(ms, hpaMetric{"pods", fmt.Sprintf("app_metric_%d_per_second", i)})
+	}
+	for _, q := range fakeprom.QueueMetrics {
+		ms = append(ms, hpaMetric{"external", q})
+	}
+	return ms
+}
+
+// hpaRequest is what the HPA controller sends for HPA i of n: its
+// namespace is i mod namespaces, its metric i / namespaces mod 20, its
+// target the pods with app=app-<metric index> (or, for an External metric,
+// the series with queue=q-<metric index>).
+func hpaRequest(i int, namespaces []string) request {
+	ms := hpaMetrics()
+	ns := namespaces[i%len(namespaces)]
+	k := (i / len(namespaces)) % len(ms)
+	m := ms[k]
+	sel := url.Values{}
+	switch m.kind {
+	case "resource":
+		sel.Set("labelSelector", "app="+fakeprom.AppName(k))
+		return request{kind: m.kind, marker: "containers",
+			path: "/apis/metrics.k8s.io/v1beta1/namespaces/" + ns + "/pods?" + sel.Encode()}
+	case "pods":
+		sel.Set("labelSelector", "app="+fakeprom.AppName(k))
+		return request{kind: m.kind, marker: "describedObject",
+			path: "/apis/custom.metrics.k8s.io/v1beta2/namespaces/" + ns + "/pods/*/" + m.name + "?" + sel.Encode()}
+	default:
+		sel.Set("labelSelector", "queue="+fakeprom.QueueName(k))
+		return request{kind: m.kind, marker: "metricName",
+			path: "/apis/external.metrics.k8s.io/v1beta1/namespaces/" + ns + "/" + m.name + "?" + sel.Encode()}
+	}
+}
+
+// runHPAs is scenario B: n simulated HPAs, each polling its metric once per
+// period, their polls spread evenly over the period, for a number of
+// cycles.
+func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namespaces []string, period time.Duration, cycles int, coldWait time.Duration) error {
+	t, err := w.target(tgt)
+	if err != nil {
+		return err
+	}
+	r.Target = tgt
+	r.Load = fmt.Sprintf("%d HPAs, %d metrics, %d namespaces, every %v, %d cycles", n, len(hpaMetrics()), len(namespaces), period, cycles)
+	// Warm-up: one call per API starts promgate's informers; then wait for
+	// its cache to expire, so that the measured cycles start cold.
+	for _, i := range []int{0, 2 * len(namespaces), (len(hpaMetrics()) - 1) * len(namespaces)} {
+		if o := hpaRequest(i, namespaces).do(ctx, t); o.err != "" {
+			return fmt.Errorf("warm-up %s: %s", hpaRequest(i, namespaces).path, o.err)
+		}
+	}
+	logf("%s: warm-up done; waiting %v for promgate's query cache to expire", r.Name, coldWait)
+	select {
+	case <-time.After(coldWait):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var plan []scheduled
+	for c := range cycles {
+		for i := range n {
+			// Slot (i * 7919) mod n: consecutive polls go to different metrics and namespaces.
+			slot := (i * 7919) % n
+			at := time.Duration(c)*period + time.Duration(float64(slot)/float64(n)*float64(period))
+			plan = append(plan, scheduled{at: at, req: hpaRequest(i, namespaces)})
+		}
+	}
+	m, err := w.startMeter(ctx)
+	if err != nil {
+		return err
+	}
+	logf("%s: %s", r.Name, r.Load)
+	start := time.Now()
+	rec := openLoop(ctx, t, plan, 2000)
+	summarize(rec, time.Since(start), r)
+	if err := m.stop(ctx, r); err != nil {
+		return err
+	}
+	r.Cycles = cycles
+	r.QueriesPerCycle = float64(r.PromQueries) / float64(cycles)
+	return nil
+}
+
+// runTop is scenario D: `kubectl top pod -A`, runs times in a row, and the
+// same API request without kubectl.
+func runTop(ctx context.Context, w *world, r *Result, runs int) error {
+	r.Target = "kubectl"
+	r.Load = fmt.Sprintf("kubectl top pod -A, %d runs in a row", runs)
+	r.Path = "/apis/metrics.k8s.io/v1beta1/pods"
+	top := func() (time.Duration, int, error) {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, w.kubectl, "--kubeconfig", w.kubeconfig, "top", "pod", "-A", "--no-headers")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		start := time.Now()
+		err := cmd.Run()
+		d := time.Since(start)
+		if err != nil {
+			return d, 0, fmt.Errorf("kubectl top pod -A: %v: %s", err, strings.TrimSpace(errb.String()))
+		}
+		return d, bytes.Count(out.Bytes(), []byte("\n")), nil
+	}
+	logf("%s: warm-up run", r.Name)
+	if _, _, err := top(); err != nil {
+		return err
+	}
+	m, err := w.startMeter(ctx)
+	if err != nil {
+		return err
+	}
+	logf("%s: %s", r.Name, r.Load)
+	rec := &recorder{}
+	start := time.Now()
+	for range runs {
+		d, lines, err := top()
+		o := outcome{kind: "kubectl", latency: d}
+		if err != nil {
+			o.err = classify(err)
+		}
+		rec.outcomes = append(rec.outcomes, o)
+		r.Pods = lines // checked against the layout below
+	}
+	measured := time.Since(start)
+	st, err := w.stats(ctx)
+	if err != nil {
+		return err
+	}
+	kubectlQueries := st.Queries
+	linesSeen := r.Pods
+	summarize(rec, measured, r)
+
+	// The same request, without kubectl.
+	t, err := w.target("aggregated")
+	if err != nil {
+		return err
+	}
+	api := &recorder{}
+	for range runs {
+		api.add(request{kind: "api", path: r.Path, marker: "containers"}.do(ctx, t))
+	}
+	var ds []time.Duration
+	for _, o := range api.outcomes {
+		ds = append(ds, o.latency)
+		if o.err != "" {
+			r.Errors++
+		}
+	}
+	p := fakeprom.PercentilesOf(ds)
+	r.APILatency = &p
+	if err := m.stop(ctx, r); err != nil {
+		return err
+	}
+	r.Runs = runs
+	r.QueriesPerRun = float64(kubectlQueries) / float64(runs)
+	if linesSeen != r.Pods {
+		r.Errors++
+		if r.ErrorKinds == nil {
+			r.ErrorKinds = map[string]int{}
+		}
+		r.ErrorKinds[fmt.Sprintf("kubectl printed %d pods, want %d", linesSeen, r.Pods)]++
+	}
+	return nil
+}
+
+func firstError(rec *recorder) error {
+	kinds := map[string]int{}
+	for _, o := range rec.outcomes {
+		if o.err != "" {
+			kinds[o.err]++
+		}
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	var parts []string
+	for k, n := range kinds {
+		parts = append(parts, fmt.Sprintf("%d× %s", n, k))
+	}
+	sort.Strings(parts)
+	return fmt.Errorf("%d of %d requests failed: %s", len(rec.outcomes)-countOK(rec), len(rec.outcomes), strings.Join(parts, "; "))
+}
+
+func countOK(rec *recorder) int {
+	n := 0
+	for _, o := range rec.outcomes {
+		if o.err == "" {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/promgate/promgate/test/bench/fakeprom"
+)
+
+// world is the running loopback world, as test/e2e/hack/world.sh wrote it
+// into its run directory.
+type world struct {
+	runDir       string
+	env          map[string]string
+	apiserverURL string
+	promgateURL  string
+	kubectl      string
+	kubeconfig   string
+	fakepromURL  string
+
+	direct     *http.Client // to promgate, as kube-apiserver's front proxy
+	aggregated *http.Client // to kube-apiserver, as kubernetes-admin
+	plain      *http.Client // to the fake Prometheus
+}
+
+func loadWorld(runDir, fakepromURL string, http2 bool) (*world, error) {
+	w := &world{runDir: runDir, env: map[string]string{}, fakepromURL: strings.TrimSuffix(fakepromURL, "/")}
+	f, err := os.Open(filepath.Join(runDir, "env"))
+	if err != nil {
+		return nil, fmt.Errorf("the world is not up (no %s/env): %w", runDir, err)
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "export ")
+		if !ok {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if ok {
+			w.env[k] = strings.Trim(v, "'")
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	w.apiserverURL = w.env["E2E_APISERVER_URL"]
+	w.promgateURL = w.env["E2E_PROMGATE_URL"]
+	w.kubectl = w.env["E2E_KUBECTL"]
+	w.kubeconfig = w.env["KUBECONFIG"]
+	pki := w.env["E2E_PKI_DIR"]
+	if w.apiserverURL == "" || pki == "" {
+		return nil, fmt.Errorf("%s/env lacks E2E_APISERVER_URL or E2E_PKI_DIR", runDir)
+	}
+	if w.direct, err = tlsClient(filepath.Join(pki, "promgate-ca.crt"), filepath.Join(pki, "front-proxy-client"), http2); err != nil {
+		return nil, err
+	}
+	if w.aggregated, err = tlsClient(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "admin"), http2); err != nil {
+		return nil, err
+	}
+	w.plain = &http.Client{Timeout: 30 * time.Second}
+	return w, nil
+}
+
+// tlsClient returns a client trusting caFile that presents the client
+// certificate <cert>.crt/<cert>.key, over HTTP/2 when h2 (one connection
+// multiplexing every request, as client-go does), else over HTTP/1.1 (one
+// connection per concurrent request).
+func tlsClient(caFile, cert string, h2 bool) (*http.Client, error) {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("%s: no certificate", caFile)
+	}
+	kp, err := tls.LoadX509KeyPair(cert+".crt", cert+".key")
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   h2,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
+
+// target is where requests go: promgate directly or through kube-apiserver.
+type target struct {
+	name   string
+	base   string
+	client *http.Client
+	header http.Header
+}
+
+func (w *world) target(name string) (target, error) {
+	switch name {
+	case "direct":
+		if w.promgateURL == "" {
+			return target{}, fmt.Errorf("promgate is not registered in %s", w.runDir)
+		}
+		// requestheader authentication: promgate trusts these headers from a
+		// client presenting the front-proxy-client certificate.
+		h := http.Header{}
+		h.Set("X-Remote-User", "kubernetes-admin")
+		h.Set("X-Remote-Group", "system:masters")
+		return target{name: name, base: w.promgateURL, client: w.direct, header: h}, nil
+	case "aggregated":
+		return target{name: name, base: w.apiserverURL, client: w.aggregated, header: http.Header{}}, nil
+	}
+	return target{}, fmt.Errorf("unknown target %q (direct or aggregated)", name)
+}
+
+// get sends one GET and returns the status code and body.
+func (t target) get(ctx context.Context, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range t.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// --- the fake Prometheus ------------------------------------------------------------------
+
+func (w *world) fakeprom(ctx context.Context, method, path string, form url.Values) ([]byte, error) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, w.fakepromURL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := w.plain.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fake Prometheus %s: %w", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fake Prometheus %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
+	}
+	return b, nil
+}
+
+func (w *world) resetStats(ctx context.Context) error {
+	_, err := w.fakeprom(ctx, http.MethodPost, "/stats/reset", url.Values{})
+	return err
+}
+
+func (w *world) stats(ctx context.Context) (fakeprom.Stats, error) {
+	var st fakeprom.Stats
+	b, err := w.fakeprom(ctx, http.MethodGet, "/stats", nil)
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(b, &st)
+}
+
+func (w *world) setLatency(ctx context.Context, d time.Duration) error {
+	_, err := w.fakeprom(ctx, http.MethodPost, "/control/latency", url.Values{"d": {d.String()}})
+	return err
+}
+
+// --- kube-apiserver's request counters ----------------------------------------------------
+
+// listCounts are kube-apiserver's LIST requests so far, from
+// apiserver_request_total{verb="LIST"}. Requests for the metrics APIs
+// promgate serves (which kube-apiserver proxies) are not LISTs against
+// kube-apiserver's storage and are left out.
+type listCounts struct {
+	Total float64 `json:"total"`
+	Pods  float64 `json:"pods"`
+	// ByResource counts LISTs by group/resource (core resources without a
+	// group), to tell whose they were.
+	ByResource map[string]float64 `json:"byResource,omitempty"`
+}
+
+// minus returns c - o.
+func (c listCounts) minus(o listCounts) listCounts {
+	out := listCounts{Total: c.Total - o.Total, Pods: c.Pods - o.Pods}
+	for k, v := range c.ByResource {
+		if d := v - o.ByResource[k]; d != 0 {
+			if out.ByResource == nil {
+				out.ByResource = map[string]float64{}
+			}
+			out.ByResource[k] = d
+		}
+	}
+	return out
+}
+
+var servedGroups = map[string]bool{"metrics.k8s.io": true, "custom.metrics.k8s.io": true, "external.metrics.k8s.io": true}
+
+func (w *world) lists(ctx context.Context) (listCounts, error) {
+	var out listCounts
+	t, err := w.target("aggregated")
+	if err != nil {
+		return out, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+"/metrics", nil)
+	if err != nil {
+		return out, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return out, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return out, fmt.Errorf("kube-apiserver /metrics: %s", resp.Status)
+	}
+	// Only the one family is parsed: the rest of /metrics is large.
+	var buf bytes.Buffer
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if bytes.HasPrefix(line, []byte("apiserver_request_total{")) ||
+			bytes.HasPrefix(line, []byte("# HELP apiserver_request_total ")) ||
+			bytes.HasPrefix(line, []byte("# TYPE apiserver_request_total ")) {
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return out, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(&buf)
+	if err != nil {
+		return out, fmt.Errorf("parsing apiserver_request_total: %w", err)
+	}
+	fam := fams["apiserver_request_total"]
+	if fam == nil {
+		return out, fmt.Errorf("kube-apiserver /metrics has no apiserver_request_total")
+	}
+	for _, m := range fam.GetMetric() {
+		l := labelsOf(m)
+		if l["verb"] != "LIST" || servedGroups[l["group"]] {
+			continue
+		}
+		v := m.GetCounter().GetValue()
+		out.Total += v
+		if out.ByResource == nil {
+			out.ByResource = map[string]float64{}
+		}
+		gr := l["resource"]
+		if l["group"] != "" {
+			gr = l["group"] + "/" + gr
+		}
+		out.ByResource[gr] += v
+		if l["resource"] == "pods" && l["group"] == "" {
+			out.Pods += v
+		}
+	}
+	return out, nil
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, lp := range m.GetLabel() {
+		out[lp.GetName()] = lp.GetValue()
+	}
+	return out
+}
+
+// --- process accounting --------------------------------------------------------------------
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100
+
+// procPID returns the pid world.sh recorded for a component.
+func (w *world) procPID(name string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(w.runDir, "pids", name+".pid"))
+	if err != nil {
+		return 0, fmt.Errorf("%s is not running: %w", name, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("empty pid file for %s", name)
+	}
+	return strconv.Atoi(f[0])
+}
+
+// cpuSeconds returns a process's user+system CPU time.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return (u + st) / clockTicks, nil
+}
+
+// peakRSSMiB returns a process's VmHWM (peak resident set size) in MiB.
+func peakRSSMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
+}
+
+// meter takes the before/after readings every scenario reports.
+type meter struct {
+	w             *world
+	promgatePID   int
+	apiserverPID  int
+	cpu0, apiCPU0 float64
+	selfCPU0      float64
+	lists0        listCounts
+	start         time.Time
+}
+
+func (w *world) startMeter(ctx context.Context) (*meter, error) {
+	m := &meter{w: w}
+	var err error
+	if m.promgatePID, err = w.procPID("promgate"); err != nil {
+		return nil, err
+	}
+	if m.apiserverPID, err = w.procPID("kube-apiserver"); err != nil {
+		return nil, err
+	}
+	if err := w.resetStats(ctx); err != nil {
+		return nil, err
+	}
+	if m.lists0, err = w.lists(ctx); err != nil {
+		return nil, err
+	}
+	if m.cpu0, err = cpuSeconds(m.promgatePID); err != nil {
+		return nil, err
+	}
+	if m.apiCPU0, err = cpuSeconds(m.apiserverPID); err != nil {
+		return nil, err
+	}
+	m.selfCPU0 = selfCPU()
+	m.start = time.Now()
+	return m, nil
+}
+
+// selfCPU returns this process's user+system CPU time.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// stop fills in the shared fields of r.
+func (m *meter) stop(ctx context.Context, r *Result) error {
+	r.WallSeconds = time.Since(m.start).Seconds()
+	r.LoadgenCPUSeconds = selfCPU() - m.selfCPU0
+	cpu, err := cpuSeconds(m.promgatePID)
+	if err != nil {
+		return fmt.Errorf("promgate (pid %d) is gone: %w", m.promgatePID, err)
+	}
+	r.PromgateCPUSeconds = cpu - m.cpu0
+	if r.PromgatePeakRSSMiB, err = peakRSSMiB(m.promgatePID); err != nil {
+		return err
+	}
+	if api, err := cpuSeconds(m.apiserverPID); err == nil {
+		r.APIServerCPUSeconds = api - m.apiCPU0
+	}
+	st, err := m.w.stats(ctx)
+	if err != nil {
+		return err
+	}
+	r.PromQueries = st.Queries
+	r.PromQueryErrors = st.Errors
+	r.DistinctQueries = len(st.ByQuery)
+	r.BackendSeconds = st.QuerySeconds
+	r.BackendLatency = st.Latency
+	r.Layout = st.Layout
+	r.Pods = layoutPods(st.Layout)
+	lists, err := m.w.lists(ctx)
+	if err != nil {
+		return err
+	}
+	r.Lists = lists.minus(m.lists0)
+	return nil
+}
+
+func layoutPods(spec string) int {
+	l, err := fakeprom.ParseLayout(spec)
+	if err != nil {
+		return 0
+	}
+	return l.Pods()
+}

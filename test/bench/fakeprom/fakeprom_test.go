@@ -1,0 +1,249 @@
+package fakeprom
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/promgate/promgate/pkg/prom"
+)
+
+func TestParseLayout(t *testing.T) {
+	l, err := ParseLayout("ns-[0-2]=3, other=5,ns-[1-1]=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.String(), "ns-0=3,ns-1=7,ns-2=3,other=5"; got != want {
+		t.Errorf("layout = %s, want %s", got, want)
+	}
+	if l.Pods() != 18 {
+		t.Errorf("pods = %d, want 18", l.Pods())
+	}
+	for _, bad := range []string{"", "ns", "ns=-1", "ns-[3-1]=2", "ns-[0-=2", "=3"} {
+		if _, err := ParseLayout(bad); err == nil {
+			t.Errorf("ParseLayout(%q) succeeded", bad)
+		}
+	}
+}
+
+// newClient serves s and returns promgate's own Prometheus client for it,
+// so that the tests check the wire format promgate actually reads.
+func newClient(t *testing.T, s *Server, prefix string) *prom.Client {
+	t.Helper()
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close)
+	c, err := prom.New(prom.Options{URL: hs.URL + prefix, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func byLabels(vec model.Vector, names ...string) map[string]*model.Sample {
+	out := map[string]*model.Sample{}
+	for _, s := range vec {
+		var k []string
+		for _, n := range names {
+			k = append(k, string(s.Metric[model.LabelName(n)]))
+		}
+		out[strings.Join(k, "/")] = s
+	}
+	return out
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestQueries(t *testing.T) {
+	layout, err := ParseLayout("ns-[0-1]=3,ns-2=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(NewModel(layout, Options{Nodes: 2, AppMetrics: 2, Queues: 3}), 0)
+	c := newClient(t, s, "")
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 500_000_000)
+	query := func(q string) model.Vector {
+		t.Helper()
+		vec, err := c.Query(ctx, q, now)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		for _, smp := range vec {
+			if smp.Timestamp.Time().Sub(now).Abs() > time.Millisecond {
+				t.Fatalf("%s: timestamp %v, want %v", q, smp.Timestamp.Time(), now)
+			}
+		}
+		return vec
+	}
+
+	// The custom provider's batched query: one sample per pod, across namespaces.
+	vec := query(`sum(rate(http_requests_total{pod!=""}[1m])) by (namespace,pod)`)
+	if len(vec) != 8 {
+		t.Fatalf("got %d samples, want 8: %v", len(vec), vec)
+	}
+	got := byLabels(vec, "namespace", "pod")
+	for _, k := range []struct {
+		key string
+		g   int
+	}{{"ns-0/pod-0", 0}, {"ns-0/pod-2", 2}, {"ns-1/pod-0", 3}, {"ns-2/pod-1", 7}} {
+		if s := got[k.key]; s == nil || !near(float64(s.Value), PodRPS(k.g)) {
+			t.Errorf("%s = %v, want %v", k.key, s, PodRPS(k.g))
+		}
+	}
+	if len(vec[0].Metric) != 2 {
+		t.Errorf("labels %v, want only namespace and pod", vec[0].Metric)
+	}
+	// Unbatched, with a namespace and an escaped alternation; 5xx only.
+	vec = query(`sum(rate(http_requests_total{namespace="ns-1",pod=~"pod\\-0|pod\\-2",code=~"5.."}[1m])) by (pod)`)
+	got = byLabels(vec, "pod")
+	if len(vec) != 2 || !near(float64(got["pod-2"].Value), PodRPS(5)*0.1) {
+		t.Errorf("5xx query: %v", vec)
+	}
+	// Generic rule metric.
+	vec = query(`sum(rate(app_metric_1_total{pod!=""}[1m])) by (namespace,pod)`)
+	if got := byLabels(vec, "namespace", "pod"); len(vec) != 8 || !near(float64(got["ns-2/pod-0"].Value), AppRate(1, 6)) {
+		t.Errorf("app metric: %v", vec)
+	}
+
+	// Resource rules of config/promgate.yaml: containers only, not pause nor pod cgroup.
+	vec = query(`sum by (namespace,pod,container) (rate(container_cpu_usage_seconds_total{namespace!="",pod!="",container!="",container!="POD",pod!=""}[1m]))`)
+	if len(vec) != 8 {
+		t.Fatalf("cpu: %d samples, want 8", len(vec))
+	}
+	if s := byLabels(vec, "namespace", "pod", "container")["ns-1/pod-1/c-0"]; s == nil || !near(float64(s.Value), ContainerCPU(4)) {
+		t.Errorf("cpu ns-1/pod-1 = %v, want %v", s, ContainerCPU(4))
+	}
+	vec = query(`sum by (namespace,pod,container) (container_memory_working_set_bytes{namespace="ns-0",pod=~"pod\\-1|pod\\-2",container!="",container!="POD",pod!=""})`)
+	if s := byLabels(vec, "pod")["pod-2"]; len(vec) != 2 || s == nil || !near(float64(s.Value), ContainerMemory(2)) {
+		t.Errorf("memory: %v", vec)
+	}
+	vec = query(`sum by (node) (rate(container_cpu_usage_seconds_total{node!="",id="/"}[1m]))`)
+	if s := byLabels(vec, "node")["kwok-node-1"]; len(vec) != 2 || s == nil || !near(float64(s.Value), NodeCPU(1)) {
+		t.Errorf("node cpu: %v", vec)
+	}
+
+	// External rule: raw series, labels kept.
+	vec = query(`queue_messages_unacked{namespace="ns-1",queue="q-2"}`)
+	if len(vec) != 1 || !near(float64(vec[0].Value), QueueValue(1, 1, 2)) || vec[0].Metric["__name__"] != "queue_messages_unacked" || vec[0].Metric["queue"] != "q-2" {
+		t.Errorf("queue: %v", vec)
+	}
+	if vec := query(`queue_consumers{}`); len(vec) != 9 {
+		t.Errorf("all queues: %d samples, want 9", len(vec))
+	}
+
+	// Unsupported PromQL is an error, not a wrong answer.
+	if _, err := c.Query(ctx, `sum(a) / sum(b)`, now); err == nil {
+		t.Error("binary expression: want an error")
+	}
+
+	st := s.Snapshot()
+	if st.Queries != 9 || st.ByQuery[`queue_consumers{}`] != 1 || st.Errors != 1 {
+		t.Errorf("stats: queries %d errors %d byQuery %v", st.Queries, st.Errors, st.ByQuery)
+	}
+	s.Reset()
+	if st := s.Snapshot(); st.Queries != 0 || len(st.ByQuery) != 0 {
+		t.Errorf("after reset: %+v", st)
+	}
+}
+
+func countSeries(t *testing.T, c *prom.Client, match string) (int, map[string]int) {
+	t.Helper()
+	n := 0
+	names := map[string]int{}
+	err := c.Series(context.Background(), match, time.Now().Add(-time.Minute), time.Now(), func(name string, lbls []prom.Label) {
+		n++
+		names[name]++
+		if name == "" || len(lbls) == 0 {
+			t.Fatalf("series without name or labels: %q %v", name, lbls)
+		}
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", match, err)
+	}
+	return n, names
+}
+
+func TestSeries(t *testing.T) {
+	layout, _ := ParseLayout("ns-[0-1]=5")
+	s := NewServer(NewModel(layout, Options{AppMetrics: 3, Queues: 2}), 0)
+	c := newClient(t, s, "")
+	// The selectors of config/promgate.yaml.
+	if n, _ := countSeries(t, c, `http_requests_total{namespace!="",pod!=""}`); n != 20 {
+		t.Errorf("http_requests_total: %d series, want 20", n)
+	}
+	n, names := countSeries(t, c, `{__name__=~"^.+_total$",__name__!~"^(http_requests_total|container_.*)$",namespace!="",pod!=""}`)
+	if n != 30 || len(names) != 3 || names["app_metric_2_total"] != 10 {
+		t.Errorf("generic rule: %d series %v, want 30 of 3 names", n, names)
+	}
+	if n, names := countSeries(t, c, `{__name__=~"^queue_.+",namespace!=""}`); n != 16 || len(names) != 4 {
+		t.Errorf("queues: %d series %v, want 16 of 4 names", n, names)
+	}
+	if st := s.Snapshot(); st.SeriesRequests != 3 || st.SeriesReturned != 66 {
+		t.Errorf("stats: %+v", st)
+	}
+	// Model.Series counts everything.
+	if n, _ := countSeries(t, c, `{__name__=~".+"}`); n != s.Model().Series() {
+		t.Errorf("all series: %d, Model.Series() = %d", n, s.Model().Series())
+	}
+}
+
+func TestUniverse(t *testing.T) {
+	s := NewServer(NewModel(Layout{{Name: "a", Pods: 1}}, Options{}), 0)
+	c := newClient(t, s, "/disco/12345/")
+	n, names := countSeries(t, c, `{__name__=~"^.+_total$",__name__!~"^(http_requests_total|container_.*)$",namespace!="",pod!=""}`)
+	if n != 12345 || len(names) != DiscoFamilies {
+		t.Errorf("generic rule: %d series of %d names, want 12345 of %d", n, len(names), DiscoFamilies)
+	}
+	if n, _ := countSeries(t, c, `http_requests_total{namespace!="",pod!=""}`); n != 0 {
+		t.Errorf("http_requests_total: %d series, want 0", n)
+	}
+}
+
+func TestControl(t *testing.T) {
+	s := NewServer(NewModel(Layout{{Name: "a", Pods: 1}}, Options{}), 0)
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	post := func(path string) {
+		t.Helper()
+		resp, err := http.Post(hs.URL+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+	}
+	post("/control/layout?layout=ns-[0-9]=30&nodes=4")
+	post("/control/latency?d=15ms")
+	resp, err := http.Get(hs.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var st Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Layout, "ns-0=30,ns-1=30") || st.Latency != "15ms" || s.Model().Options().Nodes != 4 {
+		t.Errorf("stats after control: %+v", st)
+	}
+	start := time.Now()
+	if _, err := s.Model().Eval(`up`); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s, "")
+	if _, err := c.Query(context.Background(), `queue_consumers{}`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 15*time.Millisecond {
+		t.Errorf("query took %v, want at least the 15ms latency", d)
+	}
+}
