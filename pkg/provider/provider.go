@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/promgate/promgate/pkg/prom"
@@ -43,4 +44,16 @@ func StatusError(err error) error {
 		return apierrors.NewServiceUnavailable(fmt.Sprintf("metrics request timed out: %v", err))
 	}
 	return apierrors.NewInternalError(err)
+}
+
+// WindowSeconds returns the range of expr's range selectors in seconds
+// (rate(x[2m]) gives 120), or nil when expr has none or several ranges: the
+// windowSeconds to report with values computed by expr.
+func WindowSeconds(expr parser.Expr) *int64 {
+	w, ok := promql.Window(expr)
+	if !ok {
+		return nil
+	}
+	s := int64(w / time.Second)
+	return &s
 }

@@ -49,3 +49,28 @@ func TestStatusError(t *testing.T) {
 		t.Error("StatusError(nil) is not nil")
 	}
 }
+
+func TestWindowSeconds(t *testing.T) {
+	tests := []struct {
+		query string
+		want  int64 // 0: nil
+	}{
+		{`sum(rate(x[2m])) by (pod)`, 120},
+		{`rate(x[1m]) / rate(y[1m])`, 60},
+		{`rate(x[1m]) / rate(y[5m])`, 0},
+		{`sum(x) by (pod)`, 0},
+	}
+	for _, tt := range tests {
+		expr, err := promql.Parse(tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := WindowSeconds(expr)
+		switch {
+		case tt.want == 0 && got != nil:
+			t.Errorf("WindowSeconds(%s) = %d, want nil", tt.query, *got)
+		case tt.want != 0 && (got == nil || *got != tt.want):
+			t.Errorf("WindowSeconds(%s) = %v, want %d", tt.query, got, tt.want)
+		}
+	}
+}

@@ -234,11 +234,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	if err != nil {
 		return nil, nil, provider.StatusError(err)
 	}
-	var window *int64
-	if w, ok := promql.Window(expr); ok {
-		s := int64(w / time.Second)
-		window = &s
-	}
+	window := provider.WindowSeconds(expr)
 	wanted := make(map[string]bool, len(names))
 	for _, n := range names {
 		wanted[n] = true

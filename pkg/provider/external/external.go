@@ -95,11 +95,7 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 		if err != nil {
 			return nil, provider.StatusError(err)
 		}
-		var window *int64
-		if w, ok := promql.Window(expr); ok {
-			s := int64(w / time.Second)
-			window = &s
-		}
+		window := provider.WindowSeconds(expr)
 		for _, s := range vec {
 			if filter != nil && !promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
 				continue
