@@ -3,11 +3,14 @@ package prom
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,29 +87,56 @@ func TestQueryErrors(t *testing.T) {
 	srv.QueryReply("gateway", promtest.Reply{Status: http.StatusBadGateway, ContentType: "text/html", Body: "<html>bad gateway</html>"})
 	srv.QueryReply("garbage", promtest.Reply{Body: `{"status":"success","data":`})
 	srv.QueryReply("status error with 200", promtest.Reply{Body: `{"status":"error","errorType":"internal","error":"oops"}`})
+	srv.QueryReply("no status", promtest.Reply{Body: `{"data":{"resultType":"vector","result":[]}}`})
+	srv.QueryReply("no value", promtest.Reply{Body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"}}]}}`})
+	srv.QueryReply("leading zero", promtest.Reply{Body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[01,"2"]}]}}`})
+	srv.QueryReply("partial", promtest.Reply{Body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"namespace":"secret-ns","pod":"a"},"value":[1,"2"]}]},` +
+		`"warnings":["partial response: store {namespace=\"secret-ns\"} unavailable"]}`})
+	srv.QueryReply("isPartial", promtest.Reply{Body: `{"status":"success","isPartial":true,"data":{"resultType":"vector","result":[]}}`})
+	srv.QueryReply("matrix", promtest.Success(map[string]any{"resultType": "matrix", "result": []any{}}))
 	c := newClient(t, srv, Options{})
 	tests := []struct {
-		query string
-		want  string // the message after "prometheus backend <url>: query failed: "
-		typ   v1.ErrorType
+		query   string
+		want    string // the message after "prometheus backend <url>: query failed: "
+		kind    Kind
+		summary string // what callers are told, after the same prefix
+		typ     v1.ErrorType
 	}{
-		{"bad", "bad_data: 1:4: parse error: unexpected end of input", v1.ErrBadData},
-		{"exec", "execution: query processing would load too many samples", v1.ErrExec},
-		{"unavailable", "server_error: server error: 503", v1.ErrServer},
-		{"gateway", "server_error: server error: 502", v1.ErrServer},
-		{"garbage", "bad_response: ", v1.ErrBadResponse},
-		{"status error with 200", "internal: oops", "internal"},
+		{"bad", "bad_data: 1:4: parse error: unexpected end of input", BadStatus, "bad status (HTTP 400, bad_data)", v1.ErrBadData},
+		{"exec", "execution: query processing would load too many samples", BadStatus, "bad status (HTTP 422, execution)", v1.ErrExec},
+		{"unavailable", "server_error: server error: 503", BadStatus, "bad status (HTTP 503, server_error)", v1.ErrServer},
+		{"gateway", "server_error: server error: 502", BadStatus, "bad status (HTTP 502, server_error)", v1.ErrServer},
+		{"garbage", "bad_response: ", InvalidResponse, "invalid response", v1.ErrBadResponse},
+		{"status error with 200", "internal: oops", BadStatus, "bad status (HTTP 200, internal)", "internal"},
+		{"no status", `bad_response: the answer has no "status"`, InvalidResponse, "invalid response", v1.ErrBadResponse},
+		{"no value", "bad_response: offset ", InvalidResponse, "invalid response", v1.ErrBadResponse},
+		{"leading zero", "bad_response: offset ", InvalidResponse, "invalid response", v1.ErrBadResponse},
+		{"partial", `query "partial": partial response: store {namespace="secret-ns"} unavailable`, PartialResponse, "partial response", ""},
+		{"isPartial", `query "isPartial": isPartial is true`, PartialResponse, "partial response", ""},
+		{"matrix", `query "matrix" returned a matrix, want a vector`, InvalidResponse, "invalid response", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			_, err := c.Query(context.Background(), tt.query, time.Now())
+			vec, err := c.Query(context.Background(), tt.query, time.Now())
 			var pe *Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v (%T) is not a *prom.Error", err, err)
+				t.Fatalf("Query = %v, %v (%T), want a *prom.Error", vec, err, err)
 			}
 			prefix := "prometheus backend " + srv.URL + ": query failed: "
 			if pe.Backend != srv.URL || pe.Op != "query" || !strings.HasPrefix(err.Error(), prefix+tt.want) {
 				t.Errorf("error = %q, want prefix %q", err, prefix+tt.want)
+			}
+			if got := KindOf(err); got != tt.kind {
+				t.Errorf("KindOf = %q, want %q", got, tt.kind)
+			}
+			if got := Summary(err); got != prefix+tt.summary {
+				t.Errorf("Summary = %q, want %q", got, prefix+tt.summary)
+			}
+			if strings.Contains(Summary(err), "secret-ns") {
+				t.Errorf("Summary %q shows the backend's text", Summary(err))
+			}
+			if tt.typ == "" {
+				return
 			}
 			var ae *v1.Error
 			if !errors.As(err, &ae) || ae.Type != tt.typ {
@@ -120,8 +150,99 @@ func TestQueryErrors(t *testing.T) {
 	dead.Close()
 	_, err := newClient(t, dead, Options{}).Query(context.Background(), "up", time.Now())
 	var pe *Error
-	if !errors.As(err, &pe) || pe.Backend != dead.URL {
-		t.Errorf("unreachable backend: %v", err)
+	if !errors.As(err, &pe) || pe.Backend != dead.URL || KindOf(err) != Unreachable ||
+		Summary(err) != "prometheus backend "+dead.URL+": query failed: unreachable" {
+		t.Errorf("unreachable backend: %v (%s)", err, KindOf(err))
+	}
+	if Summary(errors.New("x")) != "" || KindOf(nil) != "" {
+		t.Error("Summary or KindOf of what is no backend failure")
+	}
+}
+
+func TestQueryPartialAllowed(t *testing.T) {
+	srv := promtest.New(t)
+	srv.QueryReply("partial", promtest.Reply{Body: `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pod":"a"},"value":[1,"2"]}]},"warnings":["partial response: store b unavailable"]}`})
+	srv.SeriesReply("partial", promtest.Reply{Body: `{"status":"success","data":[{"__name__":"a"}],"warnings":["partial response: store b unavailable"]}`})
+	c := newClient(t, srv, Options{})
+	for _, tt := range []struct {
+		name   string
+		limits Limits
+		kind   Kind
+	}{
+		{"refused by default", Limits{}, PartialResponse},
+		{"allowed", Limits{AllowPartialResponse: true}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lc := c.WithLimits(tt.limits)
+			vec, err := lc.Query(context.Background(), "partial", time.Now())
+			if KindOf(err) != tt.kind || (err == nil && len(vec) != 1) {
+				t.Errorf("Query = %v, %v; want kind %q", vec, err, tt.kind)
+			}
+			n := 0
+			err = lc.Series(context.Background(), "partial", time.Now(), time.Now(), func(string, []Label) { n++ })
+			if KindOf(err) != tt.kind || n != 1 {
+				t.Errorf("Series = %v after %d series; want kind %q", err, n, tt.kind)
+			}
+			if tt.kind != "" && err.Error() != "prometheus backend "+srv.URL+`: series failed: series "partial": partial response: store b unavailable` {
+				t.Errorf("Series error %q", err)
+			}
+		})
+	}
+	// The Client itself takes the defaults.
+	if _, err := c.Query(context.Background(), "partial", time.Now()); KindOf(err) != PartialResponse {
+		t.Errorf("Client.Query: %v", err)
+	}
+}
+
+func TestQueryLimits(t *testing.T) {
+	// body is an answer of n samples, about 60 bytes each.
+	body := func(n int) string { return string(benchVectorBody(n)) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		n, _ := strconv.Atoi(r.Form.Get("query"))
+		b := body(n)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("send") {
+		case "chunked": // no Content-Length: the limit applies while reading
+			w.(http.Flusher).Flush()
+		}
+		_, _ = io.WriteString(w, b)
+	}))
+	defer srv.Close()
+	size := int64(len(body(100)))
+	for _, tt := range []struct {
+		name   string
+		send   string
+		limits Limits
+		n      int
+		kind   Kind
+	}{
+		{"defaults", "", Limits{}, 1000, ""},
+		{"bytes at the limit", "", Limits{MaxResponseBytes: size}, 100, ""},
+		{"bytes over the limit", "", Limits{MaxResponseBytes: size - 1}, 100, TooLarge},
+		{"bytes over the limit, chunked", "chunked", Limits{MaxResponseBytes: size - 1}, 100, TooLarge},
+		{"bytes at the limit, chunked", "chunked", Limits{MaxResponseBytes: size}, 100, ""},
+		{"no byte limit", "chunked", Limits{MaxResponseBytes: -1}, 1000, ""},
+		{"samples at the limit", "", Limits{MaxSamples: 100}, 100, ""},
+		{"samples over the limit", "", Limits{MaxSamples: 99}, 100, TooLarge},
+		{"no sample limit", "", Limits{MaxSamples: -1}, 1000, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(Options{URL: srv.URL + "/?send=" + tt.send})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vec, err := c.WithLimits(tt.limits).Query(context.Background(), strconv.Itoa(tt.n), time.Now())
+			if KindOf(err) != tt.kind {
+				t.Fatalf("error %v of kind %q, want %q", err, KindOf(err), tt.kind)
+			}
+			if err == nil && len(vec) != tt.n {
+				t.Errorf("%d samples, want %d", len(vec), tt.n)
+			}
+			if err != nil && !strings.HasPrefix(Summary(err), "prometheus backend ") {
+				t.Errorf("Summary = %q", Summary(err))
+			}
+		})
 	}
 }
 
@@ -135,8 +256,8 @@ func TestQueryTimeout(t *testing.T) {
 	_, err := c.Query(context.Background(), "slow", time.Now())
 	took := time.Since(start)
 	var pe *Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("slow query: %v, want a *prom.Error", err)
+	if !errors.As(err, &pe) || KindOf(err) != Timeout {
+		t.Fatalf("slow query: %v (kind %q), want a *prom.Error of kind timeout", err, KindOf(err))
 	}
 	if took < 300*time.Millisecond || took > 2*time.Second {
 		t.Errorf("slow query failed after %v, want about 300ms", took)
@@ -260,16 +381,21 @@ func TestDecodeSeries(t *testing.T) {
 		body string
 		want []string // name{labels}
 		err  string
+		kind Kind // default: BadStatus for an error answer, else InvalidResponse
 	}{
 		{name: "empty data", body: `{"status":"success","data":[]}`},
 		{name: "null data", body: `{"status":"success","data":null}`},
 		{name: "data before status", body: `{"data":[{"__name__":"a","x":"1"}],"status":"success"}`, want: []string{"a{x=1}"}},
-		{name: "warnings and unknown fields skipped", body: `{"status":"success","warnings":["w"],"infos":["i"],"extra":{"a":[1,2]},"data":[{"b":"2","__name__":"a"}]}`, want: []string{"a{b=2}"}},
+		{name: "unknown fields and PromQL warnings skipped", body: `{"status":"success","warnings":["PromQL warning: x"],"infos":["i"],"extra":{"a":[1,2]},"data":[{"b":"2","__name__":"a"}]}`, want: []string{"a{b=2}"}},
+		{name: "partial", body: `{"status":"success","warnings":["partial response: store b unavailable"],"data":[{"__name__":"a"}]}`, err: "partial response: store b unavailable", kind: PartialResponse},
+		{name: "no status", body: `{"data":[]}`, err: `response has no "status"`},
+		{name: "other status", body: `{"status":"ok","data":[]}`, err: `response status is "ok", want success`},
+		{name: "trailing data", body: `{"status":"success","data":[]} {}`, err: "malformed response: data after the top-level value"},
 		{name: "escapes and unicode", body: `{"status":"success","data":[{"__name__":"a","v":"q\"\\\n\u00fc"}]}`, want: []string{"a{v=q\"\\\nü}"}},
 		{name: "many", body: `{"status":"success","data":[{"__name__":"a"},{"__name__":"b","p":"1"},{}]}`, want: []string{"a{}", "b{p=1}", "{}"}},
-		{name: "error status", code: 422, body: `{"status":"error","errorType":"execution","error":"too many series"}`, err: "execution: too many series"},
-		{name: "error without message", code: 503, body: `{"status":"error"}`, err: "HTTP 503"},
-		{name: "error status with 200", body: `{"status":"error","error":"x"}`, err: "x"},
+		{name: "error status", code: 422, body: `{"status":"error","errorType":"execution","error":"too many series"}`, err: "execution: too many series", kind: BadStatus},
+		{name: "error without message", code: 503, body: `{"status":"error"}`, err: "HTTP 503", kind: BadStatus},
+		{name: "error status with 200", body: `{"status":"error","error":"x"}`, err: "x", kind: BadStatus},
 		{name: "no data", body: `{"status":"success"}`, err: "response has no data"},
 		{name: "not an object", body: `[]`, err: `malformed response: want "{", got [`},
 		{name: "data not an array", body: `{"status":"success","data":{}}`, err: "data: want an array, got {"},
@@ -300,6 +426,13 @@ func TestDecodeSeries(t *testing.T) {
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("error = %v, want %q", err, tt.err)
+				}
+				want := tt.kind
+				if want == "" {
+					want = InvalidResponse
+				}
+				if kind := KindOf(err); kind != want {
+					t.Errorf("kind %q, want %q", kind, want)
 				}
 				return
 			}

@@ -6,27 +6,40 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"k8s.io/klog/v2"
 )
 
-// Query runs an instant query at ts and returns its vector result. Scalars
-// are returned as a one-sample vector without labels. The client's timeout is
-// also sent to the backend, so that it gives up at the same time.
+// Query runs an instant query at ts and returns its vector result, under
+// the default Limits (see WithLimits). Scalars are returned as a one-sample
+// vector without labels. The client's timeout is also sent to the backend,
+// so that it gives up at the same time.
 //
-// The request and its errors are those of client_golang's v1 API (a form
-// POST, retried as GET on 403, 405 or 501; failures as *v1.Error), but the
-// answer is decoded here: a vector of thousands of samples, the size of
-// the providers' batched queries, decodes several times faster than with
-// model.Sample's JSON methods.
+// The answer is complete or an error: a warning of missing data, a sample
+// without a value, a status other than "success" or JSON that
+// encoding/json would refuse are errors, each an *Error whose KindOf tells
+// which failure it is.
+//
+// The request is the one client_golang's v1 API sends (a form POST,
+// retried as GET on 403, 405 or 501), but the answer is read and decoded
+// here: its size is bounded while it is read, and a vector of thousands of
+// samples, the size of the providers' batched queries, decodes several
+// times faster than with model.Sample's JSON methods.
 func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.Vector, error) {
+	return c.query(ctx, query, ts, Limits{})
+}
+
+func (c *Client) query(ctx context.Context, query string, ts time.Time, lim Limits) (model.Vector, error) {
 	args := url.Values{}
 	if d := c.queryTimeout(ctx); d > 0 {
 		args.Set("timeout", d.String())
@@ -35,9 +48,15 @@ func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.V
 	if !ts.IsZero() {
 		args.Set("time", queryTime(ts))
 	}
-	res, err := c.doQuery(ctx, args)
+	res, err := c.doQuery(ctx, args, lim)
 	if err != nil {
 		return nil, &Error{Backend: c.name, Op: "query", Err: err}
+	}
+	if w := res.partial(); w != "" {
+		if !lim.AllowPartialResponse {
+			return nil, &Error{Backend: c.name, Op: "query", Err: withKind(PartialResponse, fmt.Errorf("query %q: %s", query, w))}
+		}
+		klog.V(2).InfoS("Serving a partial answer", "backend", c.name, "query", query, "warning", w)
 	}
 	switch res.typ {
 	case model.ValVector:
@@ -45,7 +64,7 @@ func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.V
 	case model.ValScalar:
 		return model.Vector{{Metric: model.Metric{}, Value: res.scalar.Value, Timestamp: res.scalar.Timestamp}}, nil
 	default:
-		return nil, &Error{Backend: c.name, Op: "query", Err: fmt.Errorf("query %q returned a %s, want a vector", query, res.typ)}
+		return nil, &Error{Backend: c.name, Op: "query", Err: withKind(InvalidResponse, fmt.Errorf("query %q returned a %s, want a vector", query, res.typ))}
 	}
 }
 
@@ -55,31 +74,79 @@ func queryTime(t time.Time) string {
 }
 
 // doQuery POSTs the form to /api/v1/query, falling back to GET when the
-// backend refuses POST, and decodes the answer.
-func (c *Client) doQuery(ctx context.Context, args url.Values) (queryResult, error) {
+// backend refuses POST, and decodes the answer. Its errors are KindErrors.
+func (c *Client) doQuery(ctx context.Context, args url.Values, lim Limits) (queryResult, error) {
 	u := c.raw.URL("/api/v1/query", nil)
 	encoded := args.Encode()
-	req, err := http.NewRequest(http.MethodPost, u.String(), strings.NewReader(encoded))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(encoded))
 	if err != nil {
-		return queryResult{}, err
+		return queryResult{}, withKind(InvalidResponse, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header["Idempotency-Key"] = nil // retried like an idempotent request, header not sent
-	resp, body, err := c.raw.Do(ctx, req)
-	if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+	code, body, err := c.do(req, lim.maxBytes())
+	if err == nil && (code == http.StatusForbidden || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented) {
 		u.RawQuery = encoded
-		if req, err = http.NewRequest(http.MethodGet, u.String(), nil); err != nil {
-			return queryResult{}, err
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil); err != nil {
+			return queryResult{}, withKind(InvalidResponse, err)
 		}
-		resp, body, err = c.raw.Do(ctx, req)
+		code, body, err = c.do(req, lim.maxBytes())
 	}
 	if err != nil {
 		return queryResult{}, err
 	}
-	if code := resp.StatusCode; code/100 != 2 {
-		return queryResult{}, httpError(code, body)
+	if code/100 != 2 {
+		return queryResult{}, &KindError{Kind: BadStatus, Code: code, Err: httpError(code, body)}
 	}
-	return decodeQueryResponse(body)
+	res, err := decodeQueryResponse(body, lim.maxSamples())
+	if ke, ok := errors.AsType[*KindError](err); ok && ke.Kind == BadStatus {
+		ke.Code = code
+	}
+	return res, err
+}
+
+// do sends req and reads the answer's body, at most maxBytes of it
+// (negative: no limit).
+func (c *Client) do(req *http.Request, maxBytes int64) (int, []byte, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, withKind(transportKind(err), err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if maxBytes >= 0 && resp.ContentLength > maxBytes {
+		return resp.StatusCode, nil, withKind(TooLarge, fmt.Errorf("the answer has %d bytes, more than the limit of %d", resp.ContentLength, maxBytes))
+	}
+	body, err := readBounded(resp.Body, resp.ContentLength, maxBytes)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			return resp.StatusCode, nil, withKind(TooLarge, err)
+		}
+		return resp.StatusCode, nil, withKind(transportKind(err), fmt.Errorf("reading the answer: %w", err))
+	}
+	return resp.StatusCode, body, nil
+}
+
+var errBodyTooLarge = errors.New("the answer is larger than the limit")
+
+// readBounded reads r to its end into a buffer of size bytes (when
+// known), failing with errBodyTooLarge past max bytes (negative: no limit).
+func readBounded(r io.Reader, size, max int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if size > 0 {
+		buf.Grow(int(size) + 1) // +1: reading to io.EOF needs room
+	}
+	if max < 0 {
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, fmt.Errorf("%w of %d bytes", errBodyTooLarge, max)
+	}
+	return buf.Bytes(), nil
 }
 
 // httpError is the error for a non-2xx answer, as client_golang's v1 API
@@ -124,18 +191,47 @@ type queryResult struct {
 	typ    model.ValueType
 	vector model.Vector
 	scalar *model.Scalar
+	// warnings are the answer's "warnings"; isPartial its "isPartial"
+	// (VictoriaMetrics).
+	warnings  []string
+	isPartial bool
 }
+
+// partial returns why the answer lacks data, or "" if it is complete. Any
+// warning is taken as missing data (Thanos and Mimir report unavailable
+// stores, Prometheus failed remote reads that way), except PromQL's own
+// annotations, which describe the query, not the data.
+func (r queryResult) partial() string {
+	var w []string
+	if r.isPartial {
+		w = append(w, "isPartial is true")
+	}
+	for _, s := range r.warnings {
+		if !strings.HasPrefix(s, "PromQL warning: ") && !strings.HasPrefix(s, "PromQL info: ") {
+			w = append(w, s)
+		}
+	}
+	return strings.Join(w, "; ")
+}
+
+// errTooManySamples stops the decoding of a vector over the limit.
+var errTooManySamples = errors.New("too many samples")
 
 // decodeQueryResponse decodes the body of a 2xx /api/v1/query answer:
 // {"status":"success","data":{"resultType":"vector","result":[...]}}, keys
-// in any order, unknown keys ignored. Vectors are decoded by a scanner that
-// slices label names and values out of one copy of the body; a vector with
-// native histograms, a scalar or another result type take the standard
-// decoders. Malformed answers give a *v1.Error of type bad_response, and
-// "status":"error" a *v1.Error of the answer's type.
-func decodeQueryResponse(body []byte) (queryResult, error) {
+// in any order and matched case-insensitively, unknown keys ignored, as
+// encoding/json does. Vectors are decoded by a scanner that slices label
+// names and values out of one copy of the body; a vector with native
+// histograms, a scalar or another result type take the standard decoders.
+// A vector of more than maxSamples (negative: any number) is an error of
+// kind TooLarge. Other errors are of kind InvalidResponse, and wrap a
+// *v1.Error of type bad_response, except "status":"error": kind
+// BadStatus, wrapping a *v1.Error of the answer's type.
+func decodeQueryResponse(body []byte, maxSamples int) (queryResult, error) {
 	d := &scanner{b: body, s: string(body)}
 	var status, errType, errMsg, resultType string
+	var warnings []string
+	isPartial := false
 	resultStart, resultEnd := -1, -1 // where the "result" value lies in body
 	var vector model.Vector
 	var vecErr error
@@ -148,6 +244,14 @@ func decodeQueryResponse(body []byte) (queryResult, error) {
 			errType = d.str()
 		case "error":
 			errMsg = d.str()
+		case "warnings":
+			warnings = nil // a repeated key replaces, as encoding/json does
+			if d.null() {
+				return
+			}
+			d.array(func() { warnings = append(warnings, d.str()) })
+		case "ispartial":
+			isPartial = d.boolean()
 		case "data":
 			if d.null() {
 				return
@@ -159,7 +263,7 @@ func decodeQueryResponse(body []byte) (queryResult, error) {
 				case "result":
 					resultStart = d.pos()
 					if resultType == "vector" { // decoded in place: the usual order
-						vector, vecErr = decodeVector(d)
+						vector, vecErr = decodeVector(d, maxSamples)
 						decoded = true
 					} else {
 						d.skip()
@@ -174,16 +278,25 @@ func decodeQueryResponse(body []byte) (queryResult, error) {
 		}
 	})
 	d.end()
-	if d.err != nil {
-		return queryResult{}, &v1.Error{Type: v1.ErrBadResponse, Msg: d.err.Error()}
+	if errors.Is(d.err, errTooManySamples) {
+		return queryResult{}, tooManySamples(maxSamples)
 	}
-	if status == "error" {
-		return queryResult{}, &v1.Error{Type: v1.ErrorType(errType), Msg: errMsg}
+	if d.err != nil {
+		return queryResult{}, badResponse(d.err)
+	}
+	switch status {
+	case "success":
+	case "error":
+		return queryResult{}, withKind(BadStatus, &v1.Error{Type: v1.ErrorType(errType), Msg: errMsg})
+	case "":
+		return queryResult{}, badResponse(errors.New(`the answer has no "status"`))
+	default:
+		return queryResult{}, badResponse(fmt.Errorf("the answer's status is %q, want success", status))
 	}
 	if resultStart < 0 {
-		return queryResult{}, &v1.Error{Type: v1.ErrBadResponse, Msg: "the answer has no data.result"}
+		return queryResult{}, badResponse(errors.New("the answer has no data.result"))
 	}
-	res := queryResult{typ: model.ValNone}
+	res := queryResult{typ: model.ValNone, warnings: warnings, isPartial: isPartial}
 	var err error
 	switch resultType {
 	case model.ValVector.String():
@@ -191,7 +304,7 @@ func decodeQueryResponse(body []byte) (queryResult, error) {
 		if decoded && vecErr == nil {
 			res.vector = vector
 		} else {
-			res.vector, err = decodeVector(&scanner{b: body[:resultEnd], s: d.s[:resultEnd], i: resultStart})
+			res.vector, err = decodeVector(&scanner{b: body[:resultEnd], s: d.s[:resultEnd], i: resultStart}, maxSamples)
 		}
 	case model.ValScalar.String():
 		res.typ = model.ValScalar
@@ -204,19 +317,32 @@ func decodeQueryResponse(body []byte) (queryResult, error) {
 	default:
 		err = fmt.Errorf("unexpected value type %q", resultType)
 	}
+	if errors.Is(err, errTooManySamples) {
+		return queryResult{}, tooManySamples(maxSamples)
+	}
 	if err != nil {
-		return queryResult{}, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()}
+		return queryResult{}, badResponse(err)
 	}
 	return res, nil
+}
+
+func tooManySamples(max int) error {
+	return withKind(TooLarge, fmt.Errorf("the answer has more than the limit of %d samples", max))
+}
+
+func badResponse(err error) error {
+	return withKind(InvalidResponse, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()})
 }
 
 // sampleChunk is how many samples are allocated together.
 const sampleChunk = 256
 
-// decodeVector decodes the vector result at d.i, leaving d after it. It
-// falls back to model.Vector's own decoding for samples it does
-// not know, such as native histograms.
-func decodeVector(d *scanner) (model.Vector, error) {
+// decodeVector decodes the vector result at d.i, leaving d after it. Every
+// sample must have a metric and a value (or a histogram), and there may be
+// at most maxSamples (negative: any number). It falls back to
+// model.Vector's own decoding for samples it does not know, such as native
+// histograms.
+func decodeVector(d *scanner, maxSamples int) (model.Vector, error) {
 	start := d.pos()
 	if d.null() {
 		return nil, nil
@@ -224,20 +350,27 @@ func decodeVector(d *scanner) (model.Vector, error) {
 	vec := model.Vector{}
 	var chunk []model.Sample
 	var kv []string
+	var scratch model.Sample // for samples read only to check them
 	slow := false
+	n := 0
 	d.array(func() {
-		if slow {
-			d.skip()
+		if n++; maxSamples >= 0 && n > maxSamples {
+			d.err = errTooManySamples
 			return
 		}
-		if len(chunk) == cap(chunk) {
-			chunk = make([]model.Sample, 0, sampleChunk)
+		smp := &scratch
+		if !slow {
+			if len(chunk) == cap(chunk) {
+				chunk = make([]model.Sample, 0, sampleChunk)
+			}
+			chunk = append(chunk, model.Sample{})
+			smp = &chunk[len(chunk)-1]
 		}
-		chunk = append(chunk, model.Sample{})
-		smp := &chunk[len(chunk)-1]
+		hasMetric, hasValue := false, false
 		d.object(func(key string) {
 			switch foldKey(key) {
 			case "metric":
+				hasMetric = true
 				if d.null() {
 					return
 				}
@@ -245,6 +378,9 @@ func decodeVector(d *scanner) (model.Vector, error) {
 				d.object(func(name string) {
 					kv = append(kv, name, d.str())
 				})
+				if slow {
+					return
+				}
 				if smp.Metric == nil { // a repeated key adds to the first, as encoding/json does
 					smp.Metric = make(model.Metric, len(kv)/2)
 				}
@@ -252,6 +388,7 @@ func decodeVector(d *scanner) (model.Vector, error) {
 					smp.Metric[model.LabelName(kv[i])] = model.LabelValue(kv[i+1])
 				}
 			case "value":
+				hasValue = true
 				i := 0
 				d.array(func() {
 					switch i {
@@ -267,14 +404,28 @@ func decodeVector(d *scanner) (model.Vector, error) {
 				if i != 2 && d.err == nil {
 					d.fail("a sample value must have two elements")
 				}
-			case "histogram", "histograms":
+			case "histogram":
+				if d.null() {
+					return // no histogram, as encoding/json reads it
+				}
+				hasValue = true
 				slow = true
 				d.skip()
 			default:
 				d.skip()
 			}
 		})
-		vec = append(vec, smp)
+		if d.err != nil {
+			return
+		}
+		switch {
+		case !hasMetric:
+			d.fail("sample %d has no metric", n-1)
+		case !hasValue:
+			d.fail("sample %d has no value", n-1)
+		case !slow:
+			vec = append(vec, smp)
+		}
 	})
 	if d.err != nil {
 		return nil, d.err
@@ -432,14 +583,15 @@ func (d *scanner) str() string {
 		return ""
 	}
 	start := d.i
-	escaped := false
+	escaped, ascii := false, true
 	for d.i < len(d.b) {
 		switch c := d.b[d.i]; {
 		case c == '"':
 			d.i++
-			if !escaped {
+			if !escaped && (ascii || utf8.ValidString(d.s[start:d.i-1])) {
 				return d.s[start : d.i-1]
 			}
+			// Escapes, or invalid UTF-8 that encoding/json replaces.
 			var out string
 			if err := json.Unmarshal(d.b[start-1:d.i], &out); err != nil {
 				d.fail("%v", err)
@@ -452,6 +604,9 @@ func (d *scanner) str() string {
 			d.fail("control character in a string")
 			return ""
 		default:
+			if c >= utf8.RuneSelf {
+				ascii = false
+			}
 			d.i++
 		}
 	}
@@ -492,17 +647,34 @@ func (d *scanner) skip() {
 			d.fail("want a value")
 			return
 		}
-		if !json.Valid(lit) {
+		if !validNumber(lit) && string(lit) != "true" && string(lit) != "false" && string(lit) != "null" {
 			d.fail("invalid literal %q", lit)
 		}
 	}
 }
 
-// time reads a sample time, a number of seconds with up to three decimals
-// (more are truncated), exactly as model.Time's UnmarshalJSON does.
+// boolean reads true or false.
+func (d *scanner) boolean() bool {
+	switch lit := string(d.literal()); {
+	case d.err != nil:
+	case lit == "true":
+		return true
+	case lit == "false":
+	default:
+		d.fail("want true or false, got %q", lit)
+	}
+	return false
+}
+
+// time reads a sample time, a JSON number of seconds with up to three
+// decimals (more are truncated), exactly as model.Time's UnmarshalJSON does.
 func (d *scanner) time() model.Time {
 	lit := d.literal()
 	if d.err != nil {
+		return 0
+	}
+	if !validNumber(lit) {
+		d.fail("sample time %q is not a JSON number", lit)
 		return 0
 	}
 	base, frac, found := bytes.Cut(lit, []byte("."))
@@ -547,4 +719,42 @@ func (d *scanner) float() model.SampleValue {
 		return model.SampleValue(math.NaN())
 	}
 	return model.SampleValue(f)
+}
+
+// validNumber reports whether b is a number in JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(b []byte) bool {
+	i := 0
+	digits := func() bool {
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(b)
 }

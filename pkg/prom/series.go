@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // Label is one label of a series.
@@ -24,15 +26,27 @@ type SeriesFunc func(name string, labels []Label)
 
 // Series streams the series matching the selector match that had samples
 // between start and end, calling fn for each without holding the whole
-// response in memory.
+// response in memory. When it returns an error, the series fn received
+// are not all there are: an answer with a warning of missing data (see
+// Limits.AllowPartialResponse) is an error too, found after its series.
 func (c *Client) Series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc) error {
-	if err := c.series(ctx, match, start, end, fn); err != nil {
+	return c.seriesLimited(ctx, match, start, end, fn, Limits{})
+}
+
+// Series is Client.Series, accepting partial answers if the client's
+// Limits do.
+func (c *LimitedClient) Series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc) error {
+	return c.seriesLimited(ctx, match, start, end, fn, c.limits)
+}
+
+func (c *Client) seriesLimited(ctx context.Context, match string, start, end time.Time, fn SeriesFunc, lim Limits) error {
+	if err := c.series(ctx, match, start, end, fn, lim); err != nil {
 		return &Error{Backend: c.name, Op: "series", Err: err}
 	}
 	return nil
 }
 
-func (c *Client) series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc) error {
+func (c *Client) series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc, lim Limits) error {
 	form := url.Values{}
 	form.Set("match[]", match)
 	form.Set("start", formatTime(start))
@@ -46,7 +60,7 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return withKind(transportKind(err), err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -54,35 +68,75 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 	}()
 	if resp.StatusCode/100 != 2 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		return &KindError{Kind: BadStatus, Code: resp.StatusCode, Err: fmt.Errorf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(b)))}
 	}
-	return decodeSeries(resp.Body, resp.StatusCode, fn)
-}
-
-// decodeSeries reads a /api/v1/series response: an object whose "data" is
-// an array of label objects, or whose "status" is "error".
-func decodeSeries(r io.Reader, code int, fn SeriesFunc) error {
-	err := decodeSeriesResponse(json.NewDecoder(r), code, fn)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // the stream ended inside the document
-		return fmt.Errorf("truncated response: %w", io.ErrUnexpectedEOF)
+	body := &readErrors{r: resp.Body}
+	err = decodeSeries(body, resp.StatusCode, fn)
+	switch {
+	case body.err != nil: // the connection, not the JSON
+		return withKind(transportKind(body.err), err)
+	case KindOf(err) == PartialResponse && lim.AllowPartialResponse:
+		klog.V(2).InfoS("Using a partial series answer", "backend", c.name, "match", match, "warning", err.Error())
+		return nil
+	case KindOf(err) == PartialResponse:
+		return withKind(PartialResponse, fmt.Errorf("series %q: %w", match, err))
 	}
 	return err
 }
 
-func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) error {
-	if err := expectDelim(dec, '{'); err != nil {
+// readErrors remembers the first error of r other than io.EOF.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// decodeSeries reads a /api/v1/series response: an object whose "data" is
+// an array of label objects, or whose "status" is "error". Errors are
+// KindErrors: BadStatus for an error answer, PartialResponse for one with
+// a warning of missing data (after all its series), InvalidResponse
+// otherwise.
+func decodeSeries(r io.Reader, code int, fn SeriesFunc) error {
+	warnings, err := decodeSeriesResponse(json.NewDecoder(r), code, fn)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // the stream ended inside the document
+		err = fmt.Errorf("truncated response: %w", io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*KindError](err); !ok {
+			err = withKind(InvalidResponse, err)
+		}
 		return err
 	}
+	if w := (queryResult{warnings: warnings}).partial(); w != "" {
+		return withKind(PartialResponse, errors.New(w))
+	}
+	return nil
+}
+
+func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) ([]string, error) {
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
 	var status, errType, errMsg string
+	var warnings []string
 	sawData := false
 	for dec.More() {
 		key, err := stringToken(dec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch key {
 		case "status":
 			status, err = stringToken(dec)
+		case "warnings":
+			err = dec.Decode(&warnings)
 		case "errorType":
 			errType, err = stringToken(dec)
 		case "error":
@@ -95,25 +149,33 @@ func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) error {
 			err = dec.Decode(&skip)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return err
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("malformed response: data after the top-level value")
 	}
 	if status == "error" || code/100 != 2 {
 		if errMsg == "" {
 			errMsg = "HTTP " + strconv.Itoa(code)
 		}
 		if errType != "" {
-			return fmt.Errorf("%s: %s", errType, errMsg)
+			errMsg = errType + ": " + errMsg
 		}
-		return errors.New(errMsg)
+		return nil, &KindError{Kind: BadStatus, Code: code, Err: errors.New(errMsg)}
 	}
-	if !sawData {
-		return errors.New("response has no data")
+	switch {
+	case status == "":
+		return nil, errors.New(`response has no "status"`)
+	case status != "success":
+		return nil, fmt.Errorf("response status is %q, want success", status)
+	case !sawData:
+		return nil, errors.New("response has no data")
 	}
-	return nil
+	return warnings, nil
 }
 
 func decodeSeriesArray(dec *json.Decoder, fn SeriesFunc) error {

@@ -1,0 +1,125 @@
+package prom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+)
+
+// Kind classifies a backend failure. It is what a caller of promgate is
+// told (with the backend's name); the backend's own text, which can hold
+// series labels of any namespace, is only logged.
+type Kind string
+
+// The kinds of backend failure.
+const (
+	// Unreachable: no connection, or the connection broke.
+	Unreachable Kind = "unreachable"
+	// Timeout: no complete answer within the deadline.
+	Timeout Kind = "timeout"
+	// Canceled: the caller went away first.
+	Canceled Kind = "canceled"
+	// BadStatus: a non-2xx answer, or "status":"error" (the backend
+	// rejected or failed the query).
+	BadStatus Kind = "bad status"
+	// PartialResponse: the backend warned that data is missing (a Thanos
+	// store or Mimir ingester down, "isPartial" from VictoriaMetrics).
+	PartialResponse Kind = "partial response"
+	// InvalidResponse: the answer is not the JSON the API specifies.
+	InvalidResponse Kind = "invalid response"
+	// TooLarge: the answer exceeds Limits.MaxResponseBytes or
+	// Limits.MaxSamples.
+	TooLarge Kind = "too large"
+	// QueueFull: the query waited for a free slot of the concurrency
+	// limit until its deadline and was never sent.
+	QueueFull Kind = "queue full"
+)
+
+// KindError is a failure of a known Kind. Its text is Err's alone, so that
+// *Error's text (for logs and explain) stays the backend's own words.
+type KindError struct {
+	Kind Kind
+	// Code is the HTTP status code of a BadStatus, otherwise 0.
+	Code int
+	Err  error
+}
+
+func (e *KindError) Error() string { return e.Err.Error() }
+
+func (e *KindError) Unwrap() error { return e.Err }
+
+// withKind wraps err as a failure of kind k.
+func withKind(k Kind, err error) error {
+	return &KindError{Kind: k, Err: err}
+}
+
+// KindOf returns the kind of a backend failure: the Kind of the first
+// KindError in err's chain, otherwise one guessed from the error (deadline,
+// network, client_golang's error types). It returns "" for nil.
+func KindOf(err error) Kind {
+	if err == nil {
+		return ""
+	}
+	if ke, ok := errors.AsType[*KindError](err); ok {
+		return ke.Kind
+	}
+	return transportKind(err)
+}
+
+// transportKind classifies an error of sending a request or reading its
+// answer.
+func transportKind(err error) Kind {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return Timeout
+	case errors.Is(err, context.Canceled):
+		return Canceled
+	}
+	var ae *v1.Error
+	if errors.As(err, &ae) {
+		switch ae.Type {
+		case v1.ErrTimeout:
+			return Timeout
+		case v1.ErrCanceled:
+			return Canceled
+		case v1.ErrBadResponse:
+			return InvalidResponse
+		}
+		return BadStatus
+	}
+	return Unreachable
+}
+
+// Summary describes err for a caller of promgate without the backend's
+// own text: "prometheus backend URL: query failed: bad status (HTTP 503)".
+// It returns "" when err is not an *Error.
+func Summary(err error) string {
+	pe, ok := errors.AsType[*Error](err)
+	if !ok {
+		return ""
+	}
+	s := fmt.Sprintf("prometheus backend %s: %s failed: %s", pe.Backend, pe.Op, KindOf(pe))
+	var detail []string
+	if ke, ok := errors.AsType[*KindError](err); ok && ke.Code != 0 {
+		detail = append(detail, fmt.Sprintf("HTTP %d", ke.Code))
+	}
+	if ae, ok := errors.AsType[*v1.Error](err); ok && knownErrorTypes[ae.Type] {
+		detail = append(detail, string(ae.Type))
+	}
+	if len(detail) > 0 {
+		s += " (" + strings.Join(detail, ", ") + ")"
+	}
+	return s
+}
+
+// knownErrorTypes are the errorType values of the Prometheus HTTP API, the
+// only part of an error answer shown to callers.
+var knownErrorTypes = map[v1.ErrorType]bool{
+	v1.ErrBadData: true, v1.ErrTimeout: true, v1.ErrCanceled: true, v1.ErrExec: true,
+	v1.ErrServer: true, v1.ErrClient: true, "internal": true, "unavailable": true, "not_found": true,
+}
