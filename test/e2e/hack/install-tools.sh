@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Installs, once, every binary the end-to-end world needs and caches it under
+# Installs, once, every binary the end-to-end world needs and links it into
 # $PROMGATE_CACHE/bin (default: <repo>/.cache/bin, git-ignored):
 #   etcd 3.6, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
 #   (v1.37, built from the Go module proxy), kwok and Prometheus (Debian).
+# Built binaries are kept by version in a per-user tool cache that every clone on
+# the machine shares ($PROMGATE_TOOLS_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/promgate-tools;
+# <repo>/.cache/tools when that is not writable), so a fresh clone links them in seconds.
 # Re-running it is cheap: anything already present is skipped.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 CACHE=${PROMGATE_CACHE:-$ROOT/.cache}
 BIN=$CACHE/bin
-BUILD=$CACHE/build
+TOOLS=${PROMGATE_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/promgate-tools}
+if ! mkdir -p "$TOOLS" 2>/dev/null || [ ! -w "$TOOLS" ]; then
+  TOOLS=$CACHE/tools
+fi
+BUILD=$TOOLS/build
 mkdir -p "$BIN" "$BUILD"
 
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
@@ -19,8 +26,15 @@ KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 export GOFLAGS=-mod=mod
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
+# link NAME VERSION: points $BIN/NAME at the cached build of VERSION; fails when absent.
+link() {
+  local f=$TOOLS/$1-$2/$1
+  [ -x "$f" ] || return 1
+  ln -sfn "$f" "$BIN/$1"
+}
+
 build_etcd() {
-  [ -x "$BIN/etcd" ] && return
+  link etcd "$ETCD_VERSION" && return
   log "building etcd $ETCD_VERSION"
   local d=$BUILD/etcd
   rm -rf "$d" && mkdir -p "$d" && cd "$d"
@@ -45,14 +59,16 @@ import (
 )
 GO
   go mod tidy >/dev/null
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$TOOLS/etcd-$ETCD_VERSION/etcd" go.etcd.io/etcd/server/v3
+  link etcd "$ETCD_VERSION"
 }
 
 build_kube() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && \
-     [ -x "$BIN/kube-scheduler" ] && [ -x "$BIN/kubectl" ]; then
-    return
-  fi
+  local c missing=0
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    link "$c" "$KUBE_VERSION" || missing=1
+  done
+  [ "$missing" = 0 ] && return
   log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION"
   local d=$BUILD/kubernetes
   rm -rf "$d" && mkdir -p "$d" && cd "$d"
@@ -90,16 +106,18 @@ GO
     ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
   for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    [ -x "$BIN/$c" ] && continue
+    link "$c" "$KUBE_VERSION" && continue
     log "  go build $c"
-    CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$BIN/$c" "k8s.io/kubernetes/cmd/$c"
+    CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$TOOLS/$c-$KUBE_VERSION/$c" "k8s.io/kubernetes/cmd/$c"
+    link "$c" "$KUBE_VERSION"
   done
 }
 
 build_kwok() {
-  if [ ! -x "$BIN/kwok" ]; then
+  if ! link kwok "$KWOK_VERSION"; then
     log "installing kwok $KWOK_VERSION"
-    GOBIN=$BIN CGO_ENABLED=0 go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    GOBIN=$TOOLS/kwok-$KWOK_VERSION CGO_ENABLED=0 go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    link kwok "$KWOK_VERSION"
   fi
   # The stage definitions keep the module's layout (kwok-stages/node/fast/node-initialize.yaml,
   # kwok-stages/pod/fast/pod-ready.yaml, ...): several directories ship files with the same
