@@ -11,8 +11,10 @@ import (
 // scale limit (150,000 pods, a few containers each) gives a cluster-wide
 // per-container query of some 450,000 samples; each is 100 to 150 bytes of
 // JSON with namespace, pod and container labels, hence 500k samples and
-// 64 MiB. Decoded, such an answer keeps about twice its size alive, so
-// MaxConcurrent (16) queries at the limit stay within about 2 GiB.
+// 64 MiB. Decoded, a sample keeps some 250 bytes of structure alive besides
+// its text (measured), so an answer at the limits holds about 190 MiB, and
+// the engine's 16 concurrent queries bound the worst case near 3 GiB; set
+// lower limits for smaller clusters.
 const (
 	DefaultMaxResponseBytes = 64 << 20
 	DefaultMaxSamples       = 500_000

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/klog/v2"
 
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/promql"
@@ -23,9 +24,11 @@ type Querier interface {
 }
 
 // StatusError converts an error into the API status a client should see:
-// 503 naming the backend when Prometheus failed or timed out, 400 for a
-// selector PromQL cannot express, the error itself if it already is a
-// status, and 500 otherwise.
+// 503 naming the backend and the kind of failure when Prometheus failed,
+// timed out or sent an answer that is partial, invalid or too large (the
+// backend's own text, which can name series of any namespace, is logged,
+// not returned); 400 for a selector PromQL cannot express; the error itself
+// if it already is a status; and 500 otherwise.
 func StatusError(err error) error {
 	if err == nil {
 		return nil
@@ -37,7 +40,8 @@ func StatusError(err error) error {
 	var pe *prom.Error
 	switch {
 	case errors.As(err, &pe):
-		return apierrors.NewServiceUnavailable(pe.Error())
+		klog.ErrorS(err, "Prometheus backend failed", "backend", pe.Backend, "op", pe.Op, "kind", prom.KindOf(pe))
+		return apierrors.NewServiceUnavailable(prom.Summary(pe))
 	case errors.Is(err, promql.ErrUnsupportedSelector):
 		return apierrors.NewBadRequest(err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -15,7 +15,8 @@ import (
 )
 
 func TestStatusError(t *testing.T) {
-	backend := &prom.Error{Backend: "http://prometheus:9090", Op: "query", Err: errors.New("server_error: server error: 503")}
+	backend := &prom.Error{Backend: "http://prometheus:9090", Op: "query", Err: &prom.KindError{Kind: prom.BadStatus, Code: 503, Err: errors.New("server_error: server error: 503")}}
+	partial := &prom.Error{Backend: "http://p", Op: "query", Err: &prom.KindError{Kind: prom.PartialResponse, Err: errors.New(`partial response: store {namespace="other"} down`)}}
 	notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "a")
 	tests := []struct {
 		name    string
@@ -23,9 +24,14 @@ func TestStatusError(t *testing.T) {
 		code    int32
 		message string
 	}{
-		{"backend", backend, http.StatusServiceUnavailable, "prometheus backend http://prometheus:9090: query failed: server_error: server error: 503"},
-		{"wrapped backend", fmt.Errorf("rules[0]: %w", backend), http.StatusServiceUnavailable, "prometheus backend http://prometheus:9090: query failed: server_error: server error: 503"},
-		{"backend timeout", &prom.Error{Backend: "http://p", Op: "series", Err: context.DeadlineExceeded}, http.StatusServiceUnavailable, "prometheus backend http://p: series failed: context deadline exceeded"},
+		{"backend", backend, http.StatusServiceUnavailable, "prometheus backend http://prometheus:9090: query failed: bad status (HTTP 503)"},
+		{"wrapped backend", fmt.Errorf("rules[0]: %w", backend), http.StatusServiceUnavailable, "prometheus backend http://prometheus:9090: query failed: bad status (HTTP 503)"},
+		{"backend timeout", &prom.Error{Backend: "http://p", Op: "series", Err: context.DeadlineExceeded}, http.StatusServiceUnavailable, "prometheus backend http://p: series failed: timeout"},
+		{"partial response, its text not shown", partial, http.StatusServiceUnavailable, "prometheus backend http://p: query failed: partial response"},
+		{"too large", &prom.Error{Backend: "http://p", Op: "query", Err: &prom.KindError{Kind: prom.TooLarge, Err: errors.New("600000 samples")}}, http.StatusServiceUnavailable, "prometheus backend http://p: query failed: too large"},
+		{"queue full", &prom.Error{Backend: "http://p", Op: "query", Err: &prom.KindError{Kind: prom.QueueFull, Err: context.DeadlineExceeded}}, http.StatusServiceUnavailable, "prometheus backend http://p: query failed: queue full"},
+		{"invalid", &prom.Error{Backend: "http://p", Op: "query", Err: &prom.KindError{Kind: prom.InvalidResponse, Err: errors.New(`offset 9: sample 0 has no value`)}}, http.StatusServiceUnavailable, "prometheus backend http://p: query failed: invalid response"},
+		{"unreachable", &prom.Error{Backend: "http://p", Op: "query", Err: errors.New("dial tcp: connection refused")}, http.StatusServiceUnavailable, "prometheus backend http://p: query failed: unreachable"},
 		{"unsupported selector", fmt.Errorf("%w: operator %q", promql.ErrUnsupportedSelector, "gt"), http.StatusBadRequest, `unsupported label selector: operator "gt"`},
 		{"status passes through", notFound, http.StatusNotFound, notFound.Error()},
 		{"wrapped status passes through", fmt.Errorf("x: %w", notFound), http.StatusNotFound, notFound.Error()},

@@ -1,19 +1,23 @@
 // Package query is promgate's one place on the hot path to Prometheus: it
-// coalesces identical in-flight queries, caches results for a short TTL,
-// bounds the number of concurrent queries per backend, and gives every
-// query a deadline that reaches the backend.
+// coalesces identical in-flight queries, caches results for a short TTL
+// within a memory budget, bounds the number of concurrent queries per
+// backend, and gives every query a deadline that reaches the backend.
 package query
 
 import (
+	"container/list"
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/promgate/promgate/pkg/prom"
 )
 
 // Backend runs instant queries.
@@ -33,11 +37,19 @@ type Options struct {
 	// Timeout bounds one backend query, independent of which caller's
 	// request started it (default 10s).
 	Timeout time.Duration
-	// Backend names the backend in metrics.
+	// MaxCacheBytes bounds the estimated memory of the cached results
+	// (default DefaultMaxCacheBytes); the least recently used results are
+	// evicted first, and a result larger than a quarter of it is not cached.
+	MaxCacheBytes int64
+	// Backend names the backend in metrics and errors.
 	Backend string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
+
+// DefaultMaxCacheBytes is the default cache budget: some 30 cluster-wide
+// answers of the largest clusters, or thousands of per-namespace ones.
+const DefaultMaxCacheBytes = 256 << 20
 
 // Engine wraps a Backend. It is safe for concurrent use.
 type Engine struct {
@@ -47,14 +59,18 @@ type Engine struct {
 	group   singleflight.Group
 
 	mu      sync.Mutex
-	cache   map[string]entry
+	cache   map[string]*list.Element // of *entry
+	lru     list.List                // most recently used first
+	bytes   int64
 	sweepAt time.Time
 }
 
 type entry struct {
+	query   string
 	vec     model.Vector
 	at      time.Time // when the backend answered
 	expires time.Time
+	size    int64 // vectorSize(vec)
 }
 
 // Result is a query's outcome, with when it was computed.
@@ -80,7 +96,10 @@ func New(backend Backend, opts Options) *Engine {
 	if opts.Backend == "" {
 		opts.Backend = "prometheus"
 	}
-	return &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: map[string]entry{}}
+	if opts.MaxCacheBytes <= 0 {
+		opts.MaxCacheBytes = DefaultMaxCacheBytes
+	}
+	return &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: map[string]*list.Element{}}
 }
 
 // Query returns the result of query evaluated now, from the cache if a
@@ -95,22 +114,20 @@ func (e *Engine) Query(ctx context.Context, query string, _ time.Time) (model.Ve
 // Do is Query returning the Result's metadata too. Callers must not modify
 // the returned vector: it is shared.
 func (e *Engine) Do(ctx context.Context, query string) (Result, error) {
-	now := e.opts.Now()
-	if e.opts.TTL > 0 {
-		e.mu.Lock()
-		c, ok := e.cache[query]
-		e.mu.Unlock()
-		if ok && now.Before(c.expires) {
-			queriesTotal.WithLabelValues(e.opts.Backend, "cache").Inc()
-			return Result{Vector: c.vec, At: c.at, Cached: true}, nil
-		}
+	if c, ok := e.lookup(query); ok {
+		queriesTotal.WithLabelValues(e.opts.Backend, "cache").Inc()
+		return Result{Vector: c.vec, At: c.at, Cached: true}, nil
 	}
 	ch := e.group.DoChan(query, func() (any, error) {
 		return e.run(query)
 	})
 	select {
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		kind := prom.Timeout
+		if ctx.Err() == context.Canceled {
+			kind = prom.Canceled
+		}
+		return Result{}, &prom.Error{Backend: e.opts.Backend, Op: "query", Err: &prom.KindError{Kind: kind, Err: ctx.Err()}}
 	case res := <-ch:
 		if res.Err != nil {
 			return Result{}, res.Err
@@ -132,9 +149,12 @@ func (e *Engine) run(query string) (entry, error) {
 	defer cancel()
 	select {
 	case e.sem <- struct{}{}:
+		if ctx.Err() != nil { // the deadline came with the slot
+			<-e.sem
+			return e.queueFull(ctx)
+		}
 	case <-ctx.Done():
-		queriesTotal.WithLabelValues(e.opts.Backend, "rejected").Inc()
-		return entry{}, errors.New("too many concurrent queries: " + ctx.Err().Error())
+		return e.queueFull(ctx)
 	}
 	defer func() { <-e.sem }()
 	inflight.WithLabelValues(e.opts.Backend).Inc()
@@ -148,26 +168,118 @@ func (e *Engine) run(query string) (entry, error) {
 		return entry{}, err
 	}
 	queriesTotal.WithLabelValues(e.opts.Backend, "backend").Inc()
-	c := entry{vec: vec, at: start, expires: start.Add(e.opts.TTL)}
+	c := entry{query: query, vec: vec, at: start, expires: start.Add(e.opts.TTL)}
 	if e.opts.TTL > 0 {
-		e.store(query, c)
+		e.store(&c)
 	}
 	return c, nil
 }
 
-func (e *Engine) store(query string, c entry) {
+// queueFull is the error of a query that found no free slot before its
+// deadline.
+func (e *Engine) queueFull(ctx context.Context) (entry, error) {
+	queriesTotal.WithLabelValues(e.opts.Backend, "rejected").Inc()
+	return entry{}, &prom.Error{Backend: e.opts.Backend, Op: "query", Err: &prom.KindError{
+		Kind: prom.QueueFull,
+		Err:  fmt.Errorf("%d queries running, none finished within %v: %w", e.opts.MaxConcurrent, e.opts.Timeout, ctx.Err()),
+	}}
+}
+
+// lookup returns the cached result of query if it is younger than the TTL,
+// marking it recently used.
+func (e *Engine) lookup(query string) (*entry, bool) {
+	if e.opts.TTL <= 0 {
+		return nil, false
+	}
+	now := e.opts.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.cache[query] = c
+	el, ok := e.cache[query]
+	if !ok {
+		return nil, false
+	}
+	c := el.Value.(*entry)
+	if !now.Before(c.expires) {
+		e.remove(el)
+		return nil, false
+	}
+	e.lru.MoveToFront(el)
+	return c, true
+}
+
+// store caches c, then evicts the least recently used results until the
+// cache fits its budget. Expired results are dropped once per TTL.
+func (e *Engine) store(c *entry) {
+	c.size = vectorSize(c.query, c.vec)
+	if c.size > e.opts.MaxCacheBytes/4 {
+		cacheSkipped.WithLabelValues(e.opts.Backend).Inc()
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if el, ok := e.cache[c.query]; ok {
+		e.remove(el)
+	}
+	e.cache[c.query] = e.lru.PushFront(c)
+	e.bytes += c.size
 	now := e.opts.Now()
 	if now.After(e.sweepAt) {
-		for k, v := range e.cache {
-			if now.After(v.expires) {
-				delete(e.cache, k)
+		for el := e.lru.Back(); el != nil; {
+			prev := el.Prev()
+			if !now.Before(el.Value.(*entry).expires) {
+				e.remove(el)
 			}
+			el = prev
 		}
 		e.sweepAt = now.Add(e.opts.TTL)
 	}
+	for e.bytes > e.opts.MaxCacheBytes {
+		e.remove(e.lru.Back())
+		cacheEvictions.WithLabelValues(e.opts.Backend).Inc()
+	}
+	cacheBytes.WithLabelValues(e.opts.Backend).Set(float64(e.bytes))
+	cacheEntries.WithLabelValues(e.opts.Backend).Set(float64(len(e.cache)))
+}
+
+// remove drops a cached result; e.mu is held.
+func (e *Engine) remove(el *list.Element) {
+	c := e.lru.Remove(el).(*entry)
+	delete(e.cache, c.query)
+	e.bytes -= c.size
+	cacheBytes.WithLabelValues(e.opts.Backend).Set(float64(e.bytes))
+	cacheEntries.WithLabelValues(e.opts.Backend).Set(float64(len(e.cache)))
+}
+
+// Sizes of what a decoded vector is made of, measured with prom's decoder
+// (Go 1.26, amd64): a sample with two short labels keeps 325 bytes alive,
+// 82 of them the answer's text.
+const (
+	sampleBytes   = int64(unsafe.Sizeof(model.Sample{}) + unsafe.Sizeof(&model.Sample{}))
+	mapBytes      = 200 // a label map of up to 8 labels
+	labelBytes    = 32  // each label past 8
+	jsonPerSample = 40  // {"metric":{},"value":[1800000000.123,"12.5"]},
+	jsonPerLabel  = 6   // "":"",
+	entryBytes    = 200 // the cache's own entry, list element and map slot
+)
+
+// vectorSize estimates the memory a cached vector keeps alive: its samples
+// and label maps, and the answer's text, since the decoder slices label
+// strings out of it (so the text is counted, not the strings).
+func vectorSize(query string, vec model.Vector) int64 {
+	n := entryBytes + int64(len(query)) + int64(cap(vec))*8
+	for _, s := range vec {
+		n += sampleBytes + mapBytes + jsonPerSample
+		if extra := len(s.Metric) - 8; extra > 0 {
+			n += int64(extra) * labelBytes
+		}
+		for k, v := range s.Metric {
+			n += jsonPerLabel + int64(len(k)+len(v))
+		}
+		if s.Histogram != nil {
+			n += int64(len(s.Histogram.Buckets)) * 64
+		}
+	}
+	return n
 }
 
 var (
@@ -187,6 +299,26 @@ var (
 		Help:           "Queries running against the backend now.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend"})
+	cacheBytes = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Name:           "promgate_query_cache_bytes",
+		Help:           "Estimated memory of the cached query results.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend"})
+	cacheEntries = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Name:           "promgate_query_cache_entries",
+		Help:           "Query results in the cache.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend"})
+	cacheEvictions = metrics.NewCounterVec(&metrics.CounterOpts{
+		Name:           "promgate_query_cache_evictions_total",
+		Help:           "Cached query results evicted before their TTL to keep the cache within its memory budget.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend"})
+	cacheSkipped = metrics.NewCounterVec(&metrics.CounterOpts{
+		Name:           "promgate_query_cache_skipped_total",
+		Help:           "Query results not cached because they exceed a quarter of the cache's memory budget.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend"})
 	registerOnce sync.Once
 )
 
@@ -194,6 +326,6 @@ var (
 // registry (served on /metrics). Safe to call more than once.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight)
+		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight, cacheBytes, cacheEntries, cacheEvictions, cacheSkipped)
 	})
 }

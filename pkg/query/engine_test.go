@@ -3,12 +3,17 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
+	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/promgate/promgate/pkg/prom"
 )
 
 // fakeBackend counts queries and can block until released.
@@ -159,13 +164,44 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 }
 
+// stuckBackend holds every query until released, whatever its deadline.
+type stuckBackend struct {
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (b *stuckBackend) Query(context.Context, string, time.Time) (model.Vector, error) {
+	b.calls.Add(1)
+	<-b.release
+	return nil, nil
+}
+
+func TestQueueFull(t *testing.T) {
+	b := &stuckBackend{release: make(chan struct{})}
+	defer close(b.release)
+	e := New(b, Options{MaxConcurrent: 1, Timeout: 50 * time.Millisecond, Backend: "http://prom:9090"})
+	go func() { _, _ = e.Query(context.Background(), "first", time.Time{}) }() // holds the only slot
+	for b.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := e.Query(context.Background(), "second", time.Time{})
+	if prom.KindOf(err) != prom.QueueFull || prom.Summary(err) != "prometheus backend http://prom:9090: query failed: queue full" {
+		t.Fatalf("err = %v (kind %q, summary %q), want a queue full prom.Error", err, prom.KindOf(err), prom.Summary(err))
+	}
+	if got := b.calls.Load(); got != 1 {
+		t.Errorf("backend calls = %d, want 1: the queued query must not be sent", got)
+	}
+}
+
 func TestCallerDeadlineDoesNotCancelSharedQuery(t *testing.T) {
 	b := &fakeBackend{release: make(chan struct{})}
-	e := New(b, Options{TTL: time.Minute})
+	e := New(b, Options{TTL: time.Minute, Backend: "http://prom:9090"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if _, err := e.Query(ctx, "q", time.Time{}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want deadline exceeded", err)
+	_, err := e.Query(ctx, "q", time.Time{})
+	if !errors.Is(err, context.DeadlineExceeded) || prom.KindOf(err) != prom.Timeout ||
+		prom.Summary(err) != "prometheus backend http://prom:9090: query failed: timeout" {
+		t.Fatalf("err = %v (%q), want a deadline exceeded naming the backend", err, prom.Summary(err))
 	}
 	close(b.release)
 	// The query kept running for others and its result is cached.
@@ -202,4 +238,101 @@ func BenchmarkEngineCached(b *testing.B) {
 			}
 		}
 	})
+}
+
+// sizedBackend answers query "n" with n samples of one 100-byte label.
+type sizedBackend struct{ calls atomic.Int64 }
+
+func (b *sizedBackend) Query(_ context.Context, q string, _ time.Time) (model.Vector, error) {
+	b.calls.Add(1)
+	var n int
+	_, _ = fmt.Sscanf(q, "%d", &n)
+	vec := make(model.Vector, n)
+	for i := range vec {
+		vec[i] = &model.Sample{Metric: model.Metric{"pod": model.LabelValue(strings.Repeat("p", 100))}, Value: 1}
+	}
+	return vec, nil
+}
+
+func TestCacheMemoryBound(t *testing.T) {
+	RegisterMetrics()
+	one := vectorSize("100 a", (&sizedBackend{}).mustQuery(100))
+	if one < 100*(100+40) || one > 100*400 {
+		t.Fatalf("vectorSize of 100 samples of a 100-byte label = %d, not near the JSON and structures it keeps", one)
+	}
+	tests := []struct {
+		name    string
+		budget  int64
+		queries []string // run in order
+		again   string   // then this one
+		cached  bool     // is it still cached?
+		evicted float64  // evictions before again
+	}{
+		{"fits", 12 * one, []string{"100 a", "100 b", "100 c"}, "100 a", true, 0},
+		{"least recently used evicted", 9 * one / 2, []string{"100 a", "100 b", "100 c", "100 d", "100 e"}, "100 a", false, 1},
+		{"recent use keeps it", 9 * one / 2, []string{"100 a", "100 b", "100 c", "100 d", "100 a", "100 e"}, "100 a", true, 1},
+		{"recent use keeps it, the other goes", 9 * one / 2, []string{"100 a", "100 b", "100 c", "100 d", "100 a", "100 e"}, "100 b", false, 1},
+		{"larger than a quarter of the budget is not cached", 3 * one, []string{"100 a"}, "100 a", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &sizedBackend{}
+			backend := "test-" + tt.name
+			e := New(b, Options{TTL: time.Minute, MaxCacheBytes: tt.budget, Backend: backend})
+			evictedBefore, _ := testutil.GetCounterMetricValue(cacheEvictions.WithLabelValues(backend))
+			for _, q := range tt.queries {
+				if _, err := e.Query(context.Background(), q, time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if e.bytes > e.opts.MaxCacheBytes {
+				t.Errorf("cache holds %d bytes, budget %d", e.bytes, e.opts.MaxCacheBytes)
+			}
+			if evicted, _ := testutil.GetCounterMetricValue(cacheEvictions.WithLabelValues(backend)); evicted-evictedBefore != tt.evicted {
+				t.Errorf("promgate_query_cache_evictions_total rose by %v, want %v", evicted-evictedBefore, tt.evicted)
+			}
+			r, err := e.Do(context.Background(), tt.again)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Cached != tt.cached {
+				t.Errorf("%s cached = %v, want %v", tt.again, r.Cached, tt.cached)
+			}
+			var sum int64
+			for el := e.lru.Front(); el != nil; el = el.Next() {
+				sum += el.Value.(*entry).size
+			}
+			if sum != e.bytes || len(e.cache) != e.lru.Len() {
+				t.Errorf("accounting: %d bytes in %d entries, counted %d in %d", e.bytes, len(e.cache), sum, e.lru.Len())
+			}
+			if got, err := testutil.GetGaugeMetricValue(cacheBytes.WithLabelValues(backend)); err != nil || int64(got) != e.bytes {
+				t.Errorf("promgate_query_cache_bytes = %v (%v), want %d", got, err, e.bytes)
+			}
+			if got, err := testutil.GetGaugeMetricValue(cacheEntries.WithLabelValues(backend)); err != nil || int(got) != len(e.cache) {
+				t.Errorf("promgate_query_cache_entries = %v (%v), want %d", got, err, len(e.cache))
+			}
+		})
+	}
+}
+
+func (b *sizedBackend) mustQuery(n int) model.Vector {
+	v, _ := b.Query(context.Background(), fmt.Sprint(n), time.Time{})
+	return v
+}
+
+func TestCacheExpiredEntriesDropped(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	e := New(&sizedBackend{}, Options{TTL: 5 * time.Second, Now: clk.Now})
+	for _, q := range []string{"1 a", "1 b"} {
+		if _, err := e.Query(context.Background(), q, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(6 * time.Second)
+	if _, err := e.Query(context.Background(), "1 c", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.cache) != 1 || e.bytes != e.cache["1 c"].Value.(*entry).size {
+		t.Errorf("after the TTL, the cache holds %d entries, %d bytes; want only the new one", len(e.cache), e.bytes)
+	}
 }
