@@ -66,6 +66,9 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, warning := range cfg.Warnings() {
+		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
 	custom, external, err := rules.Compile(cfg)
 	if err != nil {
 		return err
@@ -110,10 +113,8 @@ func printReports(w io.Writer, snap *catalog.Snapshot, metric string) {
 		}
 	}
 	for _, m := range snap.ExternalMetrics() {
-		for _, e := range snap.External(m.Metric) {
-			if metric == "" || m.Metric == metric {
-				byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("external %s (series %s)", m.Metric, e.Series))
-			}
+		if e, ok := snap.ExternalEntry(m.Metric); ok && (metric == "" || m.Metric == metric) {
+			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("external %s (series %s)", m.Metric, e.Series))
 		}
 	}
 	for _, r := range snap.Reports {
@@ -136,8 +137,14 @@ func printReports(w io.Writer, snap *catalog.Snapshot, metric string) {
 		for _, m := range byRule[r.Path] {
 			fmt.Fprintf(w, "  serves %s\n", m)
 		}
-		if metric != "" && slices.Contains(r.Metrics, metric) && len(byRule[r.Path]) == 0 {
-			fmt.Fprintf(w, "  names %s, but an earlier rule already serves it\n", metric)
+		for _, o := range r.Overridden {
+			if metric == "" || o.Metric == metric {
+				what := "external " + o.Metric
+				if o.Resource.Resource != "" {
+					what = o.Resource.String() + "/" + o.Metric
+				}
+				fmt.Fprintf(w, "  overridden %s: %s serves it (the last rule naming a metric wins)\n", what, o.By)
+			}
 		}
 	}
 }

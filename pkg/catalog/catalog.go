@@ -4,11 +4,18 @@
 // publishes an immutable Snapshot that replaces the previous one atomically.
 // It remembers, per rule, how many series it kept and dropped and why, for
 // `promgate explain`.
+//
+// The metrics it lists are those prometheus-adapter lists for the same rules
+// and series: when several rules, or several series of one rule, give the
+// same metric, the last one wins (rules in config order, series in the order
+// Prometheus returned them), and a custom metric is namespaced unless it is
+// about namespaces, nodes or persistentvolumes.
 package catalog
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +45,7 @@ type CustomKey struct {
 }
 
 // Entry is what serving a metric needs: the rule and the series name.
+// For a metric that several rules or series give, it is the last one.
 type Entry struct {
 	Rule   *rules.Rule
 	Series string
@@ -51,7 +59,7 @@ type Snapshot struct {
 	Reports []RuleReport
 
 	custom       map[CustomKey]Entry
-	external     map[string][]Entry
+	external     map[string]Entry
 	customList   []provider.CustomMetricInfo
 	externalList []provider.ExternalMetricInfo
 }
@@ -73,6 +81,19 @@ type RuleReport struct {
 	Examples map[string][]string
 	// Metrics are the metric names the rule produced, sorted.
 	Metrics []string
+	// Overridden lists the metrics of this rule that a later rule serves
+	// instead, sorted by Resource then Metric.
+	Overridden []Override
+}
+
+// Override says that a metric a rule produced is served by a later rule.
+type Override struct {
+	// Resource is the custom metric's resource; empty for external metrics.
+	Resource   schema.GroupResource
+	Namespaced bool
+	Metric     string
+	// By is the Path of the rule that serves it.
+	By string
 }
 
 // Custom returns the entry serving a custom metric.
@@ -81,9 +102,22 @@ func (s *Snapshot) Custom(k CustomKey) (Entry, bool) {
 	return e, ok
 }
 
-// External returns the entries serving an external metric; several
-// external rules may serve one name (their results are concatenated).
-func (s *Snapshot) External(metric string) []Entry { return s.external[metric] }
+// ExternalEntry returns the entry serving an external metric.
+func (s *Snapshot) ExternalEntry(metric string) (Entry, bool) {
+	e, ok := s.external[metric]
+	return e, ok
+}
+
+// External returns the entry serving an external metric as a slice of at
+// most one.
+//
+// Deprecated: use ExternalEntry; one metric has one entry.
+func (s *Snapshot) External(metric string) []Entry {
+	if e, ok := s.external[metric]; ok {
+		return []Entry{e}
+	}
+	return nil
+}
 
 // CustomMetrics lists the custom metrics, sorted.
 func (s *Snapshot) CustomMetrics() []provider.CustomMetricInfo { return s.customList }
@@ -141,7 +175,7 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 		last:  map[string]queryResult{},
 		ready: make(chan struct{}),
 	}
-	d.current.Store(&Snapshot{custom: map[CustomKey]Entry{}, external: map[string][]Entry{}})
+	d.current.Store(&Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}})
 	return d
 }
 
@@ -199,9 +233,14 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 	return snap
 }
 
+// list streams the series of q and returns their distinct shapes, ordered by
+// where each last occurred in Prometheus' answer: a rule applied to the
+// shapes in that order picks, for each metric, the series prometheus-adapter
+// picks (the last).
 func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryResult {
-	seen := map[string]struct{}{}
+	seen := map[string]int{} // shape key -> index in shapes
 	var shapes []shape
+	var last []int // per shape, the position of its last series
 	intern := map[string]string{}
 	in := func(s string) string {
 		if v, ok := intern[s]; ok {
@@ -213,6 +252,7 @@ func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryRes
 	}
 	var key strings.Builder
 	names := make([]string, 0, 16)
+	pos := 0
 	err := d.lister.Series(ctx, q, now.Add(-d.maxAge), now, func(name string, lbls []prom.Label) {
 		names = names[:0]
 		for _, l := range lbls {
@@ -225,16 +265,20 @@ func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryRes
 			key.WriteByte(0)
 			key.WriteString(n)
 		}
-		if _, ok := seen[key.String()]; ok {
+		pos++
+		if i, ok := seen[key.String()]; ok {
+			last[i] = pos
 			return
 		}
-		seen[key.String()] = struct{}{}
+		seen[key.String()] = len(shapes)
 		sh := shape{name: in(name), labels: make([]string, len(names))}
 		for i, n := range names {
 			sh.labels[i] = in(n)
 		}
 		shapes = append(shapes, sh)
+		last = append(last, pos)
 	})
+	shapes = byLastSeen(shapes, last)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -249,42 +293,61 @@ func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryRes
 
 const maxExamples = 3
 
-func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
-	snap := &Snapshot{custom: map[CustomKey]Entry{}, external: map[string][]Entry{}}
-	scopes := map[schema.GroupResource]bool{}
-	for _, r := range d.custom {
-		rep, entries := d.customRule(r, results[r.SeriesQuery], scopes)
-		for k, e := range entries {
-			if _, dup := snap.custom[k]; dup {
-				continue // an earlier rule already serves it
-			}
-			snap.custom[k] = e
-			snap.customList = append(snap.customList, provider.CustomMetricInfo{GroupResource: k.Resource, Namespaced: k.Namespaced, Metric: k.Metric})
-		}
-		snap.Reports = append(snap.Reports, rep)
+// byLastSeen orders shapes by last, the position of each one's last series.
+func byLastSeen(shapes []shape, last []int) []shape {
+	idx := make([]int, len(shapes))
+	for i := range idx {
+		idx[i] = i
 	}
-	for _, r := range d.external {
-		res := results[r.SeriesQuery]
-		rep := newReport(r, res)
-		names := map[string]bool{}
-		for _, sh := range res.shapes {
-			metric, ok := d.nameFor(r, sh, &rep)
-			if !ok {
-				continue
-			}
-			rep.Kept++
-			if names[metric] {
-				continue
-			}
-			names[metric] = true
-			if len(snap.external[metric]) == 0 {
-				snap.externalList = append(snap.externalList, provider.ExternalMetricInfo{Metric: metric})
-			}
-			snap.external[metric] = append(snap.external[metric], Entry{Rule: r, Series: sh.name})
-			rep.Metrics = append(rep.Metrics, metric)
-		}
-		sort.Strings(rep.Metrics)
+	sort.Slice(idx, func(a, b int) bool { return last[idx[a]] < last[idx[b]] })
+	out := make([]shape, len(shapes))
+	for i, j := range idx {
+		out[i] = shapes[j]
+	}
+	return out
+}
+
+func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
+	snap := &Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}}
+	customKeys := make([][]CustomKey, len(d.custom)) // per rule, what it produced
+	for i, r := range d.custom {
+		rep, entries := d.customRule(r, results[r.SeriesQuery])
 		snap.Reports = append(snap.Reports, rep)
+		for _, ke := range entries {
+			snap.custom[ke.key] = ke.entry // the last rule wins, as in prometheus-adapter
+			customKeys[i] = append(customKeys[i], ke.key)
+		}
+	}
+	externalNames := make([][]string, len(d.external))
+	for i, r := range d.external {
+		rep, entries := d.externalRule(r, results[r.SeriesQuery])
+		snap.Reports = append(snap.Reports, rep)
+		for _, me := range entries {
+			snap.external[me.metric] = me.entry // the last series of the last rule wins
+			externalNames[i] = append(externalNames[i], me.metric)
+		}
+	}
+	for i, r := range d.custom {
+		rep := &snap.Reports[i]
+		for _, k := range customKeys[i] {
+			if e := snap.custom[k]; e.Rule != r {
+				rep.Overridden = append(rep.Overridden, Override{Resource: k.Resource, Namespaced: k.Namespaced, Metric: k.Metric, By: e.Rule.Path})
+			}
+		}
+	}
+	for i, r := range d.external {
+		rep := &snap.Reports[len(d.custom)+i]
+		for _, m := range externalNames[i] {
+			if e := snap.external[m]; e.Rule != r {
+				rep.Overridden = append(rep.Overridden, Override{Metric: m, By: e.Rule.Path})
+			}
+		}
+	}
+	for k := range snap.custom {
+		snap.customList = append(snap.customList, provider.CustomMetricInfo{GroupResource: k.Resource, Namespaced: k.Namespaced, Metric: k.Metric})
+	}
+	for m := range snap.external {
+		snap.externalList = append(snap.externalList, provider.ExternalMetricInfo{Metric: m})
 	}
 	sort.Slice(snap.customList, func(i, j int) bool {
 		a, b := snap.customList[i], snap.customList[j]
@@ -297,7 +360,54 @@ func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
 		return !a.Namespaced && b.Namespaced
 	})
 	sort.Slice(snap.externalList, func(i, j int) bool { return snap.externalList[i].Metric < snap.externalList[j].Metric })
+	for i := range snap.Reports {
+		sortOverrides(&snap.Reports[i])
+	}
 	return snap
+}
+
+// sortOverrides sorts and deduplicates rep.Overridden (a rule gives a key
+// once per series that has it).
+func sortOverrides(rep *RuleReport) {
+	o := rep.Overridden
+	sort.Slice(o, func(i, j int) bool {
+		if a, b := o[i].Resource.String(), o[j].Resource.String(); a != b {
+			return a < b
+		}
+		if o[i].Metric != o[j].Metric {
+			return o[i].Metric < o[j].Metric
+		}
+		return !o[i].Namespaced && o[j].Namespaced
+	})
+	rep.Overridden = slices.Compact(o)
+}
+
+// metricEntry is an external metric a series gives.
+type metricEntry struct {
+	metric string
+	entry  Entry
+}
+
+// externalRule names the rule's series; every named series gives its
+// metric, whatever its labels, as in prometheus-adapter.
+func (d *Discoverer) externalRule(r *rules.Rule, res queryResult) (RuleReport, []metricEntry) {
+	rep := newReport(r, res)
+	var out []metricEntry
+	names := map[string]bool{}
+	for _, sh := range res.shapes {
+		metric, ok := d.nameFor(r, sh, &rep)
+		if !ok {
+			continue
+		}
+		rep.Kept++
+		out = append(out, metricEntry{metric: metric, entry: Entry{Rule: r, Series: sh.name}})
+		if !names[metric] {
+			names[metric] = true
+			rep.Metrics = append(rep.Metrics, metric)
+		}
+	}
+	sort.Strings(rep.Metrics)
+	return rep, out
 }
 
 func newReport(r *rules.Rule, res queryResult) RuleReport {
@@ -329,9 +439,17 @@ func (d *Discoverer) nameFor(r *rules.Rule, sh shape, rep *RuleReport) (string, 
 	return metric, true
 }
 
-func (d *Discoverer) customRule(r *rules.Rule, res queryResult, scopes map[schema.GroupResource]bool) (RuleReport, map[CustomKey]Entry) {
+// keyEntry is a custom metric a series gives.
+type keyEntry struct {
+	key   CustomKey
+	entry Entry
+}
+
+// customRule names the rule's series and associates them with resources, in
+// series order: a key given by several series is the last one's.
+func (d *Discoverer) customRule(r *rules.Rule, res queryResult) (RuleReport, []keyEntry) {
 	rep := newReport(r, res)
-	entries := map[CustomKey]Entry{}
+	var out []keyEntry
 	labelRes := map[string]*schema.GroupResource{}
 	metrics := map[string]bool{}
 	for _, sh := range res.shapes {
@@ -339,8 +457,7 @@ func (d *Discoverer) customRule(r *rules.Rule, res queryResult, scopes map[schem
 		if !ok {
 			continue
 		}
-		var grs []schema.GroupResource
-		hasNamespace := false
+		n := len(out)
 		for _, l := range sh.labels {
 			gr, cached := labelRes[l]
 			if !cached {
@@ -349,61 +466,38 @@ func (d *Discoverer) customRule(r *rules.Rule, res queryResult, scopes map[schem
 				}
 				labelRes[l] = gr
 			}
-			if gr == nil {
-				continue
-			}
-			grs = append(grs, *gr)
-			if *gr == rules.NamespacesResource {
-				hasNamespace = true
+			if gr != nil {
+				k := CustomKey{Resource: *gr, Metric: metric, Namespaced: Namespaced(*gr)}
+				out = append(out, keyEntry{key: k, entry: Entry{Rule: r, Series: sh.name}})
 			}
 		}
-		if len(grs) == 0 {
+		if len(out) == n {
 			rep.drop("no label maps to a Kubernetes resource", fmt.Sprintf("%s{%s}", sh.name, strings.Join(sh.labels, ",")))
 			continue
 		}
 		rep.Kept++
-		for _, gr := range grs {
-			k := CustomKey{Resource: gr, Metric: metric, Namespaced: hasNamespace && d.namespaced(gr, scopes)}
-			if _, dup := entries[k]; !dup {
-				entries[k] = Entry{Rule: r, Series: sh.name}
-			}
-		}
 		metrics[metric] = true
 	}
 	for m := range metrics {
 		rep.Metrics = append(rep.Metrics, m)
 	}
 	sort.Strings(rep.Metrics)
-	return rep, entries
+	return rep, out
 }
 
-// namespaced reports whether gr's objects live in namespaces.
-func (d *Discoverer) namespaced(gr schema.GroupResource, cache map[schema.GroupResource]bool) bool {
-	if v, ok := cache[gr]; ok {
-		return v
-	}
-	v := IsNamespaced(d.mapper, gr)
-	cache[gr] = v
-	return v
+// rootResources are the resources whose metrics prometheus-adapter lists as
+// not namespaced.
+var rootResources = map[schema.GroupResource]bool{
+	rules.NamespacesResource:        true,
+	{Resource: "nodes"}:             true,
+	{Resource: "persistentvolumes"}: true,
 }
 
-// IsNamespaced reports whether objects of gr live in namespaces, according
-// to mapper. Unknown resources count as namespaced unless they are
-// namespaces themselves.
-func IsNamespaced(mapper apimeta.RESTMapper, gr schema.GroupResource) bool {
-	if gr == rules.NamespacesResource {
-		return false
-	}
-	if mapper == nil {
-		return true
-	}
-	gvk, err := mapper.KindFor(gr.WithVersion(""))
-	if err != nil {
-		return true
-	}
-	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return true
-	}
-	return m.Scope.Name() == apimeta.RESTScopeNameNamespace
-}
+// Namespaced reports whether the catalog lists metrics about gr as
+// namespaced. As in prometheus-adapter, they all are except those about
+// namespaces, nodes and persistentvolumes, whatever the series' labels and
+// the resource's scope: a pod metric whose series have no namespace label is
+// namespaced, and a metric about another cluster-scoped resource (a
+// StorageClass, a cluster-scoped custom resource) is listed as namespaced
+// too.
+func Namespaced(gr schema.GroupResource) bool { return !rootResources[gr] }

@@ -52,7 +52,7 @@ rules:
 # rules[3]: a query the backend fails
 - seriesQuery: '` + qBroken + `'
   resources: {template: "<<.Resource>>"}
-# rules[4]: same metric name as rules[1] gives for app_inflight: rules[1] wins
+# rules[4]: app_inflight renamed
 - seriesQuery: '` + qApp + `'
   resources: {template: "<<.Resource>>"}
   name: {matches: "^app_inflight$", as: "inflight"}
@@ -216,19 +216,21 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("MetricsFor(widgets) = %q", got)
 	}
 
-	// External metrics: one entry per rule serving a name.
+	// External metrics: the last rule naming a metric serves it.
 	if got := snap.ExternalMetrics(); !reflect.DeepEqual(got, []provider.ExternalMetricInfo{{Metric: "age_seconds"}, {Metric: "depth"}}) {
 		t.Errorf("external metrics = %v", got)
 	}
-	var ext []string
-	for _, e := range snap.External("depth") {
-		ext = append(ext, e.Rule.Path+" "+e.Series)
+	if e, ok := snap.ExternalEntry("depth"); !ok || e.Rule.Path != "externalRules[1]" || e.Series != "queue_depth" {
+		t.Errorf("ExternalEntry(depth) = %+v, %v; want externalRules[1] queue_depth", e, ok)
 	}
-	if !reflect.DeepEqual(ext, []string{"externalRules[0] queue_depth", "externalRules[1] queue_depth"}) {
-		t.Errorf("External(depth) = %q", ext)
+	if e, ok := snap.ExternalEntry("age_seconds"); !ok || e.Rule.Path != "externalRules[0]" {
+		t.Errorf("ExternalEntry(age_seconds) = %+v, %v; want externalRules[0]", e, ok)
 	}
-	if snap.External("nope") != nil {
-		t.Error("External(nope) is not empty")
+	if got := snap.External("depth"); len(got) != 1 || got[0].Rule.Path != "externalRules[1]" {
+		t.Errorf("External(depth) = %+v, want the entry of externalRules[1]", got)
+	}
+	if _, ok := snap.ExternalEntry("nope"); ok || snap.External("nope") != nil {
+		t.Error("ExternalEntry(nope) found")
 	}
 
 	// Reports, custom rules first, in config order.
@@ -264,7 +266,8 @@ func TestDiscover(t *testing.T) {
 		{
 			Path: "externalRules[0]", SeriesQuery: qExternal, Series: 3, Kept: 3,
 			Dropped: map[string]int{}, Examples: map[string][]string{},
-			Metrics: []string{"age_seconds", "depth"},
+			Metrics:    []string{"age_seconds", "depth"},
+			Overridden: []Override{{Metric: "depth", By: "externalRules[1]"}},
 		},
 		{
 			Path: "externalRules[1]", SeriesQuery: qExternal, Series: 3, Kept: 2,
@@ -311,7 +314,7 @@ rules:
 	series = append(series,
 		map[string]string{"__name__": "x_", "pod": "p"},          // empty metric name
 		map[string]string{"__name__": "x_a/b", "pod": "p"},       // slash in name
-		map[string]string{"__name__": "x_ok", "pod": "p"},        // no namespace: cluster-wide pods
+		map[string]string{"__name__": "x_ok", "pod": "p"},        // no namespace: still namespaced, as in prometheus-adapter
 		map[string]string{"__name__": "x_ok2", "namespace": "n"}, // namespace only
 	)
 	srv.Series(`{__name__=~".+"}`, series...)
@@ -337,7 +340,7 @@ rules:
 	if rep.Series != 14 || rep.Kept != 2 || !reflect.DeepEqual(rep.Metrics, []string{"ok", "ok2"}) {
 		t.Errorf("report = %+v", rep)
 	}
-	if got := metricList(d.Snapshot()); !reflect.DeepEqual(got, []string{"namespaces cluster ok2", "pods cluster ok"}) {
+	if got := metricList(d.Snapshot()); !reflect.DeepEqual(got, []string{"namespaces cluster ok2", "pods namespaced ok"}) {
 		t.Errorf("metrics = %q", got)
 	}
 }
@@ -516,23 +519,21 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestIsNamespaced(t *testing.T) {
-	mapper := kubetest.Mapper()
+func TestNamespaced(t *testing.T) {
 	for gr, want := range map[schema.GroupResource]bool{
-		kubetest.Pods:        true,
-		kubetest.Services:    true,
-		kubetest.Deployments: true,
-		kubetest.Ingresses:   true,
-		kubetest.Namespaces:  false,
-		kubetest.Nodes:       false,
-		{Group: "example.com", Resource: "widgets"}: true,
+		kubetest.Pods:                   true,
+		kubetest.Services:               true,
+		kubetest.Deployments:            true,
+		kubetest.Ingresses:              true,
+		kubetest.Namespaces:             false,
+		kubetest.Nodes:                  false,
+		{Resource: "persistentvolumes"}: false,
+		{Group: "storage.k8s.io", Resource: "storageclasses"}: true, // as prometheus-adapter lists it
+		{Group: "example.com", Resource: "widgets"}:           true,
 	} {
-		if got := IsNamespaced(mapper, gr); got != want {
-			t.Errorf("IsNamespaced(%v) = %v", gr, got)
+		if got := Namespaced(gr); got != want {
+			t.Errorf("Namespaced(%v) = %v", gr, got)
 		}
-	}
-	if !IsNamespaced(nil, kubetest.Nodes) || IsNamespaced(nil, kubetest.Namespaces) {
-		t.Error("IsNamespaced without a mapper")
 	}
 }
 

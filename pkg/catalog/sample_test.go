@@ -18,7 +18,6 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
-	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/rules"
@@ -48,11 +47,6 @@ func TestPrometheusAdapterSample(t *testing.T) {
 	}
 	if len(cfg.Rules) != 5 || len(cfg.ExternalRules) != 1 || cfg.ResourceRules == nil || time.Duration(cfg.ResourceRules.Window) != 3*time.Minute {
 		t.Fatalf("config = %+v", cfg)
-	}
-	for _, q := range []string{cfg.ResourceRules.CPU.ContainerQuery, cfg.ResourceRules.CPU.NodeQuery, cfg.ResourceRules.Memory.ContainerQuery, cfg.ResourceRules.Memory.NodeQuery} {
-		if _, err := promql.NewTemplate(q); err != nil {
-			t.Errorf("resource rule query %q: %v", q, err)
-		}
 	}
 	customRules, externalRules, err := rules.Compile(cfg)
 	if err != nil {

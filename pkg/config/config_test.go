@@ -135,37 +135,67 @@ func TestParseInvalid(t *testing.T) {
 		{
 			name: "unknown field in rules[1]",
 			in:   "rules:\n" + okRule + "- seriesQuery: up\n  metricQuery: x\n",
-			want: `rules[1]: unknown field "metricQuery"`,
+			want: `rules[1]: line 4: unknown field "metricQuery"`,
 		},
 		{
 			name: "field names are case-sensitive",
 			in:   "rules:\n- SeriesQuery: up\n",
-			want: `rules[0]: unknown field "SeriesQuery"`,
+			want: `rules[0]: line 2: unknown field "SeriesQuery"`,
 		},
 		{
 			name: "case variant does not silently override",
 			in:   "rules:\n- seriesQuery: up\n  metricsQuery: a\n  MetricsQuery: b\n",
-			want: `rules[0]: unknown field "MetricsQuery"`,
+			want: `rules[0]: line 4: unknown field "MetricsQuery"`,
 		},
 		{
 			name: "unknown nested field",
 			in:   "externalRules:\n" + okRule + okRule + "- seriesQuery: up\n  name: {matches: x, to: y}\n",
-			want: `externalRules[2]: unknown field "name.to"`,
+			want: `externalRules[2]: line 5: unknown field "name.to"`,
 		},
 		{
 			name: "unknown top-level field",
 			in:   "rule:\n" + okRule,
-			want: `unknown field "rule"`,
+			want: `line 1: unknown field "rule"`,
 		},
 		{
 			name: "unknown field in resourceRules",
 			in:   "resourceRules:\n  cpu: " + okResource + "\n  memory: " + okResource + "\n  windows: 1m\n",
-			want: `resourceRules: unknown field "windows"`,
+			want: `resourceRules: line 4: unknown field "windows"`,
 		},
 		{
 			name: "duplicate YAML key",
 			in:   "rules:\n- seriesQuery: up\n  seriesQuery: down\n",
-			want: "invalid YAML: yaml: unmarshal errors:\n  line 3: key \"seriesQuery\" already set in map",
+			want: `rules[0]: line 3: field "seriesQuery" is set twice`,
+		},
+		{
+			name: "duplicate override label",
+			in:   "rules:\n- seriesQuery: up\n  resources:\n    overrides: {pod: {resource: pod}, pod: {resource: pods}}\n",
+			want: `rules[0]: line 4: key "pod" already set in map`,
+		},
+		{
+			name: "duplicate top-level key",
+			in:   "rules: []\nrules: []\n",
+			want: `line 2: field "rules" is set twice`,
+		},
+		{
+			name: "rules is not a list",
+			in:   "rules: {}\n",
+			want: "line 1: cannot unmarshal !!map into a list of rules",
+		},
+		{
+			name: "rule is not a mapping",
+			in:   "rules:\n- up\n",
+			want: "rules[0]: line 2: cannot unmarshal !!str `up` into DiscoveryRule",
+		},
+		{
+			name: "quoted boolean",
+			in:   "externalRules:\n- seriesQuery: up\n  resources: {namespaced: 'false'}\n",
+			want: "externalRules[0]: line 3: cannot unmarshal !!str `false` into bool",
+		},
+		{
+			name: "JSON escape YAML 1.1 lacks",
+			in:   `{"rules": [{"seriesQuery": "a\/b"}]}`,
+			want: "invalid YAML: yaml: found unknown escape character",
 		},
 		{
 			name: "bad YAML",
@@ -175,7 +205,7 @@ func TestParseInvalid(t *testing.T) {
 		{
 			name: "wrong type",
 			in:   "rules:\n- seriesQuery: [a]\n",
-			want: "rules[0]: cannot unmarshal array into Go struct field DiscoveryRule.seriesQuery of type string",
+			want: "rules[0]: line 2: cannot unmarshal !!seq into string",
 		},
 		{
 			name: "bad window",
@@ -224,25 +254,13 @@ func TestParseInvalid(t *testing.T) {
 		},
 		{
 			name: "override with invalid label name",
-			in:   "rules:\n- seriesQuery: up\n  resources: {overrides: {kube-pod: {resource: pod}}}\n",
-			want: `rules[0].resources.overrides["kube-pod"]: "kube-pod" is not a valid Prometheus label name`,
+			in:   "rules:\n- seriesQuery: up\n  resources: {overrides: {'': {resource: pod}}}\n",
+			want: `rules[0].resources.overrides[""]: "" is not a valid Prometheus label name`,
 		},
 		{
 			name: "replacement without find",
 			in:   "externalRules:\n- seriesQuery: up\n  labelValueReplacements: [{replace: x}]\n",
 			want: "externalRules[0].labelValueReplacements[0].find: is required",
-		},
-		{
-			name: "resourceRules missing containerLabel",
-			in:   "resourceRules:\n  cpu: {containerQuery: a, nodeQuery: b}\n  memory: " + okResource + "\n",
-			want: "resourceRules.cpu.containerLabel: is required",
-		},
-		{
-			name: "resourceRules memory missing",
-			in:   "resourceRules:\n  cpu: " + okResource + "\n",
-			want: "resourceRules.memory.containerQuery: is required\n" +
-				"resourceRules.memory.nodeQuery: is required\n" +
-				"resourceRules.memory.containerLabel: is required",
 		},
 		{
 			name: "multiple errors joined, in config order",
@@ -264,7 +282,7 @@ externalRules:
 		{
 			name: "decoding errors of several rules joined",
 			in:   "rules:\n- foo: 1\n" + okRule + "- bar: 2\n",
-			want: "rules[0]: unknown field \"foo\"\nrules[2]: unknown field \"bar\"",
+			want: "rules[0]: line 2: unknown field \"foo\"\nrules[2]: line 4: unknown field \"bar\"",
 		},
 	}
 	for _, tt := range tests {
@@ -356,7 +374,7 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(good) = %+v, %v", cfg, err)
 	}
 	_, err = Load(bad)
-	if want := "config " + bad + `: rules[0]: unknown field "x"`; err == nil || err.Error() != want {
+	if want := "config " + bad + `: rules[0]: line 3: unknown field "x"`; err == nil || err.Error() != want {
 		t.Errorf("Load(bad) error = %v, want %s", err, want)
 	}
 	_, err = Load(filepath.Join(dir, "missing.yaml"))
@@ -414,4 +432,109 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseScalarsAsStrings checks that YAML numbers and booleans where a
+// string is expected are read as their text, as prometheus-adapter's
+// gopkg.in/yaml.v2 loader reads them, with a warning each.
+func TestParseScalarsAsStrings(t *testing.T) {
+	in := `
+rules:
+- seriesQuery: up
+  name: {matches: "^x_(.*)$", as: 123}
+  resources:
+    template: <<.Resource>>
+    overrides:
+      1: {resource: 0x1F}
+externalRules:
+- seriesQuery: up
+  name: {as: 1.50}
+  metricsQuery: yes
+  resources: {namespaced: no}
+  labelValueReplacements: [{find: 1e3, replace: ~}]
+`
+	cfg, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	r, e := cfg.Rules[0], cfg.ExternalRules[0]
+	got := []string{r.Name.As, r.Resources.Overrides["1"].Resource, e.Name.As, e.MetricsQuery, e.LabelValueReplacements[0].Find, e.LabelValueReplacements[0].Replace}
+	want := []string{"123", "0x1F", "1.50", "yes", "1e3", ""}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("values = %q, want %q", got, want)
+	}
+	if e.Resources.IsNamespaced() {
+		t.Error("namespaced: no is not false")
+	}
+	wantWarnings := []string{ // loader's in field order, then validation's
+		`rules[0].resources.overrides["1"]: YAML number key read as a string (its text as written); quote it to say so`,
+		`rules[0].resources.overrides["1"].resource: YAML number read as the string "0x1F"; quote it to say so`,
+		`rules[0].name.as: YAML number read as the string "123"; quote it to say so`,
+		`externalRules[0].name.as: YAML number read as the string "1.50"; quote it to say so`,
+		`externalRules[0].metricsQuery: YAML boolean read as the string "yes"; quote it to say so`,
+		`externalRules[0].labelValueReplacements[0].find: YAML number read as the string "1e3"; quote it to say so`,
+		`rules[0].resources.overrides["1"]: "1" is not a classic Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*): only series of a Prometheus with UTF-8 label names can have it`,
+	}
+	if got := warningStrings(cfg.Warnings()); !reflect.DeepEqual(got, wantWarnings) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantWarnings, "\n"))
+	}
+}
+
+func warningStrings(ws []Warning) []string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.String())
+	}
+	return out
+}
+
+// TestWarnings checks configs that prometheus-adapter loads and whose
+// problems promgate reports as warnings rather than refusing them.
+func TestWarnings(t *testing.T) {
+	const okResource = "{containerQuery: a, nodeQuery: b, containerLabel: c}"
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{name: "none", in: "rules:\n- seriesQuery: up\nresourceRules:\n  cpu: " + okResource + "\n  memory: " + okResource + "\n"},
+		{
+			name: "resourceRules with only cpu",
+			in:   "resourceRules:\n  cpu: " + okResource + "\n  window: 3m\n",
+			want: []string{"resourceRules.memory: is not set: memory usage of pods and nodes cannot be served"},
+		},
+		{
+			name: "empty resourceRules",
+			in:   "resourceRules: {}\n",
+			want: []string{
+				"resourceRules.cpu: is not set: CPU usage of pods and nodes cannot be served",
+				"resourceRules.memory: is not set: memory usage of pods and nodes cannot be served",
+			},
+		},
+		{
+			name: "partial resource rules",
+			in:   "resourceRules:\n  cpu: {containerQuery: a, containerLabel: c}\n  memory: {nodeQuery: b, resources: {template: <<.Resource>>}}\n",
+			want: []string{
+				"resourceRules.cpu.nodeQuery: is empty: CPU usage of nodes cannot be served",
+				"resourceRules.memory.containerQuery: is empty: memory usage of pods cannot be served",
+				"resourceRules.memory.containerLabel: is empty: container names cannot be read from the series",
+			},
+		},
+		{
+			name: "override label only UTF-8 Prometheus can have",
+			in:   "rules:\n- seriesQuery: up\n  resources: {overrides: {k8s.pod: {resource: pod}, pod: {resource: pod}}}\n",
+			want: []string{`rules[0].resources.overrides["k8s.pod"]: "k8s.pod" is not a classic Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*): only series of a Prometheus with UTF-8 label names can have it`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := warningStrings(cfg.Warnings()); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
 }

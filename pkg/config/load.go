@@ -1,15 +1,15 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"regexp"
+	"sort"
 	"strings"
 
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v2"
 )
 
 // Load reads and parses the configuration file at path.
@@ -25,48 +25,78 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// rawConfig defers decoding each rule so that errors can name it.
-type rawConfig struct {
-	Rules         []json.RawMessage `json:"rules"`
-	ExternalRules []json.RawMessage `json:"externalRules"`
-	ResourceRules json.RawMessage   `json:"resourceRules"`
+// document is the file's top level; each rule is decoded on its own so that
+// its errors can name it.
+type document struct {
+	Rules         []ruleNode         `yaml:"rules"`
+	ExternalRules []ruleNode         `yaml:"externalRules"`
+	ResourceRules *resourceRulesNode `yaml:"resourceRules"`
 }
 
-// Parse parses a YAML (or JSON) configuration strictly: unknown fields and
-// duplicate keys are errors, and every error names the rule and field at fault.
-// The result is structurally validated (see Validate).
+type ruleNode struct {
+	rule DiscoveryRule
+	err  error
+}
+
+// UnmarshalYAML decodes the rule with the document's decoder (so strictness
+// applies) and keeps its error instead of failing the whole document.
+func (n *ruleNode) UnmarshalYAML(unmarshal func(any) error) error {
+	n.err = detach(unmarshal(&n.rule))
+	return nil
+}
+
+type resourceRulesNode struct {
+	rules ResourceRules
+	err   error
+}
+
+// UnmarshalYAML is ruleNode's for resourceRules.
+func (n *resourceRulesNode) UnmarshalYAML(unmarshal func(any) error) error {
+	n.err = detach(unmarshal(&n.rules))
+	return nil
+}
+
+// detach copies a yaml.TypeError: the decoder reuses the memory of the one an
+// Unmarshaler's callback returns.
+func detach(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return &yaml.TypeError{Errors: append([]string(nil), te.Errors...)}
+	}
+	return err
+}
+
+// Parse parses a YAML (or JSON) configuration as prometheus-adapter does
+// (gopkg.in/yaml.v2's UnmarshalStrict): unknown fields and duplicate keys are
+// errors, and a YAML number or boolean where a string is expected is read as
+// its text (`as: 123` is "123"; see Warnings). Every error names the rule at
+// fault. The result is structurally validated (see Validate).
 func Parse(data []byte) (*Config, error) {
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
-	}
-	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-		return &Config{}, nil
-	}
-	var raw rawConfig
-	if err := decodeStrict(js, &raw); err != nil {
-		return nil, err
+	var doc document
+	if err := yaml.UnmarshalStrict(data, &doc); err != nil {
+		return nil, yamlError("", err)
 	}
 	cfg := &Config{}
 	var errs []error
-	decodeRules := func(field string, in []json.RawMessage) []DiscoveryRule {
+	decodeRules := func(field string, in []ruleNode) []DiscoveryRule {
 		if len(in) == 0 {
 			return nil
 		}
 		out := make([]DiscoveryRule, len(in))
-		for i, r := range in {
-			if err := decodeStrict(r, &out[i]); err != nil {
-				errs = append(errs, fmt.Errorf("%s[%d]: %w", field, i, err))
+		for i, n := range in {
+			out[i] = n.rule
+			if n.err != nil {
+				errs = append(errs, yamlError(fmt.Sprintf("%s[%d]", field, i), n.err))
 			}
 		}
 		return out
 	}
-	cfg.Rules = decodeRules("rules", raw.Rules)
-	cfg.ExternalRules = decodeRules("externalRules", raw.ExternalRules)
-	if len(raw.ResourceRules) > 0 && !bytes.Equal(raw.ResourceRules, []byte("null")) {
-		cfg.ResourceRules = &ResourceRules{}
-		if err := decodeStrict(raw.ResourceRules, cfg.ResourceRules); err != nil {
-			errs = append(errs, fmt.Errorf("resourceRules: %w", err))
+	cfg.Rules = decodeRules("rules", doc.Rules)
+	cfg.ExternalRules = decodeRules("externalRules", doc.ExternalRules)
+	if n := doc.ResourceRules; n != nil {
+		cfg.ResourceRules = &n.rules
+		if n.err != nil {
+			errs = append(errs, yamlError("resourceRules", n.err))
 		}
 	}
 	if len(errs) > 0 {
@@ -75,16 +105,152 @@ func Parse(data []byte) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.loadWarnings = coercions(data, cfg)
 	return cfg, nil
 }
 
-// decodeStrict decodes data into into, matching field names case-sensitively
-// (encoding/json would accept "SeriesQuery" for seriesQuery, and let it
-// silently override a seriesQuery key), rejecting unknown and duplicate fields.
-func decodeStrict(data []byte, into any) error {
-	strict, err := kjson.UnmarshalStrict(data, into)
-	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+var (
+	notFoundRE = regexp.MustCompile(`^(line \d+: )field (\S+) not found in type (\S+)$`)
+	setTwiceRE = regexp.MustCompile(`^(line \d+: )field (\S+) already set in type (\S+)$`)
+	// fieldPrefix locates the fields of a nested type within its rule.
+	fieldPrefix = map[string]string{
+		"config.NameMapping":           "name.",
+		"config.ResourceMapping":       "resources.",
+		"config.RegexFilter":           "seriesFilters[].",
+		"config.GroupResource":         "resources.overrides[].",
+		"config.LabelValueReplacement": "labelValueReplacements[].",
 	}
-	return errors.Join(strict...)
+	// typeNames replaces Go type names in yaml.v2's other messages.
+	typeNames = strings.NewReplacer(
+		"[]config.ruleNode", "a list of rules",
+		"config.resourceRulesNode", "resourceRules",
+		"config.ruleNode", "a rule",
+		"config.document", "a configuration",
+		"config.", "",
+	)
+)
+
+// yamlError rewrites a yaml.v2 error for the rule at path ("" for the
+// document): one line per problem, each prefixed with path.
+func yamlError(path string, err error) error {
+	prefix := ""
+	if path != "" {
+		prefix = path + ": "
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		if path == "" { // the parser's, as the rules' decoding errors are TypeErrors
+			return fmt.Errorf("invalid YAML: %w", err)
+		}
+		return fmt.Errorf("%s%w", prefix, err) // an Unmarshaler's, such as a duration's
+	}
+	errs := make([]error, 0, len(te.Errors))
+	for _, msg := range te.Errors {
+		if m := notFoundRE.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("%sunknown field %q", m[1], fieldPrefix[m[3]]+m[2])
+		} else if m := setTwiceRE.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("%sfield %q is set twice", m[1], fieldPrefix[m[3]]+m[2])
+		} else {
+			msg = typeNames.Replace(msg)
+		}
+		errs = append(errs, errors.New(prefix+msg))
+	}
+	return errors.Join(errs...)
+}
+
+// coercions reports the scalars of data that are not YAML strings but were
+// decoded into string fields of cfg: prometheus-adapter reads them as their
+// text, and so does promgate, but the text may not be what the author meant
+// (`as: 1.50`, `as: yes`, `as: 0x1F` stay as written).
+func coercions(data []byte, cfg *Config) []Warning {
+	var tree any
+	if err := yaml.Unmarshal(data, &tree); err != nil {
+		return nil
+	}
+	var out []Warning
+	walkCoercions("", tree, reflect.ValueOf(cfg).Elem(), &out)
+	return out
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+func walkCoercions(path string, node any, v reflect.Value, out *[]Warning) {
+	if node == nil {
+		return
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+	}
+	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
+		return
+	}
+	join := func(field string) string {
+		if path == "" {
+			return field
+		}
+		return path + "." + field
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if _, ok := node.(string); !ok {
+			*out = append(*out, Warning{Path: path, Message: fmt.Sprintf("YAML %s read as the string %q; quote it to say so", yamlKind(node), v.String())})
+		}
+	case reflect.Struct:
+		m, ok := node.(map[any]any)
+		if !ok {
+			return
+		}
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if child, ok := m[name]; ok {
+				walkCoercions(join(name), child, v.Field(i), out)
+			}
+		}
+	case reflect.Slice:
+		s, ok := node.([]any)
+		if !ok {
+			return
+		}
+		for i := 0; i < len(s) && i < v.Len(); i++ {
+			walkCoercions(fmt.Sprintf("%s[%d]", path, i), s[i], v.Index(i), out)
+		}
+	case reflect.Map:
+		m, ok := node.(map[any]any)
+		if !ok || v.Type().Key().Kind() != reflect.String {
+			return
+		}
+		keys := make([]any, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			text := fmt.Sprint(k)
+			p := fmt.Sprintf("%s[%q]", path, text)
+			if _, ok := k.(string); !ok {
+				*out = append(*out, Warning{Path: p, Message: fmt.Sprintf("YAML %s key read as a string (its text as written); quote it to say so", yamlKind(k))})
+			}
+			if child := v.MapIndex(reflect.ValueOf(text).Convert(v.Type().Key())); child.IsValid() {
+				walkCoercions(p, m[k], child, out)
+			}
+		}
+	}
+}
+
+func yamlKind(v any) string {
+	switch v.(type) {
+	case bool:
+		return "boolean"
+	case int, int64, uint64, float64:
+		return "number"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // FieldError is a configuration error located by its path, such as
@@ -24,9 +25,46 @@ func Fieldf(path, format string, args ...any) *FieldError {
 	return &FieldError{Path: path, Err: fmt.Errorf(format, args...)}
 }
 
+// Warning is something a configuration says that promgate loads, as
+// prometheus-adapter does, but that probably does not do what its author
+// meant, or that promgate cannot serve.
+type Warning struct {
+	// Path locates it, such as "resourceRules.memory" or "rules[0].name.as".
+	Path    string
+	Message string
+}
+
+func (w Warning) String() string { return w.Path + ": " + w.Message }
+
+// Warnings returns c's warnings: those of the loader (YAML numbers and
+// booleans read as strings), then those of validation, in config order.
+// Problems that stop promgate are Validate's errors, not warnings.
+func (c *Config) Warnings() []Warning {
+	out := append([]Warning(nil), c.loadWarnings...)
+	for i, r := range c.Rules {
+		out = append(out, r.Resources.warnings(fmt.Sprintf("rules[%d].resources", i))...)
+	}
+	for i, r := range c.ExternalRules {
+		out = append(out, r.Resources.warnings(fmt.Sprintf("externalRules[%d].resources", i))...)
+	}
+	if rr := c.ResourceRules; rr != nil {
+		out = append(out, rr.CPU.warnings("resourceRules.cpu", "CPU")...)
+		out = append(out, rr.Memory.warnings("resourceRules.memory", "memory")...)
+	}
+	return out
+}
+
+// IsZero reports whether nothing of the rule is set, as for a resource
+// (cpu or memory) that resourceRules leaves out.
+func (r ResourceRule) IsZero() bool {
+	return r.ContainerQuery == "" && r.NodeQuery == "" && r.ContainerLabel == "" &&
+		r.Resources.Template == "" && len(r.Resources.Overrides) == 0 && r.Resources.Namespaced == nil
+}
+
 // Validate checks what can be checked without a cluster or Prometheus:
 // required fields, exclusive fields and regular expressions. Templates and
-// PromQL are checked when rules are compiled (package rules).
+// PromQL are checked when rules are compiled (package rules). What
+// prometheus-adapter loads is valid: questionable parts are Warnings.
 func (c *Config) Validate() error {
 	var errs []error
 	for i, r := range c.Rules {
@@ -81,35 +119,58 @@ func (r DiscoveryRule) validate(path string) []error {
 
 func (m ResourceMapping) validate(path string) []error {
 	var errs []error
-	labels := make([]string, 0, len(m.Overrides))
-	for l := range m.Overrides {
-		labels = append(labels, l)
-	}
-	sort.Strings(labels)
-	for _, l := range labels {
+	for _, l := range sortedKeys(m.Overrides) {
 		if m.Overrides[l].Resource == "" {
 			errs = append(errs, Fieldf(fmt.Sprintf("%s.overrides[%q].resource", path, l), "is required"))
 		}
-		if !labelNameRE.MatchString(l) {
+		if l == "" || !utf8.ValidString(l) {
 			errs = append(errs, Fieldf(fmt.Sprintf("%s.overrides[%q]", path, l), "%q is not a valid Prometheus label name", l))
 		}
 	}
 	return errs
 }
 
+func (m ResourceMapping) warnings(path string) []Warning {
+	var out []Warning
+	for _, l := range sortedKeys(m.Overrides) {
+		if l != "" && utf8.ValidString(l) && !labelNameRE.MatchString(l) {
+			out = append(out, Warning{Path: fmt.Sprintf("%s.overrides[%q]", path, l),
+				Message: fmt.Sprintf("%q is not a classic Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*): only series of a Prometheus with UTF-8 label names can have it", l)})
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func (r ResourceRule) validate(path string) []error {
-	var errs []error
+	return r.Resources.validate(path + ".resources")
+}
+
+// warnings says what of one resource (what: "CPU" or "memory") cannot be
+// served. prometheus-adapter loads such rules; its answers then fail.
+func (r ResourceRule) warnings(path, what string) []Warning {
+	if r.IsZero() {
+		return []Warning{{Path: path, Message: fmt.Sprintf("is not set: %s usage of pods and nodes cannot be served", what)}}
+	}
+	var out []Warning
 	if r.ContainerQuery == "" {
-		errs = append(errs, Fieldf(path+".containerQuery", "is required"))
+		out = append(out, Warning{Path: path + ".containerQuery", Message: fmt.Sprintf("is empty: %s usage of pods cannot be served", what)})
 	}
 	if r.NodeQuery == "" {
-		errs = append(errs, Fieldf(path+".nodeQuery", "is required"))
+		out = append(out, Warning{Path: path + ".nodeQuery", Message: fmt.Sprintf("is empty: %s usage of nodes cannot be served", what)})
 	}
 	if r.ContainerLabel == "" {
-		errs = append(errs, Fieldf(path+".containerLabel", "is required"))
+		out = append(out, Warning{Path: path + ".containerLabel", Message: "is empty: container names cannot be read from the series"})
 	}
-	errs = append(errs, r.Resources.validate(path+".resources")...)
-	return errs
+	return append(out, r.Resources.warnings(path+".resources")...)
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

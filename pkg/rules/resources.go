@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"text/template"
@@ -21,20 +22,18 @@ var groupSanitizer = strings.NewReplacer(".", "_", "-", "_")
 
 // ResourceMap associates series labels with Kubernetes resources, through
 // explicit overrides and a label template (prometheus-adapter's
-// resources.overrides and resources.template). When several labels could
-// name the same resource, the override whose label sorts first wins, so the
-// choice never depends on map iteration order.
+// resources.overrides and resources.template), reading labels exactly as
+// prometheus-adapter does. When several labels could name the same resource,
+// the override whose label sorts first wins, so the choice never depends on
+// map iteration order.
 type ResourceMap struct {
-	tmpl      *template.Template
-	pattern   *labelPattern // the template inverted; nil without a template
-	overrides []override    // sorted by label
-}
-
-// labelPattern is a resource template rendered with markers in place of its
-// fields: a label it produced is prefix, field, [middle, field,] suffix.
-type labelPattern struct {
-	prefix, middle, suffix string
-	fields                 []string // "group" and/or "resource", in order
+	tmpl *template.Template
+	// extract is the template rendered with non-greedy groups in place of
+	// its fields, anchored: prometheus-adapter's reading of a label. Nil
+	// without a template.
+	extract               *regexp.Regexp
+	groupIdx, resourceIdx int        // submatch indexes; groupIdx is -1 without <<.Group>>
+	overrides             []override // sorted by label
 }
 
 type override struct {
@@ -42,31 +41,46 @@ type override struct {
 	gr    schema.GroupResource
 }
 
-const (
-	groupMarker    = "\x00group\x00"
-	resourceMarker = "\x00resource\x00"
-)
-
 // NewResourceMap compiles a resources block; path locates it in errors.
+//
+// A label has the template's form when it matches the template rendered with
+// the regular expressions (?P<group>.+?) and (?P<resource>.+?) for <<.Group>>
+// and <<.Resource>>, anchored at both ends; the rest of the template is
+// itself read as a regular expression, as prometheus-adapter reads it. So
+// with "kube_<<.Group>>_<<.Resource>>" the group is the shortest non-empty
+// prefix: kube_apps_deployment is apps/deployment, and neither kube__pod
+// (empty group) nor kube_networking_k8s_io_ingress (group "networking") name
+// a resource.
 func NewResourceMap(path string, m config.ResourceMapping) (*ResourceMap, error) {
-	rm := &ResourceMap{}
+	rm := &ResourceMap{groupIdx: -1, resourceIdx: -1}
 	if m.Template != "" {
-		t, err := template.New("resource").Delims("<<", ">>").Option("missingkey=error").Parse(m.Template)
+		t, err := template.New("resource").Delims("<<", ">>").Parse(m.Template)
 		if err != nil {
 			return nil, config.Fieldf(path+".template", "%v", err)
 		}
 		var buf bytes.Buffer
-		if err := t.Execute(&buf, schema.GroupResource{Group: groupMarker, Resource: resourceMarker}); err != nil {
+		if err := t.Execute(&buf, schema.GroupResource{Group: "(?P<group>.+?)", Resource: "(?P<resource>.+?)"}); err != nil {
 			return nil, config.Fieldf(path+".template", "%v", err)
 		}
-		out := buf.String()
-		if !strings.Contains(out, resourceMarker) {
+		if buf.Len() == 0 {
+			return nil, config.Fieldf(path+".template", "%q renders an empty label", m.Template)
+		}
+		re, err := regexp.Compile("^" + buf.String() + "$")
+		if err != nil {
+			return nil, config.Fieldf(path+".template", "%q does not make a regular expression matching labels: %v", m.Template, err)
+		}
+		for i, name := range re.SubexpNames() { // the last of a repeated field counts
+			switch name {
+			case "group":
+				rm.groupIdx = i
+			case "resource":
+				rm.resourceIdx = i
+			}
+		}
+		if rm.resourceIdx < 0 {
 			return nil, config.Fieldf(path+".template", "%q must use <<.Resource>>", m.Template)
 		}
-		if strings.Count(out, resourceMarker) > 1 || strings.Count(out, groupMarker) > 1 {
-			return nil, config.Fieldf(path+".template", "%q: <<.Group>> and <<.Resource>> may each appear once", m.Template)
-		}
-		rm.tmpl, rm.pattern = t, newLabelPattern(out)
+		rm.tmpl, rm.extract = t, re
 	}
 	for label, gr := range m.Overrides {
 		rm.overrides = append(rm.overrides, override{label: label, gr: schema.GroupResource{Group: gr.Group, Resource: gr.Resource}})
@@ -77,92 +91,34 @@ func NewResourceMap(path string, m config.ResourceMapping) (*ResourceMap, error)
 
 // ResourceForLabel returns the resource a label names, normalized through
 // mapper (so "pod" and "pods" both give "pods"), or false if it names none
-// the cluster knows.
+// the cluster knows. An override of the label wins over the template.
 func (m *ResourceMap) ResourceForLabel(label string, mapper apimeta.RESTMapper) (schema.GroupResource, bool) {
 	for _, o := range m.overrides {
 		if o.label == label {
 			return normalize(o.gr, mapper)
 		}
 	}
-	if m.pattern == nil {
-		return schema.GroupResource{}, false
-	}
-	// With both fields, where the group ends is ambiguous ("kube_<<.Group>>_<<.Resource>>"
-	// gives kube_networking_k8s_io_ingress): try every split, in order.
-	for _, gr := range m.pattern.candidates(label) {
-		if g, ok := normalize(gr, mapper); ok {
-			return g, true
-		}
-		if strings.Contains(gr.Group, "_") { // the template saw dots as underscores
-			gr.Group = strings.ReplaceAll(gr.Group, "_", ".")
-			if g, ok := normalize(gr, mapper); ok {
-				return g, true
-			}
-		}
+	if gr, ok := m.templateResource(label); ok {
+		return normalize(gr, mapper)
 	}
 	return schema.GroupResource{}, false
 }
 
-func newLabelPattern(rendered string) *labelPattern {
-	p := &labelPattern{}
-	rest := rendered
-	for i := 0; ; i++ {
-		gi, ri := strings.Index(rest, groupMarker), strings.Index(rest, resourceMarker)
-		at, marker, field := gi, groupMarker, "group"
-		if gi < 0 || (ri >= 0 && ri < gi) {
-			at, marker, field = ri, resourceMarker, "resource"
-		}
-		if at < 0 {
-			break
-		}
-		if i == 0 {
-			p.prefix = rest[:at]
-		} else {
-			p.middle = rest[:at]
-		}
-		p.fields = append(p.fields, field)
-		rest = rest[at+len(marker):]
+// templateResource reads label with the template, without asking whether
+// the cluster knows the result.
+func (m *ResourceMap) templateResource(label string) (schema.GroupResource, bool) {
+	if m.extract == nil {
+		return schema.GroupResource{}, false
 	}
-	p.suffix = rest
-	return p
-}
-
-// candidates returns the group-resources label could have been rendered
-// from, in order; the resource is never empty (the group may be, for the
-// core group).
-func (p *labelPattern) candidates(label string) []schema.GroupResource {
-	if len(label) < len(p.prefix)+len(p.suffix) || !strings.HasPrefix(label, p.prefix) || !strings.HasSuffix(label, p.suffix) {
-		return nil
+	sub := m.extract.FindStringSubmatch(label)
+	if sub == nil {
+		return schema.GroupResource{}, false
 	}
-	mid := label[len(p.prefix) : len(label)-len(p.suffix)]
-	set := func(gr *schema.GroupResource, field, v string) {
-		if field == "group" {
-			gr.Group = v
-		} else {
-			gr.Resource = v
-		}
+	gr := schema.GroupResource{Resource: sub[m.resourceIdx]}
+	if m.groupIdx >= 0 {
+		gr.Group = sub[m.groupIdx]
 	}
-	var out []schema.GroupResource
-	if len(p.fields) == 1 {
-		var gr schema.GroupResource
-		set(&gr, p.fields[0], mid)
-		if gr.Resource != "" {
-			out = append(out, gr)
-		}
-		return out
-	}
-	for i := 0; i+len(p.middle) <= len(mid); i++ {
-		if !strings.HasPrefix(mid[i:], p.middle) {
-			continue
-		}
-		var gr schema.GroupResource
-		set(&gr, p.fields[0], mid[:i])
-		set(&gr, p.fields[1], mid[i+len(p.middle):])
-		if gr.Resource != "" {
-			out = append(out, gr)
-		}
-	}
-	return out
+	return gr, true
 }
 
 // LabelForResource returns the label that names objects of gr.
@@ -198,12 +154,18 @@ func (m *ResourceMap) NamespaceLabel(mapper apimeta.RESTMapper) string {
 	return "namespace"
 }
 
+// normalize resolves gr through mapper as prometheus-adapter's
+// CustomMetricInfo.Normalized does: the mapper must know the resource and
+// its singular name. Without a mapper gr is taken as it is.
 func normalize(gr schema.GroupResource, mapper apimeta.RESTMapper) (schema.GroupResource, bool) {
 	if mapper == nil {
 		return gr, gr.Resource != ""
 	}
 	gvr, err := mapper.ResourceFor(gr.WithVersion(""))
 	if err != nil {
+		return schema.GroupResource{}, false
+	}
+	if _, err := mapper.ResourceSingularizer(gvr.Resource); err != nil {
 		return schema.GroupResource{}, false
 	}
 	return gvr.GroupResource(), true

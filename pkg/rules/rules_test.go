@@ -105,11 +105,6 @@ func TestCompileRuleErrors(t *testing.T) {
 			want: `rules[3].resources.template: "kube_<<.Group>>" must use <<.Resource>>`,
 		},
 		{
-			name: "template using a field twice",
-			rule: config.DiscoveryRule{SeriesQuery: "up", Resources: config.ResourceMapping{Template: "<<.Resource>>_<<.Resource>>"}},
-			want: `rules[3].resources.template: "<<.Resource>>_<<.Resource>>": <<.Group>> and <<.Resource>> may each appear once`,
-		},
-		{
 			name: "template syntax",
 			rule: config.DiscoveryRule{SeriesQuery: "up", Resources: config.ResourceMapping{Template: "<<.Resource"}},
 			want: `rules[3].resources.template: template: resource:1: unclosed action`,
