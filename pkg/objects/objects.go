@@ -1,6 +1,12 @@
 // Package objects answers "which objects of this resource exist" from
 // shared metadata informers, started lazily per resource, so that a request
 // for a metric over many objects never LISTs against kube-apiserver.
+//
+// An informer whose LIST is refused (promgate's service account lacks
+// list/watch on the resource) keeps retrying in the background, so that a
+// permission granted later takes effect without a restart; meanwhile every
+// request for that resource fails at once with a 503 naming the missing
+// permission instead of waiting for a sync that cannot happen.
 package objects
 
 import (
@@ -10,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -34,6 +41,28 @@ type Cache struct {
 type entry struct {
 	informer cache.SharedIndexInformer
 	synced   chan struct{}
+
+	mu sync.Mutex
+	// err is the informer's last LIST/WATCH error; errc is closed (and
+	// replaced) whenever err changes.
+	err  error
+	errc chan struct{}
+}
+
+func (e *entry) setErr(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.err = err
+	close(e.errc)
+	e.errc = make(chan struct{})
+}
+
+// lastErr returns a channel closed when the error next changes, and the
+// error.
+func (e *entry) lastErr() (<-chan struct{}, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.errc, e.err
 }
 
 // New returns a Cache whose informers run until stop is closed.
@@ -85,18 +114,37 @@ func (c *Cache) List(ctx context.Context, gr schema.GroupResource, namespace str
 }
 
 // Lister returns a synced lister for gr, starting its informer on first use.
+// While kube-apiserver refuses to let promgate list gr (403 or 401), it
+// returns a 503 status error that names the missing permission.
 func (c *Cache) Lister(ctx context.Context, gr schema.GroupResource) (cache.GenericLister, error) {
 	gvr, err := c.mapper.ResourceFor(gr.WithVersion(""))
 	if err != nil {
 		return nil, fmt.Errorf("resource %s is not known to the cluster: %w", gr, err)
 	}
 	e := c.entry(gvr)
-	select {
-	case <-e.synced:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for the %s cache to sync: %w", gr, ctx.Err())
+	for {
+		select {
+		case <-e.synced:
+			return cache.NewGenericLister(e.informer.GetIndexer(), gvr.GroupResource()), nil
+		default:
+		}
+		changed, last := e.lastErr()
+		if apierrors.IsForbidden(last) || apierrors.IsUnauthorized(last) {
+			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf(
+				"promgate may not list and watch %s, so it cannot tell which objects exist: %v "+
+					"(grant its service account get, list and watch on %s; see docs/security.md)",
+				gvr.GroupResource(), last, gvr.GroupResource()))
+		}
+		select {
+		case <-e.synced:
+		case <-changed:
+		case <-ctx.Done():
+			if last != nil {
+				return nil, fmt.Errorf("waiting for the %s cache to sync: %w (last error: %v)", gr, ctx.Err(), last)
+			}
+			return nil, fmt.Errorf("waiting for the %s cache to sync: %w", gr, ctx.Err())
+		}
 	}
-	return cache.NewGenericLister(e.informer.GetIndexer(), gvr.GroupResource()), nil
 }
 
 func (c *Cache) entry(gvr schema.GroupVersionResource) *entry {
@@ -108,7 +156,11 @@ func (c *Cache) entry(gvr schema.GroupVersionResource) *entry {
 	inf := metadatainformer.NewFilteredMetadataInformer(c.client, gvr, metav1.NamespaceAll, 0,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil).Informer()
 	_ = inf.SetTransform(stripManagedFields)
-	e := &entry{informer: inf, synced: make(chan struct{})}
+	e := &entry{informer: inf, synced: make(chan struct{}), errc: make(chan struct{})}
+	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		e.setErr(err)
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+	})
 	c.informers[gvr] = e
 	klog.V(2).InfoS("starting metadata informer", "resource", gvr.String())
 	go inf.Run(c.stop)

@@ -2,15 +2,22 @@ package objects
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 )
@@ -82,5 +89,77 @@ func TestNames(t *testing.T) {
 			t.Error("want an error for a resource the cluster does not know")
 		}
 	})
+}
 
+// TestListRefused checks that a resource promgate may not list fails every
+// request at once with a 503 naming the permission, rather than waiting for a
+// sync that cannot happen, and that granting the permission later is picked
+// up without a restart.
+func TestListRefused(t *testing.T) {
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	deploy := &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"},
+	}
+	client := metadatafake.NewSimpleMetadataClient(scheme, deploy)
+	var allowed atomic.Bool
+	refuse := func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if allowed.Load() {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewForbidden(kubetest.Deployments, "",
+			errors.New(`User "system:serviceaccount:promgate:promgate" cannot list resource "deployments" in API group "apps" at the cluster scope`))
+	}
+	client.PrependReactor("list", "deployments", refuse)
+	client.PrependWatchReactor("deployments", func(action clienttesting.Action) (bool, watch.Interface, error) {
+		if allowed.Load() {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewForbidden(kubetest.Deployments, "", errors.New("cannot watch"))
+	})
+	stop := make(chan struct{})
+	defer close(stop)
+	c := New(client, kubetest.Mapper(), stop)
+
+	// The request's own deadline is far away: the error must not wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Names(ctx, kubetest.Deployments, "a", labels.Everything())
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("refused list took %v to fail", took)
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Code != http.StatusServiceUnavailable {
+		t.Fatalf("Names = %v, want a 503 status error", err)
+	}
+	for _, want := range []string{"deployments.apps", "forbidden", "get, list and watch"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+
+	// Another resource is not affected.
+	if _, err := c.Names(ctx, kubetest.Pods, "a", labels.Everything()); err != nil {
+		t.Errorf("pods: %v", err)
+	}
+
+	// Granted later: the retrying informer syncs.
+	allowed.Store(true)
+	for {
+		names, err := c.Names(ctx, kubetest.Deployments, "a", labels.Everything())
+		if err == nil {
+			if !reflect.DeepEqual(names, []string{"web"}) {
+				t.Errorf("Names after grant = %v, want [web]", names)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("still failing after the grant: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
