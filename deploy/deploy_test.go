@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,10 +14,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -28,6 +30,7 @@ const (
 	configSrc  = "../config/promgate.yaml"
 	namespace  = "promgate"
 	name       = "promgate"
+	tlsSecret  = "promgate-tls"
 )
 
 // TestConfigCopyInSync fails when deploy/base/promgate.yaml, which kustomize
@@ -164,7 +167,7 @@ func TestKustomization(t *testing.T) {
 }
 
 func TestManifests(t *testing.T) {
-	objs := readBase(t)
+	objs := renderBase(t)
 
 	for _, u := range objs {
 		switch u.GetKind() {
@@ -186,39 +189,12 @@ func TestManifests(t *testing.T) {
 	objs.get(t, "ServiceAccount", name)
 
 	t.Run("rbac", func(t *testing.T) {
-		sa := rbacv1.Subject{Kind: "ServiceAccount", Name: name, Namespace: namespace}
+		// What promgate itself may do is checked by TestLeastPrivilege;
+		// here, what it grants others.
 		hpa := rbacv1.Subject{Kind: "ServiceAccount", Name: "horizontal-pod-autoscaler", Namespace: "kube-system"}
-		bindings := map[string]struct {
-			role    string
-			subject rbacv1.Subject
-		}{
-			"promgate:system:auth-delegator": {"system:auth-delegator", sa},
-			"promgate-resource-reader":       {"promgate-resource-reader", sa},
-			"promgate-metadata-reader":       {"promgate-metadata-reader", sa},
-			"promgate-hpa-controller":        {"promgate-server-resources", hpa},
-		}
-		for bname, want := range bindings {
-			b := convert[rbacv1.ClusterRoleBinding](t, objs.get(t, "ClusterRoleBinding", bname))
-			if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != want.role || !slices.Equal(b.Subjects, []rbacv1.Subject{want.subject}) {
-				t.Errorf("ClusterRoleBinding %s = %+v %+v", bname, b.RoleRef, b.Subjects)
-			}
-			if !strings.HasPrefix(want.role, "system:") {
-				objs.get(t, "ClusterRole", want.role)
-			}
-		}
-		rb := convert[rbacv1.RoleBinding](t, objs.get(t, "RoleBinding", "promgate-auth-reader"))
-		if rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != "extension-apiserver-authentication-reader" || !slices.Equal(rb.Subjects, []rbacv1.Subject{sa}) {
-			t.Errorf("RoleBinding promgate-auth-reader = %+v %+v", rb.RoleRef, rb.Subjects)
-		}
-		reader := convert[rbacv1.ClusterRole](t, objs.get(t, "ClusterRole", "promgate-resource-reader"))
-		for _, r := range []string{"nodes", "namespaces", "pods", "services", "endpoints"} {
-			if !allows(reader.Rules, "", r, "get", "list", "watch") {
-				t.Errorf("promgate-resource-reader does not allow get/list/watch on %s", r)
-			}
-		}
-		meta := convert[rbacv1.ClusterRole](t, objs.get(t, "ClusterRole", "promgate-metadata-reader"))
-		if !allows(meta.Rules, "example.com", "widgets", "get", "list", "watch") || allows(meta.Rules, "", "pods", "create") {
-			t.Errorf("promgate-metadata-reader rules = %+v", meta.Rules)
+		b := convert[rbacv1.ClusterRoleBinding](t, objs.get(t, "ClusterRoleBinding", "promgate-hpa-controller"))
+		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != "promgate-server-resources" || !slices.Equal(b.Subjects, []rbacv1.Subject{hpa}) {
+			t.Errorf("ClusterRoleBinding promgate-hpa-controller = %+v %+v", b.RoleRef, b.Subjects)
 		}
 		server := convert[rbacv1.ClusterRole](t, objs.get(t, "ClusterRole", "promgate-server-resources"))
 		for _, g := range []string{"custom.metrics.k8s.io", "external.metrics.k8s.io"} {
@@ -236,6 +212,9 @@ func TestManifests(t *testing.T) {
 			if !allows(agg.Rules, "metrics.k8s.io", r, "get", "list", "watch") {
 				t.Errorf("aggregated reader does not allow %s", r)
 			}
+		}
+		if allows(agg.Rules, "custom.metrics.k8s.io", "pods", "get") {
+			t.Error("aggregated reader grants custom metrics to view/edit/admin")
 		}
 	})
 
@@ -273,14 +252,11 @@ func TestManifests(t *testing.T) {
 			t.Fatalf("containers = %d", len(pod.Spec.Containers))
 		}
 		c := pod.Spec.Containers[0]
-		args := map[string]string{}
-		for _, a := range c.Args {
-			k, v, _ := strings.Cut(a, "=")
-			args[k] = v
-		}
+		args := argMap(c.Args)
 		for k, v := range map[string]string{
 			"--secure-port":             "6443",
-			"--cert-dir":                "/tmp/certs",
+			"--tls-cert-file":           "/etc/promgate-tls/tls.crt",
+			"--tls-private-key-file":    "/etc/promgate-tls/tls.key",
 			"--config":                  "/etc/promgate/promgate.yaml",
 			"--prometheus-url":          "http://prometheus-k8s.monitoring.svc:9090/",
 			"--metrics-relist-interval": "1m",
@@ -289,6 +265,9 @@ func TestManifests(t *testing.T) {
 			if args[k] != v {
 				t.Errorf("arg %s = %q, want %q", k, args[k], v)
 			}
+		}
+		if _, ok := args["--cert-dir"]; ok {
+			t.Error("--cert-dir set: the base serves the certificate of Secret " + tlsSecret)
 		}
 		// The port: container 6443 named https, Service 443 -> https, probes
 		// over HTTPS on it.
@@ -303,38 +282,45 @@ func TestManifests(t *testing.T) {
 				t.Errorf("probe %s = %+v", path, p)
 			}
 		}
-		// Hardening.
+		// Hardening (Pod Security "restricted", which the Namespace enforces).
+		if ns := objs.get(t, "Namespace", namespace); ns.GetLabels()["pod-security.kubernetes.io/enforce"] != "restricted" {
+			t.Errorf("namespace labels %v", ns.GetLabels())
+		}
+		psc := pod.Spec.SecurityContext
+		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 ||
+			psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("pod securityContext = %+v", psc)
+		}
 		sc := c.SecurityContext
 		if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
-			!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
+			!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 ||
+			sc.Privileged != nil && *sc.Privileged ||
 			sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 			t.Errorf("container securityContext = %+v", sc)
 		}
-		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
-			t.Errorf("resource requests = %v", c.Resources.Requests)
+		// Requests cover the measured peak RSS under load (docs/performance.md:
+		// up to ~160 MiB); a memory limit bounds a runaway; no CPU limit.
+		req, lim := c.Resources.Requests, c.Resources.Limits
+		if req.Cpu().IsZero() || req.Memory().Cmp(resource.MustParse("160Mi")) < 0 {
+			t.Errorf("resource requests = %v, want cpu and at least 160Mi memory", req)
 		}
-		// --config and --cert-dir live on mounted volumes: the ConfigMap
-		// (whose generated key is the file name) and an emptyDir.
-		volumes := map[string]corev1.Volume{}
-		for _, v := range pod.Spec.Volumes {
-			volumes[v.Name] = v
+		if lim.Memory().IsZero() || lim.Memory().Cmp(*req.Memory()) < 0 {
+			t.Errorf("memory limit %v, want one at least the request %v", lim.Memory(), req.Memory())
 		}
-		mountOf := func(path string) *corev1.Volume {
-			for _, m := range c.VolumeMounts {
-				if strings.HasPrefix(path, m.MountPath+"/") {
-					v := volumes[m.Name]
-					return &v
-				}
-			}
-			return nil
+		if !lim.Cpu().IsZero() {
+			t.Errorf("cpu limit %v: throttling shows as HPA latency", lim.Cpu())
 		}
-		if v := mountOf(args["--config"]); v == nil || v.ConfigMap == nil || v.ConfigMap.Name != "promgate-config" ||
+		// --config and the certificate live on mounted volumes: the
+		// ConfigMap (whose generated key is the file name) and the Secret.
+		if v := volumeOf(pod.Spec, c, args["--config"]); v == nil || v.ConfigMap == nil || !strings.HasPrefix(v.ConfigMap.Name, "promgate-config-") ||
 			filepath.Base(args["--config"]) != "promgate.yaml" {
 			t.Errorf("--config %s is not on the promgate-config volume: %+v", args["--config"], v)
 		}
-		if v := mountOf(args["--cert-dir"] + "/x"); v == nil || v.EmptyDir == nil {
-			t.Errorf("--cert-dir %s is not on an emptyDir: %+v", args["--cert-dir"], v)
+		for _, flag := range []string{"--tls-cert-file", "--tls-private-key-file"} {
+			if v := volumeOf(pod.Spec, c, args[flag]); v == nil || v.Secret == nil || v.Secret.SecretName != tlsSecret {
+				t.Errorf("%s %s is not on Secret %s: %+v", flag, args[flag], tlsSecret, v)
+			}
 		}
 	})
 
@@ -361,11 +347,37 @@ func TestManifests(t *testing.T) {
 			if a.Spec.GroupPriorityMinimum != 100 || a.Spec.VersionPriority != prio {
 				t.Errorf("%s: priorities %d/%d, want 100/%d", apiName, a.Spec.GroupPriorityMinimum, a.Spec.VersionPriority, prio)
 			}
-			if !a.Spec.InsecureSkipTLSVerify {
-				t.Errorf("%s: insecureSkipTLSVerify unset (the base serves a self-signed certificate)", apiName)
+			// Verification is the default: an overlay supplies the CA
+			// (TestOverlays), only one opts out.
+			if a.Spec.InsecureSkipTLSVerify || len(a.Spec.CABundle) != 0 {
+				t.Errorf("%s: insecureSkipTLSVerify %v, caBundle %q; want neither in the base", apiName, a.Spec.InsecureSkipTLSVerify, a.Spec.CABundle)
 			}
 		}
 	})
+}
+
+// argMap maps each "--flag=value" argument to its value.
+func argMap(args []string) map[string]string {
+	m := map[string]string{}
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// volumeOf returns the volume container c mounts at a prefix of path.
+func volumeOf(pod corev1.PodSpec, c corev1.Container, path string) *corev1.Volume {
+	for _, m := range c.VolumeMounts {
+		if strings.HasPrefix(path, m.MountPath+"/") {
+			for _, v := range pod.Volumes {
+				if v.Name == m.Name {
+					return &v
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // apiService is the part of apiregistration.k8s.io/v1 APIService the tests
@@ -409,25 +421,30 @@ func match(list []string, v string) bool {
 	return slices.Contains(list, v) || slices.Contains(list, "*")
 }
 
-// TestKustomizeBuild renders the base with kubectl's kustomize, when a kubectl
-// is at hand (.cache/bin or PATH), and checks what only rendering shows: the
-// generated ConfigMap's hashed name reaches the Deployment and it holds the
-// config.
-func TestKustomizeBuild(t *testing.T) {
-	kubectl := filepath.Join("..", ".cache", "bin", "kubectl")
-	if _, err := os.Stat(kubectl); err != nil {
-		if kubectl, err = exec.LookPath("kubectl"); err != nil {
-			t.Skip("no kubectl")
-		}
-	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), kubectl, "kustomize", base)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+// render builds the kustomization in dir as kubectl apply -k does (kubectl
+// embeds the same sigs.k8s.io/kustomize/api).
+func render(t *testing.T, dir string) objects {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("%s kustomize %s: %v\n%s", kubectl, base, err, stderr.String())
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	objs := objects(decodeAll(t, bytes.NewReader(out)))
+	out, err := m.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objects(decodeAll(t, bytes.NewReader(out)))
+}
+
+func renderBase(t *testing.T) objects {
+	t.Helper()
+	return render(t, base)
+}
+
+// TestKustomizeBuild checks what only rendering shows: the generated
+// ConfigMap's hashed name reaches the Deployment and it holds the config.
+func TestKustomizeBuild(t *testing.T) {
+	objs := renderBase(t)
 	if want := len(readBase(t)) + 1; len(objs) != want { // + the ConfigMap
 		t.Errorf("rendered %d objects, want %d", len(objs), want)
 	}
@@ -455,5 +472,10 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 	if rb := objs.get(t, "RoleBinding", "promgate-auth-reader"); rb.GetNamespace() != "kube-system" {
 		t.Errorf("rendered RoleBinding in %q", rb.GetNamespace())
+	}
+	for _, u := range objs {
+		if u.GetLabels()["app.kubernetes.io/part-of"] != "promgate" {
+			t.Errorf("%s %s lacks app.kubernetes.io/part-of=promgate", u.GetKind(), u.GetName())
+		}
 	}
 }

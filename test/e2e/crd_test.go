@@ -26,6 +26,20 @@ spec:
         x-kubernetes-preserve-unknown-fields: true
 `
 
+// widgetReader lets promgate list Widgets, the way docs/security.md says to
+// describe a CRD: one ClusterRole aggregated into promgate-metadata-reader.
+const widgetReader = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: promgate-metadata-reader:e2e-widgets
+  labels:
+    rbac.promgate.io/aggregate-to-metadata-reader: "true"
+rules:
+- apiGroups: [e2e.promgate.io]
+  resources: [widgets]
+  verbs: [get, list, watch]
+`
+
 // TestCRDCreatedAfterStart creates a CRD while promgate runs and reads a
 // metric about one of its objects, without restarting promgate. The e2e
 // Prometheus records widget_requests_total{widget=<service>}; the default
@@ -39,6 +53,7 @@ func TestCRDCreatedAfterStart(t *testing.T) {
 	WaitForPodsRunning(t, ns, "app=gadget", 2, 90*time.Second)
 
 	ApplyWithCleanup(t, widgetCRD)
+	ApplyWithCleanup(t, widgetReader)
 	WaitFor(t, 60*time.Second, "Widget CRD established", func() (bool, error) {
 		return Kubectl("get", "widgets.e2e.promgate.io", "-A").OK(), nil
 	})
