@@ -5,19 +5,16 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	promengine "github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
-	"github.com/prometheus/prometheus/tsdb/chunks"
-	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/promgate/promgate/pkg/internal/promtest"
 )
 
 // windowData is scraped every 15s at 10 requests/s; rate(...[1m]) reads 4
@@ -43,7 +40,7 @@ load 15s
 //   - mixed: one steady series and one new one (starting at 450s).
 
 func TestRequireCompleteWindowsEngine(t *testing.T) {
-	st := load(t, windowData)
+	st := promtest.Load(t, windowData)
 	ng := newEngine(t)
 
 	const perPod = `sum by (pod) (rate(http_requests_total[1m]))`
@@ -203,7 +200,7 @@ func TestRequireCompleteWindowsEngine(t *testing.T) {
 // window's sample count with the previous window's: after a gap longer than
 // the window, the previous window is short too.
 func TestPreviousWindowIndicator(t *testing.T) {
-	st := load(t, windowData)
+	st := promtest.Load(t, windowData)
 	ng := newEngine(t)
 	const sel = `http_requests_total{pod="gap"}`
 	naive := fmt.Sprintf(`count_over_time(%[1]s[1m]) + 1 >= bool count_over_time(%[1]s[1m] offset 1m)`, sel)
@@ -242,7 +239,7 @@ func TestRequireCompleteWindowsJitter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("scrape %s window %s", tc.interval, tc.window), func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(1, uint64(tc.interval)))
-			st := &memStorage{}
+			st := &promtest.MemStorage{}
 			const rate = 10.0
 			n := max(int(40*time.Minute/tc.interval), 600)
 			perWindow := int(tc.window / tc.interval)
@@ -260,7 +257,7 @@ func TestRequireCompleteWindowsJitter(t *testing.T) {
 						continue
 					}
 					ts := time.Duration(i)*tc.interval + time.Duration((rnd.Float64()*2-1)*float64(tc.jitter))
-					st.add(ls, ts.Milliseconds(), rate*ts.Seconds())
+					st.Add(ls, ts.Milliseconds(), rate*ts.Seconds())
 				}
 			}
 			ng := newEngine(t)
@@ -403,7 +400,7 @@ func TestRequireCompleteWindowsGolden(t *testing.T) {
 
 // TestRequireCompleteWindowsCost measures how many samples the guard adds.
 func TestRequireCompleteWindowsCost(t *testing.T) {
-	st := load(t, windowData)
+	st := promtest.Load(t, windowData)
 	ng := newEngine(t)
 	for _, q := range []string{`rate(http_requests_total{pod="steady"}[1m])`, `sum by (pod) (rate(http_requests_total{pod="steady"}[1m]))`} {
 		e, _ := Parse(q)
@@ -486,101 +483,3 @@ func newEngine(t *testing.T) *promengine.Engine {
 	t.Cleanup(func() { _ = ng.Close() })
 	return ng
 }
-
-// load reads series in the notation of promqltest's load command: a line
-// "load <interval>", then one "<series> <values>" line per series, the values
-// in promtool's expanding notation (1+2x3, _ for a missing sample, _x3).
-// The first value is at time 0.
-func load(t *testing.T, text string) *memStorage {
-	t.Helper()
-	st := &memStorage{}
-	var step time.Duration
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		line = strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(line, "load "); ok {
-			d, err := model.ParseDuration(rest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			step = time.Duration(d)
-			continue
-		}
-		ls, vals, err := promParser.ParseSeriesDesc(line)
-		if err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		for i, v := range vals {
-			if !v.Omitted {
-				st.add(ls, (time.Duration(i) * step).Milliseconds(), v.Value)
-			}
-		}
-	}
-	return st
-}
-
-// memStorage is an in-memory storage.Queryable over float samples appended
-// in time order, enough for the PromQL engine.
-type memStorage struct {
-	series []*memSeries
-}
-
-type memSeries struct {
-	labels  labels.Labels
-	samples []chunks.Sample
-}
-
-func (m *memStorage) add(ls labels.Labels, t int64, v float64) {
-	for _, s := range m.series {
-		if labels.Equal(s.labels, ls) {
-			s.samples = append(s.samples, fsample{t, v})
-			return
-		}
-	}
-	m.series = append(m.series, &memSeries{labels: ls, samples: []chunks.Sample{fsample{t, v}}})
-	sort.Slice(m.series, func(i, j int) bool { return labels.Compare(m.series[i].labels, m.series[j].labels) < 0 })
-}
-
-func (m *memStorage) Querier(int64, int64) (storage.Querier, error) { return m, nil }
-
-func (m *memStorage) Select(_ context.Context, _ bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	set := &seriesSet{}
-	for _, s := range m.series {
-		if MatchAll(ms, s.labels.Get) {
-			set.series = append(set.series, storage.NewListSeries(s.labels, s.samples))
-		}
-	}
-	return set
-}
-
-func (*memStorage) LabelValues(context.Context, string, *storage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	return nil, nil, nil
-}
-
-func (*memStorage) LabelNames(context.Context, *storage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	return nil, nil, nil
-}
-
-func (*memStorage) Close() error { return nil }
-
-type seriesSet struct {
-	series []storage.Series
-	next   int
-}
-
-func (s *seriesSet) Next() bool                      { s.next++; return s.next <= len(s.series) }
-func (s *seriesSet) At() storage.Series              { return s.series[s.next-1] }
-func (*seriesSet) Err() error                        { return nil }
-func (*seriesSet) Warnings() annotations.Annotations { return nil }
-
-type fsample struct {
-	t int64
-	f float64
-}
-
-func (s fsample) T() int64                    { return s.t }
-func (fsample) ST() int64                     { return 0 }
-func (s fsample) F() float64                  { return s.f }
-func (fsample) H() *histogram.Histogram       { return nil }
-func (fsample) FH() *histogram.FloatHistogram { return nil }
-func (fsample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
-func (s fsample) Copy() chunks.Sample         { return s }

@@ -25,8 +25,25 @@ var ErrUnsupportedSelector = errors.New("unsupported label selector")
 
 var (
 	legacyLabelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	promParser      = parser.NewParser(parser.Options{})
+	promParser      = parser.NewParser(parser.Options{EnableExperimentalFunctions: true, Functions: functions()})
 )
+
+// functions are the parser's functions, experimental ones included (a
+// backend decides what it serves), plus holt_winters, Prometheus 2's name
+// for double_exponential_smoothing, which prometheus-adapter users' rules
+// still call.
+func functions() map[string]*parser.Function {
+	fs := make(map[string]*parser.Function, len(parser.Functions)+1)
+	for k, v := range parser.Functions {
+		fs[k] = v
+	}
+	if des, ok := parser.Functions["double_exponential_smoothing"]; ok {
+		hw := *des
+		hw.Name = "holt_winters"
+		fs[hw.Name] = &hw
+	}
+	return fs
+}
 
 // ValidLabelName reports whether name can be used unquoted in PromQL, which
 // every Prometheus-compatible backend accepts.
@@ -196,19 +213,28 @@ type TemplateArgs struct {
 type Template struct {
 	text string
 	tmpl *template.Template
+	// checked says a sample rendering parses as PromQL, so that every
+	// rendering must: queries are then checked and values placed in the
+	// syntax tree. Otherwise the template is in a dialect this parser does
+	// not know, and its renderings are sent as they are.
+	checked bool
 }
 
 // DefaultMetricsQuery is used when a rule has no metricsQuery.
 const DefaultMetricsQuery = "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"
 
-// NewTemplate compiles text and checks that it renders a valid query for
-// representative arguments.
-func NewTemplate(text string) (*Template, error) {
+// NewTemplate compiles text. Template syntax errors are errors. What
+// cannot be checked statically is a warning, never a refusal, as
+// prometheus-adapter loads such templates too: a sample rendering that
+// does not parse as PromQL (MetricsQL, a function this parser does not
+// know), or a .LabelValuesByName key that only some requests have.
+func NewTemplate(text string) (*Template, []string, error) {
 	t, err := template.New("query").Delims("<<", ">>").Option("missingkey=error").Parse(text)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tp := &Template{text: text, tmpl: t}
+	var warnings []string
 	sample := TemplateArgs{
 		Series:            "some_metric",
 		LabelMatchers:     `namespace="default",pod=~"a|b"`,
@@ -216,29 +242,44 @@ func NewTemplate(text string) (*Template, error) {
 		GroupBy:           "pod",
 		GroupBySlice:      []string{"pod"},
 	}
-	if _, _, err := tp.Render(sample); err != nil {
-		return nil, err
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, sample); err != nil {
+		// A key the sample lacks: render again with missing keys empty to
+		// check the rest.
+		lenient, cerr := t.Clone()
+		if cerr != nil {
+			return nil, nil, cerr
+		}
+		buf.Reset()
+		if err2 := lenient.Option("missingkey=zero").Execute(&buf, sample); err2 != nil {
+			return nil, nil, fmt.Errorf("rendering query template: %w", err2)
+		}
+		warnings = append(warnings, fmt.Sprintf("uses a .LabelValuesByName key that only requests selecting on that label have (%v); other requests fail", err))
 	}
-	return tp, nil
+	q := strings.TrimSpace(buf.String())
+	if q == "" {
+		return nil, nil, errors.New("query template rendered an empty query")
+	}
+	if _, err := Parse(q); err != nil {
+		warnings = append(warnings, fmt.Sprintf("does not parse as PromQL (%v): queries are sent to the backend as rendered, unchecked", err))
+	} else {
+		tp.checked = true
+	}
+	return tp, warnings, nil
+}
+
+// MustTemplate is NewTemplate for templates known to be valid PromQL; it
+// panics otherwise.
+func MustTemplate(text string) *Template {
+	t, w, err := NewTemplate(text)
+	if err != nil || len(w) > 0 {
+		panic(fmt.Sprintf("promql.MustTemplate(%q): %v %v", text, err, w))
+	}
+	return t
 }
 
 // String returns the template's text.
 func (t *Template) String() string { return t.text }
 
-// Render executes the template and parses the result, returning the query
-// text and its AST. A query that does not parse is an error: it is never sent.
-func (t *Template) Render(args TemplateArgs) (string, parser.Expr, error) {
-	var buf bytes.Buffer
-	if err := t.tmpl.Execute(&buf, args); err != nil {
-		return "", nil, fmt.Errorf("rendering query template: %w", err)
-	}
-	q := strings.TrimSpace(buf.String())
-	if q == "" {
-		return "", nil, errors.New("query template rendered an empty query")
-	}
-	expr, err := Parse(q)
-	if err != nil {
-		return "", nil, fmt.Errorf("query template rendered invalid PromQL %q: %w", q, err)
-	}
-	return q, expr, nil
-}
+// Checked reports whether the template's queries are parsed as PromQL.
+func (t *Template) Checked() bool { return t.checked }

@@ -109,10 +109,7 @@ var hostile = []string{
 // exactly the intended literal, and that regex alternations match exactly
 // the given values.
 func TestHostileValuesKeepTheirMeaning(t *testing.T) {
-	tmpl, err := NewTemplate(DefaultMetricsQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := MustTemplate(DefaultMetricsQuery)
 	for _, v := range hostile {
 		for _, op := range []selection.Operator{selection.Equals, selection.NotEquals, selection.In, selection.NotIn} {
 			values := []string{v}
@@ -160,9 +157,17 @@ func placeholderSelector(t testing.TB, key string, op selection.Operator, values
 // everything else (NotIn, NotEquals).
 func checkRendered(t testing.TB, tmpl *Template, ms []*labels.Matcher, name string, op selection.Operator, values []string) {
 	t.Helper()
-	q, expr, err := tmpl.Render(TemplateArgs{Series: "metric", LabelMatchers: JoinMatchers(ms), GroupBy: "pod", GroupBySlice: []string{"pod"}})
+	parts := make([]Part, len(ms))
+	for i, m := range ms {
+		parts[i] = Part{Matcher: m}
+	}
+	built, err := tmpl.Build(Request{Series: "metric", Parts: parts, GroupBy: []string{"pod"}})
 	if err != nil {
-		t.Fatalf("Render: %v", err)
+		t.Fatalf("Build: %v", err)
+	}
+	q, expr := built.Text, built.Expr
+	if again, err := Parse(q); err != nil || again.String() != q {
+		t.Fatalf("query %s does not parse back to itself: %v", q, err)
 	}
 	var vs *parser.VectorSelector
 	n := 0
@@ -325,72 +330,6 @@ func TestWindow(t *testing.T) {
 	}
 }
 
-func TestTemplate(t *testing.T) {
-	args := TemplateArgs{
-		Series:            "http_requests_total",
-		LabelMatchers:     `namespace="ns1",pod=~"a|b"`,
-		LabelValuesByName: map[string]string{"namespace": "ns1", "pod": "a|b"},
-		GroupBy:           "namespace,pod",
-		GroupBySlice:      []string{"namespace", "pod"},
-	}
-	tests := []struct {
-		text string
-		want string
-	}{
-		{DefaultMetricsQuery, `sum(http_requests_total{namespace="ns1",pod=~"a|b"}) by (namespace,pod)`},
-		{"sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)", `sum(rate(http_requests_total{namespace="ns1",pod=~"a|b"}[1m])) by (namespace,pod)`},
-		{`sum by (<<range $i, $l := .GroupBySlice>><<if $i>>,<<end>><<$l>><<end>>) (<<.Series>>{namespace="<<index .LabelValuesByName "namespace">>"})`, `sum by (namespace,pod) (http_requests_total{namespace="ns1"})`},
-		{"\n  <<.Series>>{<<.LabelMatchers>>}\n", `http_requests_total{namespace="ns1",pod=~"a|b"}`},
-	}
-	for _, tt := range tests {
-		tmpl, err := NewTemplate(tt.text)
-		if err != nil {
-			t.Fatalf("NewTemplate(%q): %v", tt.text, err)
-		}
-		if tmpl.String() != tt.text {
-			t.Errorf("String() = %q", tmpl.String())
-		}
-		q, expr, err := tmpl.Render(args)
-		if err != nil || q != tt.want || expr == nil {
-			t.Errorf("Render(%q) = %q, %v; want %q", tt.text, q, err, tt.want)
-		}
-	}
-}
-
-func TestTemplateErrors(t *testing.T) {
-	tests := []struct {
-		text string
-		want string // NewTemplate's error, prefix
-	}{
-		{"sum(<<.Series>>", `query template rendered invalid PromQL "sum(some_metric": `},
-		{"<<.Series", `template: query:1: unclosed action`},
-		{"<<.Nope>>", `rendering query template: template: query:1:2: executing "query" at <.Nope>: can't evaluate field Nope in type promql.TemplateArgs`},
-		{`x{service="<<.LabelValuesByName.service>>"}`, `rendering query template: template: query:1:31: executing "query" at <.LabelValuesByName.service>: map has no entry for key "service"`},
-		{"", "query template rendered an empty query"},
-		{"  <</* nothing */>>  ", "query template rendered an empty query"},
-		{"<<.Series>>{<<.LabelMatchers>>} by (<<.GroupBy>>)", `query template rendered invalid PromQL "some_metric{namespace=\"default\",pod=~\"a|b\"} by (pod)": `},
-	}
-	for _, tt := range tests {
-		tmpl, err := NewTemplate(tt.text)
-		if err == nil {
-			t.Errorf("NewTemplate(%q) = %v, want an error", tt.text, tmpl)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), tt.want) {
-			t.Errorf("NewTemplate(%q) error:\n%v\nwant prefix:\n%s", tt.text, err, tt.want)
-		}
-	}
-	// A template valid for the sample arguments can still fail at render time.
-	tmpl, err := NewTemplate(`<<.Series>>{pod="<<.LabelValuesByName.pod>>"}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = tmpl.Render(TemplateArgs{Series: "x", LabelValuesByName: map[string]string{}})
-	if err == nil || !strings.Contains(err.Error(), `map has no entry for key "pod"`) {
-		t.Errorf("Render without pod: %v", err)
-	}
-}
-
 func FuzzMatchersForSelector(f *testing.F) {
 	for _, v := range hostile {
 		f.Add("app", "in", v, "web")
@@ -403,10 +342,7 @@ func FuzzMatchersForSelector(f *testing.F) {
 	f.Add("app", "gt", "3", "")
 	f.Add("app.kubernetes.io/name", "=", "web", "")
 	f.Add("1app", "=", "web", "")
-	tmpl, err := NewTemplate(DefaultMetricsQuery)
-	if err != nil {
-		f.Fatal(err)
-	}
+	tmpl := MustTemplate(DefaultMetricsQuery)
 	f.Fuzz(func(t *testing.T, key, op, v0, v1 string) {
 		operator := selection.Operator(op)
 		values := []string{v0}

@@ -29,6 +29,10 @@ type Rule struct {
 	Query *promql.Template
 	// Namespaced, for external rules, adds the request's namespace as a matcher.
 	Namespaced bool
+	// Warnings are what could not be checked statically, each prefixed
+	// with the field, e.g. "rules[2].metricsQuery: does not parse as PromQL
+	// ...". prometheus-adapter loads such rules, so they are not errors.
+	Warnings []string
 
 	filters  []filter
 	nameRE   *regexp.Regexp
@@ -120,9 +124,12 @@ func CompileRule(path string, r config.DiscoveryRule) (*Rule, error) {
 	if q == "" {
 		q = promql.DefaultMetricsQuery
 	}
-	t, err := promql.NewTemplate(q)
+	t, warnings, err := promql.NewTemplate(q)
 	if err != nil {
 		errs = append(errs, config.Fieldf(path+".metricsQuery", "%v", err))
+	}
+	for _, w := range warnings {
+		out.Warnings = append(out.Warnings, path+".metricsQuery: "+w)
 	}
 	out.Query = t
 	if len(r.LabelValueReplacements) > 0 {

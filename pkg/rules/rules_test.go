@@ -115,9 +115,9 @@ func TestCompileRuleErrors(t *testing.T) {
 			want: `rules[3].resources.template: template: resource:1:2: executing "resource" at <.Kind>: can't evaluate field Kind in type schema.GroupResource`,
 		},
 		{
-			name: "metricsQuery syntax",
-			rule: config.DiscoveryRule{SeriesQuery: "up", MetricsQuery: "sum(<<.Series>>"},
-			want: `rules[3].metricsQuery: query template rendered invalid PromQL "sum(some_metric": `,
+			name: "metricsQuery template syntax",
+			rule: config.DiscoveryRule{SeriesQuery: "up", MetricsQuery: "sum(<<.Series)"},
+			want: `rules[3].metricsQuery: template: query:1: `,
 		},
 		{
 			name: "metricsQuery unknown field",
@@ -138,6 +138,28 @@ func TestCompileRuleErrors(t *testing.T) {
 				t.Errorf("error:\n%v\nwant prefix:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCompileRuleWarnings: what prometheus-adapter loads but promgate
+// cannot check statically compiles, with a warning naming the field.
+func TestCompileRuleWarnings(t *testing.T) {
+	tests := []struct {
+		query, want string
+	}{
+		{"sum(<<.Series>>", "rules[3].metricsQuery: does not parse as PromQL"},
+		{`sum(rollup_rate(<<.Series>>{<<.LabelMatchers>>}[5m])) by (<<.GroupBy>>)`, "rules[3].metricsQuery: does not parse as PromQL"},
+		{`sum(<<.Series>>{ingress="<<.LabelValuesByName.ingress>>"}) by (<<.GroupBy>>)`, "rules[3].metricsQuery: uses a .LabelValuesByName key"},
+	}
+	for _, tt := range tests {
+		r, err := CompileRule("rules[3]", config.DiscoveryRule{SeriesQuery: "up", MetricsQuery: tt.query})
+		if err != nil {
+			t.Errorf("CompileRule(%q): %v", tt.query, err)
+			continue
+		}
+		if len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], tt.want) {
+			t.Errorf("CompileRule(%q) warnings %q, want one starting %q", tt.query, r.Warnings, tt.want)
+		}
 	}
 }
 
@@ -172,7 +194,7 @@ func TestCompile(t *testing.T) {
 
 	// Errors of every rule are reported together, each with its path.
 	cfg.Rules[1].Name.Matches = "("
-	cfg.ExternalRules[0].MetricsQuery = "sum("
+	cfg.ExternalRules[0].MetricsQuery = "sum(<<.Series)"
 	custom, external, err = Compile(cfg)
 	if err == nil || custom != nil || external != nil {
 		t.Fatalf("Compile = %v, %v, %v", custom, external, err)

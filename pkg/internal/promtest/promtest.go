@@ -7,6 +7,7 @@ package promtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -90,7 +91,21 @@ func (s *Server) Scalar(query string, t float64, v string) {
 func (s *Server) QueryReply(query string, r Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.queries[query] = r
+	s.queries[Canonical(query)] = r
+}
+
+var canonicalParser = parser.NewParser(parser.Options{EnableExperimentalFunctions: true})
+
+// Canonical returns query as the PromQL printer writes it (matchers
+// sorted, spacing normalised), or query itself when it does not parse.
+// Fixtures are matched on it, so that a test states a query in any
+// equivalent spelling.
+func Canonical(query string) string {
+	e, err := canonicalParser.ParseExpr(query)
+	if err != nil {
+		return query
+	}
+	return e.String()
 }
 
 // Series makes the selector match return the given label sets (each
@@ -172,7 +187,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/api/v1/query"):
 		q := r.Form.Get("query")
-		if reply, ok = s.queries[q]; !ok {
+		if reply, ok = s.queries[Canonical(q)]; !ok {
 			reply = Error(http.StatusBadRequest, "bad_data", fmt.Sprintf("promtest: no fixture for query %q", q))
 		}
 	case strings.HasSuffix(r.URL.Path, "/api/v1/series"):

@@ -77,6 +77,9 @@ type resolution struct {
 	kind        schema.GroupVersionKind
 	kindErr     error
 	expires     time.Time
+
+	shareOnce sync.Once
+	share     sharing
 }
 
 // resolutions remembers resolutions for one catalog snapshot.
@@ -104,8 +107,9 @@ type plan struct {
 	entry         catalog.Entry
 	resourceLabel string
 	namespace     string
-	nsLabel       string             // set for namespaced objects
-	matchers      []*plabels.Matcher // from the metric label selector
+	nsLabel       string        // set for namespaced objects
+	parts         []promql.Part // from the metric label selector
+	res           *resolution
 	// kind (or kindErr) and selector are the same for every value of a
 	// request: resolved once, not per object (a RESTMapper lookup scans
 	// every resource the cluster serves).
@@ -119,12 +123,15 @@ func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, m
 	if err != nil {
 		return nil, err
 	}
-	ms, err := promql.MatchersForSelector(metricSelector, nil)
+	if err := validNamespace(info, namespace); err != nil {
+		return nil, err
+	}
+	parts, err := promql.SelectorParts(metricSelector, nil)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("metricLabelSelector: %v", err))
 	}
-	pl := &plan{info: r.norm, entry: r.entry, resourceLabel: r.rl, matchers: ms, selector: labelSelector(metricSelector),
-		kind: r.kind, kindErr: r.kindErr}
+	pl := &plan{info: r.norm, entry: r.entry, resourceLabel: r.rl, parts: parts, selector: labelSelector(metricSelector),
+		kind: r.kind, kindErr: r.kindErr, res: r}
 	if r.norm.Namespaced {
 		pl.namespace = namespace
 		pl.nsLabel = r.nsLabel
@@ -175,6 +182,15 @@ func (p *Provider) lookup(info cmprovider.CustomMetricInfo, snap *catalog.Snapsh
 	return r, nil
 }
 
+// validNamespace refuses a namespace that is not a Kubernetes namespace
+// name, before any query is built.
+func validNamespace(info cmprovider.CustomMetricInfo, namespace string) error {
+	if namespace == "" {
+		return nil
+	}
+	return provider.ValidNamespace(namespace)
+}
+
 func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 	err := cmprovider.NewMetricNotFoundError(info.GroupResource, info.Metric)
 	scope := "cluster-scoped"
@@ -196,53 +212,52 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 
 // query renders and runs the plan for the named objects and returns the
 // samples by object name.
+//
+// The query is the one prometheus-adapter would send (the metric selector,
+// the namespace, the objects; grouped by the object label) unless the
+// rule's template is shareable (promql.Shareable, decided once per rule and
+// resource): then, with Batch, every request for the metric sends the same
+// cluster-wide query grouped by namespace and object, and with more names
+// than MaxNamesInQuery the query selects the whole namespace; the result is
+// filtered here.
 func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[string]*model.Sample, *int64, error) {
-	ms := append([]*plabels.Matcher(nil), pl.matchers...)
+	share := pl.res.sharing(pl.entry)
+	parts := append([]promql.Part(nil), pl.parts...)
 	groupBy := []string{pl.resourceLabel}
+	filterNamespace := false
 	switch {
-	case p.Batch:
+	case share.ok && p.Batch:
 		if pl.nsLabel != "" {
 			groupBy = []string{pl.nsLabel, pl.resourceLabel}
+			filterNamespace = true
 		}
-		ms = append(ms, &plabels.Matcher{Type: plabels.MatchNotEqual, Name: pl.resourceLabel, Value: ""})
+		parts = append(parts, promql.AnyPart(pl.resourceLabel))
+	case share.ok && len(names) > p.MaxNamesInQuery:
+		if pl.nsLabel != "" {
+			parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
+		}
+		parts = append(parts, promql.AnyPart(pl.resourceLabel))
 	default:
 		if pl.nsLabel != "" {
-			ms = append(ms, promql.Equal(pl.nsLabel, pl.namespace))
+			parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
 		}
-		if len(names) > p.MaxNamesInQuery {
-			ms = append(ms, &plabels.Matcher{Type: plabels.MatchNotEqual, Name: pl.resourceLabel, Value: ""})
-		} else {
-			ms = append(ms, promql.OneOf(pl.resourceLabel, names))
-		}
+		parts = append(parts, promql.OneOfPart(pl.resourceLabel, names))
 	}
-	byName := map[string]string{}
-	for _, m := range ms {
-		byName[m.Name] = m.Value
-	}
-	q, expr, err := pl.entry.Rule.Query.Render(promql.TemplateArgs{
-		Series:            pl.entry.Series,
-		LabelMatchers:     promql.JoinMatchers(ms),
-		LabelValuesByName: byName,
-		GroupBy:           strings.Join(groupBy, ","),
-		GroupBySlice:      groupBy,
-	})
+	q, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: parts, GroupBy: groupBy})
 	if err != nil {
 		return nil, nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
 	}
-	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q)
-	vec, err := p.querier.Query(ctx, q, p.now())
+	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q.Text, "shared", share.ok)
+	vec, err := p.querier.Query(ctx, q.Text, p.now())
 	if err != nil {
 		return nil, nil, provider.StatusError(err)
 	}
-	window := provider.WindowSeconds(expr)
+	window := provider.WindowSeconds(q.Expr)
 	wanted := make(map[string]bool, len(names))
 	for _, n := range names {
 		wanted[n] = true
 	}
 	out := make(map[string]*model.Sample, len(names))
-	// Only the batched query groups by namespace; otherwise its matcher
-	// already selected the namespace and the result has no namespace label.
-	filterNamespace := p.Batch && pl.nsLabel != ""
 	for _, s := range vec {
 		if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
 			continue
@@ -251,15 +266,77 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 		if !wanted[obj] {
 			continue
 		}
-		if _, dup := out[obj]; !dup {
-			out[obj] = s
-		}
+		// As prometheus-adapter: the last sample for an object wins.
+		out[obj] = s
 	}
 	return out, window, nil
 }
 
+// sharing is the decision whether a resolution's template is shareable.
+type sharing struct {
+	ok     bool
+	reason string
+}
+
+// sharing decides, once per resolution, whether the rule's query may be
+// shared by all requests for the metric: rendered for one request (a
+// namespace and two objects) and for all objects, the two must be
+// equivalent once filtered (promql.Shareable).
+func (r *resolution) sharing(e catalog.Entry) sharing {
+	r.shareOnce.Do(func() { r.share = decideSharing(e.Rule.Query, e.Series, r.rl, r.nsLabel) })
+	return r.share
+}
+
+// decideSharing renders tmpl for one request and for all objects and
+// compares them.
+func decideSharing(tmpl *promql.Template, series, rl, nsLabel string) sharing {
+	if !tmpl.Checked() {
+		return sharing{reason: "the query is not parsed as PromQL"}
+	}
+	var moved []*plabels.Matcher
+	var one []promql.Part
+	groupAll := []string{rl}
+	if nsLabel != "" {
+		ns := promql.EqualPart(nsLabel, "promgate-sample")
+		one = append(one, ns)
+		moved = append(moved, ns.Matcher)
+		groupAll = []string{nsLabel, rl}
+	}
+	objs := promql.OneOfPart(rl, []string{"sample-a", "sample-b"})
+	one = append(one, objs)
+	moved = append(moved, objs.Matcher)
+	full, err := tmpl.Build(promql.Request{Series: series, Parts: one, GroupBy: []string{rl}})
+	if err != nil {
+		return sharing{reason: err.Error()}
+	}
+	if full.Placed[rl] || (nsLabel != "" && full.Placed[nsLabel]) {
+		return sharing{reason: "the template uses .LabelValuesByName of the objects or the namespace"}
+	}
+	all := promql.AnyPart(rl)
+	shared, err := tmpl.Build(promql.Request{Series: series, Parts: []promql.Part{all}, GroupBy: groupAll})
+	if err != nil {
+		return sharing{reason: err.Error()}
+	}
+	ok, why := promql.Shareable(full.Expr, shared.Expr, moved, []*plabels.Matcher{all.Matcher})
+	return sharing{ok: ok, reason: why}
+}
+
+// Sharing reports whether requests for a metric share one query (see
+// query) and, if not, why.
+func (p *Provider) Sharing(info cmprovider.CustomMetricInfo) (bool, string) {
+	r, err := p.lookup(info, p.catalog.Snapshot())
+	if err != nil {
+		return false, err.Error()
+	}
+	s := r.sharing(r.entry)
+	return s.ok, s.reason
+}
+
 // GetMetricByName returns the metric for one object.
 func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedName, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValue, error) {
+	if err := provider.ValidObjectName(info.GroupResource, name.Name); err != nil {
+		return nil, err
+	}
 	pl, err := p.resolve(info, name.Namespace, metricSelector)
 	if err != nil {
 		return nil, err

@@ -126,6 +126,9 @@ func int64p(v int64) *int64 { return &v }
 // checkQueries asserts the exact PromQL sent, and that it was evaluated at now.
 func (f *fixture) checkQueries(t *testing.T, want ...string) {
 	t.Helper()
+	for i := range want {
+		want[i] = promtest.Canonical(want[i])
+	}
 	if got := f.srv.Queries(); !reflect.DeepEqual(got, want) {
 		t.Errorf("queries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -267,7 +270,7 @@ func TestGetMetricBySelector(t *testing.T) {
 		sample("2", "pod", "b"),
 		sample("1", "pod", "a"),
 		sample("9", "pod", "c"), // not selected: ignored
-		sample("8", "pod", "a"), // a second series for a: the first wins
+		sample("8", "pod", "a"), // a second series for a: the last wins, as in prometheus-adapter
 	)
 	list, err := f.p.GetMetricBySelector(context.Background(), "ns1", mustSelector(t, "app=web"), podsInfo, labels.Everything())
 	if err != nil {
@@ -278,7 +281,7 @@ func TestGetMetricBySelector(t *testing.T) {
 		{DescribedObject: podRef("ns1", "a"), Metric: custom_metrics.MetricIdentifier{Name: "http_requests_per_second"}, Timestamp: ts, WindowSeconds: int64p(60)},
 		{DescribedObject: podRef("ns1", "b"), Metric: custom_metrics.MetricIdentifier{Name: "http_requests_per_second"}, Timestamp: ts, WindowSeconds: int64p(60)},
 	}
-	checkList(t, list, want, "1", "2")
+	checkList(t, list, want, "8", "2")
 }
 
 func checkList(t *testing.T, list *custom_metrics.MetricValueList, want []custom_metrics.MetricValue, values ...string) {
@@ -458,7 +461,7 @@ func TestErrors(t *testing.T) {
 					promtest.Reply{Status: http.StatusServiceUnavailable, ContentType: "text/plain", Body: "down"})
 			},
 			code:    http.StatusServiceUnavailable,
-			message: "prometheus backend URL: query failed: server_error: server error: 503",
+			message: "prometheus backend URL: query failed: bad status (HTTP 503, server_error)",
 		},
 		{
 			name: "prometheus failure in a list", info: podsInfo,
@@ -467,7 +470,7 @@ func TestErrors(t *testing.T) {
 					promtest.Error(http.StatusUnprocessableEntity, "execution", "too many samples"))
 			},
 			code:    http.StatusServiceUnavailable,
-			message: "prometheus backend URL: query failed: execution: too many samples",
+			message: "prometheus backend URL: query failed: bad status (HTTP 422, execution)",
 		},
 		{
 			name: "unsupported metric selector", object: podA, info: podsInfo, sel: "code>499",

@@ -61,10 +61,18 @@ func TestBatch(t *testing.T) {
 			want: []string{"namespace=ns2,queue=a"},
 		},
 		{
-			name: "an aggregation is not batched", namespace: "ns1", metric: "topic_messages_per_second", selector: "topic=plain",
+			name: "an aggregation by the selected label is shared", namespace: "ns1", metric: "topic_messages_per_second", selector: "topic=plain",
 			unbatched:       `sum(rate(topic_messages_total{topic="plain"}[2m])) by (topic)`,
 			unbatchedResult: []promtest.Sample{sample("0.5", "topic", "plain")},
+			batched:         `sum(rate(topic_messages_total[2m])) by (topic)`,
+			batchedResult:   []promtest.Sample{sample("0.5", "topic", "plain"), sample("7", "topic", "other")},
 			want:            []string{"topic=plain"},
+		},
+		{
+			name: "an aggregation across the selected labels is not shared", namespace: "ns1", metric: "jobs_waiting",
+			unbatched:       `sum(jobs_waiting{kubernetes_namespace="ns1"})`,
+			unbatchedResult: []promtest.Sample{sample("12")},
+			want:            []string{""},
 		},
 	}
 	for _, tt := range tests {
@@ -83,7 +91,7 @@ func TestBatch(t *testing.T) {
 				if err != nil {
 					t.Fatalf("batch=%v: %v", batch, err)
 				}
-				if q := f.srv.Queries(); !reflect.DeepEqual(q, []string{wantQuery}) {
+				if q := f.srv.Queries(); !reflect.DeepEqual(q, []string{promtest.Canonical(wantQuery)}) {
 					t.Errorf("batch=%v: queries %q, want %q", batch, q, wantQuery)
 				}
 				for _, it := range list.Items {

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
 	plabels "github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql/parser"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +26,7 @@ import (
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
+	"github.com/promgate/promgate/pkg/rules"
 )
 
 // Catalog gives the current set of known metrics.
@@ -47,7 +48,14 @@ type Provider struct {
 	// each series' labels); other queries are sent as they are.
 	Batch bool
 	now   func() time.Time
+
+	mu        sync.Mutex
+	decisions map[shapeKey]bool
 }
+
+// maxDecisions bounds the remembered sharing decisions: selector shapes
+// come from requests, so their number is not bounded by the config.
+const maxDecisions = 4096
 
 var _ cmprovider.ExternalMetricsProvider = (*Provider)(nil)
 
@@ -63,66 +71,82 @@ func (p *Provider) ListAllExternalMetrics() []cmprovider.ExternalMetricInfo {
 
 // GetExternalMetric returns one value per series of the metric that
 // matches metricSelector (and the namespace, for namespaced rules).
+//
+// As in prometheus-adapter, one rule serves a metric: when several rules
+// give the same name, the last one does. The query is the rule's template
+// rendered with the selector's and the namespace's matchers; with Batch,
+// when the template is shareable (promql.Shareable: the query keeps each
+// series' labels, decided once per rule and selector shape), it is
+// rendered without them and its samples are filtered here, so that all
+// HPAs polling one metric send one query.
 func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metricSelector labels.Selector, info cmprovider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
 	snap := p.catalog.Snapshot()
-	entries := snap.External(info.Metric)
-	if len(entries) == 0 {
+	e, ok := snap.ExternalEntry(info.Metric)
+	if !ok {
 		return nil, notFound(snap, info.Metric)
 	}
+	parts, err := promql.SelectorParts(metricSelector, e.Rule.Replacer())
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("labelSelector: %v", err))
+	}
+	if e.Rule.Namespaced && namespace != "" {
+		if err := provider.ValidNamespace(namespace); err != nil {
+			return nil, err
+		}
+		parts = append(parts, promql.EqualPart(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
+	}
+	req := promql.Request{Series: e.Series, Parts: parts, GroupBy: []string{}}
+	q, err := e.Rule.Query.Build(req)
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
+	}
+	var filter []*plabels.Matcher
+	if p.Batch && len(parts) > 0 && q.Checked {
+		if sq, ok := p.shared(e, req, q); ok {
+			ms := make([]*plabels.Matcher, len(parts))
+			for i, pt := range parts {
+				ms[i] = pt.Matcher
+			}
+			if filter, err = promql.Compiled(ms); err == nil {
+				q = sq
+			} else {
+				filter = nil
+			}
+		}
+	}
+	klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q.Text, "filtered", len(filter) > 0)
+	vec, err := p.querier.Query(ctx, q.Text, p.now())
+	if err != nil {
+		return nil, provider.StatusError(err)
+	}
+	window := provider.WindowSeconds(q.Expr)
 	list := &external_metrics.ExternalMetricValueList{}
-	for _, e := range entries {
-		ms, err := promql.MatchersForSelector(metricSelector, e.Rule.Replacer())
+	for _, s := range vec {
+		if filter != nil && !promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
+			continue
+		}
+		f := float64(s.Value)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			klog.V(2).InfoS("skipping non-finite value", "metric", info.Metric, "series", s.Metric.String(), "value", f)
+			continue
+		}
+		v, err := quantity.FromFloat(f)
 		if err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("labelSelector: %v", err))
+			continue
 		}
-		if e.Rule.Namespaced && namespace != "" {
-			ms = append(ms, promql.Equal(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
-		}
-		q, expr, err := render(e, ms)
-		if err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
-		}
-		var filter []*plabels.Matcher
-		if p.Batch && len(ms) > 0 {
-			if bq, bexpr, err := render(e, nil); err == nil && promql.Filterable(bexpr, expr, ms) {
-				if filter, err = promql.Compiled(ms); err == nil {
-					q, expr = bq, bexpr
-				}
+		lbls := make(map[string]string, len(s.Metric))
+		for k, val := range s.Metric {
+			if k != model.MetricNameLabel {
+				lbls[string(k)] = string(val)
 			}
 		}
-		klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q, "filtered", len(filter) > 0)
-		vec, err := p.querier.Query(ctx, q, p.now())
-		if err != nil {
-			return nil, provider.StatusError(err)
-		}
-		window := provider.WindowSeconds(expr)
-		for _, s := range vec {
-			if filter != nil && !promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
-				continue
-			}
-			f := float64(s.Value)
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				klog.V(2).InfoS("skipping non-finite value", "metric", info.Metric, "series", s.Metric.String(), "value", f)
-				continue
-			}
-			v, err := quantity.FromFloat(f)
-			if err != nil {
-				continue
-			}
-			lbls := make(map[string]string, len(s.Metric))
-			for k, val := range s.Metric {
-				if k != model.MetricNameLabel {
-					lbls[string(k)] = string(val)
-				}
-			}
-			list.Items = append(list.Items, external_metrics.ExternalMetricValue{
-				MetricName:    info.Metric,
-				MetricLabels:  lbls,
-				Timestamp:     metav1.NewTime(s.Timestamp.Time()),
-				WindowSeconds: window,
-				Value:         v,
-			})
-		}
+		list.Items = append(list.Items, external_metrics.ExternalMetricValue{
+			MetricName:    info.Metric,
+			MetricLabels:  lbls,
+			Timestamp:     metav1.NewTime(s.Timestamp.Time()),
+			WindowSeconds: window,
+			Value:         v,
+		})
 	}
 	sort.SliceStable(list.Items, func(i, j int) bool {
 		return labels.Set(list.Items[i].MetricLabels).String() < labels.Set(list.Items[j].MetricLabels).String()
@@ -130,19 +154,49 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 	return list, nil
 }
 
-// render renders the entry's query with the matchers ms.
-func render(e catalog.Entry, ms []*plabels.Matcher) (string, parser.Expr, error) {
-	byName := map[string]string{}
-	for _, m := range ms {
-		byName[m.Name] = m.Value
+// shared returns the query shared by every request for the entry's metric
+// whose selector has the same shape as req's, if the template allows it.
+// The decision is remembered per rule and shape (the labels and operators
+// selected on), never per value.
+func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query) (promql.Query, bool) {
+	sq, err := e.Rule.Query.Build(promql.Request{Series: e.Series, GroupBy: []string{}})
+	if err != nil || !sq.Checked {
+		return promql.Query{}, false
 	}
-	return e.Rule.Query.Render(promql.TemplateArgs{
-		Series:            e.Series,
-		LabelMatchers:     promql.JoinMatchers(ms),
-		LabelValuesByName: byName,
-		GroupBy:           "",
-		GroupBySlice:      []string{},
-	})
+	key := shapeKey{rule: e.Rule, series: e.Series}
+	var b strings.Builder
+	for _, pt := range req.Parts {
+		b.WriteString(pt.Matcher.Name + pt.Matcher.Type.String() + "\x00")
+	}
+	key.shape = b.String()
+	p.mu.Lock()
+	ok, known := p.decisions[key]
+	p.mu.Unlock()
+	if known {
+		return sq, ok
+	}
+	ok = len(full.Placed) == 0
+	if ok {
+		ms := make([]*plabels.Matcher, len(req.Parts))
+		for i, pt := range req.Parts {
+			ms[i] = pt.Matcher
+		}
+		ok, _ = promql.Shareable(full.Expr, sq.Expr, ms, nil)
+	}
+	p.mu.Lock()
+	if p.decisions == nil || len(p.decisions) >= maxDecisions {
+		p.decisions = map[shapeKey]bool{}
+	}
+	p.decisions[key] = ok
+	p.mu.Unlock()
+	return sq, ok
+}
+
+// shapeKey identifies a sharing decision.
+type shapeKey struct {
+	rule   *rules.Rule
+	series string
+	shape  string
 }
 
 func notFound(snap *catalog.Snapshot, metric string) error {

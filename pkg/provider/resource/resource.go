@@ -102,6 +102,12 @@ type rule struct {
 	podLabel       string
 	containerLabel string
 	nodeLabel      string
+	// shareContainer and shareNode say whether the queries may be shared
+	// by all pods (nodes) and filtered here; otherwise they are sent as
+	// prometheus-adapter sends them (pods: one query per namespace).
+	shareContainer, shareNode sharing
+	// Warnings are what could not be checked statically.
+	Warnings []string
 }
 
 // New compiles rules into a Provider that runs its queries through q.
@@ -121,10 +127,21 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 	if opts.MaxNamesInQuery < 0 {
 		return nil, fmt.Errorf("resource metrics: MaxNamesInQuery must not be negative, got %d", opts.MaxNamesInQuery)
 	}
-	cpu, cerr := compileRule("resourceRules.cpu", rr.CPU, mapper)
-	mem, merr := compileRule("resourceRules.memory", rr.Memory, mapper)
+	// A rule left out entirely (prometheus-adapter loads such configs) is
+	// not served: values then carry only the other resource.
+	var cpu, mem *rule
+	var cerr, merr error
+	if !rr.CPU.IsZero() {
+		cpu, cerr = compileRule("resourceRules.cpu", rr.CPU, mapper)
+	}
+	if !rr.Memory.IsZero() {
+		mem, merr = compileRule("resourceRules.memory", rr.Memory, mapper)
+	}
 	if err := errors.Join(cerr, merr); err != nil {
 		return nil, err
+	}
+	if cpu == nil && mem == nil {
+		return nil, config.Fieldf("resourceRules", "needs a cpu or a memory rule to serve metrics.k8s.io")
 	}
 	RegisterMetrics()
 	p := &Provider{
@@ -145,13 +162,17 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 	}
 	// The window should be the CPU query's rate range; take it from there
 	// when unset, and say so when the two disagree.
-	_, expr, err := cpu.containerQuery.Render(cpu.containerArgs([]*plabels.Matcher{
-		promql.Equal(cpu.namespaceLabel, "default"), promql.Equal(cpu.podLabel, "p"),
-	}))
-	if err != nil { // compileRule rendered the same template already
-		return nil, config.Fieldf("resourceRules.cpu.containerQuery", "%v", err)
+	var rng time.Duration
+	var ok bool
+	if cpu != nil {
+		built, err := cpu.containerQuery.Build(cpu.podRequest("default", []string{"p"}))
+		if err != nil { // compileRule rendered the same template already
+			return nil, config.Fieldf("resourceRules.cpu.containerQuery", "%v", err)
+		}
+		if built.Expr != nil {
+			rng, ok = promql.Window(built.Expr)
+		}
 	}
-	rng, ok := promql.Window(expr)
 	switch {
 	case p.window == 0 && ok:
 		p.window = rng
@@ -175,9 +196,12 @@ func compileRule(path string, r config.ResourceRule, mapper apimeta.RESTMapper) 
 			errs = append(errs, config.Fieldf(path+"."+field, "is required"))
 			return nil
 		}
-		t, err := promql.NewTemplate(text)
+		t, warnings, err := promql.NewTemplate(text)
 		if err != nil {
 			errs = append(errs, config.Fieldf(path+"."+field, "%v", err))
+		}
+		for _, w := range warnings {
+			out.Warnings = append(out.Warnings, path+"."+field+": "+w)
 		}
 		return t
 	}
@@ -211,61 +235,86 @@ func compileRule(path string, r config.ResourceRule, mapper apimeta.RESTMapper) 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	// Render both shapes of each query (names listed, names dropped) now,
-	// so that a template that cannot handle one fails at startup.
-	checks := []struct {
-		field string
-		t     *promql.Template
-		args  promql.TemplateArgs
-	}{
-		{"containerQuery", out.containerQuery, out.containerArgs([]*plabels.Matcher{
-			promql.OneOf(out.namespaceLabel, []string{"a", "b"}), promql.OneOf(out.podLabel, []string{"c", "d"})})},
-		{"containerQuery", out.containerQuery, out.containerArgs([]*plabels.Matcher{
-			anyValue(out.namespaceLabel), anyValue(out.podLabel)})},
-		{"nodeQuery", out.nodeQuery, out.nodeArgs(promql.OneOf(out.nodeLabel, []string{"a", "b"}))},
-		{"nodeQuery", out.nodeQuery, out.nodeArgs(anyValue(out.nodeLabel))},
+	// Render each query for one request and shared by all now, so that a
+	// template that cannot handle one fails at startup, and decide whether
+	// each may be shared (promql.Shareable).
+	var err2 error
+	out.shareContainer, err2 = decide(out.containerQuery,
+		out.podRequest("promgate-sample", []string{"sample-a", "sample-b"}),
+		promql.Request{Parts: []promql.Part{promql.AnyPart(out.podLabel)}, GroupBy: out.sharedPodGroupBy()},
+		[]string{out.namespaceLabel, out.podLabel})
+	if err2 != nil {
+		return nil, config.Fieldf(path+".containerQuery", "%v", err2)
 	}
-	for _, c := range checks {
-		if _, _, err := c.t.Render(c.args); err != nil {
-			return nil, config.Fieldf(path+"."+c.field, "%v", err)
-		}
+	out.shareNode, err2 = decide(out.nodeQuery,
+		out.nodeRequest([]string{"sample-a", "sample-b"}),
+		promql.Request{Parts: []promql.Part{promql.AnyPart(out.nodeLabel)}, GroupBy: []string{out.nodeLabel}},
+		[]string{out.nodeLabel})
+	if err2 != nil {
+		return nil, config.Fieldf(path+".nodeQuery", "%v", err2)
+	}
+	if !out.shareContainer.ok {
+		klog.InfoS("Resource metrics pod query is sent per namespace, as prometheus-adapter does: it cannot be shared by all pods",
+			"field", path+".containerQuery", "reason", out.shareContainer.reason)
 	}
 	return out, nil
 }
 
-// anyValue matches every series that has the label.
-func anyValue(label string) *plabels.Matcher {
-	return &plabels.Matcher{Type: plabels.MatchNotEqual, Name: label, Value: ""}
+// sharing is a decision whether a query may be shared by all objects.
+type sharing struct {
+	ok     bool
+	reason string
 }
 
-// templateArgs builds a template's arguments from matchers. In
-// LabelValuesByName a label matched by an alternation maps to that (escaped)
-// alternation and a label matched by anyValue to ".+", so that a template
-// writing label=~"<<index .LabelValuesByName "label">>" selects the same
-// series as <<.LabelMatchers>>.
-func templateArgs(ms []*plabels.Matcher, groupBy []string) promql.TemplateArgs {
-	byName := make(map[string]string, len(ms))
-	for _, m := range ms {
-		if m.Type == plabels.MatchNotEqual && m.Value == "" {
-			byName[m.Name] = ".+"
-		} else {
-			byName[m.Name] = m.Value
+// decide renders t for one request and shared, and compares them; moved
+// are the labels whose matchers the shared query drops.
+func decide(t *promql.Template, one, all promql.Request, moved []string) (sharing, error) {
+	full, err := t.Build(one)
+	if err != nil {
+		return sharing{}, err
+	}
+	if !full.Checked {
+		return sharing{reason: "the query is not parsed as PromQL"}, nil
+	}
+	for _, l := range moved {
+		if full.Placed[l] {
+			return sharing{reason: "the template uses .LabelValuesByName." + l}, nil
 		}
 	}
-	return promql.TemplateArgs{
-		LabelMatchers:     promql.JoinMatchers(ms),
-		LabelValuesByName: byName,
-		GroupBy:           strings.Join(groupBy, ","),
-		GroupBySlice:      groupBy,
+	shared, err := t.Build(all)
+	if err != nil {
+		return sharing{reason: err.Error()}, nil
+	}
+	var mm []*plabels.Matcher
+	for _, p := range one.Parts {
+		mm = append(mm, p.Matcher)
+	}
+	var added []*plabels.Matcher
+	for _, p := range all.Parts {
+		added = append(added, p.Matcher)
+	}
+	ok, why := promql.Shareable(full.Expr, shared.Expr, mm, added)
+	return sharing{ok: ok, reason: why}, nil
+}
+
+// podRequest is what prometheus-adapter renders the container query with
+// for pods of one namespace: the namespace and the pods, grouped by pod and
+// container.
+func (r *rule) podRequest(namespace string, pods []string) promql.Request {
+	return promql.Request{
+		Parts:   []promql.Part{promql.EqualPart(r.namespaceLabel, namespace), promql.OneOfPart(r.podLabel, pods)},
+		GroupBy: []string{r.podLabel, r.containerLabel},
 	}
 }
 
-func (r *rule) containerArgs(ms []*plabels.Matcher) promql.TemplateArgs {
-	return templateArgs(ms, []string{r.namespaceLabel, r.podLabel, r.containerLabel})
+// sharedPodGroupBy groups a query over pods of several namespaces.
+func (r *rule) sharedPodGroupBy() []string {
+	return []string{r.namespaceLabel, r.podLabel, r.containerLabel}
 }
 
-func (r *rule) nodeArgs(m *plabels.Matcher) promql.TemplateArgs {
-	return templateArgs([]*plabels.Matcher{m}, []string{r.nodeLabel})
+// nodeRequest is what prometheus-adapter renders the node query with.
+func (r *rule) nodeRequest(nodes []string) promql.Request {
+	return promql.Request{Parts: []promql.Part{promql.OneOfPart(r.nodeLabel, nodes)}, GroupBy: []string{r.nodeLabel}}
 }
 
 // podKey names a pod; pods are keyed by namespace and name together so that
@@ -295,15 +344,34 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 	if len(want) == 0 {
 		return out, nil
 	}
+	byNamespace := map[string][]string{}
+	for i, ns := range namespaces {
+		byNamespace[ns] = append(byNamespace[ns], names[i])
+	}
 	namespaces, names = distinct(namespaces), distinct(names)
 
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	ts := p.now()
-	vecs, err := p.queryBoth(ctx, ts, func(r *rule) (string, string, error) {
-		ms := []*plabels.Matcher{p.oneOf(r.namespaceLabel, namespaces), p.oneOf(r.podLabel, names)}
-		q, _, err := r.containerQuery.Render(r.containerArgs(ms))
-		return q, r.path + ".containerQuery", err
+	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
+		field := r.path + ".containerQuery"
+		if r.shareContainer.ok {
+			req := promql.Request{Parts: []promql.Part{p.oneOf(r.namespaceLabel, namespaces), p.oneOf(r.podLabel, names)},
+				GroupBy: r.sharedPodGroupBy()}
+			q, err := r.containerQuery.Build(req)
+			return []job{{query: q.Text, field: field}}, err
+		}
+		// As prometheus-adapter: one query per namespace, whose samples
+		// need no namespace label.
+		jobs := make([]job, 0, len(byNamespace))
+		for _, ns := range namespaces {
+			q, err := r.containerQuery.Build(r.podRequest(ns, distinct(byNamespace[ns])))
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, job{query: q.Text, field: field, namespace: ns})
+		}
+		return jobs, nil
 	})
 	if err != nil {
 		return nil, err
@@ -311,33 +379,41 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 
 	data := make(map[podKey]map[string]*containerData, len(want))
 	for i, r := range []*rule{p.cpu, p.memory} {
+		if r == nil {
+			continue
+		}
 		unlabeled := 0
-		for _, s := range vecs[i] {
-			ns := string(s.Metric[model.LabelName(r.namespaceLabel)])
-			name := string(s.Metric[model.LabelName(r.podLabel)])
-			if ns == "" || name == "" {
-				unlabeled++
-				continue
+		for _, res := range results[i] {
+			for _, s := range res.vec {
+				ns := res.namespace
+				if ns == "" {
+					ns = string(s.Metric[model.LabelName(r.namespaceLabel)])
+				}
+				name := string(s.Metric[model.LabelName(r.podLabel)])
+				if ns == "" || name == "" {
+					unlabeled++
+					continue
+				}
+				k := podKey{ns, name}
+				if _, ok := want[k]; !ok {
+					continue // another pod of a namespace-wide query
+				}
+				c := string(s.Metric[model.LabelName(r.containerLabel)])
+				if c == "" || c == pauseContainer {
+					continue // the pod cgroup or the pause container, never counted
+				}
+				cs := data[k]
+				if cs == nil {
+					cs = map[string]*containerData{}
+					data[k] = cs
+				}
+				cd := cs[c]
+				if cd == nil {
+					cd = &containerData{}
+					cs[c] = cd
+				}
+				cd.values[i].add(s)
 			}
-			k := podKey{ns, name}
-			if _, ok := want[k]; !ok {
-				continue // another pod of a namespace-wide query
-			}
-			c := string(s.Metric[model.LabelName(r.containerLabel)])
-			if c == "" || c == pauseContainer {
-				continue // the pod cgroup or the pause container, never counted
-			}
-			cs := data[k]
-			if cs == nil {
-				cs = map[string]*containerData{}
-				data[k] = cs
-			}
-			cd := cs[c]
-			if cd == nil {
-				cd = &containerData{}
-				cs[c] = cd
-			}
-			cd.values[i].add(s)
 		}
 		if unlabeled > 0 {
 			p.warnUnlabeled(r.path+".containerQuery", unlabeled, fmt.Sprintf("%s and %s", r.namespaceLabel, r.podLabel),
@@ -439,9 +515,13 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	ts := p.now()
-	vecs, err := p.queryBoth(ctx, ts, func(r *rule) (string, string, error) {
-		q, _, err := r.nodeQuery.Render(r.nodeArgs(p.oneOf(r.nodeLabel, names)))
-		return q, r.path + ".nodeQuery", err
+	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
+		part := promql.OneOfPart(r.nodeLabel, names)
+		if r.shareNode.ok {
+			part = p.oneOf(r.nodeLabel, names)
+		}
+		q, err := r.nodeQuery.Build(promql.Request{Parts: []promql.Part{part}, GroupBy: []string{r.nodeLabel}})
+		return []job{{query: q.Text, field: r.path + ".nodeQuery"}}, err
 	})
 	if err != nil {
 		return nil, err
@@ -449,22 +529,27 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 
 	data := make(map[string]*containerData, len(want))
 	for i, r := range []*rule{p.cpu, p.memory} {
+		if r == nil {
+			continue
+		}
 		unlabeled := 0
-		for _, s := range vecs[i] {
-			name := string(s.Metric[model.LabelName(r.nodeLabel)])
-			if name == "" {
-				unlabeled++
-				continue
+		for _, res := range results[i] {
+			for _, s := range res.vec {
+				name := string(s.Metric[model.LabelName(r.nodeLabel)])
+				if name == "" {
+					unlabeled++
+					continue
+				}
+				if _, ok := want[name]; !ok {
+					continue
+				}
+				d := data[name]
+				if d == nil {
+					d = &containerData{}
+					data[name] = d
+				}
+				d.values[i].add(s)
 			}
-			if _, ok := want[name]; !ok {
-				continue
-			}
-			d := data[name]
-			if d == nil {
-				d = &containerData{}
-				data[name] = d
-			}
-			d.values[i].add(s)
 		}
 		if unlabeled > 0 {
 			p.warnUnlabeled(r.path+".nodeQuery", unlabeled, r.nodeLabel,
@@ -482,7 +567,7 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 		var usage corev1.ResourceList
 		var sampleTS model.Time
 		if d := data[n.Name]; d == nil {
-			reason = fmt.Sprintf("the queries returned no series with %s=%q", p.cpu.nodeLabel, n.Name)
+			reason = fmt.Sprintf("the queries returned no series with %s=%q", p.primary().nodeLabel, n.Name)
 		} else {
 			usage, sampleTS, reason = p.usage(&d.values[0], &d.values[1])
 		}
@@ -512,6 +597,9 @@ func (p *Provider) usage(cpu, mem *value) (corev1.ResourceList, model.Time, stri
 		v    *value
 		name corev1.ResourceName
 	}{{cpu, corev1.ResourceCPU}, {mem, corev1.ResourceMemory}} {
+		if (x.name == corev1.ResourceCPU && p.cpu == nil) || (x.name == corev1.ResourceMemory && p.memory == nil) {
+			continue // not configured
+		}
 		switch {
 		case x.v.bad:
 			return nil, 0, fmt.Sprintf("%s value %v is not a finite, non-negative number", x.name, x.v.badValue)
@@ -532,10 +620,18 @@ func (p *Provider) usage(cpu, mem *value) (corev1.ResourceList, model.Time, stri
 		rl[x.name] = q
 	}
 	ts := cpu.ts
-	if mem.ts < ts {
+	if p.cpu == nil || (p.memory != nil && mem.ts < ts) {
 		ts = mem.ts
 	}
 	return rl, ts, ""
+}
+
+// primary is the rule whose labels name objects in messages.
+func (p *Provider) primary() *rule {
+	if p.cpu != nil {
+		return p.cpu
+	}
+	return p.memory
 }
 
 // cpuPrecision is the finest CPU step reported, in cores (0.1 millicore).
@@ -593,50 +689,78 @@ func (v *value) add(s *model.Sample) {
 
 // oneOf matches the given values of label, or every value when batching or
 // when there are more than MaxNamesInQuery of them (the caller then filters
-// the result).
-func (p *Provider) oneOf(label string, values []string) *plabels.Matcher {
+// the result). Only for queries that may be shared.
+func (p *Provider) oneOf(label string, values []string) promql.Part {
 	if p.batch || len(values) > p.maxNames {
-		return anyValue(label)
+		return promql.AnyPart(label)
 	}
-	return promql.OneOf(label, values)
+	return promql.OneOfPart(label, values)
 }
 
-// queryBoth renders the CPU and memory queries with render and runs them
-// concurrently. The first failure cancels the other query; errors are API
+// job is one query to run; namespace is set when the query selected one
+// namespace and its samples belong to it.
+type job struct {
+	query, field, namespace string
+}
+
+// result is a job's answer.
+type result struct {
+	namespace string
+	vec       model.Vector
+}
+
+// queryBoth builds the CPU and memory jobs with build and runs them all
+// concurrently. The first failure cancels the others; errors are API
 // statuses naming the field whose query failed (and, for backend failures,
 // the backend).
-func (p *Provider) queryBoth(ctx context.Context, ts time.Time, render func(*rule) (query, field string, err error)) ([2]model.Vector, error) {
-	var out [2]model.Vector
-	var errs [2]error
-	var fields [2]string
+func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule) ([]job, error)) ([2][]result, error) {
+	var out [2][]result
+	type failure struct {
+		field string
+		err   error
+	}
+	var mu sync.Mutex
+	var failures []failure
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, r := range []*rule{p.cpu, p.memory} {
-		q, field, err := render(r)
+		if r == nil {
+			continue
+		}
+		jobs, err := build(r)
 		if err != nil {
+			field := r.path
+			if len(jobs) > 0 {
+				field = jobs[0].field
+			}
 			return out, apierrors.NewInternalError(config.Fieldf(field, "%v", err))
 		}
-		fields[i] = field
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			klog.V(4).InfoS("Resource metrics query", "field", field, "query", q)
-			vec, err := p.querier.Query(ctx, q, ts)
-			if err != nil {
-				errs[i] = err
-				cancel()
-				return
-			}
-			out[i] = vec
-		}()
+		out[i] = make([]result, len(jobs))
+		for j, jb := range jobs {
+			out[i][j].namespace = jb.namespace
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				klog.V(4).InfoS("Resource metrics query", "field", jb.field, "query", jb.query)
+				vec, err := p.querier.Query(ctx, jb.query, ts)
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, failure{jb.field, err})
+					mu.Unlock()
+					cancel()
+					return
+				}
+				out[i][j].vec = vec
+			}()
+		}
 	}
 	wg.Wait()
-	// Report the failure that caused the other query's cancellation.
+	// Report the failure that caused the others' cancellation.
 	for _, canceled := range []bool{false, true} {
-		for i, err := range errs {
-			if err != nil && errors.Is(err, context.Canceled) == canceled {
-				return out, withField(fields[i], err)
+		for _, f := range failures {
+			if errors.Is(f.err, context.Canceled) == canceled {
+				return out, withField(f.field, f.err)
 			}
 		}
 	}

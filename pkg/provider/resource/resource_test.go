@@ -22,6 +22,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/promql"
 )
 
 // testRules are config/promgate.yaml's default resourceRules with each
@@ -240,9 +241,19 @@ func equalLines(t *testing.T, what string, got, want []string) {
 }
 
 func queries(cpu, mem, matchers string) []string {
-	out := []string{fmt.Sprintf(cpu, matchers), fmt.Sprintf(mem, matchers)}
+	out := []string{canonical(fmt.Sprintf(cpu, matchers)), canonical(fmt.Sprintf(mem, matchers))}
 	sort.Strings(out)
 	return out
+}
+
+// canonical prints q as the PromQL printer does (sorted matchers), which is
+// how queries are sent.
+func canonical(q string) string {
+	e, err := promql.Parse(q)
+	if err != nil {
+		return "unparsable: " + q
+	}
+	return e.String()
 }
 
 const (
@@ -635,7 +646,7 @@ func TestNew(t *testing.T) {
 		wantErr:  []string{"resourceRules: is required"},
 	}, {
 		name:    "invalid template",
-		rules:   `containerQuery: 'sum by (<<.GroupBy>>) (rate( => containerQuery: 'sum by (<<.GroupBy>>) ((rate(`,
+		rules:   `containerQuery: 'sum by (<<.GroupBy>>) (rate( => containerQuery: 'sum by (<<.GroupBy>) ((rate(`,
 		wantErr: []string{"resourceRules.cpu.containerQuery:"},
 	}, {
 		name:    "no label for pods and nodes",

@@ -1,0 +1,307 @@
+package promql
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+)
+
+// A Part is one label a request selects on, as prometheus-adapter hands it
+// to a metricsQuery template: a matcher for .LabelMatchers and the raw
+// values that .LabelValuesByName shows, joined by "|".
+type Part struct {
+	// Matcher is the escaped matcher that goes into .LabelMatchers.
+	Matcher *labels.Matcher
+	// Values are the values the request names for the label.
+	Values []string
+	// Any marks a part that selects every non-empty value of the label
+	// (all objects of a shared query): .LabelValuesByName then reads ".+"
+	// inside a regular expression and cannot be placed anywhere else.
+	Any bool
+}
+
+// EqualPart selects one value of name.
+func EqualPart(name, value string) Part {
+	return Part{Matcher: Equal(name, value), Values: []string{value}}
+}
+
+// OneOfPart selects exactly the given values of name (an escaped
+// alternation when there are several).
+func OneOfPart(name string, values []string) Part {
+	return Part{Matcher: OneOf(name, values), Values: values}
+}
+
+// AnyPart selects every series that has the label name.
+func AnyPart(name string) Part {
+	return Part{Matcher: &labels.Matcher{Type: labels.MatchNotEqual, Name: name, Value: ""}, Any: true}
+}
+
+// SelectorParts converts a Kubernetes label selector (a metric label
+// selector) into parts, with the same meaning as MatchersForSelector. The
+// replace function, if not nil, is applied to every value
+// (labelValueReplacements).
+func SelectorParts(sel k8slabels.Selector, replace func(string) string) ([]Part, error) {
+	ms, err := MatchersForSelector(sel, replace)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	reqs, _ := sel.Requirements()
+	parts := make([]Part, len(ms))
+	for i, r := range reqs {
+		var values []string
+		if r.Operator() != selection.Exists && r.Operator() != selection.DoesNotExist {
+			values = r.Values().List()
+			for j := range values {
+				if replace != nil {
+					values[j] = replace(values[j])
+				}
+			}
+		}
+		parts[i] = Part{Matcher: ms[i], Values: values}
+	}
+	return parts, nil
+}
+
+// Request is what one metrics request selects, in the terms of a
+// prometheus-adapter metricsQuery template.
+type Request struct {
+	// Series is the series (metric) name; empty for resource rules.
+	Series string
+	// Parts are the selected labels in prometheus-adapter's order: the
+	// metric label selector's requirements, then the namespace, then the
+	// objects.
+	Parts []Part
+	// GroupBy is what .GroupBy and .GroupBySlice show.
+	GroupBy []string
+}
+
+// Query is a rendered query ready to send.
+type Query struct {
+	// Text is what is sent to the backend.
+	Text string
+	// Expr is the parsed query; nil when Checked is false.
+	Expr parser.Expr
+	// Placed are the labels whose .LabelValuesByName the template used.
+	Placed map[string]bool
+	// Checked says the query was parsed as PromQL and request values were
+	// placed into its syntax tree. A query in another dialect (MetricsQL,
+	// a function this parser does not know) is sent as rendered, with
+	// request values that are restricted to characters that cannot leave
+	// a quoted string (see Build).
+	Checked bool
+}
+
+// sentinel is what .LabelValuesByName holds for part i while the template
+// runs: an identifier that lexes as one token anywhere PromQL allows a
+// name or a string, and that no template or request contains (request data
+// never enters the template's text at all).
+func sentinel(i int) string { return "__promgate_v" + strconv.Itoa(i) + "__" }
+
+var sentinelRE = regexp.MustCompile(`__promgate_v([0-9]+)__`)
+
+// uncheckedValue is the alphabet request values may have to be placed into
+// a query that could not be parsed: Kubernetes names, namespaces and label
+// values all fit it, and none of its characters can end a quoted string or
+// start an escape.
+var uncheckedValue = regexp.MustCompile(`^[A-Za-z0-9_.:-]*$`)
+
+// ErrValuePlacement marks a template that uses .LabelValuesByName where a
+// request value cannot be placed safely (for instance as a label name).
+var ErrValuePlacement = errors.New("template places a request value where it cannot be escaped")
+
+// Build renders the template for a request, the way prometheus-adapter
+// would, and returns the query to send.
+//
+// .Series, .LabelMatchers, .GroupBy and .GroupBySlice are rendered as text:
+// the series name must be a valid metric name, the matchers are escaped,
+// and the group-by labels come from the configuration. .LabelValuesByName
+// is never rendered from request data: the template sees a placeholder per
+// label, the result is parsed, and each placeholder is then replaced in the
+// syntax tree by the values, escaped for where it stands: inside a regular
+// expression matcher as an escaped alternation (a name with dots matches
+// only itself), inside an equality matcher or a string literal as the
+// literal values joined by "|" (prometheus-adapter's text). The query sent
+// is the printed tree, so no request value can change what it selects.
+func (t *Template) Build(r Request) (Query, error) {
+	if r.Series != "" && !model.LegacyValidation.IsValidMetricName(r.Series) {
+		return Query{}, fmt.Errorf("series name %q is not a valid metric name", r.Series)
+	}
+	byName := make(map[string]string, len(r.Parts))
+	ms := make([]*labels.Matcher, len(r.Parts))
+	for i, p := range r.Parts {
+		byName[p.Matcher.Name] = sentinel(i)
+		ms[i] = p.Matcher
+	}
+	var buf bytes.Buffer
+	err := t.tmpl.Execute(&buf, TemplateArgs{
+		Series:            r.Series,
+		LabelMatchers:     JoinMatchers(ms),
+		LabelValuesByName: byName,
+		GroupBy:           strings.Join(r.GroupBy, ","),
+		GroupBySlice:      r.GroupBy,
+	})
+	if err != nil {
+		return Query{}, fmt.Errorf("rendering query template: %w", err)
+	}
+	text := strings.TrimSpace(buf.String())
+	if text == "" {
+		return Query{}, errors.New("query template rendered an empty query")
+	}
+	expr, perr := Parse(text)
+	if perr != nil {
+		if t.checked {
+			return Query{}, fmt.Errorf("query template rendered invalid PromQL %q: %w", text, perr)
+		}
+		out, err := placeText(text, r.Parts)
+		if err != nil {
+			return Query{}, err
+		}
+		return Query{Text: out, Placed: placed(text, r.Parts)}, nil
+	}
+	if err := placeValues(expr, r.Parts); err != nil {
+		return Query{}, err
+	}
+	out := expr.String()
+	if m := sentinelRE.FindString(out); m != "" {
+		return Query{}, fmt.Errorf("%w: .LabelValuesByName.%s", ErrValuePlacement, labelOf(m, r.Parts))
+	}
+	return Query{Text: out, Expr: expr, Checked: true, Placed: placed(text, r.Parts)}, nil
+}
+
+// labelOf names the label whose placeholder is s.
+func labelOf(s string, parts []Part) string {
+	m := sentinelRE.FindStringSubmatch(s)
+	if m == nil {
+		return "?"
+	}
+	i, _ := strconv.Atoi(m[1])
+	if i < len(parts) {
+		return parts[i].Matcher.Name
+	}
+	return "?"
+}
+
+// placeValues replaces placeholders in matchers and string literals.
+func placeValues(expr parser.Expr, parts []Part) error {
+	var err error
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		switch x := n.(type) {
+		case *parser.VectorSelector:
+			for i, m := range x.LabelMatchers {
+				if !strings.Contains(m.Value, "__promgate_v") {
+					continue
+				}
+				nm, e := placeInMatcher(m, parts)
+				if e != nil {
+					err = e
+					return e
+				}
+				x.LabelMatchers[i] = nm
+			}
+		case *parser.StringLiteral:
+			v, e := replaceSentinels(x.Val, parts, literalValue)
+			if e != nil {
+				err = e
+				return e
+			}
+			x.Val = v
+		}
+		return nil
+	})
+	return err
+}
+
+func placeInMatcher(m *labels.Matcher, parts []Part) (*labels.Matcher, error) {
+	var v string
+	var err error
+	switch m.Type {
+	case labels.MatchRegexp, labels.MatchNotRegexp:
+		whole := sentinelRE.FindStringIndex(m.Value)
+		if whole != nil && whole[0] == 0 && whole[1] == len(m.Value) {
+			v, err = replaceSentinels(m.Value, parts, regexValue)
+		} else {
+			v, err = replaceSentinels(m.Value, parts, func(p Part) (string, error) {
+				s, err := regexValue(p)
+				return "(?:" + s + ")", err
+			})
+		}
+	default:
+		v, err = replaceSentinels(m.Value, parts, literalValue)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("label %q: %w", m.Name, err)
+	}
+	return labels.NewMatcher(m.Type, m.Name, v)
+}
+
+func replaceSentinels(s string, parts []Part, value func(Part) (string, error)) (string, error) {
+	var err error
+	out := sentinelRE.ReplaceAllStringFunc(s, func(m string) string {
+		i, _ := strconv.Atoi(sentinelRE.FindStringSubmatch(m)[1])
+		if i >= len(parts) {
+			return m
+		}
+		v, e := value(parts[i])
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	})
+	return out, err
+}
+
+// regexValue is a part's values as an escaped alternation.
+func regexValue(p Part) (string, error) {
+	if p.Any {
+		return ".+", nil
+	}
+	return Alternation(p.Values), nil
+}
+
+// literalValue is a part's values as prometheus-adapter writes them.
+func literalValue(p Part) (string, error) {
+	if p.Any {
+		return "", fmt.Errorf("%w: .LabelValuesByName.%s of a query shared by all objects outside a regular expression", ErrValuePlacement, p.Matcher.Name)
+	}
+	return strings.Join(p.Values, "|"), nil
+}
+
+// placeText substitutes placeholders in a query that did not parse. Values
+// must fit uncheckedValue, so that they cannot leave the string they are
+// placed in; a placeholder outside a string would be a name, which a value
+// of that alphabet cannot turn into anything but a name either.
+func placeText(text string, parts []Part) (string, error) {
+	return replaceSentinels(text, parts, func(p Part) (string, error) {
+		if p.Any {
+			return ".+", nil
+		}
+		for _, v := range p.Values {
+			if !uncheckedValue.MatchString(v) {
+				return "", fmt.Errorf("%w: value %q of %q in a query that is not parsed as PromQL", ErrValuePlacement, v, p.Matcher.Name)
+			}
+		}
+		return strings.Join(p.Values, "|"), nil
+	})
+}
+
+// placed returns the labels whose .LabelValuesByName the rendered text
+// used.
+func placed(text string, parts []Part) map[string]bool {
+	var out map[string]bool
+	for _, m := range sentinelRE.FindAllString(text, -1) {
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[labelOf(m, parts)] = true
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package custom
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
+
+	"github.com/promgate/promgate/pkg/catalog"
+	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/internal/kubetest"
+	"github.com/promgate/promgate/pkg/internal/promtest"
+	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/rules"
+)
+
+// compatData: x per pod, in two namespaces; pod c of ns1 has no series.
+const compatData = `
+load 1m
+	x{namespace="ns1",pod="a"} 10+0x10
+	x{namespace="ns1",pod="b"} 20+0x10
+	x{namespace="ns2",pod="a"} 30+0x10
+	x{namespace="ns2",pod="c"} 40+0x10
+`
+
+// TestPrometheusAdapterValues runs templates from prometheus-adapter
+// configs through the provider against Prometheus' own engine, with
+// batching off and on, and checks the values prometheus-adapter gives for
+// the same template and data (its query: the metric selector, the
+// namespace, the objects; grouped by the object label). Sharing must never
+// change an answer: these templates used to give wrong values or nothing
+// when batched.
+func TestPrometheusAdapterValues(t *testing.T) {
+	tests := []struct {
+		name, tmpl string
+		list       string // "*" in ns1: name=value, sorted
+		one        string // ns1/a
+		shared     bool
+	}{
+		{name: "default", tmpl: `sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)`,
+			list: "a=10 b=20", one: "a=10", shared: true},
+		{name: "literal by pod", tmpl: `sum(<<.Series>>{<<.LabelMatchers>>}) by (pod)`,
+			list: "a=10 b=20", one: "a=10"},
+		{name: "LabelValuesByName without namespace", tmpl: `sum(<<.Series>>{pod=~"<<index .LabelValuesByName "pod">>"}) by (<<.GroupBy>>)`,
+			list: "a=40 b=20 c=40", one: "a=40"},
+		{name: "LabelValuesByName namespace and pod", tmpl: `sum(<<.Series>>{namespace="<<.LabelValuesByName.namespace>>",pod=~"<<.LabelValuesByName.pod>>"}) by (<<.GroupBy>>)`,
+			list: "a=10 b=20", one: "a=10"},
+		{name: "share of the selected objects", tmpl: `sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>) / scalar(count(<<.Series>>{<<.LabelMatchers>>}))`,
+			list: "a=5 b=10", one: "a=10"},
+		{name: "topk", tmpl: `topk(1, sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>))`,
+			list: "b=20", one: "a=10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, batch := range []bool{false, true} {
+				f := newEngineFixture(t, tt.tmpl)
+				f.p.Batch = batch
+				f.p.MaxNamesInQuery = 1 // more names than fit: the namespace-wide form where shareable
+				list, err := f.p.GetMetricBySelector(context.Background(), "ns1", labels.Everything(), compatInfo, labels.Everything())
+				if err != nil {
+					t.Fatalf("batch=%v: %v (queries %q)", batch, err, f.engine.Queries())
+				}
+				var got []string
+				for _, it := range list.Items {
+					got = append(got, it.DescribedObject.Name+"="+it.Value.String())
+				}
+				sort.Strings(got)
+				if s := strings.Join(got, " "); s != tt.list {
+					t.Errorf("batch=%v: list %q, want %q (queries %q)", batch, s, tt.list, f.engine.Queries())
+				}
+				v, err := f.p.GetMetricByName(context.Background(), types.NamespacedName{Namespace: "ns1", Name: "a"}, compatInfo, labels.Everything())
+				if err != nil {
+					t.Fatalf("batch=%v: one: %v (queries %q)", batch, err, f.engine.Queries())
+				}
+				if s := v.DescribedObject.Name + "=" + v.Value.String(); s != tt.one {
+					t.Errorf("batch=%v: one %q, want %q (queries %q)", batch, s, tt.one, f.engine.Queries())
+				}
+				ok, why := f.p.Sharing(compatInfo)
+				if ok != tt.shared {
+					t.Errorf("shared = %v (%s), want %v", ok, why, tt.shared)
+				}
+			}
+		})
+	}
+}
+
+var compatInfo = cmprovider.CustomMetricInfo{GroupResource: kubetest.Pods, Namespaced: true, Metric: "x_metric"}
+
+type engineFixture struct {
+	engine *promtest.Engine
+	p      *Provider
+}
+
+func newEngineFixture(t *testing.T, tmpl string) *engineFixture {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+rules:
+- seriesQuery: 'x{namespace!="",pod!=""}'
+  resources:
+    overrides:
+      namespace: {resource: namespace}
+      pod: {resource: pod}
+  name: {matches: "^x$", as: "x_metric"}
+  metricsQuery: '%s'
+`, tmpl)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom, _, err := rules.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := promtest.NewEngine(t, compatData)
+	client, err := prom.New(prom.Options{URL: e.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := kubetest.Mapper()
+	d := catalog.New(custom, nil, client, mapper, time.Hour)
+	d.Refresh(context.Background())
+	objects := &kubetest.Objects{}
+	objects.Add(
+		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "a"},
+		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "b"},
+		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "c"},
+		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns2", Name: "a"},
+		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns2", Name: "c"},
+	)
+	p := New(d, client, objects, mapper)
+	p.now = func() time.Time { return time.Unix(300, 0) }
+	e.Reset()
+	return &engineFixture{engine: e, p: p}
+}
