@@ -51,6 +51,7 @@ Label-to-resource mapping uses the cluster of --kubeconfig.`,
 	fs.StringVar(&o.prom.URL, "prometheus-url", o.prom.URL, "URL of the Prometheus-compatible API.")
 	fs.StringVar(&o.prom.CAFile, "prometheus-ca-file", o.prom.CAFile, "CA bundle for Prometheus.")
 	fs.StringVar(&o.prom.TokenFile, "prometheus-token-file", o.prom.TokenFile, "Bearer token file for Prometheus.")
+	fs.BoolVar(&o.prom.AllowCredentialsOverHTTP, strings.TrimPrefix(prom.FlagAllowCredentialsOverHTTP, "--"), o.prom.AllowCredentialsOverHTTP, "Allow sending the bearer token to an http:// --prometheus-url, in the clear.")
 	fs.DurationVar(&o.prom.Timeout, "prometheus-timeout", o.prom.Timeout, "Timeout of one Prometheus request.")
 	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent count.")
 	fs.StringVar(&o.metric, "metric", o.metric, "Only show where this metric name comes from.")

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Run(newRootCommand()))
+	os.Exit(cli.Run(newRootCommand(newServeOptions(), runServe)))
 }

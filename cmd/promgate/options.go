@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	goflag "flag"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 	"github.com/promgate/promgate/pkg/prom"
 )
 
-// serveOptions are the flags of "promgate serve". Names follow
-// prometheus-adapter's wherever it has one.
+// serveOptions are the flags of "promgate serve". Every flag of
+// prometheus-adapter v0.12 exists with the same name and meaning; where a
+// default differs on purpose, the flag's help says so and why (see also
+// docs/migration.md).
 type serveOptions struct {
 	base *basecmd.AdapterBase
 
@@ -30,6 +34,7 @@ type serveOptions struct {
 	cacheTTL       time.Duration
 	maxConcurrent  int
 	batch          bool
+	disableHTTP2   bool
 
 	// resourceHook installs metrics.k8s.io once the server exists.
 	resourceHook func(*genericapiserver.GenericAPIServer) error
@@ -50,6 +55,10 @@ func newServeOptions() *serveOptions {
 		relistInterval: time.Minute,
 		maxNames:       100,
 		resourceAPI:    true,
+		requestTimeout: 10 * time.Second,
+		cacheTTL:       5 * time.Second,
+		maxConcurrent:  16,
+		batch:          true,
 	}
 	return o
 }
@@ -60,24 +69,29 @@ func newServeOptions() *serveOptions {
 func (o *serveOptions) flags() *pflag.FlagSet {
 	fs := o.base.Flags()
 	fs.StringVar(&o.configFile, "config", o.configFile, "Path to the rules file (prometheus-adapter format). Required.")
-	fs.StringVar(&o.prom.URL, "prometheus-url", o.prom.URL, "URL of the Prometheus-compatible API (Prometheus, Thanos Query, Mimir, VictoriaMetrics); a path prefix is kept.")
-	fs.StringVar(&o.prom.AuthConfigFile, "prometheus-auth-config", o.prom.AuthConfigFile, "kubeconfig file whose cluster and user authenticate to Prometheus.")
-	fs.BoolVar(&o.prom.InCluster, "prometheus-auth-incluster", o.prom.InCluster, "Authenticate to Prometheus with the pod's service account.")
+	fs.StringVar(&o.prom.URL, "prometheus-url", o.prom.URL, "URL of the Prometheus-compatible API (Prometheus, Thanos Query, Mimir, VictoriaMetrics); a path prefix is kept. (prometheus-adapter's default is https://localhost; promgate's is Prometheus' own port.)")
+	fs.StringVar(&o.prom.AuthConfigFile, "prometheus-auth-config", o.prom.AuthConfigFile, "kubeconfig file whose cluster (CA) and user (token, client certificate) authenticate to Prometheus; its server is ignored. Cannot be combined with --prometheus-auth-incluster, --prometheus-token-file, --prometheus-ca-file or the client certificate flags.")
+	fs.BoolVar(&o.prom.InCluster, "prometheus-auth-incluster", o.prom.InCluster, "Authenticate to Prometheus with the pod's service account token and the cluster CA. Cannot be combined with --prometheus-auth-config, --prometheus-token-file, --prometheus-ca-file or the client certificate flags.")
 	fs.StringVar(&o.prom.CAFile, "prometheus-ca-file", o.prom.CAFile, "CA bundle that signs Prometheus' serving certificate.")
-	fs.StringVar(&o.prom.TokenFile, "prometheus-token-file", o.prom.TokenFile, "File holding a bearer token for Prometheus; re-read when it changes.")
-	fs.StringVar(&o.prom.CertFile, "prometheus-client-tls-cert-file", o.prom.CertFile, "Client certificate for mutual TLS with Prometheus.")
-	fs.StringVar(&o.prom.KeyFile, "prometheus-client-tls-key-file", o.prom.KeyFile, "Client key for mutual TLS with Prometheus.")
-	fs.StringArrayVar(&o.headers, "prometheus-header", o.headers, "Header added to every Prometheus request, as Name=Value (repeatable; e.g. X-Scope-OrgID=tenant for Mimir).")
-	fs.StringVar(&o.prom.Verb, "prometheus-verb", o.prom.Verb, "HTTP method for queries: GET or POST. Queries too long for a URL are always POSTed.")
-	fs.DurationVar(&o.prom.Timeout, "prometheus-timeout", o.prom.Timeout, "Timeout of one Prometheus request; also sent to Prometheus as the query timeout.")
-	fs.DurationVar(&o.relistInterval, "metrics-relist-interval", o.relistInterval, "How often series are rediscovered.")
-	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent are discovered (0: the relist interval).")
+	fs.StringVar(&o.prom.TokenFile, "prometheus-token-file", o.prom.TokenFile, "File holding a bearer token for Prometheus; re-read when it changes. Refused with an http:// --prometheus-url unless --prometheus-allow-credentials-over-http.")
+	fs.StringVar(&o.prom.CertFile, "prometheus-client-tls-cert-file", o.prom.CertFile, "Client certificate for mutual TLS with Prometheus (reloaded when it changes; needs --prometheus-client-tls-key-file).")
+	fs.StringVar(&o.prom.KeyFile, "prometheus-client-tls-key-file", o.prom.KeyFile, "Client key for mutual TLS with Prometheus (needs --prometheus-client-tls-cert-file).")
+	fs.StringArrayVar(&o.headers, "prometheus-header", o.headers, "Header added to every Prometheus request, as Name=Value (repeatable; e.g. X-Scope-OrgID=tenant for Mimir). Values are never logged.")
+	fs.StringVar(&o.prom.Verb, "prometheus-verb", o.prom.Verb, "HTTP method for queries: GET or POST. Queries whose URL would pass 4 KiB are POSTed anyway. (prometheus-adapter defaults to GET; promgate to POST, because queries naming many pods overflow URL limits with GET, 414.)")
+	fs.BoolVar(&o.prom.AllowCredentialsOverHTTP, strings.TrimPrefix(prom.FlagAllowCredentialsOverHTTP, "--"), o.prom.AllowCredentialsOverHTTP, "Allow sending a bearer token (--prometheus-token-file, --prometheus-auth-incluster, a --prometheus-auth-config user) or an Authorization header to an http:// --prometheus-url, in the clear. Only for a trusted network path; prometheus-adapter allowed this silently.")
+	fs.DurationVar(&o.prom.Timeout, "prometheus-timeout", o.prom.Timeout, "Timeout of one Prometheus request; also sent to Prometheus as the query timeout. (prometheus-adapter has no timeout: a hung Prometheus held requests until the client gave up.)")
+	fs.DurationVar(&o.relistInterval, "metrics-relist-interval", o.relistInterval, "How often series are rediscovered. (prometheus-adapter defaults to 10m; promgate to 1m, since its discovery keeps only series and label names, so new metrics appear within a minute.)")
+	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent are discovered (0: the relist interval). Must not be less than --metrics-relist-interval.")
+	fs.BoolVar(&o.disableHTTP2, "disable-http2", o.disableHTTP2, "Disable HTTP/2 on the serving port (prometheus-adapter's name for --disable-http2-serving).")
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
 	fs.BoolVar(&o.resourceAPI, "enable-resource-metrics", o.resourceAPI, "Serve metrics.k8s.io (kubectl top, HPA Resource metrics) when the config has resourceRules.")
-	fs.DurationVar(&o.cacheTTL, "query-cache-ttl", 5*time.Second, "How long a query result is reused for identical queries (0 disables; identical in-flight queries are always shared). Keep it below the scrape interval.")
-	fs.BoolVar(&o.batch, "query-batching", true, "Share one query per metric among all requests through the query cache: custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object), external metrics from the rule's query without the request's selector and namespace (only where the query keeps each series' labels), resource metrics from one query per resource over all pods or nodes; the results are filtered in promgate. Turn off for custom metricsQuery templates that do not aggregate by <<.GroupBy>>.")
-	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", 16, "Most queries running against Prometheus at once.")
-	fs.DurationVar(&o.requestTimeout, "resource-metrics-timeout", 10*time.Second, "Deadline for answering one metrics.k8s.io request.")
+	fs.DurationVar(&o.cacheTTL, "query-cache-ttl", o.cacheTTL, "How long a query result is reused for identical queries (0 disables; identical in-flight queries are always shared). Keep it below the scrape interval. (prometheus-adapter has no cache; 0 restores that. 5s is a third of the HPA's 15s sync period: HPAs polling one metric share a query, and no answer is older than 5s.)")
+	fs.BoolVar(&o.batch, "query-batching", o.batch, "Share one query per metric among all requests through the query cache: custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object), external metrics from the rule's query without the request's selector and namespace (only where the query keeps each series' labels), resource metrics from one query per resource over all pods or nodes; the results are filtered in promgate. Turn off for custom metricsQuery templates that do not aggregate by <<.GroupBy>>. (prometheus-adapter sends one query per request; false restores that.)")
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", o.maxConcurrent, "Most queries running against Prometheus at once.")
+	fs.DurationVar(&o.requestTimeout, "resource-metrics-timeout", o.requestTimeout, "Deadline for answering one metrics.k8s.io request.")
+	if f := fs.Lookup("discovery-interval"); f != nil {
+		f.Usage += " (prometheus-adapter never refreshed it; promgate does, every minute by default, so CRDs created later are served.)"
+	}
 
 	gfs := goflag.NewFlagSet("klog", goflag.ContinueOnError)
 	klog.InitFlags(gfs)
@@ -85,59 +99,89 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	return fs
 }
 
-// validate checks the flags that do not need I/O.
-func (o *serveOptions) validate() []error {
+// Validate checks the flags without I/O and returns every problem found.
+func (o *serveOptions) Validate() []error {
 	var errs []error
 	if o.configFile == "" {
-		errs = append(errs, fmt.Errorf("--config is required"))
-	}
-	if o.prom.URL == "" {
-		errs = append(errs, fmt.Errorf("--prometheus-url is required"))
-	}
-	if v := strings.ToUpper(o.prom.Verb); v != "GET" && v != "POST" {
-		errs = append(errs, fmt.Errorf("--prometheus-verb must be GET or POST, not %q", o.prom.Verb))
+		errs = append(errs, errors.New("--config is required"))
 	}
 	if o.prom.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("--prometheus-timeout must be positive"))
+		errs = append(errs, errors.New("--prometheus-timeout must be positive"))
 	}
 	if o.relistInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--metrics-relist-interval must be positive"))
+		errs = append(errs, errors.New("--metrics-relist-interval must be positive"))
 	}
 	if o.maxAge < 0 {
-		errs = append(errs, fmt.Errorf("--metrics-max-age must not be negative"))
+		errs = append(errs, errors.New("--metrics-max-age must not be negative"))
+	} else if o.maxAge > 0 && o.maxAge < o.relistInterval {
+		errs = append(errs, fmt.Errorf("--metrics-max-age (%s) must not be less than --metrics-relist-interval (%s): series seen between relists would be missed", o.maxAge, o.relistInterval))
+	}
+	if o.base.DiscoveryInterval <= 0 {
+		errs = append(errs, errors.New("--discovery-interval must be positive"))
 	}
 	if o.cacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("--query-cache-ttl must not be negative"))
+		errs = append(errs, errors.New("--query-cache-ttl must not be negative"))
 	}
 	if o.maxConcurrent < 1 {
-		errs = append(errs, fmt.Errorf("--max-concurrent-queries must be at least 1"))
+		errs = append(errs, errors.New("--max-concurrent-queries must be at least 1"))
 	}
 	if o.maxNames < 1 {
-		errs = append(errs, fmt.Errorf("--max-names-in-query must be at least 1"))
+		errs = append(errs, errors.New("--max-names-in-query must be at least 1"))
 	}
-	if (o.prom.CertFile == "") != (o.prom.KeyFile == "") {
-		errs = append(errs, fmt.Errorf("--prometheus-client-tls-cert-file and --prometheus-client-tls-key-file go together"))
+	if o.requestTimeout <= 0 {
+		errs = append(errs, errors.New("--resource-metrics-timeout must be positive"))
 	}
-	headers, err := parseHeaders(o.headers)
+	po, err := o.promOptions()
 	if err != nil {
 		errs = append(errs, err)
 	}
-	o.prom.Headers = headers
-	return errs
+	return append(errs, po.Validate()...)
 }
 
+// promOptions returns the Prometheus client options, headers included.
+func (o *serveOptions) promOptions() (prom.Options, error) {
+	po := o.prom
+	h, err := parseHeaders(o.headers)
+	po.Headers = h
+	return po, err
+}
+
+// complete applies flags that set other components' options.
+func (o *serveOptions) complete() {
+	if o.disableHTTP2 {
+		o.base.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving = true
+	}
+}
+
+// parseHeaders parses --prometheus-header values. Errors never show a
+// value: a malformed one may well be an API key.
 func parseHeaders(in []string) (map[string][]string, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
 	out := map[string][]string{}
-	for _, h := range in {
+	var errs []error
+	for i, h := range in {
 		k, v, ok := strings.Cut(h, "=")
 		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--prometheus-header %q: want Name=Value", h)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("--prometheus-header #%d: want Name=Value (not shown, it may hold a secret)", i+1))
+		case !validHeaderName(k):
+			errs = append(errs, fmt.Errorf("--prometheus-header #%d: the text before \"=\" is not a header name (a space or colon?); want Name=Value (not shown, it may hold a secret)", i+1))
+		case strings.ContainsAny(v, "\r\n\x00"):
+			errs = append(errs, fmt.Errorf("--prometheus-header #%d (%s): the value has a line break or NUL (value not shown)", i+1, k))
+		default:
+			k = http.CanonicalHeaderKey(k)
+			out[k] = append(out[k], v)
 		}
-		out[k] = append(out[k], v)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110, 5.6.2).
+func validHeaderName(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(c rune) bool {
+		return !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune("!#$%&'*+-.^_`|~", c))
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -30,21 +29,13 @@ import (
 	"github.com/promgate/promgate/pkg/rules"
 )
 
-func newServeCommand() *cobra.Command {
-	o := newServeOptions()
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the metrics API server (the default)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if errs := o.validate(); len(errs) > 0 {
-				return utilerrors.NewAggregate(errs)
-			}
-			return o.run()
-		},
+// runServe validates the flags and runs the server until a signal.
+func runServe(o *serveOptions) error {
+	if errs := o.Validate(); len(errs) > 0 {
+		return utilerrors.NewAggregate(errs)
 	}
-	cmd.Flags().AddFlagSet(o.flags())
-	return cmd
+	o.complete()
+	return o.run()
 }
 
 func (o *serveOptions) run() error {
@@ -57,7 +48,11 @@ func (o *serveOptions) run() error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", o.configFile, err)
 	}
-	promClient, err := prom.New(o.prom)
+	promOpts, err := o.promOptions()
+	if err != nil {
+		return err
+	}
+	promClient, err := prom.New(promOpts)
 	if err != nil {
 		return err
 	}

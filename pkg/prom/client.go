@@ -20,7 +20,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Options configure a Client. Field names follow prometheus-adapter's flags.
+// Options configure a Client. Field names follow prometheus-adapter's flags,
+// and the errors of Validate and New name those flags.
 type Options struct {
 	// URL is the backend's base URL, e.g. http://prometheus:9090/ (a path
 	// prefix such as /prometheus or /api/prom is kept).
@@ -30,8 +31,11 @@ type Options struct {
 	Timeout time.Duration
 	// AuthConfigFile is a kubeconfig whose cluster and user entries
 	// authenticate to the backend (prometheus-adapter's --prometheus-auth-config).
+	// Its CA, client certificate and credentials are the only ones used:
+	// it cannot be combined with CAFile, CertFile, KeyFile or TokenFile.
 	AuthConfigFile string
-	// InCluster authenticates with the pod's service account.
+	// InCluster authenticates with the pod's service account, like
+	// AuthConfigFile with the in-cluster configuration.
 	InCluster bool
 	// CAFile, CertFile, KeyFile configure TLS; the certificate is reloaded
 	// when the files change.
@@ -41,9 +45,123 @@ type Options struct {
 	// TokenFile holds a bearer token; it is re-read when it changes.
 	TokenFile string
 	// Headers are added to every request (e.g. X-Scope-OrgID for tenants).
+	// Their values are treated as secrets: they are never logged.
 	Headers map[string][]string
 	// Verb is GET or POST (default). POST is used for long queries regardless.
 	Verb string
+	// AllowCredentialsOverHTTP permits sending a bearer token, basic auth or
+	// an Authorization header to a plain http:// URL. Without it such
+	// options are refused, since anyone on the path could read them.
+	AllowCredentialsOverHTTP bool
+}
+
+// Flag names of the options, for errors that tell the user what to change.
+const (
+	flagURL        = "--prometheus-url"
+	flagAuthConfig = "--prometheus-auth-config"
+	flagInCluster  = "--prometheus-auth-incluster"
+	flagCAFile     = "--prometheus-ca-file"
+	flagCertFile   = "--prometheus-client-tls-cert-file"
+	flagKeyFile    = "--prometheus-client-tls-key-file"
+	flagTokenFile  = "--prometheus-token-file"
+	flagHeader     = "--prometheus-header"
+	flagVerb       = "--prometheus-verb"
+
+	// FlagAllowCredentialsOverHTTP is the flag of AllowCredentialsOverHTTP.
+	FlagAllowCredentialsOverHTTP = "--prometheus-allow-credentials-over-http"
+)
+
+// Validate reports every option that is missing, malformed, contradicts
+// another, or would send credentials in the clear. It does no I/O; New
+// also checks the credentials of AuthConfigFile once it has read it.
+func (o Options) Validate() []error {
+	var errs []error
+	if o.URL == "" {
+		errs = append(errs, errors.New("prometheus URL is required ("+flagURL+")"))
+	} else if u, err := url.Parse(o.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, fmt.Errorf("invalid prometheus URL %q (%s): want http:// or https://host[:port][/prefix]", redactURL(o.URL), flagURL))
+	}
+	if v := strings.ToUpper(o.Verb); v != "" && v != http.MethodGet && v != http.MethodPost {
+		errs = append(errs, fmt.Errorf("prometheus verb must be GET or POST, not %q (%s)", o.Verb, flagVerb))
+	}
+	authHeader := false
+	for k := range o.Headers {
+		authHeader = authHeader || strings.EqualFold(k, "Authorization")
+	}
+
+	// A kubeconfig (or the in-cluster config) brings its own CA, client
+	// certificate and credentials. prometheus-adapter silently ignored one
+	// side or the other; promgate refuses the combination instead.
+	var kube, supplies string
+	switch {
+	case o.AuthConfigFile != "":
+		kube, supplies = flagAuthConfig, "the kubeconfig supplies the CA, client certificate and credentials; set them there"
+		if o.InCluster {
+			errs = append(errs, conflict(flagAuthConfig, flagInCluster, "both choose the credentials for Prometheus; keep one"))
+		}
+	case o.InCluster:
+		kube, supplies = flagInCluster, "the in-cluster config supplies the CA and the service account token; use --prometheus-auth-config with a kubeconfig to choose others"
+	}
+	if kube != "" {
+		for _, f := range []flagUse{{o.TokenFile != "", flagTokenFile}, {o.CAFile != "", flagCAFile}, {o.CertFile != "", flagCertFile}, {o.KeyFile != "", flagKeyFile}} {
+			if f.set {
+				errs = append(errs, conflict(f.name, kube, supplies))
+			}
+		}
+	} else if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, errors.New("prometheus client config: "+flagCertFile+" and "+flagKeyFile+" go together"))
+	}
+	if authHeader {
+		for _, f := range []flagUse{{o.TokenFile != "", flagTokenFile}, {o.AuthConfigFile != "", flagAuthConfig}, {o.InCluster, flagInCluster}} {
+			if f.set {
+				errs = append(errs, conflict(flagHeader+" Authorization=...", f.name, "both set the Authorization header; keep one"))
+			}
+		}
+	}
+
+	if !o.AllowCredentialsOverHTTP && isPlainHTTP(o.URL) {
+		for _, f := range []flagUse{
+			{o.TokenFile != "", flagTokenFile + " (a bearer token)"},
+			{o.InCluster, flagInCluster + " (the service account token)"},
+			{authHeader, flagHeader + " Authorization=..."},
+		} {
+			if f.set {
+				errs = append(errs, credentialsOverHTTP(f.name, o.URL))
+			}
+		}
+	}
+	return errs
+}
+
+// flagUse is a flag and whether it is set.
+type flagUse struct {
+	set  bool
+	name string
+}
+
+func conflict(a, b, why string) error {
+	return fmt.Errorf("prometheus auth config: %s conflicts with %s: %s", a, b, why)
+}
+
+func isPlainHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && strings.EqualFold(u.Scheme, "http")
+}
+
+func credentialsOverHTTP(what, rawURL string) error {
+	return fmt.Errorf("prometheus credentials: %s would be sent in the clear to %s (%s is plain http://): use an https:// URL, or set %s if the network path is trusted",
+		what, redactURL(rawURL), flagURL, FlagAllowCredentialsOverHTTP)
+}
+
+// redactURL drops user info and query, which may hold credentials.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	r := *u
+	r.User, r.RawQuery, r.ForceQuery, r.Fragment = nil, "", false, ""
+	return r.String()
 }
 
 // Client is a Prometheus HTTP API client bound to one backend.
@@ -75,21 +193,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // longer queries go as POST to avoid 414 URI Too Long.
 const maxGetURL = 4096
 
-// New builds a Client from opts.
+// New builds a Client from opts, after Validate.
 func New(opts Options) (*Client, error) {
-	if opts.URL == "" {
-		return nil, errors.New("prometheus URL is required")
+	if errs := opts.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	u, err := url.Parse(opts.URL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("invalid prometheus URL %q", opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid prometheus URL %q: %w", opts.URL, err)
 	}
 	verb := strings.ToUpper(opts.Verb)
 	if verb == "" {
 		verb = http.MethodPost
-	}
-	if verb != http.MethodGet && verb != http.MethodPost {
-		return nil, fmt.Errorf("prometheus verb must be GET or POST, not %q", opts.Verb)
 	}
 	rt, err := roundTripper(opts)
 	if err != nil {
@@ -103,10 +218,8 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	redacted := *u
-	redacted.User = nil
 	return &Client{
-		name:    redacted.String(),
+		name:    redactURL(opts.URL),
 		base:    u,
 		timeout: opts.Timeout,
 		http:    hc,
@@ -114,6 +227,10 @@ func New(opts Options) (*Client, error) {
 	}, nil
 }
 
+// roundTripper builds the transport: from a kubeconfig (or the in-cluster
+// config) like prometheus-adapter, or from the TLS and token options. The
+// extra headers are set innermost, below client-go's debugging round
+// tripper, so that -v=7 and above never log their values.
 func roundTripper(opts Options) (http.RoundTripper, error) {
 	if opts.AuthConfigFile != "" || opts.InCluster {
 		var rc *rest.Config
@@ -126,11 +243,21 @@ func roundTripper(opts Options) (http.RoundTripper, error) {
 		if err != nil {
 			return nil, fmt.Errorf("prometheus auth config: %w", err)
 		}
+		if !opts.AllowCredentialsOverHTTP && isPlainHTTP(opts.URL) {
+			if what := kubeconfigCredentials(rc); what != "" {
+				src := flagInCluster
+				if !opts.InCluster {
+					src = flagAuthConfig + " " + opts.AuthConfigFile
+				}
+				return nil, credentialsOverHTTP(fmt.Sprintf("%s (%s)", src, what), opts.URL)
+			}
+		}
+		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return withHeaders(rt, opts.Headers) })
 		rt, err := rest.TransportFor(rc)
 		if err != nil {
 			return nil, fmt.Errorf("prometheus auth config: %w", err)
 		}
-		return withHeaders(rt, opts.Headers), nil
+		return rt, nil
 	}
 	cfg := commoncfg.DefaultHTTPClientConfig
 	cfg.TLSConfig = commoncfg.TLSConfig{
@@ -152,14 +279,31 @@ func roundTripper(opts Options) (http.RoundTripper, error) {
 	return withHeaders(rt, opts.Headers), nil
 }
 
+// kubeconfigCredentials names the credentials rc sends, if any.
+func kubeconfigCredentials(rc *rest.Config) string {
+	switch {
+	case rc.BearerToken != "" || rc.BearerTokenFile != "":
+		return "a bearer token"
+	case rc.Username != "" || rc.Password != "":
+		return "a username and password"
+	case rc.ExecProvider != nil:
+		return "an exec credential plugin"
+	case rc.AuthProvider != nil:
+		return "an auth provider"
+	}
+	return ""
+}
+
 func withHeaders(rt http.RoundTripper, h map[string][]string) http.RoundTripper {
 	if len(h) == 0 {
 		return rt
 	}
 	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
 		r = r.Clone(r.Context())
-		for k, vs := range h {
+		for k := range h {
 			r.Header.Del(k)
+		}
+		for k, vs := range h {
 			for _, v := range vs {
 				r.Header.Add(k, v)
 			}

@@ -454,8 +454,9 @@ func TestHeadersAndToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newClient(t, srv, Options{
-		TokenFile: token,
-		Headers:   map[string][]string{"X-Scope-OrgID": {"tenant-a"}, "x-extra": {"1", "2"}},
+		TokenFile:                token,
+		Headers:                  map[string][]string{"X-Scope-OrgID": {"tenant-a"}, "x-extra": {"1", "2"}},
+		AllowCredentialsOverHTTP: true, // promtest serves plain HTTP
 	})
 	check := func(wantAuth string) {
 		t.Helper()

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestServeOptionsValidate(t *testing.T) {
+	const secret = "s3cr3t-api-key"
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of the errors, in order
+	}{
+		{name: "defaults", args: nil},
+		{name: "chart args", args: chartArgs},
+		{name: "token over https", args: []string{"--prometheus-url=https://p:9090/", "--prometheus-token-file=/t"}},
+		{name: "token over http allowed", args: []string{"--prometheus-token-file=/t", "--prometheus-allow-credentials-over-http"}},
+		{name: "tenant and API key headers", args: []string{"--prometheus-header=X-Scope-OrgID=a", "--prometheus-header=X-Api-Key=" + secret, "--prometheus-header=X-Empty="}},
+		{name: "max age equal to relist interval", args: []string{"--metrics-relist-interval=5m", "--metrics-max-age=5m"}},
+		{name: "max age from relist interval", args: []string{"--metrics-relist-interval=10m"}},
+
+		{name: "no config", args: []string{"--config="}, want: []string{"--config is required"}},
+		{name: "max age below relist interval", args: []string{"--metrics-relist-interval=10m", "--metrics-max-age=5m"},
+			want: []string{"--metrics-max-age (5m0s) must not be less than --metrics-relist-interval (10m0s)"}},
+		{name: "negative max age", args: []string{"--metrics-max-age=-1s"}, want: []string{"--metrics-max-age must not be negative"}},
+		{name: "zero relist interval", args: []string{"--metrics-relist-interval=0"}, want: []string{"--metrics-relist-interval must be positive"}},
+		{name: "zero discovery interval", args: []string{"--discovery-interval=0"}, want: []string{"--discovery-interval must be positive"}},
+		{name: "zero timeout", args: []string{"--prometheus-timeout=0"}, want: []string{"--prometheus-timeout must be positive"}},
+		{name: "negative cache TTL", args: []string{"--query-cache-ttl=-1s"}, want: []string{"--query-cache-ttl must not be negative"}},
+		{name: "no concurrency", args: []string{"--max-concurrent-queries=0"}, want: []string{"--max-concurrent-queries must be at least 1"}},
+		{name: "no names", args: []string{"--max-names-in-query=0"}, want: []string{"--max-names-in-query must be at least 1"}},
+		{name: "zero resource timeout", args: []string{"--resource-metrics-timeout=0"}, want: []string{"--resource-metrics-timeout must be positive"}},
+		{name: "verb", args: []string{"--prometheus-verb=PATCH"}, want: []string{`prometheus verb must be GET or POST, not "PATCH" (--prometheus-verb)`}},
+
+		{name: "header without =", args: []string{"--prometheus-header=X-Api-Key: " + secret},
+			want: []string{"--prometheus-header #1: want Name=Value (not shown"}},
+		{name: "header name with a space", args: []string{"--prometheus-header=Authorization: Bearer " + secret + "=="},
+			want: []string{`--prometheus-header #1: the text before "=" is not a header name`}},
+		{name: "header with a line break", args: []string{"--prometheus-header=X-Scope-OrgID=a", "--prometheus-header=X-Api-Key=" + secret + "\r\nX: y"},
+			want: []string{"--prometheus-header #2 (X-Api-Key): the value has a line break or NUL (value not shown)"}},
+		{name: "empty header name", args: []string{"--prometheus-header==" + secret}, want: []string{"--prometheus-header #1: the text before"}},
+
+		{name: "token over http", args: []string{"--prometheus-token-file=/t"},
+			want: []string{"--prometheus-token-file (a bearer token) would be sent in the clear to http://localhost:9090/ (--prometheus-url is plain http://): use an https:// URL, or set --prometheus-allow-credentials-over-http"}},
+		{name: "chart args with in-cluster auth", args: append(chartArgs[1:len(chartArgs):len(chartArgs)], "--prometheus-auth-incluster"),
+			want: []string{"--prometheus-auth-incluster (the service account token) would be sent in the clear to http://prometheus.default.svc:9090/"}},
+		{name: "Authorization header over http", args: []string{"--prometheus-header=Authorization=Bearer " + secret},
+			want: []string{"--prometheus-header Authorization=... would be sent in the clear"}},
+		{name: "auth config and token file", args: []string{"--prometheus-url=https://p/", "--prometheus-auth-config=/k", "--prometheus-token-file=/t"},
+			want: []string{"--prometheus-token-file conflicts with --prometheus-auth-config"}},
+		{name: "in-cluster and client certificate", args: []string{"--prometheus-url=https://p/", "--prometheus-auth-incluster", "--prometheus-client-tls-cert-file=/c", "--prometheus-client-tls-key-file=/k"},
+			want: []string{"--prometheus-client-tls-cert-file conflicts with --prometheus-auth-incluster", "--prometheus-client-tls-key-file conflicts with --prometheus-auth-incluster"}},
+		{name: "auth config and in-cluster", args: []string{"--prometheus-url=https://p/", "--prometheus-auth-config=/k", "--prometheus-auth-incluster"},
+			want: []string{"--prometheus-auth-config conflicts with --prometheus-auth-incluster"}},
+		{name: "client key alone", args: []string{"--prometheus-client-tls-key-file=/k"},
+			want: []string{"--prometheus-client-tls-cert-file and --prometheus-client-tls-key-file go together"}},
+		{name: "all at once", args: []string{"--config=", "--metrics-relist-interval=0", "--prometheus-header=bad", "--prometheus-token-file=/t"},
+			want: []string{"--config is required", "--metrics-relist-interval must be positive", "--prometheus-header #1", "--prometheus-token-file (a bearer token) would be sent in the clear"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resetKlog(t).capture(t)
+			args := append([]string{"--config=/etc/adapter/config.yaml"}, tt.args...)
+			o, _, err := execute(args...)
+			if err != nil {
+				t.Fatalf("parsing %q: %v", args, err)
+			}
+			errs := o.Validate()
+			if len(errs) != len(tt.want) {
+				t.Fatalf("Validate() = %q, want %d errors %q", errs, len(tt.want), tt.want)
+			}
+			for i, err := range errs {
+				if !strings.Contains(err.Error(), tt.want[i]) {
+					t.Errorf("error %d = %q, want it to contain %q", i, err, tt.want[i])
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %d = %q shows the secret", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPromOptionsHeaders(t *testing.T) {
+	o := newServeOptions()
+	o.headers = []string{"X-Scope-OrgID=a", "x-extra=1", " X-Extra =2=3", "X-Empty="}
+	po, err := o.promOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Names are canonical, so that repeated headers keep every value in order.
+	want := map[string][]string{"X-Scope-Orgid": {"a"}, "X-Extra": {"1", "2=3"}, "X-Empty": {""}}
+	if !reflect.DeepEqual(po.Headers, want) {
+		t.Errorf("headers = %q, want %q", po.Headers, want)
+	}
+	if o.prom.Headers != nil {
+		t.Errorf("promOptions changed the options: %q", o.prom.Headers)
+	}
+}
+
+func TestComplete(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--disable-http2"}, true},
+		{[]string{"--disable-http2-serving"}, true},
+		{[]string{"--disable-http2=false"}, false},
+	} {
+		resetKlog(t).capture(t)
+		o, _, err := execute(tt.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.complete()
+		if got := o.base.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving; got != tt.want {
+			t.Errorf("%q: HTTP/2 disabled = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}
