@@ -11,7 +11,10 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/provider/custom"
+	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/rules"
 )
@@ -28,8 +31,9 @@ with the rule and field at fault.`,
 			failed := 0
 			for _, path := range args {
 				cfg, err := config.Load(path)
+				var report []string
 				if err == nil {
-					err = compileAll(cfg)
+					report, err = checkConfig(cfg)
 					if err != nil {
 						err = fmt.Errorf("config %s: %w", path, err)
 					}
@@ -39,11 +43,10 @@ with the rule and field at fault.`,
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					continue
 				}
-				res := 0
-				if cfg.ResourceRules != nil {
-					res = 1
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d rules, %d external rules, resource rules: %v)\n", path, len(cfg.Rules), len(cfg.ExternalRules), cfg.ResourceRules != nil)
+				for _, line := range report {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", line)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d rules, %d external rules, resource rules: %v)\n", path, len(cfg.Rules), len(cfg.ExternalRules), res == 1)
 			}
 			if failed > 0 {
 				return fmt.Errorf("%d of %d config files are invalid", failed, len(args))
@@ -53,13 +56,8 @@ with the rule and field at fault.`,
 	}
 }
 
-// compileAll compiles every rule, resource rules against the core
-// resources (pods, nodes, namespaces) that they describe.
-func compileAll(cfg *config.Config) error {
-	_, _, err := rules.Compile(cfg)
-	if cfg.ResourceRules == nil {
-		return err
-	}
+// checkMapper knows the core resources, which is what check can assume.
+func checkMapper() apimeta.RESTMapper {
 	mapper := apimeta.NewDefaultRESTMapper([]schema.GroupVersion{{Version: "v1"}})
 	for _, kind := range []string{"Pod", "Service", "Endpoints"} {
 		mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: kind}, apimeta.RESTScopeNamespace)
@@ -67,8 +65,103 @@ func compileAll(cfg *config.Config) error {
 	for _, kind := range []string{"Node", "Namespace"} {
 		mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: kind}, apimeta.RESTScopeRoot)
 	}
-	_, rerr := resource.New(cfg.ResourceRules, offline{}, mapper, resource.Options{})
-	return errors.Join(err, rerr)
+	return mapper
+}
+
+// checkConfig compiles every rule, resource rules against the core
+// resources (pods, nodes, namespaces) that they describe, and reports the
+// warnings (what prometheus-adapter loads but promgate cannot check) and,
+// per rule, whether its queries are shared by all requests.
+func checkConfig(cfg *config.Config) ([]string, error) {
+	customRules, externalRules, err := rules.Compile(cfg)
+	mapper := checkMapper()
+	var rp *resource.Provider
+	if cfg.ResourceRules != nil {
+		var rerr error
+		rp, rerr = resource.New(cfg.ResourceRules, offline{}, mapper, resource.Options{})
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var report []string
+	for _, w := range configWarnings(cfg, customRules, externalRules) {
+		report = append(report, "warning: "+w)
+	}
+	for _, r := range customRules {
+		report = append(report, ruleSharing(r, mapper)...)
+	}
+	for _, r := range externalRules {
+		ns := ""
+		if r.Namespaced {
+			ns = r.Resources.NamespaceLabel(mapper)
+		}
+		ok, why := external.TemplateSharing(r.Query, ns)
+		report = append(report, sharingLine(r.Path+".metricsQuery", "", ok, why))
+	}
+	if rp != nil {
+		for _, w := range rp.Warnings() {
+			report = append(report, "warning: "+w)
+		}
+		report = append(report, rp.Sharing()...)
+	}
+	return report, nil
+}
+
+// ruleSharing says, for each resource a custom rule's overrides name (pods
+// for a template-only mapping), whether its queries are shared.
+func ruleSharing(r *rules.Rule, mapper apimeta.RESTMapper) []string {
+	nsLabel := r.Resources.NamespaceLabel(mapper)
+	var grs []schema.GroupResource
+	for _, l := range r.Resources.OverrideLabels() {
+		if gr, ok := r.Resources.ResourceForLabel(l, mapper); ok {
+			grs = append(grs, gr)
+		}
+	}
+	if len(grs) == 0 {
+		grs = []schema.GroupResource{{Resource: "pods"}}
+	}
+	var out []string
+	for _, gr := range grs {
+		if gr.Group == "" && gr.Resource == "namespaces" {
+			continue // metrics about namespaces: the namespace is the object
+		}
+		rl, err := r.Resources.LabelForResource(gr, mapper)
+		if err != nil {
+			continue
+		}
+		ns := nsLabel
+		if !catalog.Namespaced(gr) {
+			ns = ""
+		}
+		ok, why := custom.TemplateSharing(r.Query, "some_metric", rl, ns)
+		out = append(out, sharingLine(r.Path+".metricsQuery", gr.String(), ok, why))
+	}
+	return out
+}
+
+func sharingLine(field, resource string, ok bool, why string) string {
+	about := ""
+	if resource != "" {
+		about = " for " + resource
+	}
+	if ok {
+		return field + about + ": shared by all requests (one query per metric, filtered in promgate)"
+	}
+	return field + about + ": sent per request, as prometheus-adapter sends it (" + why + ")"
+}
+
+// configWarnings gathers what prometheus-adapter loads but promgate
+// cannot check statically: config fields and query templates.
+func configWarnings(cfg *config.Config, customRules, externalRules []*rules.Rule) []string {
+	var out []string
+	for _, w := range cfg.Warnings() {
+		out = append(out, w.String())
+	}
+	for _, r := range append(append([]*rules.Rule(nil), customRules...), externalRules...) {
+		out = append(out, r.Warnings...)
+	}
+	return out
 }
 
 // offline is the querier of `check`, which never queries.

@@ -35,6 +35,9 @@ type serveOptions struct {
 	maxConcurrent  int
 	batch          bool
 	disableHTTP2   bool
+	limits         prom.Limits
+	cacheBytes     int64
+	partialWindows bool
 
 	// resourceHook installs metrics.k8s.io once the server exists.
 	resourceHook func(*genericapiserver.GenericAPIServer) error
@@ -86,7 +89,12 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
 	fs.BoolVar(&o.resourceAPI, "enable-resource-metrics", o.resourceAPI, "Serve metrics.k8s.io (kubectl top, HPA Resource metrics) when the config has resourceRules.")
 	fs.DurationVar(&o.cacheTTL, "query-cache-ttl", o.cacheTTL, "How long a query result is reused for identical queries (0 disables; identical in-flight queries are always shared). Keep it below the scrape interval. (prometheus-adapter has no cache; 0 restores that. 5s is a third of the HPA's 15s sync period: HPAs polling one metric share a query, and no answer is older than 5s.)")
-	fs.BoolVar(&o.batch, "query-batching", o.batch, "Share one query per metric among all requests through the query cache: custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object), external metrics from the rule's query without the request's selector and namespace (only where the query keeps each series' labels), resource metrics from one query per resource over all pods or nodes; the results are filtered in promgate. Turn off for custom metricsQuery templates that do not aggregate by <<.GroupBy>>. (prometheus-adapter sends one query per request; false restores that.)")
+	fs.BoolVar(&o.batch, "query-batching", o.batch, "Share one query per metric among all requests through the query cache, filtered in promgate: custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object), external metrics from the rule's query without the request's selector and namespace, resource metrics from one query per resource over all pods or nodes. Only where the rule's query is proven equivalent to the per-request one on its syntax tree (`promgate check` says, per rule); other rules are sent per request, as prometheus-adapter sends them. (prometheus-adapter sends one query per request; false restores that.)")
+	fs.Int64Var(&o.limits.MaxResponseBytes, "prometheus-max-response-bytes", o.limits.MaxResponseBytes, "Largest answer read from Prometheus, in bytes (0: 64 MiB; negative: no limit). A larger answer is a 503, never a partial value.")
+	fs.IntVar(&o.limits.MaxSamples, "prometheus-max-samples", o.limits.MaxSamples, "Most samples accepted in one query's answer (0: 500,000; negative: no limit). More is a 503.")
+	fs.BoolVar(&o.limits.AllowPartialResponse, "prometheus-allow-partial-response", o.limits.AllowPartialResponse, "Serve answers the backend marks as partial (Thanos partial responses, a warning of missing data, VictoriaMetrics' isPartial). By default they are a 503: a sum over part of the pods is a wrong number, not a smaller one.")
+	fs.Int64Var(&o.cacheBytes, "query-cache-max-bytes", o.cacheBytes, "Memory budget of the query cache, estimated, in bytes (0: 256 MiB); least recently used results are evicted first.")
+	fs.BoolVar(&o.partialWindows, "serve-partial-windows", o.partialWindows, "Serve rates computed over windows that samples cover only in part (after a Prometheus outage or restart, a scrape gap, for a new pod). By default such series are left out (see docs/partial-windows.md): their rates read low and would scale workloads down; metrics-server likewise leaves out pods it has not seen twice.")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", o.maxConcurrent, "Most queries running against Prometheus at once.")
 	fs.DurationVar(&o.requestTimeout, "resource-metrics-timeout", o.requestTimeout, "Deadline for answering one metrics.k8s.io request.")
 	if f := fs.Lookup("discovery-interval"); f != nil {
@@ -130,6 +138,9 @@ func (o *serveOptions) Validate() []error {
 	}
 	if o.requestTimeout <= 0 {
 		errs = append(errs, errors.New("--resource-metrics-timeout must be positive"))
+	}
+	if o.cacheBytes < 0 {
+		errs = append(errs, errors.New("--query-cache-max-bytes must not be negative"))
 	}
 	po, err := o.promOptions()
 	if err != nil {

@@ -48,14 +48,18 @@ func (o *serveOptions) run() error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", o.configFile, err)
 	}
+	for _, w := range configWarnings(cfg, customRules, externalRules) {
+		klog.InfoS("Config loaded with a warning: prometheus-adapter accepts this, promgate cannot check it", "config", o.configFile, "warning", w)
+	}
 	promOpts, err := o.promOptions()
 	if err != nil {
 		return err
 	}
-	promClient, err := prom.New(promOpts)
+	client, err := prom.New(promOpts)
 	if err != nil {
 		return err
 	}
+	promClient := client.WithLimits(o.limits)
 	mapper, err := o.base.RESTMapper()
 	if err != nil {
 		return err
@@ -87,14 +91,17 @@ func (o *serveOptions) run() error {
 		TTL:           o.cacheTTL,
 		MaxConcurrent: o.maxConcurrent,
 		Timeout:       o.prom.Timeout,
+		MaxCacheBytes: o.cacheBytes,
 		Backend:       promClient.Name(),
 	})
 	cp := custom.New(disc, engine, objectCache, mapper)
 	cp.MaxNamesInQuery = o.maxNames
 	cp.Batch = o.batch
+	cp.PartialWindows = o.partialWindows
 	o.base.WithCustomMetrics(cp)
 	ep := external.New(disc, engine, mapper)
 	ep.Batch = o.batch
+	ep.PartialWindows = o.partialWindows
 	o.base.WithExternalMetrics(ep)
 
 	defs := []openapicommon.GetOpenAPIDefinitions{

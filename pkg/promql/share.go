@@ -282,7 +282,7 @@ func (c *comparer) aggregate(f, s *parser.AggregateExpr) (bool, error) {
 func (c *comparer) grouping(without bool, fg, sg []string, what string) error {
 	if without {
 		if !slices.Equal(fg, sg) {
-			return fmt.Errorf("%s without (%v) for one request but without (%v) when shared", what, fg, sg)
+			return fmt.Errorf("%s without (%s) for one request but without (%s) when shared", what, join(fg), join(sg))
 		}
 		for _, l := range fg {
 			if c.movedLabels[l] {
@@ -301,17 +301,17 @@ func (c *comparer) grouping(without bool, fg, sg []string, what string) error {
 	}
 	for l := range c.movedLabels {
 		if !ss[l] {
-			return fmt.Errorf("%s by (%v) when shared drops %q, which the shared query is filtered on", what, sg, l)
+			return fmt.Errorf("%s by (%s) when shared drops %q, which the shared query is filtered on", what, join(sg), l)
 		}
 	}
 	for l := range fs {
 		if !ss[l] {
-			return fmt.Errorf("%s by (%v) for one request but by (%v) when shared", what, fg, sg)
+			return fmt.Errorf("%s by (%s) for one request but by (%s) when shared", what, join(fg), join(sg))
 		}
 	}
 	for l := range ss {
 		if !fs[l] && !c.fixed[l] {
-			return fmt.Errorf("%s by (%v) when shared adds %q, which one request does not fix", what, sg, l)
+			return fmt.Errorf("%s by (%s) when shared adds %q, which one request does not fix", what, join(sg), l)
 		}
 	}
 	return nil
@@ -392,4 +392,15 @@ func sameMatching(f, s *parser.BinaryExpr) error {
 		return differ(f, s)
 	}
 	return nil
+}
+
+func join(ls []string) string {
+	out := ""
+	for i, l := range ls {
+		if i > 0 {
+			out += ", "
+		}
+		out += l
+	}
+	return out
 }

@@ -170,3 +170,12 @@ func normalize(gr schema.GroupResource, mapper apimeta.RESTMapper) (schema.Group
 	}
 	return gvr.GroupResource(), true
 }
+
+// OverrideLabels returns the labels that overrides map, sorted.
+func (m *ResourceMap) OverrideLabels() []string {
+	out := make([]string, 0, len(m.overrides))
+	for _, o := range m.overrides {
+		out = append(out, o.label)
+	}
+	return out
+}

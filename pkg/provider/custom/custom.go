@@ -58,7 +58,10 @@ type Provider struct {
 	// coalescing and cache, all HPAs polling one metric then cost one
 	// Prometheus query per cache period instead of one each.
 	Batch bool
-	now   func() time.Time
+	// PartialWindows serves rates computed over windows that samples cover
+	// only in part (see provider.CompleteWindows); off by default.
+	PartialWindows bool
+	now            func() time.Time
 
 	resolved resolutions
 }
@@ -248,7 +251,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 		return nil, nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
 	}
 	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q.Text, "shared", share.ok)
-	vec, err := p.querier.Query(ctx, q.Text, p.now())
+	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
 	if err != nil {
 		return nil, nil, provider.StatusError(err)
 	}
@@ -319,6 +322,15 @@ func decideSharing(tmpl *promql.Template, series, rl, nsLabel string) sharing {
 	}
 	ok, why := promql.Shareable(full.Expr, shared.Expr, moved, []*plabels.Matcher{all.Matcher})
 	return sharing{ok: ok, reason: why}
+}
+
+// TemplateSharing reports whether a template's queries about objects named
+// by resourceLabel (namespaced by namespaceLabel, empty for cluster-scoped
+// objects) are shared by all requests and, if not, why; for check and
+// explain.
+func TemplateSharing(tmpl *promql.Template, series, resourceLabel, namespaceLabel string) (bool, string) {
+	s := decideSharing(tmpl, series, resourceLabel, namespaceLabel)
+	return s.ok, s.reason
 }
 
 // Sharing reports whether requests for a metric share one query (see

@@ -95,6 +95,9 @@ func newFixture(t *testing.T) *fixture {
 	)
 	p := New(d, client, objects, mapper)
 	p.now = func() time.Time { return now }
+	// Fixtures are keyed by the query text; the partial-window guard is
+	// tested against Prometheus' engine (compat_test.go).
+	p.PartialWindows = true
 	return &fixture{srv: srv, objects: objects, p: p}
 }
 

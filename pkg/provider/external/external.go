@@ -47,7 +47,10 @@ type Provider struct {
 	// filtering gives the same answer (promql.Filterable: the query keeps
 	// each series' labels); other queries are sent as they are.
 	Batch bool
-	now   func() time.Time
+	// PartialWindows serves rates computed over windows that samples cover
+	// only in part (see provider.CompleteWindows); off by default.
+	PartialWindows bool
+	now            func() time.Time
 
 	mu        sync.Mutex
 	decisions map[shapeKey]bool
@@ -115,7 +118,7 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 		}
 	}
 	klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q.Text, "filtered", len(filter) > 0)
-	vec, err := p.querier.Query(ctx, q.Text, p.now())
+	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, e.Rule.Path+".metricsQuery"), p.now())
 	if err != nil {
 		return nil, provider.StatusError(err)
 	}
@@ -190,6 +193,35 @@ func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query
 	p.decisions[key] = ok
 	p.mu.Unlock()
 	return sq, ok
+}
+
+// TemplateSharing reports whether a template's queries for requests that
+// select on a label (and on the namespace, when namespaceLabel is set) are
+// shared by all requests and, if not, why; for check.
+func TemplateSharing(tmpl *promql.Template, namespaceLabel string) (bool, string) {
+	if !tmpl.Checked() {
+		return false, "the query is not parsed as PromQL"
+	}
+	parts := []promql.Part{promql.EqualPart("promgate_sample", "value")}
+	if namespaceLabel != "" {
+		parts = append(parts, promql.EqualPart(namespaceLabel, "promgate-sample"))
+	}
+	full, err := tmpl.Build(promql.Request{Series: "some_metric", Parts: parts, GroupBy: []string{}})
+	if err != nil {
+		return false, err.Error()
+	}
+	if len(full.Placed) > 0 {
+		return false, "the template uses .LabelValuesByName"
+	}
+	shared, err := tmpl.Build(promql.Request{Series: "some_metric", GroupBy: []string{}})
+	if err != nil {
+		return false, err.Error()
+	}
+	ms := make([]*plabels.Matcher, len(parts))
+	for i, p := range parts {
+		ms[i] = p.Matcher
+	}
+	return promql.Shareable(full.Expr, shared.Expr, ms, nil)
 }
 
 // shapeKey identifies a sharing decision.

@@ -76,6 +76,7 @@ func newFixture(t *testing.T, cfgText string) *fixture {
 	srv.Reset()
 	p := New(d, client, mapper)
 	p.now = func() time.Time { return now }
+	p.PartialWindows = true // fixtures are keyed by query text; the guard is tested with the engine
 	return &fixture{srv: srv, p: p}
 }
 

@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,10 @@ load 15s
 	container_cpu_usage_seconds_total{namespace="ns1",pod="web",container=""} 0+9x40
 	container_memory_working_set_bytes{namespace="ns1",pod="web",container="app"} 1048576+0x40
 	container_memory_working_set_bytes{namespace="ns2",pod="web",container="app"} 2097152+0x40
+	container_cpu_usage_seconds_total{namespace="ns3",pod="new",container="app"} _x18 0+3x2
+	container_memory_working_set_bytes{namespace="ns3",pod="new",container="app"} _x18 1048576+0x2
+	container_cpu_usage_seconds_total{namespace="ns3",pod="gap",container="app"} 0+3x14 _x3 54+3x2
+	container_memory_working_set_bytes{namespace="ns3",pod="gap",container="app"} 1048576+0x20
 `
 
 // adapterRules are written as many prometheus-adapter users write them:
@@ -119,5 +124,31 @@ func TestCPUOnly(t *testing.T) {
 	u := got[0].Containers[0].Usage
 	if _, ok := u["memory"]; ok || u.Cpu().String() != "200m" {
 		t.Errorf("usage %v, want cpu 200m only", u)
+	}
+}
+
+// TestPartlyFilledWindows: a pod whose CPU window samples cover only in
+// part (a new pod, a scrape gap) is left out, as metrics-server leaves out
+// a pod it has not seen twice, unless PartialWindows is set; its rate
+// would read low.
+func TestPartlyFilledWindows(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		p, e := engineProvider(t, testRules, Options{Batch: true, PartialWindows: partial})
+		got, err := p.GetPodMetrics(pod("ns1", "web"), pod("ns3", "new"), pod("ns3", "gap"))
+		if err != nil {
+			t.Fatalf("partial=%v: %v", partial, err)
+		}
+		var names []string
+		for _, m := range got {
+			names = append(names, m.Namespace+"/"+m.Name)
+		}
+		want := "ns1/web"
+		if partial {
+			want = "ns1/web ns3/gap ns3/new"
+		}
+		sort.Strings(names)
+		if s := strings.Join(names, " "); s != want {
+			t.Errorf("partial=%v: pods %q, want %q (queries %q)", partial, s, want, e.Queries())
+		}
 	}
 }

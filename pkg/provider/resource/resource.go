@@ -76,6 +76,10 @@ type Options struct {
 	// (every HPA with a Resource metric, kubectl top) then send the same
 	// two queries, which the query engine coalesces and caches.
 	Batch bool
+	// PartialWindows serves CPU rates computed over windows that samples
+	// cover only in part (see provider.CompleteWindows); off by default,
+	// as metrics-server reports a pod only once it has two points.
+	PartialWindows bool
 }
 
 // Provider answers metrics.k8s.io requests from Prometheus. It is safe for
@@ -87,6 +91,7 @@ type Provider struct {
 	timeout     time.Duration
 	maxNames    int
 	batch       bool
+	partial     bool
 	now         func() time.Time
 	warnings    throttle
 }
@@ -152,6 +157,7 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 		timeout:  opts.Timeout,
 		maxNames: opts.MaxNamesInQuery,
 		batch:    opts.Batch,
+		partial:  opts.PartialWindows,
 		now:      time.Now,
 	}
 	if p.timeout == 0 {
@@ -183,6 +189,39 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 			"window", p.window, "queryRange", rng)
 	}
 	return p, nil
+}
+
+// Sharing describes, per query field, whether the query is shared by all
+// pods (nodes) or sent as prometheus-adapter sends it, and why; for check.
+func (p *Provider) Sharing() []string {
+	var out []string
+	for _, r := range []*rule{p.cpu, p.memory} {
+		if r == nil {
+			continue
+		}
+		for _, x := range []struct {
+			field string
+			s     sharing
+		}{{".containerQuery", r.shareContainer}, {".nodeQuery", r.shareNode}} {
+			if x.s.ok {
+				out = append(out, r.path+x.field+": shared by all requests")
+			} else {
+				out = append(out, r.path+x.field+": sent per request ("+x.s.reason+")")
+			}
+		}
+	}
+	return out
+}
+
+// Warnings are what could not be checked statically in the rules.
+func (p *Provider) Warnings() []string {
+	var out []string
+	for _, r := range []*rule{p.cpu, p.memory} {
+		if r != nil {
+			out = append(out, r.Warnings...)
+		}
+	}
+	return out
 }
 
 // Window is the window reported with every value.
@@ -359,7 +398,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 			req := promql.Request{Parts: []promql.Part{p.oneOf(r.namespaceLabel, namespaces), p.oneOf(r.podLabel, names)},
 				GroupBy: r.sharedPodGroupBy()}
 			q, err := r.containerQuery.Build(req)
-			return []job{{query: q.Text, field: field}}, err
+			return []job{{query: provider.CompleteWindows(q, p.partial, field), field: field}}, err
 		}
 		// As prometheus-adapter: one query per namespace, whose samples
 		// need no namespace label.
@@ -369,7 +408,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 			if err != nil {
 				return nil, err
 			}
-			jobs = append(jobs, job{query: q.Text, field: field, namespace: ns})
+			jobs = append(jobs, job{query: provider.CompleteWindows(q, p.partial, field), field: field, namespace: ns})
 		}
 		return jobs, nil
 	})
@@ -521,7 +560,8 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 			part = p.oneOf(r.nodeLabel, names)
 		}
 		q, err := r.nodeQuery.Build(promql.Request{Parts: []promql.Part{part}, GroupBy: []string{r.nodeLabel}})
-		return []job{{query: q.Text, field: r.path + ".nodeQuery"}}, err
+		field := r.path + ".nodeQuery"
+		return []job{{query: provider.CompleteWindows(q, p.partial, field), field: field}}, err
 	})
 	if err != nil {
 		return nil, err

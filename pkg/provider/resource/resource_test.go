@@ -174,6 +174,7 @@ func newTestProvider(t *testing.T, rules string, opts Options, f *fakeProm) (*Pr
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.PartialWindows = true // the fake answers by query text; the guard is tested in compat_test.go
 	p, err := New(parseRules(t, rules), client, testMapper(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
