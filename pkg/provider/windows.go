@@ -8,15 +8,23 @@ import (
 	"github.com/promgate/promgate/pkg/promql"
 )
 
-// unguarded remembers the queries already reported as not guardable, so
-// that HPA polling logs each once.
-var unguarded sync.Map
+// guarded remembers rewritten queries by their text: the rewrite costs
+// more than the rest of a shared request's work, and the texts repeat (a
+// shared query is the same for every request). Bounded, since per-request
+// texts come from requests.
+var guarded = struct {
+	sync.Mutex
+	m map[string]guardResult
+}{m: map[string]guardResult{}}
 
-// maxUnguardedReports bounds that memory.
-const maxUnguardedReports = 1024
+type guardResult struct {
+	text string
+	ok   bool
+}
 
-var unguardedCount int
-var unguardedMu sync.Mutex
+// maxGuarded bounds the remembered rewrites; when full, the memory starts
+// over.
+const maxGuarded = 4096
 
 // CompleteWindows returns the text to send for q: unless partial windows
 // are allowed, q rewritten so that the backend leaves out every series
@@ -30,22 +38,23 @@ func CompleteWindows(q promql.Query, allowPartial bool, field string) string {
 	if allowPartial || !q.Checked {
 		return q.Text
 	}
-	g, ok := promql.RequireCompleteWindows(q.Expr)
-	if ok {
-		return g.String()
-	}
-	unguardedMu.Lock()
-	report := unguardedCount < maxUnguardedReports
-	if report {
-		if _, seen := unguarded.LoadOrStore(field, true); seen {
-			report = false
+	guarded.Lock()
+	r, known := guarded.m[q.Text]
+	guarded.Unlock()
+	if !known {
+		g, ok := promql.RequireCompleteWindows(q.Expr)
+		r = guardResult{text: q.Text, ok: ok}
+		if ok {
+			r.text = g.String()
 		} else {
-			unguardedCount++
+			klog.InfoS("Query shape cannot be guarded against partly filled windows; values are served as the backend computes them", "field", field, "query", q.Text)
 		}
+		guarded.Lock()
+		if len(guarded.m) >= maxGuarded {
+			guarded.m = map[string]guardResult{}
+		}
+		guarded.m[q.Text] = r
+		guarded.Unlock()
 	}
-	unguardedMu.Unlock()
-	if report {
-		klog.InfoS("Query shape cannot be guarded against partly filled windows; values are served as the backend computes them", "field", field, "query", q.Text)
-	}
-	return q.Text
+	return r.text
 }
