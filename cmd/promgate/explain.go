@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
@@ -19,6 +20,8 @@ import (
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider/custom"
+	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -83,7 +86,7 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	snap := catalog.New(custom, external, client, mapper, o.maxAge).Refresh(ctx)
-	printReports(w, snap, o.metric)
+	printReports(w, snap, o.metric, mapper)
 	return nil
 }
 
@@ -101,7 +104,7 @@ func (o *explainOptions) mapper() (apimeta.RESTMapper, error) {
 	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), nil
 }
 
-func printReports(w io.Writer, snap *catalog.Snapshot, metric string) {
+func printReports(w io.Writer, snap *catalog.Snapshot, metric string, mapper apimeta.RESTMapper) {
 	byRule := map[string][]string{}
 	for _, m := range snap.CustomMetrics() {
 		e, _ := snap.Custom(catalog.CustomKey{Resource: m.GroupResource, Namespaced: m.Namespaced, Metric: m.Metric})
@@ -110,12 +113,17 @@ func printReports(w io.Writer, snap *catalog.Snapshot, metric string) {
 			scope = "namespaced"
 		}
 		if metric == "" || m.Metric == metric {
-			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("%s/%s (%s, series %s)", m.GroupResource, m.Metric, scope, e.Series))
+			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("%s/%s (%s, series %s; %s)", m.GroupResource, m.Metric, scope, e.Series, customSharing(e, m.GroupResource, m.Namespaced, mapper)))
 		}
 	}
 	for _, m := range snap.ExternalMetrics() {
 		if e, ok := snap.ExternalEntry(m.Metric); ok && (metric == "" || m.Metric == metric) {
-			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("external %s (series %s)", m.Metric, e.Series))
+			ns := ""
+			if e.Rule.Namespaced {
+				ns = e.Rule.Resources.NamespaceLabel(mapper)
+			}
+			ok, why := external.TemplateSharing(e.Rule.Query, ns)
+			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("external %s (series %s; %s)", m.Metric, e.Series, sharingText(ok, why)))
 		}
 	}
 	for _, r := range snap.Reports {
@@ -148,4 +156,25 @@ func printReports(w io.Writer, snap *catalog.Snapshot, metric string) {
 			}
 		}
 	}
+}
+
+// customSharing says whether requests for a custom metric share a query.
+func customSharing(e catalog.Entry, gr schema.GroupResource, namespaced bool, mapper apimeta.RESTMapper) string {
+	rl, err := e.Rule.Resources.LabelForResource(gr, mapper)
+	if err != nil {
+		return "no label names " + gr.String()
+	}
+	ns := ""
+	if namespaced {
+		ns = e.Rule.Resources.NamespaceLabel(mapper)
+	}
+	ok, why := custom.TemplateSharing(e.Rule.Query, e.Series, rl, ns)
+	return sharingText(ok, why)
+}
+
+func sharingText(ok bool, why string) string {
+	if ok {
+		return "one query shared by all requests"
+	}
+	return "sent per request: " + why
 }
