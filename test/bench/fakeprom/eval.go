@@ -32,6 +32,11 @@ var promParser = parser.NewParser(parser.Options{})
 // sum/min/max/avg/count aggregation with by or without. Counters selected
 // without a rate function are worth their rate × 3600; a rate of a gauge
 // is 0.
+//
+// A query of the shape "Q and (C == 1)", promgate's partial-window guard
+// (pkg/promql.RequireCompleteWindows), is evaluated as Q: every series of the
+// model has samples as far back as any window reaches, so C, the
+// completeness of Q's windows, is 1 for each of Q's series.
 func (m *Model) Eval(query string) ([]Sample, error) { return eval(m, query) }
 
 func eval(src source, query string) ([]Sample, error) {
@@ -39,7 +44,7 @@ func eval(src source, query string) ([]Sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	expr = unparen(expr)
+	expr = unguard(unparen(expr))
 	var agg *parser.AggregateExpr
 	if a, ok := expr.(*parser.AggregateExpr); ok {
 		agg = a
@@ -141,6 +146,22 @@ func eval(src source, query string) ([]Sample, error) {
 		})
 	}
 	return out, nil
+}
+
+// unguard returns Q of a guarded query "Q and (C == 1)", or e.
+func unguard(e parser.Expr) parser.Expr {
+	b, ok := e.(*parser.BinaryExpr)
+	if !ok || b.Op != parser.LAND {
+		return e
+	}
+	c, ok := unparen(b.RHS).(*parser.BinaryExpr)
+	if !ok || c.Op != parser.EQLC || c.ReturnBool {
+		return e
+	}
+	if n, ok := unparen(c.RHS).(*parser.NumberLiteral); !ok || n.Val != 1 {
+		return e
+	}
+	return unparen(b.LHS)
 }
 
 type evalMode int

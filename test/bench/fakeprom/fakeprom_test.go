@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/promql"
 )
 
 func TestParseLayout(t *testing.T) {
@@ -245,5 +247,128 @@ func TestControl(t *testing.T) {
 	}
 	if d := time.Since(start); d < 15*time.Millisecond {
 		t.Errorf("query took %v, want at least the 15ms latency", d)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	layout, _ := ParseLayout("ns-0=3")
+	const q = `sum(rate(http_requests_total{pod!=""}[1m])) by (namespace,pod)`
+	for _, tc := range []struct {
+		kind FailureKind
+		want prom.Kind
+	}{
+		{FailUnavailable, prom.BadStatus},
+		{FailTimeout, prom.Timeout},
+		{FailTruncated, prom.InvalidResponse},
+		{FailInvalid, prom.InvalidResponse},
+		{FailWarning, prom.PartialResponse},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			s := NewServer(NewModel(layout, Options{}), 0)
+			if err := s.SetFailures(Failures{Ratio: 1, Kinds: []FailureKind{tc.kind}, Hang: 5 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(s.Handler())
+			t.Cleanup(hs.Close)
+			c, err := prom.New(prom.Options{URL: hs.URL, Timeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Query(context.Background(), q, time.Now())
+			if got := prom.KindOf(err); got != tc.want {
+				t.Errorf("promgate's client saw %q (%v), want %q", got, err, tc.want)
+			}
+			if st := s.Snapshot(); st.Injected[string(tc.kind)] != 1 {
+				t.Errorf("injected %v, want one %s", st.Injected, tc.kind)
+			}
+		})
+	}
+}
+
+func TestFailureRatio(t *testing.T) {
+	layout, _ := ParseLayout("ns-0=3")
+	s := NewServer(NewModel(layout, Options{}), 0)
+	c := newClient(t, s, "")
+	kinds, err := ParseFailureKinds("503,invalid,warning")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFailures(Failures{Ratio: 0.25, Kinds: kinds}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 800
+	failed := 0
+	for range n {
+		if _, err := c.Query(context.Background(), `queue_consumers{}`, time.Now()); err != nil {
+			failed++
+		}
+	}
+	// 200 expected; 5 standard deviations (sqrt(800*0.25*0.75) ≈ 12.2) either side.
+	if failed < 139 || failed > 261 {
+		t.Errorf("%d of %d queries failed, want about 25%%", failed, n)
+	}
+	st := s.Snapshot()
+	total := int64(0)
+	for _, k := range kinds {
+		total += st.Injected[string(k)]
+		// The kinds are taken in turn: their counts differ by at most one.
+		if d := st.Injected[string(k)] - int64(failed/len(kinds)); d < 0 || d > 1 {
+			t.Errorf("injected %v: %s not about a third of %d", st.Injected, k, failed)
+		}
+	}
+	if total != int64(failed) {
+		t.Errorf("injected %v, %d in all; %d queries failed", st.Injected, total, failed)
+	}
+	if err := s.SetFailures(Failures{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Query(context.Background(), `queue_consumers{}`, time.Now()); err != nil {
+		t.Errorf("with failures off: %v", err)
+	}
+	for _, bad := range []string{"503,nope", "timeouts"} {
+		if _, err := ParseFailureKinds(bad); err == nil {
+			t.Errorf("ParseFailureKinds(%q) succeeded", bad)
+		}
+	}
+	if err := s.SetFailures(Failures{Ratio: 1.5}); err == nil {
+		t.Error("ratio 1.5 accepted")
+	}
+}
+
+// promgate's partial-window guard leaves the fake's answers as they are: its
+// series have complete windows.
+func TestGuardedQueries(t *testing.T) {
+	layout, _ := ParseLayout("ns-[0-1]=3")
+	m := NewModel(layout, Options{Nodes: 2, AppMetrics: 1, Queues: 2})
+	for _, q := range []string{
+		`sum(rate(http_requests_total{pod!=""}[1m])) by (namespace,pod)`,
+		`sum by (namespace,pod,container) (rate(container_cpu_usage_seconds_total{namespace!="",pod!="",container!="",container!="POD",pod!=""}[1m]))`,
+		`sum(increase(app_metric_0_total{namespace="ns-1"}[2m])) by (pod)`,
+	} {
+		expr, err := promql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guarded, ok := promql.RequireCompleteWindows(expr)
+		if !ok || guarded.String() == expr.String() {
+			t.Fatalf("%s: not guarded", q)
+		}
+		want, err := m.Eval(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Eval(guarded.String())
+		if err != nil {
+			t.Fatalf("guarded %s: %v", q, err)
+		}
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("guarded %s: %d samples, want the %d of the query itself", q, len(got), len(want))
+		}
+	}
+	// Other binary expressions stay unsupported.
+	for _, q := range []string{`up and (up == 2)`, `up and (up == bool 1)`, `up or (up == 1)`} {
+		if _, err := m.Eval(q); err == nil {
+			t.Errorf("%s: want an error", q)
+		}
 	}
 }

@@ -24,6 +24,10 @@ const maxDurations = 1 << 20
 type Server struct {
 	model   atomic.Pointer[Model]
 	latency atomic.Int64 // time.Duration added to every query
+	// failures is the failure injection (nil: none); failed counts the
+	// failures injected, to cycle through their kinds.
+	failures atomic.Pointer[Failures]
+	failed   atomic.Uint64
 
 	mu        sync.Mutex
 	queries   int64
@@ -31,7 +35,8 @@ type Server struct {
 	errors    int64
 	seriesReq int64
 	seriesOut int64
-	durations []time.Duration // server-side time of each query since the last reset
+	injected  map[string]int64 // failures injected, by kind
+	durations []time.Duration  // server-side time of each query since the last reset
 
 	cacheMu    sync.Mutex
 	cacheModel *Model
@@ -40,7 +45,7 @@ type Server struct {
 
 // NewServer returns a Server over m that holds every query back by latency.
 func NewServer(m *Model, latency time.Duration) *Server {
-	s := &Server{byQuery: map[string]int64{}}
+	s := &Server{byQuery: map[string]int64{}, injected: map[string]int64{}}
 	s.model.Store(m)
 	s.latency.Store(int64(latency))
 	return s
@@ -65,6 +70,8 @@ func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
 //	POST     /control/layout           layout=SPEC [nodes= containers= app_metrics= queues=]
 //	POST     /control/latency          d=DURATION
 //	GET      /-/ready, /-/healthy      200
+//
+// A fraction of queries fail as SetFailures says.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/query", s.query)
@@ -121,6 +128,11 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	failure, hang := s.pickFailure()
+	if failure == FailUnavailable || failure == FailTimeout {
+		s.fail(w, r, failure, hang, nil)
+		return
+	}
 	samples, err := s.eval(q)
 	if err != nil {
 		s.countError()
@@ -142,6 +154,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		buf = append(buf, "\"]}"...)
 	}
 	buf = append(buf, "]}}"...)
+	if failure != "" {
+		s.fail(w, r, failure, hang, buf)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(buf)
 	s.mu.Lock()
@@ -316,6 +332,9 @@ type Stats struct {
 	// series they streamed.
 	SeriesRequests int64 `json:"seriesRequests"`
 	SeriesReturned int64 `json:"seriesReturned"`
+	// Injected counts the failures injected (see Failures), by kind; they
+	// are not in Errors.
+	Injected map[string]int64 `json:"injected,omitempty"`
 	// QuerySeconds are percentiles of the time from a query's arrival to
 	// its answer being written (latency included).
 	QuerySeconds Percentiles `json:"querySeconds"`
@@ -358,6 +377,12 @@ func (s *Server) Snapshot() Stats {
 	for k, v := range s.byQuery {
 		st.ByQuery[k] = v
 	}
+	if len(s.injected) > 0 {
+		st.Injected = make(map[string]int64, len(s.injected))
+		for k, v := range s.injected {
+			st.Injected[k] = v
+		}
+	}
 	ds := append([]time.Duration(nil), s.durations...)
 	s.mu.Unlock()
 	st.QuerySeconds = PercentilesOf(ds)
@@ -373,6 +398,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.queries, s.errors, s.seriesReq, s.seriesOut = 0, 0, 0, 0
 	s.byQuery = map[string]int64{}
+	s.injected = map[string]int64{}
 	s.durations = nil
 }
 

@@ -3,6 +3,10 @@
 //
 //	fakeprom --listen=127.0.0.1:39400 --layout='ns-[0-9]=300' --nodes=100 --latency=0s
 //
+// With --fail-ratio, that fraction of queries fails, the failing ones taking
+// the --fail-kinds in turn (503, timeout, truncated, invalid, warning; see
+// fakeprom.Failures).
+//
 // The layout, latency and counters can be changed and read while it runs:
 // POST /control/layout, POST /control/latency, GET /stats, POST /stats/reset.
 // It stops on SIGINT or SIGTERM.
@@ -40,6 +44,10 @@ func run() error {
 	flag.IntVar(&opts.AppMetrics, "app-metrics", 12, "app_metric_<m>_total counters per pod")
 	flag.IntVar(&opts.Queues, "queues", 20, "queues per namespace for each queue_* gauge")
 	latency := flag.Duration("latency", 0, "time added to every query")
+	var fail fakeprom.Failures
+	flag.Float64Var(&fail.Ratio, "fail-ratio", 0, "fraction of queries that fail (0 to 1)")
+	failKinds := flag.String("fail-kinds", "all", "failure kinds, cycled through: comma-separated 503,timeout,truncated,invalid,warning, or all")
+	flag.DurationVar(&fail.Hang, "fail-hang", 30*time.Second, "longest a timeout failure holds a query whose client does not give up")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -53,7 +61,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if fail.Kinds, err = fakeprom.ParseFailureKinds(*failKinds); err != nil {
+		return fmt.Errorf("--fail-kinds: %w", err)
+	}
 	s := fakeprom.NewServer(fakeprom.NewModel(layout, opts), *latency)
+	if err := s.SetFailures(fail); err != nil {
+		return fmt.Errorf("--fail-ratio: %w", err)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -63,7 +77,7 @@ func run() error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Printf("fakeprom listening on %s: %d pods, %d series, latency %s", ln.Addr(), layout.Pods(), s.Model().Series(), *latency)
+	log.Printf("fakeprom listening on %s: %d pods, %d series, latency %s, failing %g of queries (%v)", ln.Addr(), layout.Pods(), s.Model().Series(), *latency, fail.Ratio, fail.Kinds)
 	select {
 	case err := <-errc:
 		return err
