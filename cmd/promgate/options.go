@@ -38,6 +38,7 @@ type serveOptions struct {
 	limits         prom.Limits
 	cacheBytes     int64
 	partialWindows bool
+	reloadInterval time.Duration
 
 	// resourceHook installs metrics.k8s.io once the server exists.
 	resourceHook func(*genericapiserver.GenericAPIServer) error
@@ -62,6 +63,7 @@ func newServeOptions() *serveOptions {
 		cacheTTL:       5 * time.Second,
 		maxConcurrent:  16,
 		batch:          true,
+		reloadInterval: 5 * time.Second,
 	}
 	return o
 }
@@ -94,6 +96,7 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.IntVar(&o.limits.MaxSamples, "prometheus-max-samples", o.limits.MaxSamples, "Most samples accepted in one query's answer (0: 500,000; negative: no limit). More is a 503.")
 	fs.BoolVar(&o.limits.AllowPartialResponse, "prometheus-allow-partial-response", o.limits.AllowPartialResponse, "Serve answers the backend marks as partial (Thanos partial responses, a warning of missing data, VictoriaMetrics' isPartial). By default they are a 503: a sum over part of the pods is a wrong number, not a smaller one.")
 	fs.Int64Var(&o.cacheBytes, "query-cache-max-bytes", o.cacheBytes, "Memory budget of the query cache, estimated, in bytes (0: 256 MiB); least recently used results are evicted first.")
+	fs.DurationVar(&o.reloadInterval, "config-reload-interval", o.reloadInterval, "How often the --config file is read for changes (a ConfigMap update, an atomic symlink swap); a change, or SIGHUP, reloads rules and resource rules without a restart. A config that fails to load is refused and the last good one keeps serving (promgate_config_last_reload_successful). 0 disables reloading. (prometheus-adapter needs a restart.)")
 	fs.BoolVar(&o.partialWindows, "serve-partial-windows", o.partialWindows, "Serve rates computed over windows that samples cover only in part (after a Prometheus outage or restart, a scrape gap, for a new pod). By default such series are left out (see docs/partial-windows.md): their rates read low and would scale workloads down; metrics-server likewise leaves out pods it has not seen twice.")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", o.maxConcurrent, "Most queries running against Prometheus at once.")
 	fs.DurationVar(&o.requestTimeout, "resource-metrics-timeout", o.requestTimeout, "Deadline for answering one metrics.k8s.io request.")
@@ -138,6 +141,9 @@ func (o *serveOptions) Validate() []error {
 	}
 	if o.requestTimeout <= 0 {
 		errs = append(errs, errors.New("--resource-metrics-timeout must be positive"))
+	}
+	if o.reloadInterval < 0 {
+		errs = append(errs, errors.New("--config-reload-interval must not be negative"))
 	}
 	if o.cacheBytes < 0 {
 		errs = append(errs, errors.New("--query-cache-max-bytes must not be negative"))

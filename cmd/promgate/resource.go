@@ -9,6 +9,8 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 
+	"k8s.io/klog/v2"
+
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/objects"
 	"github.com/promgate/promgate/pkg/provider/resource"
@@ -18,14 +20,19 @@ import (
 
 // installResourceMetrics prepares metrics.k8s.io: the provider now (so a
 // bad resourceRules stops start-up), the API group once the server exists.
-func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.ResourceRules, q *query.Engine, mapper apimeta.RESTMapper, objs *objects.Cache) error {
-	getter, err := resource.New(rr, q, mapper, resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows})
+func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.ResourceRules, q *query.Engine, mapper apimeta.RESTMapper, objs *objects.Cache) (*resourceGetter, error) {
+	p, err := resource.New(rr, q, mapper, o.resourceOptions())
 	if err != nil {
-		return fmt.Errorf("config %s: %w", o.configFile, err)
+		return nil, fmt.Errorf("config %s: %w", o.configFile, err)
+	}
+	getter := &resourceGetter{}
+	getter.p.Store(p)
+	for _, w := range p.Warnings() {
+		klog.InfoS("Config loaded with a warning: prometheus-adapter accepts this, promgate cannot check it", "config", o.configFile, "warning", w)
 	}
 	informers, err := o.base.Informers()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	nodes := informers.Core().V1().Nodes()
 	nodes.Informer() // register before the server starts the factory
@@ -36,5 +43,10 @@ func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.Reso
 		info := metricsapi.Build(storage.Pods(getter, pods), storage.Nodes(getter, nodes.Lister()))
 		return s.InstallAPIGroup(&info)
 	}
-	return nil
+	return getter, nil
+}
+
+// resourceOptions are the resource provider's options from the flags.
+func (o *serveOptions) resourceOptions() resource.Options {
+	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows}
 }

@@ -116,10 +116,18 @@ func (o *serveOptions) run() error {
 	o.base.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(mergeDefinitions(defs), namer)
 	o.base.OpenAPIV3Config.Info.Title, o.base.OpenAPIV3Config.Info.Version = "promgate", "v1"
 
+	var rg *resourceGetter
 	if o.resourceAPI && cfg.ResourceRules != nil {
-		if err := o.installResourceMetrics(ctx, cfg.ResourceRules, engine, mapper, objectCache); err != nil {
+		if rg, err = o.installResourceMetrics(ctx, cfg.ResourceRules, engine, mapper, objectCache); err != nil {
 			return err
 		}
+	}
+	if o.reloadInterval > 0 {
+		w := o.reloader(disc, engine, mapper, rg, restConfig)
+		if err := w.Start(); err != nil {
+			return err
+		}
+		go w.Run(ctx)
 	}
 	server, err := o.base.Server()
 	if err != nil {

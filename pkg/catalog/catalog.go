@@ -149,34 +149,49 @@ type queryResult struct {
 	shapes []shape
 	err    error
 	at     time.Time
+	took   time.Duration // how long listing took (self-metrics)
 }
 
 // Discoverer runs discovery periodically and holds the latest Snapshot.
 type Discoverer struct {
-	custom, external []*rules.Rule
-	lister           SeriesLister
-	mapper           apimeta.RESTMapper
-	maxAge           time.Duration
-	concurrency      int
+	rules       atomic.Pointer[ruleSet]
+	lister      SeriesLister
+	mapper      apimeta.RESTMapper
+	maxAge      time.Duration
+	concurrency int
 
-	current atomic.Pointer[Snapshot]
-	mu      sync.Mutex
-	last    map[string]queryResult // last good result per seriesQuery
-	ready   chan struct{}
-	once    sync.Once
+	current   atomic.Pointer[Snapshot]
+	refreshMu sync.Mutex // one discovery at a time: a reload's never races the ticker's
+	mu        sync.Mutex
+	last      map[string]queryResult // last good result per seriesQuery
+	ready     chan struct{}
+	once      sync.Once
 }
 
 // New returns a Discoverer; maxAge bounds how long ago a series must have
 // had samples to count.
 func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RESTMapper, maxAge time.Duration) *Discoverer {
 	d := &Discoverer{
-		custom: custom, external: external, lister: lister, mapper: mapper,
+		lister: lister, mapper: mapper,
 		maxAge: maxAge, concurrency: 4,
 		last:  map[string]queryResult{},
 		ready: make(chan struct{}),
 	}
+	d.rules.Store(&ruleSet{custom: custom, external: external})
 	d.current.Store(&Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}})
 	return d
+}
+
+// ruleSet is the rules one discovery applies.
+type ruleSet struct {
+	custom, external []*rules.Rule
+}
+
+// SetRules replaces the rules (a configuration reload). The current
+// snapshot keeps serving until the next discovery, which applies the new
+// rules, has finished: there is no moment without metrics.
+func (d *Discoverer) SetRules(custom, external []*rules.Rule) {
+	d.rules.Store(&ruleSet{custom: custom, external: external})
 }
 
 // Snapshot returns the latest snapshot; never nil.
@@ -202,9 +217,12 @@ func (d *Discoverer) Run(ctx context.Context, interval time.Duration) {
 // Refresh runs one discovery and publishes its snapshot. A seriesQuery that
 // fails keeps its last good result; it never blocks the others.
 func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
+	d.refreshMu.Lock()
+	defer d.refreshMu.Unlock()
 	start := time.Now()
+	rs := d.rules.Load()
 	queries := map[string]bool{}
-	for _, r := range append(append([]*rules.Rule(nil), d.custom...), d.external...) {
+	for _, r := range append(append([]*rules.Rule(nil), rs.custom...), rs.external...) {
 		queries[r.SeriesQuery] = true
 	}
 	results := make(map[string]queryResult, len(queries))
@@ -217,7 +235,9 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			began := time.Now()
 			res := d.list(ctx, q, start)
+			res.took = time.Since(began)
 			rmu.Lock()
 			results[q] = res
 			rmu.Unlock()
@@ -225,10 +245,18 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 	}
 	wg.Wait()
 
-	snap := d.build(results)
+	d.mu.Lock()
+	for q := range d.last {
+		if !queries[q] { // a seriesQuery a reload removed
+			delete(d.last, q)
+		}
+	}
+	d.mu.Unlock()
+	snap := d.build(rs, results)
 	snap.Time = time.Now()
 	d.current.Store(snap)
 	d.once.Do(func() { close(d.ready) })
+	d.observe(snap, results, time.Since(start))
 	klog.V(2).InfoS("discovery finished", "duration", time.Since(start), "customMetrics", len(snap.customList), "externalMetrics", len(snap.externalList))
 	return snap
 }
@@ -307,10 +335,10 @@ func byLastSeen(shapes []shape, last []int) []shape {
 	return out
 }
 
-func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
+func (d *Discoverer) build(rs *ruleSet, results map[string]queryResult) *Snapshot {
 	snap := &Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}}
-	customKeys := make([][]CustomKey, len(d.custom)) // per rule, what it produced
-	for i, r := range d.custom {
+	customKeys := make([][]CustomKey, len(rs.custom)) // per rule, what it produced
+	for i, r := range rs.custom {
 		rep, entries := d.customRule(r, results[r.SeriesQuery])
 		snap.Reports = append(snap.Reports, rep)
 		for _, ke := range entries {
@@ -318,8 +346,8 @@ func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
 			customKeys[i] = append(customKeys[i], ke.key)
 		}
 	}
-	externalNames := make([][]string, len(d.external))
-	for i, r := range d.external {
+	externalNames := make([][]string, len(rs.external))
+	for i, r := range rs.external {
 		rep, entries := d.externalRule(r, results[r.SeriesQuery])
 		snap.Reports = append(snap.Reports, rep)
 		for _, me := range entries {
@@ -327,7 +355,7 @@ func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
 			externalNames[i] = append(externalNames[i], me.metric)
 		}
 	}
-	for i, r := range d.custom {
+	for i, r := range rs.custom {
 		rep := &snap.Reports[i]
 		for _, k := range customKeys[i] {
 			if e := snap.custom[k]; e.Rule != r {
@@ -335,8 +363,8 @@ func (d *Discoverer) build(results map[string]queryResult) *Snapshot {
 			}
 		}
 	}
-	for i, r := range d.external {
-		rep := &snap.Reports[len(d.custom)+i]
+	for i, r := range rs.external {
+		rep := &snap.Reports[len(rs.custom)+i]
 		for _, m := range externalNames[i] {
 			if e := snap.external[m]; e.Rule != r {
 				rep.Overridden = append(rep.Overridden, Override{Metric: m, By: e.Rule.Path})
