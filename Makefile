@@ -60,3 +60,4 @@ clean:
 
 include test/e2e/e2e.mk
 include test/bench/bench.mk
+include test/soak/soak.mk
