@@ -2,6 +2,8 @@ package promql
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -102,11 +104,25 @@ type Query struct {
 
 // sentinel is what .LabelValuesByName holds for part i while the template
 // runs: an identifier that lexes as one token anywhere PromQL allows a
-// name or a string, and that no template or request contains (request data
-// never enters the template's text at all).
-func sentinel(i int) string { return "__promgate_v" + strconv.Itoa(i) + "__" }
+// name or a string. It carries a random nonce chosen at start, so that no
+// template and no request value can contain it: request values do reach
+// the parsed text (escaped, in .LabelMatchers), and a value spelling a
+// placeholder must stay that value.
+func sentinel(i int) string { return sentinelPrefix + strconv.Itoa(i) + "__" }
 
-var sentinelRE = regexp.MustCompile(`__promgate_v([0-9]+)__`)
+var (
+	sentinelPrefix = "__promgate_" + nonce() + "_v"
+	sentinelRE     = regexp.MustCompile(regexp.QuoteMeta(sentinelPrefix) + `([0-9]+)__`)
+)
+
+// nonce returns 16 random hex digits.
+func nonce() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("promql: no randomness for placeholders: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
 
 // uncheckedValue is the alphabet request values may have to be placed into
 // a query that could not be parsed: Kubernetes names, namespaces and label
@@ -171,10 +187,37 @@ func (t *Template) Build(r Request) (Query, error) {
 		return Query{}, err
 	}
 	out := expr.String()
-	if m := sentinelRE.FindString(out); m != "" {
+	if m := leftover(expr, r.Parts); m != "" {
 		return Query{}, fmt.Errorf("%w: .LabelValuesByName.%s", ErrValuePlacement, labelOf(m, r.Parts))
 	}
 	return Query{Text: out, Expr: expr, Checked: true, Placed: placed(text, r.Parts)}, nil
+}
+
+// leftover returns a placeholder that placeValues could not replace (one
+// the template put where no value can be placed), or "". The request's own
+// matchers are left out of the search: their values are the request's.
+func leftover(expr parser.Expr, parts []Part) string {
+	var own []*labels.Matcher
+	var saved []string
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			for _, m := range vs.LabelMatchers {
+				if isPart(m, parts) {
+					own = append(own, m)
+					saved = append(saved, m.Value)
+				}
+			}
+		}
+		return nil
+	})
+	for _, m := range own {
+		m.Value = ""
+	}
+	found := sentinelRE.FindString(expr.String())
+	for i, m := range own {
+		m.Value = saved[i]
+	}
+	return found
 }
 
 // labelOf names the label whose placeholder is s.
@@ -197,8 +240,8 @@ func placeValues(expr parser.Expr, parts []Part) error {
 		switch x := n.(type) {
 		case *parser.VectorSelector:
 			for i, m := range x.LabelMatchers {
-				if !strings.Contains(m.Value, "__promgate_v") {
-					continue
+				if !strings.Contains(m.Value, sentinelPrefix) || isPart(m, parts) {
+					continue // a request's own matcher (.LabelMatchers) keeps its value
 				}
 				nm, e := placeInMatcher(m, parts)
 				if e != nil {
@@ -218,6 +261,16 @@ func placeValues(expr parser.Expr, parts []Part) error {
 		return nil
 	})
 	return err
+}
+
+// isPart reports whether m is one of the request's own matchers.
+func isPart(m *labels.Matcher, parts []Part) bool {
+	for _, p := range parts {
+		if p.Matcher.Name == m.Name && p.Matcher.Type == m.Type && p.Matcher.Value == m.Value {
+			return true
+		}
+	}
+	return false
 }
 
 func placeInMatcher(m *labels.Matcher, parts []Part) (*labels.Matcher, error) {

@@ -16,7 +16,7 @@ import (
 // its own placeholder text (__promgate_v<N>__) as it is. Until it does,
 // such values, which Kubernetes label values may be, are skipped here; the
 // table below still lists them.
-const sentinelCollisionFixed = false
+const sentinelCollisionFixed = true
 
 // hostileShape is a documented prometheus-adapter template shape and the
 // request parts it is rendered with.

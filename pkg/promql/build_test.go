@@ -279,3 +279,35 @@ func TestShareableExternal(t *testing.T) {
 	}
 	var _ parser.Expr = e
 }
+
+// TestBuildKeepsValuesSpellingPlaceholders: a request value that spells a
+// placeholder (which would take knowing the nonce) is still the request's
+// own value: it is neither replaced nor makes the query select more.
+func TestBuildKeepsValuesSpellingPlaceholders(t *testing.T) {
+	tmpl := MustTemplate(`sum(<<.Series>>{<<.LabelMatchers>>,pod=~"<<.LabelValuesByName.pod>>"}) by (<<.GroupBy>>)`)
+	for _, v := range []string{sentinel(1), "x" + sentinel(1) + "x", sentinel(0), "__promgate_v1__"} {
+		q, err := tmpl.Build(Request{Series: "x", Parts: []Part{EqualPart("code", v), EqualPart("namespace", "ns1"), OneOfPart("pod", []string{"a"})}, GroupBy: []string{"pod"}})
+		if err != nil {
+			t.Errorf("Build(code=%q): %v", v, err)
+			continue
+		}
+		e, err := Parse(q.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var code []*labels.Matcher
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok {
+				for _, m := range vs.LabelMatchers {
+					if m.Name == "code" {
+						code = append(code, m)
+					}
+				}
+			}
+			return nil
+		})
+		if len(code) != 1 || code[0].Type != labels.MatchEqual || code[0].Value != v {
+			t.Errorf("Build(code=%q) = %s: code matchers %v", v, q.Text, code)
+		}
+	}
+}

@@ -3,12 +3,8 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,50 +52,19 @@ func TestDropIn(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	kcfg := world.Env["E2E_PROMGATE_KUBECONFIG"]
-	bin := filepath.Join(world.Root, "bin", "promgate")
-	args := []string{
-		// The chart's args, in its order:
+	// The chart's args, in its order, but --secure-port (startPromgate
+	// appends it: a free port), then what a pod has from its service
+	// account, and loopback.
+	args := append([]string{
 		"/adapter",
-		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir=" + filepath.Join(dir, "cert"),
 		"--prometheus-url=" + world.PrometheusURL + "/",
 		"--metrics-relist-interval=1m",
 		"--v=4",
 		"--config=" + cfg,
-		// What a pod has from its service account, and loopback:
-		"--lister-kubeconfig=" + kcfg,
-		"--authentication-kubeconfig=" + kcfg,
-		"--authorization-kubeconfig=" + kcfg,
-		"--bind-address=127.0.0.1",
-	}
-	logFile, err := os.Create(filepath.Join(world.LogDir, "promgate-dropin.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-		logFile.Close()
-	})
-	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	WaitFor(t, 60*time.Second, "promgate (chart arguments) /readyz", func() (bool, error) {
-		if cmd.ProcessState != nil {
-			return false, fmt.Errorf("promgate exited: see %s", logFile.Name())
-		}
-		resp, err := insecure.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", port))
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	}, worldArgs()...)
+	pg := startPromgate(t, "dropin", args...)
+	port := pg.port
 
 	// Register it as the chart does, restoring promgate's own registration
 	// afterwards.
@@ -138,18 +103,7 @@ func TestDropIn(t *testing.T) {
 	waitReplicas(t, ns, "web", 1, 30*time.Second)
 	exporterControl(t, "/control/http", map[string]string{"namespace": ns, "app": "web", "rps": "25"})
 	waitReplicas(t, ns, "web", 3, 3*time.Minute)
-	if b, err := os.ReadFile(logFile.Name()); err == nil && !strings.Contains(string(b), "/adapter") {
+	if b, err := os.ReadFile(pg.logPath); err == nil && !strings.Contains(string(b), "/adapter") {
 		t.Errorf("promgate did not log that it ignored the /adapter argument")
 	}
-}
-
-// freePort returns a loopback port nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

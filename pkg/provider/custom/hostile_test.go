@@ -19,7 +19,7 @@ import (
 // placeholderCollisionFixed says promql.Build keeps a metric label value
 // that contains its placeholder text (__promgate_v<N>__) as it is; the
 // cases that need it are skipped until then.
-const placeholderCollisionFixed = false
+const placeholderCollisionFixed = true
 
 // invalidNames are object names no Kubernetes object has.
 var invalidNames = []string{

@@ -19,7 +19,7 @@ import (
 // placeholderCollisionFixed says promql.Build keeps a label value that
 // contains its placeholder text (__promgate_v<N>__) as it is; the case
 // that needs it is skipped until then.
-const placeholderCollisionFixed = false
+const placeholderCollisionFixed = true
 
 // invalidNamespaces are namespaces no Kubernetes namespace has.
 var invalidNamespaces = []string{
