@@ -10,6 +10,11 @@
 #   world.sh register-promgate  apply deploy/ (through an e2e overlay), start $PROMGATE_BIN locally,
 #                               wait for the four APIServices to be Available
 #   world.sh stop-promgate      stop the local promgate process (APIServices stay registered)
+#   world.sh signal <c> <SIG>   send a signal to component <c> (e.g. STOP / CONT to freeze Prometheus)
+#   world.sh kill <c> [SIG]     save <c>'s command line, send SIG (default KILL), wait until it is gone
+#   world.sh revive <c>         start <c> again with its saved command line (same flags and data
+#                               directory), wait until it is ready
+#   world.sh restart <c>        kill <c> TERM, then revive it
 #
 # Tools come from $E2E_CACHE/bin (default <repo>/.cache/bin; see install-tools.sh).
 # Everything listens on 127.0.0.1. The run directory ($E2E_RUN_DIR, default <repo>/.cache/e2e-run)
@@ -296,6 +301,7 @@ write_env() {
     echo "export E2E_PROMGATE_URL='https://127.0.0.1:$PROMGATE_PORT'"
     echo "export E2E_PROMGATE_CA='$PKI/promgate-ca.crt'"
     echo "export E2E_PROMGATE_KUBECONFIG='$KCFG/promgate.kubeconfig'"
+    echo "export E2E_AUDIT_LOG='$LOGS/kube-apiserver-audit.log'"
     echo "case \":\$PATH:\" in *':$BIN:'*) ;; *) export PATH='$BIN':\"\$PATH\" ;; esac"
   } > "$f.tmp"
   mv "$f.tmp" "$f"
@@ -311,6 +317,23 @@ write_kwok_config() {
     { echo "---"; echo "# from kwok $s"; cat "$stages/$s"; } >> "$RUN/kwok/kwok.yaml.tmp"
   done
   mv "$RUN/kwok/kwok.yaml.tmp" "$RUN/kwok/kwok.yaml"
+}
+
+# kube-apiserver's audit log records only promgate's LIST and WATCH requests (a LIST at
+# ResponseComplete; a WATCH, also the streamed lists of client-go's WatchListClient, at
+# ResponseStarted and ResponseComplete): the fault suite counts them to see that promgate's
+# informers do not relist in a storm after kube-apiserver restarts. Nothing else is audited.
+write_audit_policy() {
+  cat > "$RUN/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: ["system:serviceaccount:promgate:promgate"]
+  verbs: [list, watch]
+- level: None
+EOF
 }
 
 write_prometheus_config() {
@@ -450,6 +473,7 @@ cmd_up() {
   write_kubeconfig "$KCFG/kwok.kubeconfig" kwok
   write_kwok_config
   write_prometheus_config
+  write_audit_policy
 
   # The exporter is built in the background while the control plane starts.
   local exporter_build_pid=
@@ -495,6 +519,7 @@ cmd_up() {
     --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
     --enable-aggregator-routing=false \
     --allow-privileged=true \
+    --audit-policy-file="$RUN/audit-policy.yaml" --audit-log-path="$LOGS/kube-apiserver-audit.log" \
     ${E2E_APISERVER_ARGS:-}
   wait_for kube-apiserver 60 "kube-apiserver /readyz on :$APISERVER_PORT" apiserver_ready
 
@@ -722,6 +747,64 @@ cmd_register_promgate() {
   log "promgate is registered"
 }
 
+# --- fault injection ---------------------------------------------------------------------------
+# "kill" saves the component's command line (NUL-separated, from /proc/<pid>/cmdline) so that
+# "revive" starts exactly the same process again: same flags, same data directory (Prometheus'
+# TSDB then has a gap), same port and log file.
+
+cmd_signal() { # signal <component> <SIG>
+  local name=${1:?component} sig=${2:?signal, e.g. STOP}
+  running "$name" || die "$name is not running"
+  log "sending SIG$sig to $name (pid $(pid_of "$name"))"
+  kill "-$sig" "$(pid_of "$name")"
+}
+
+cmd_kill() { # kill <component> [SIG]
+  local name=${1:?component} sig=${2:-KILL} pid deadline
+  running "$name" || die "$name is not running"
+  pid=$(pid_of "$name")
+  mkdir -p "$RUN/cmdline"
+  cp "/proc/$pid/cmdline" "$RUN/cmdline/$name"
+  log "sending SIG$sig to $name (pid $pid)"
+  kill "-$sig" "$pid"
+  [ "$sig" = KILL ] || kill -CONT "$pid" 2>/dev/null || true # a stopped process cannot exit
+  deadline=$(( $(date +%s) + 20 ))
+  while running "$name"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      [ "$sig" != KILL ] || die "$name (pid $pid) still alive 20 s after SIGKILL"
+      log "WARNING: $name did not exit within 20 s of SIG$sig, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sig=KILL deadline=$(( $(date +%s) + 20 ))
+    fi
+    sleep 0.05
+  done
+  rm -f "$PIDS/$name.pid"
+  log "$name is gone"
+}
+
+cmd_revive() { # revive <component>
+  local name=${1:?component} port deadline args=()
+  local f=$RUN/cmdline/$name
+  running "$name" && die "$name is already running"
+  [ -s "$f" ] || die "no saved command line for $name ('$0 kill $name' saves it)"
+  mapfile -d '' args < "$f"
+  port=$(sed -n "s/^$name=//p" "$RUN/ports" 2>/dev/null || true)
+  deadline=$(( $(date +%s) + 10 ))
+  until [ -z "$port" ] || port_free "$port" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.05; done
+  start "$name" "${port:-0}" "${args[@]}"
+  case $name in
+    kube-apiserver) wait_for "$name" 60 "kube-apiserver /readyz on :$port" apiserver_ready ;;
+    prometheus) wait_for "$name" 60 "Prometheus /-/ready on :$port" prometheus_ready ;;
+    etcd) wait_for "$name" 30 "etcd healthy on :$port" etcd_healthy ;;
+    promgate) wait_for "$name" 120 "promgate /readyz on :$port" promgate_ready ;;
+    kube-controller-manager | kube-scheduler) wait_for "$name" 60 "$name /healthz on :$port" healthz_ok "$port" ;;
+    kwok) wait_for "$name" 60 "kwok /healthz on :$port" kwok_healthy ;;
+    *) sleep 0.5; running "$name" || die "$name exited at once (log $LOGS/$name.log)" ;;
+  esac
+}
+
+cmd_restart() { cmd_kill "${1:?component}" TERM; cmd_revive "$1"; }
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
@@ -729,5 +812,9 @@ case ${1:-} in
   status) cmd_status ;;
   register-promgate) cmd_register_promgate ;;
   stop-promgate) cmd_stop_promgate ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  signal) shift; cmd_signal "$@" ;;
+  kill) shift; cmd_kill "$@" ;;
+  revive) shift; cmd_revive "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
