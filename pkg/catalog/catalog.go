@@ -256,7 +256,7 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 	snap.Time = time.Now()
 	d.current.Store(snap)
 	d.once.Do(func() { close(d.ready) })
-	d.observe(snap, results, time.Since(start))
+	observe(snap, results, time.Since(start))
 	klog.V(2).InfoS("discovery finished", "duration", time.Since(start), "customMetrics", len(snap.customList), "externalMetrics", len(snap.externalList))
 	return snap
 }

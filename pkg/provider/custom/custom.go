@@ -252,6 +252,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	}
 	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q.Text, "shared", share.ok)
 	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
+	provider.ObserveAnswer(provider.CustomAPI, pl.info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, nil, provider.StatusError(err)
 	}

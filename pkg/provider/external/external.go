@@ -119,6 +119,7 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 	}
 	klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q.Text, "filtered", len(filter) > 0)
 	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, e.Rule.Path+".metricsQuery"), p.now())
+	provider.ObserveAnswer(provider.ExternalAPI, info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, provider.StatusError(err)
 	}

@@ -784,6 +784,7 @@ func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule
 				defer wg.Done()
 				klog.V(4).InfoS("Resource metrics query", "field", jb.field, "query", jb.query)
 				vec, err := p.querier.Query(ctx, jb.query, ts)
+				provider.ObserveAnswer(provider.ResourceAPI, strings.TrimPrefix(r.path, "resourceRules."), p.now(), vec, err)
 				if err != nil {
 					mu.Lock()
 					failures = append(failures, failure{jb.field, err})
