@@ -21,7 +21,7 @@ all: build
 build:
 	$(GO) build -o $(BIN_DIR)/promgate ./cmd/promgate
 
-test: lint test-unit fuzz bench-smoke tools monitoring-check e2e
+test: lint helm-check test-unit fuzz bench-smoke tools monitoring-check e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
@@ -61,4 +61,5 @@ clean:
 include test/e2e/e2e.mk
 include test/bench/bench.mk
 include test/soak/soak.mk
+include deploy/helm/helm.mk
 include test/monitoring/monitoring.mk

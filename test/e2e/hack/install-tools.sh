@@ -2,7 +2,8 @@
 # Installs, once, every binary the end-to-end world needs and links it into
 # $PROMGATE_CACHE/bin (default: <repo>/.cache/bin, git-ignored):
 #   etcd 3.6, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
-#   (v1.37, built from the Go module proxy), kwok and Prometheus (Debian).
+#   (v1.37, built from the Go module proxy), kwok, helm (deploy/helm/helm.mk: lint and
+#   template the chart) and Prometheus (Debian).
 # Built binaries are kept by version in a per-user tool cache that every clone on
 # the machine shares ($PROMGATE_TOOLS_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/promgate-tools;
 # <repo>/.cache/tools when that is not writable), so a fresh clone links them in seconds.
@@ -22,6 +23,7 @@ mkdir -p "$BIN" "$BUILD"
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+HELM_VERSION=${HELM_VERSION:-v3.22.0}
 
 export GOFLAGS=-mod=mod
 log() { printf '[install-tools] %s\n' "$*" >&2; }
@@ -135,6 +137,25 @@ build_kwok() {
   find "$CACHE/kwok-stages" -type f ! -name '*.yaml' -delete
 }
 
+# helm, built from the module proxy with the version stamps of helm's own Makefile (its
+# `helm version`, and the Kubernetes version `helm lint` and `helm template` assume: that of
+# the k8s.io modules it was built with).
+build_helm() {
+  link helm "$HELM_VERSION" && return
+  log "installing helm $HELM_VERSION"
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  local kv
+  kv=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  kv=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$kv")
+  if [ -n "$kv" ]; then
+    for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+      ld="$ld -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kv"
+    done
+  fi
+  GOBIN=$TOOLS/helm-$HELM_VERSION CGO_ENABLED=0 go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  link helm "$HELM_VERSION"
+}
+
 install_prometheus() {
   if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
     ln -sf "$(command -v prometheus)" "$BIN/prometheus"
@@ -158,11 +179,12 @@ need_openssl() {
 
 what=${1:-all}
 case $what in
-  all) need_openssl; install_prometheus; (build_etcd); (build_kwok); (build_kube) ;;
+  all) need_openssl; install_prometheus; (build_etcd); (build_kwok); (build_helm); (build_kube) ;;
   etcd) build_etcd ;;
   kube) build_kube ;;
   kwok) build_kwok ;;
+  helm) build_helm ;;
   prometheus) install_prometheus ;;
-  *) echo "usage: $0 [all|etcd|kube|kwok|prometheus]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kube|kwok|helm|prometheus]" >&2; exit 2 ;;
 esac
 log "tools ready in $BIN"
