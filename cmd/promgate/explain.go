@@ -2,23 +2,26 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/explain"
+	"github.com/promgate/promgate/pkg/objects"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
@@ -30,41 +33,88 @@ type explainOptions struct {
 	kubeconfig string
 	prom       prom.Options
 	maxAge     time.Duration
-	metric     string
+	server     bool
+	output     string
+	req        explain.Request
+	// As `promgate serve`'s flags of the same names: they decide the query
+	// a request sends.
+	maxNames       int
+	batch          bool
+	partialWindows bool
 }
 
 func newExplainCommand() *cobra.Command {
-	o := &explainOptions{prom: prom.Options{URL: "http://localhost:9090/", Timeout: 30 * time.Second}, maxAge: 10 * time.Minute}
+	o := &explainOptions{
+		prom:   prom.Options{URL: "http://localhost:9090/", Timeout: 30 * time.Second},
+		maxAge: 10 * time.Minute, output: "text", maxNames: 100, batch: true,
+	}
 	cmd := &cobra.Command{
 		Use:   "explain",
-		Short: "Run discovery once and show, per rule, which metrics it found and why series were dropped",
-		Long: `explain answers "why is my metric not found?": it runs one discovery with the
-given config against Prometheus and prints, for every rule, whether its
-seriesQuery failed, how many series it kept, which metric names and resources
-it produced, and how many series each filter or mapping dropped, with examples.
-Label-to-resource mapping uses the cluster of --kubeconfig.`,
+		Short: "Show which rule serves a metric, or why none does, and the PromQL a request sends",
+		Long: `explain answers "why is my metric not found?".
+
+Without --metric it prints, for every rule, whether its seriesQuery failed,
+how many series it kept, which metrics it serves and how many series each
+filter or mapping dropped, with examples. With --metric it says which rule
+serves the metric on which resources and, for each rule whose series could
+have given it, why it does not (filtered by seriesFilters or name.matches,
+named otherwise, no label naming a resource, another resource or scope, no
+samples within --metrics-max-age, a failing seriesQuery); with --resource
+(or --external) and --namespace and --name it shows the PromQL the request
+sends, and with --run how many values it gives.
+
+Offline (the default) it runs one discovery with --config against
+--prometheus-url, mapping labels to the resources of the cluster of
+--kubeconfig. With --server it asks the running promgate of that cluster
+instead, through kube-apiserver, with your credentials; it is the same as
+  kubectl get --raw '` + explain.Path + `?metric=NAME&resource=pods&namespace=NS'
+and needs the promgate-explain ClusterRole (deploy/base/rbac-explain.yaml).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.configFile, "config", o.configFile, "Path to the rules file.")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "kubeconfig of the cluster whose resources labels map to (default: the usual kubeconfig rules).")
-	fs.StringVar(&o.prom.URL, "prometheus-url", o.prom.URL, "URL of the Prometheus-compatible API.")
+	fs.StringVar(&o.configFile, "config", o.configFile, "Path to the rules file (offline).")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "kubeconfig of the cluster (default: the usual kubeconfig rules).")
+	fs.BoolVar(&o.server, "server", o.server, "Ask the running promgate through kube-apiserver instead of running discovery here.")
+	fs.StringVarP(&o.output, "output", "o", o.output, "Output format: text or json.")
+	fs.StringVar(&o.req.Metric, "metric", o.req.Metric, "The metric to explain; without it, every rule's discovery.")
+	fs.StringVar(&o.req.Resource, "resource", o.req.Resource, "The resource the custom metric describes, e.g. pods or deployments.apps.")
+	fs.BoolVar(&o.req.External, "external", o.req.External, "Explain an external metric.")
+	fs.StringVarP(&o.req.Namespace, "namespace", "n", o.req.Namespace, "The request's namespace.")
+	fs.StringVar(&o.req.Name, "name", o.req.Name, "The object (default: all of the namespace).")
+	fs.StringVarP(&o.req.LabelSelector, "selector", "l", o.req.LabelSelector, "The request's labelSelector: objects (custom) or series (external).")
+	fs.StringVar(&o.req.MetricLabelSelector, "metric-selector", o.req.MetricLabelSelector, "The request's metricLabelSelector (custom).")
+	fs.BoolVar(&o.req.Run, "run", o.req.Run, "Run the request's query and count the values it gives.")
+	fs.StringVar(&o.prom.URL, "prometheus-url", o.prom.URL, "URL of the Prometheus-compatible API (offline).")
 	fs.StringVar(&o.prom.CAFile, "prometheus-ca-file", o.prom.CAFile, "CA bundle for Prometheus.")
 	fs.StringVar(&o.prom.TokenFile, "prometheus-token-file", o.prom.TokenFile, "Bearer token file for Prometheus.")
 	fs.BoolVar(&o.prom.AllowCredentialsOverHTTP, strings.TrimPrefix(prom.FlagAllowCredentialsOverHTTP, "--"), o.prom.AllowCredentialsOverHTTP, "Allow sending the bearer token to an http:// --prometheus-url, in the clear.")
 	fs.DurationVar(&o.prom.Timeout, "prometheus-timeout", o.prom.Timeout, "Timeout of one Prometheus request.")
 	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent count.")
-	fs.StringVar(&o.metric, "metric", o.metric, "Only show where this metric name comes from.")
-	_ = cmd.MarkFlagRequired("config")
+	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "As promgate serve's flag: most object names put in one query's regex.")
+	fs.BoolVar(&o.batch, "query-batching", o.batch, "As promgate serve's flag: share one query per metric where proven equivalent.")
+	fs.BoolVar(&o.partialWindows, "serve-partial-windows", o.partialWindows, "As promgate serve's flag: no guard against partly filled rate windows.")
 	return cmd
 }
 
 func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.output != "text" && o.output != "json" {
+		return fmt.Errorf("--output %q: want text or json", o.output)
+	}
+	// The flags go through the same checks as the endpoint's parameters.
+	if _, err := explain.ParseRequest(o.req.Values()); err != nil {
+		return err
+	}
+	if o.server {
+		return o.runServer(ctx, w)
+	}
+	if o.configFile == "" {
+		return errors.New("--config is required (or --server to ask the running promgate)")
 	}
 	cfg, err := config.Load(o.configFile)
 	if err != nil {
@@ -73,7 +123,7 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	for _, warning := range cfg.Warnings() {
 		fmt.Fprintf(w, "warning: %s\n", warning)
 	}
-	custom, external, err := rules.Compile(cfg)
+	customRules, externalRules, err := rules.Compile(cfg)
 	if err != nil {
 		return err
 	}
@@ -81,22 +131,77 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mapper, err := o.mapper()
+	rc, err := o.restConfig()
 	if err != nil {
 		return err
 	}
-	snap := catalog.New(custom, external, client, mapper, o.maxAge).Refresh(ctx)
-	printReports(w, snap, o.metric, mapper)
-	return nil
+	mapper, err := newMapper(rc)
+	if err != nil {
+		return err
+	}
+	md, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	snap := catalog.New(customRules, externalRules, client, mapper, o.maxAge).Refresh(ctx)
+	cat := staticCatalog{snap}
+	cp := custom.New(cat, client, objects.New(md, mapper, ctx.Done()), mapper)
+	cp.MaxNamesInQuery, cp.Batch, cp.PartialWindows = o.maxNames, o.batch, o.partialWindows
+	ep := external.New(cat, client, mapper)
+	ep.Batch, ep.PartialWindows = o.batch, o.partialWindows
+	e := &explain.Explainer{
+		Catalog: cat, Custom: customRules, External: externalRules, Mapper: mapper,
+		Series: client, MaxAge: o.maxAge, Backend: client.Name(),
+		CustomPlanner: cp, ExternalPlanner: ep,
+	}
+	rep, err := e.Explain(ctx, o.req)
+	if err != nil {
+		return err
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(w)
 }
 
-func (o *explainOptions) mapper() (apimeta.RESTMapper, error) {
+// runServer asks the running promgate, through kube-apiserver.
+func (o *explainOptions) runServer(ctx context.Context, w io.Writer) error {
+	rc, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return err
+	}
+	req := dc.RESTClient().Get().AbsPath(explain.Path)
+	for k, vs := range o.req.Values() {
+		req = req.Param(k, vs[0])
+	}
+	if o.output == "json" {
+		req = req.Param("format", "json")
+	}
+	body, err := req.DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("GET %s through kube-apiserver: %w", explain.Path, err)
+	}
+	_, err = w.Write(body)
+	return err
+}
+
+func (o *explainOptions) restConfig() (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
+	return rc, nil
+}
+
+func newMapper(rc *rest.Config) (apimeta.RESTMapper, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(rc)
 	if err != nil {
 		return nil, err
@@ -104,77 +209,7 @@ func (o *explainOptions) mapper() (apimeta.RESTMapper, error) {
 	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), nil
 }
 
-func printReports(w io.Writer, snap *catalog.Snapshot, metric string, mapper apimeta.RESTMapper) {
-	byRule := map[string][]string{}
-	for _, m := range snap.CustomMetrics() {
-		e, _ := snap.Custom(catalog.CustomKey{Resource: m.GroupResource, Namespaced: m.Namespaced, Metric: m.Metric})
-		scope := "cluster"
-		if m.Namespaced {
-			scope = "namespaced"
-		}
-		if metric == "" || m.Metric == metric {
-			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("%s/%s (%s, series %s; %s)", m.GroupResource, m.Metric, scope, e.Series, customSharing(e, m.GroupResource, m.Namespaced, mapper)))
-		}
-	}
-	for _, m := range snap.ExternalMetrics() {
-		if e, ok := snap.ExternalEntry(m.Metric); ok && (metric == "" || m.Metric == metric) {
-			ns := ""
-			if e.Rule.Namespaced {
-				ns = e.Rule.Resources.NamespaceLabel(mapper)
-			}
-			ok, why := external.TemplateSharing(e.Rule.Query, ns)
-			byRule[e.Rule.Path] = append(byRule[e.Rule.Path], fmt.Sprintf("external %s (series %s; %s)", m.Metric, e.Series, sharingText(ok, why)))
-		}
-	}
-	for _, r := range snap.Reports {
-		if metric != "" && len(byRule[r.Path]) == 0 && !slices.Contains(r.Metrics, metric) {
-			continue
-		}
-		fmt.Fprintf(w, "%s  seriesQuery: %s\n", r.Path, r.SeriesQuery)
-		if r.Err != "" {
-			fmt.Fprintf(w, "  ERROR: %s (using the result of %s)\n", r.Err, r.LastSuccess.Format(time.RFC3339))
-		}
-		fmt.Fprintf(w, "  series shapes: %d, kept: %d\n", r.Series, r.Kept)
-		reasons := make([]string, 0, len(r.Dropped))
-		for reason := range r.Dropped {
-			reasons = append(reasons, reason)
-		}
-		sort.Strings(reasons)
-		for _, reason := range reasons {
-			fmt.Fprintf(w, "  dropped %d: %s (e.g. %s)\n", r.Dropped[reason], reason, strings.Join(r.Examples[reason], ", "))
-		}
-		for _, m := range byRule[r.Path] {
-			fmt.Fprintf(w, "  serves %s\n", m)
-		}
-		for _, o := range r.Overridden {
-			if metric == "" || o.Metric == metric {
-				what := "external " + o.Metric
-				if o.Resource.Resource != "" {
-					what = o.Resource.String() + "/" + o.Metric
-				}
-				fmt.Fprintf(w, "  overridden %s: %s serves it (the last rule naming a metric wins)\n", what, o.By)
-			}
-		}
-	}
-}
+// staticCatalog is one discovery's snapshot, for the providers.
+type staticCatalog struct{ snap *catalog.Snapshot }
 
-// customSharing says whether requests for a custom metric share a query.
-func customSharing(e catalog.Entry, gr schema.GroupResource, namespaced bool, mapper apimeta.RESTMapper) string {
-	rl, err := e.Rule.Resources.LabelForResource(gr, mapper)
-	if err != nil {
-		return "no label names " + gr.String()
-	}
-	ns := ""
-	if namespaced {
-		ns = e.Rule.Resources.NamespaceLabel(mapper)
-	}
-	ok, why := custom.TemplateSharing(e.Rule.Query, e.Series, rl, ns)
-	return sharingText(ok, why)
-}
-
-func sharingText(ok bool, why string) string {
-	if ok {
-		return "one query shared by all requests"
-	}
-	return "sent per request: " + why
-}
+func (c staticCatalog) Snapshot() *catalog.Snapshot { return c.snap }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -207,8 +208,9 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 		}
 		msg += "; metrics known for " + info.GroupResource.String() + ": " + strings.Join(known, ", ")
 	} else {
-		msg += "; no metric is known for " + info.GroupResource.String() + " (see `promgate explain`)"
+		msg += "; no metric is known for " + info.GroupResource.String()
 	}
+	msg += fmt.Sprintf(" (kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=%s&resource=%s')", url.QueryEscape(info.Metric), url.QueryEscape(info.GroupResource.String()))
 	err.ErrStatus.Message = msg
 	return err
 }
@@ -224,6 +226,48 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 // than MaxNamesInQuery the query selects the whole namespace; the result is
 // filtered here.
 func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[string]*model.Sample, *int64, error) {
+	r, err := p.render(pl, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, filterNamespace := r.query, r.filterNamespace
+	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q.Text, "shared", r.share.ok)
+	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
+	provider.ObserveAnswer(provider.CustomAPI, pl.info.Metric, p.now(), vec, err)
+	if err != nil {
+		return nil, nil, provider.StatusError(err)
+	}
+	window := provider.WindowSeconds(q.Expr)
+	wanted := make(map[string]bool, len(names))
+	for _, n := range names {
+		wanted[n] = true
+	}
+	out := make(map[string]*model.Sample, len(names))
+	for _, s := range vec {
+		if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
+			continue
+		}
+		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
+		if !wanted[obj] {
+			continue
+		}
+		// As prometheus-adapter: the last sample for an object wins.
+		out[obj] = s
+	}
+	return out, window, nil
+}
+
+// rendered is the query a plan sends for a set of objects.
+type rendered struct {
+	query promql.Query
+	share sharing
+	// filterNamespace: the query is cluster-wide, its samples are filtered
+	// by the plan's namespace here.
+	filterNamespace bool
+}
+
+// render builds the query for the named objects (see query).
+func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	share := pl.res.sharing(pl.entry)
 	parts := append([]promql.Part(nil), pl.parts...)
 	groupBy := []string{pl.resourceLabel}
@@ -248,32 +292,9 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	}
 	q, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: parts, GroupBy: groupBy})
 	if err != nil {
-		return nil, nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
+		return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
 	}
-	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q.Text, "shared", share.ok)
-	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
-	provider.ObserveAnswer(provider.CustomAPI, pl.info.Metric, p.now(), vec, err)
-	if err != nil {
-		return nil, nil, provider.StatusError(err)
-	}
-	window := provider.WindowSeconds(q.Expr)
-	wanted := make(map[string]bool, len(names))
-	for _, n := range names {
-		wanted[n] = true
-	}
-	out := make(map[string]*model.Sample, len(names))
-	for _, s := range vec {
-		if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
-			continue
-		}
-		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
-		if !wanted[obj] {
-			continue
-		}
-		// As prometheus-adapter: the last sample for an object wins.
-		out[obj] = s
-	}
-	return out, window, nil
+	return rendered{query: q, share: share, filterNamespace: filterNamespace}, nil
 }
 
 // sharing is the decision whether a resolution's template is shareable.

@@ -436,20 +436,23 @@ func TestErrors(t *testing.T) {
 			info: cmprovider.CustomMetricInfo{GroupResource: kubetest.Pods, Namespaced: true, Metric: "nope"},
 			code: http.StatusNotFound,
 			message: "the server could not find the metric nope for pods (as namespaced objects); " +
-				"metrics known for pods: http_requests_per_second",
+				"metrics known for pods: http_requests_per_second " +
+				"(kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=nope&resource=pods')",
 		},
 		{
 			name: "known metric, other scope",
 			info: cmprovider.CustomMetricInfo{GroupResource: kubetest.Nodes, Namespaced: true, Metric: "load1"},
 			code: http.StatusNotFound,
 			message: "the server could not find the metric load1 for nodes (as namespaced objects); " +
-				"metrics known for nodes: load1",
+				"metrics known for nodes: load1 " +
+				"(kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=load1&resource=nodes')",
 		},
 		{
 			name: "resource without metrics", object: podA,
-			info:    cmprovider.CustomMetricInfo{GroupResource: kubetest.Ingresses, Namespaced: true, Metric: "x"},
-			code:    http.StatusNotFound,
-			message: "the server could not find the metric x for ingresses.networking.k8s.io (as namespaced objects); no metric is known for ingresses.networking.k8s.io (see `promgate explain`)",
+			info: cmprovider.CustomMetricInfo{GroupResource: kubetest.Ingresses, Namespaced: true, Metric: "x"},
+			code: http.StatusNotFound,
+			message: "the server could not find the metric x for ingresses.networking.k8s.io (as namespaced objects); no metric is known for ingresses.networking.k8s.io " +
+				"(kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=x&resource=ingresses.networking.k8s.io')",
 		},
 		{
 			name: "unknown resource", object: podA,

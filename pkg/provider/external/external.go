@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -83,42 +84,13 @@ func (p *Provider) ListAllExternalMetrics() []cmprovider.ExternalMetricInfo {
 // rendered without them and its samples are filtered here, so that all
 // HPAs polling one metric send one query.
 func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metricSelector labels.Selector, info cmprovider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
-	snap := p.catalog.Snapshot()
-	e, ok := snap.ExternalEntry(info.Metric)
-	if !ok {
-		return nil, notFound(snap, info.Metric)
-	}
-	parts, err := promql.SelectorParts(metricSelector, e.Rule.Replacer())
+	r, err := p.render(namespace, metricSelector, info)
 	if err != nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("labelSelector: %v", err))
+		return nil, err
 	}
-	if e.Rule.Namespaced && namespace != "" {
-		if err := provider.ValidNamespace(namespace); err != nil {
-			return nil, err
-		}
-		parts = append(parts, promql.EqualPart(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
-	}
-	req := promql.Request{Series: e.Series, Parts: parts, GroupBy: []string{}}
-	q, err := e.Rule.Query.Build(req)
-	if err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
-	}
-	var filter []*plabels.Matcher
-	if p.Batch && len(parts) > 0 && q.Checked {
-		if sq, ok := p.shared(e, req, q); ok {
-			ms := make([]*plabels.Matcher, len(parts))
-			for i, pt := range parts {
-				ms[i] = pt.Matcher
-			}
-			if filter, err = promql.Compiled(ms); err == nil {
-				q = sq
-			} else {
-				filter = nil
-			}
-		}
-	}
+	q, filter := r.query, r.filter
 	klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q.Text, "filtered", len(filter) > 0)
-	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, e.Rule.Path+".metricsQuery"), p.now())
+	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"), p.now())
 	provider.ObserveAnswer(provider.ExternalAPI, info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, provider.StatusError(err)
@@ -156,6 +128,54 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 		return labels.Set(list.Items[i].MetricLabels).String() < labels.Set(list.Items[j].MetricLabels).String()
 	})
 	return list, nil
+}
+
+// rendered is the query a request sends.
+type rendered struct {
+	entry catalog.Entry
+	query promql.Query
+	// filter, when set, selects the samples of the shared query that
+	// answer the request.
+	filter []*plabels.Matcher
+}
+
+// render resolves a request and builds its query (see GetExternalMetric).
+func (p *Provider) render(namespace string, metricSelector labels.Selector, info cmprovider.ExternalMetricInfo) (rendered, error) {
+	snap := p.catalog.Snapshot()
+	e, ok := snap.ExternalEntry(info.Metric)
+	if !ok {
+		return rendered{}, notFound(snap, info.Metric)
+	}
+	parts, err := promql.SelectorParts(metricSelector, e.Rule.Replacer())
+	if err != nil {
+		return rendered{}, apierrors.NewBadRequest(fmt.Sprintf("labelSelector: %v", err))
+	}
+	if e.Rule.Namespaced && namespace != "" {
+		if err := provider.ValidNamespace(namespace); err != nil {
+			return rendered{}, err
+		}
+		parts = append(parts, promql.EqualPart(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
+	}
+	req := promql.Request{Series: e.Series, Parts: parts, GroupBy: []string{}}
+	q, err := e.Rule.Query.Build(req)
+	if err != nil {
+		return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
+	}
+	var filter []*plabels.Matcher
+	if p.Batch && len(parts) > 0 && q.Checked {
+		if sq, ok := p.shared(e, req, q); ok {
+			ms := make([]*plabels.Matcher, len(parts))
+			for i, pt := range parts {
+				ms[i] = pt.Matcher
+			}
+			if filter, err = promql.Compiled(ms); err == nil {
+				q = sq
+			} else {
+				filter = nil
+			}
+		}
+	}
+	return rendered{entry: e, query: q, filter: filter}, nil
 }
 
 // shared returns the query shared by every request for the entry's metric
@@ -246,8 +266,9 @@ func notFound(snap *catalog.Snapshot, metric string) error {
 		}
 		msg += "; known external metrics: " + strings.Join(names, ", ")
 	} else {
-		msg += "; no external metric is known (see `promgate explain`)"
+		msg += "; no external metric is known"
 	}
+	msg += fmt.Sprintf(" (kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=%s&external=true')", url.QueryEscape(metric))
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound, Message: msg,
 	}}

@@ -233,8 +233,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{
 			name: "unknown metric", metric: "nope",
-			code:    http.StatusNotFound,
-			message: "the server could not find the external metric nope; known external metrics: jobs_waiting, queue_depth, topic_messages_per_second",
+			code: http.StatusNotFound,
+			message: "the server could not find the external metric nope; known external metrics: jobs_waiting, queue_depth, topic_messages_per_second " +
+				"(kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=nope&external=true')",
 		},
 		{
 			name: "prometheus failure", metric: "queue_depth",
@@ -271,7 +272,7 @@ func TestErrors(t *testing.T) {
 	// Without any external metric, the message says so.
 	f := newFixture(t, "")
 	_, err := f.p.GetExternalMetric(context.Background(), "ns1", labels.Everything(), cmprovider.ExternalMetricInfo{Metric: "x"})
-	if !apierrors.IsNotFound(err) || err.Error() != "the server could not find the external metric x; no external metric is known (see `promgate explain`)" {
+	if !apierrors.IsNotFound(err) || err.Error() != "the server could not find the external metric x; no external metric is known (kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=x&external=true')" {
 		t.Errorf("no metrics: %v", err)
 	}
 }

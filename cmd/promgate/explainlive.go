@@ -1,0 +1,43 @@
+package main
+
+import (
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/klog/v2"
+
+	"github.com/promgate/promgate/pkg/catalog"
+	"github.com/promgate/promgate/pkg/explain"
+	"github.com/promgate/promgate/pkg/provider/custom"
+	"github.com/promgate/promgate/pkg/provider/external"
+	"github.com/promgate/promgate/pkg/rules"
+)
+
+// seriesBackend is Prometheus as explain asks it for series.
+type seriesBackend interface {
+	catalog.SeriesLister
+	Name() string
+}
+
+// installExplain serves the running server's explanations at
+// explain.Path (and under the other custom.metrics.k8s.io versions),
+// reached through the aggregation layer and authorized like the custom
+// metrics API: RBAC on resource "explain" of custom.metrics.k8s.io
+// (deploy/base/rbac-explain.yaml). It reads the live catalog and plans
+// with the serving providers, so a report names the query a request
+// would send now. Call it after the server is built and before it runs.
+func installExplain(s *genericapiserver.GenericAPIServer, disc *catalog.Discoverer, customRules, externalRules []*rules.Rule,
+	backend seriesBackend, mapper apimeta.RESTMapper, maxAge time.Duration, cp *custom.Provider, ep *external.Provider) error {
+	e := &explain.Explainer{
+		Catalog: disc, Custom: customRules, External: externalRules, Mapper: mapper,
+		Series: backend, MaxAge: maxAge, Backend: backend.Name(),
+		CustomPlanner: cp, ExternalPlanner: ep,
+	}
+	paths, err := explain.Install(s.Handler.GoRestfulContainer, explain.Handler(e))
+	if err != nil {
+		return err
+	}
+	klog.InfoS("Serving explanations", "paths", paths)
+	return nil
+}
