@@ -291,10 +291,30 @@ func (d leakDetector) check(t *testing.T, path string, a apiAnswer) {
 		t.Errorf("GET %s: %s (want a refusal or an answer without namespace %s)", path, a, d.ns)
 		return
 	}
-	for _, s := range append([]string{d.ns}, d.pods...) {
-		if strings.Contains(a.Body, s) {
-			t.Errorf("LEAK: GET %s answers with %q of the other namespace: %s", path, s, truncate(a.Body, 600))
-			return
+	// Where an answer names objects: not the echoed metric selector, which holds what was asked.
+	var named struct {
+		Items []struct {
+			DescribedObject struct{ Namespace, Name string } `json:"describedObject"`
+			Metadata        struct{ Namespace, Name string } `json:"metadata"`
+			MetricLabels    map[string]string                `json:"metricLabels"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(a.Body), &named); err != nil {
+		t.Errorf("GET %s: decoding: %v", path, err)
+		return
+	}
+	for _, it := range named.Items {
+		fields := []string{it.DescribedObject.Namespace, it.DescribedObject.Name, it.Metadata.Namespace, it.Metadata.Name}
+		for _, v := range it.MetricLabels {
+			fields = append(fields, v)
+		}
+		for _, f := range fields {
+			for _, s := range append([]string{d.ns}, d.pods...) {
+				if f == s {
+					t.Errorf("LEAK: GET %s answers with %q of the other namespace: %s", path, s, truncate(a.Body, 600))
+					return
+				}
+			}
 		}
 	}
 	values, err := answerValues(a)
