@@ -11,7 +11,6 @@ import (
 	"github.com/promgate/promgate/pkg/explain"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
-	"github.com/promgate/promgate/pkg/rules"
 )
 
 // seriesBackend is Prometheus as explain asks it for series.
@@ -27,10 +26,10 @@ type seriesBackend interface {
 // (deploy/base/rbac-explain.yaml). It reads the live catalog and plans
 // with the serving providers, so a report names the query a request
 // would send now. Call it after the server is built and before it runs.
-func installExplain(s *genericapiserver.GenericAPIServer, disc *catalog.Discoverer, customRules, externalRules []*rules.Rule,
+func installExplain(s *genericapiserver.GenericAPIServer, disc *catalog.Discoverer,
 	backend seriesBackend, mapper apimeta.RESTMapper, maxAge time.Duration, cp *custom.Provider, ep *external.Provider) error {
 	e := &explain.Explainer{
-		Catalog: disc, Custom: customRules, External: externalRules, Mapper: mapper,
+		Catalog: disc, Mapper: mapper, // the rules of the current snapshot, reloads included
 		Series: backend, MaxAge: maxAge, Backend: backend.Name(),
 		CustomPlanner: cp, ExternalPlanner: ep,
 	}

@@ -138,6 +138,9 @@ func (o *serveOptions) run() error {
 			return err
 		}
 	}
+	if err := installExplain(server.GenericAPIServer, disc, promClient, mapper, maxAge, cp, ep); err != nil {
+		return err
+	}
 	if err := server.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck("promgate-discovery", func(*http.Request) error {
 		select {
 		case <-disc.Ready():

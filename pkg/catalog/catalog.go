@@ -57,6 +57,9 @@ type Snapshot struct {
 	Time time.Time
 	// Reports has one entry per rule, custom rules first, in config order.
 	Reports []RuleReport
+	// CustomRules and ExternalRules are the rules the snapshot applied
+	// (after a reload, the new ones).
+	CustomRules, ExternalRules []*rules.Rule
 
 	custom       map[CustomKey]Entry
 	external     map[string]Entry
@@ -336,7 +339,7 @@ func byLastSeen(shapes []shape, last []int) []shape {
 }
 
 func (d *Discoverer) build(rs *ruleSet, results map[string]queryResult) *Snapshot {
-	snap := &Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}}
+	snap := &Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}, CustomRules: rs.custom, ExternalRules: rs.external}
 	customKeys := make([][]CustomKey, len(rs.custom)) // per rule, what it produced
 	for i, r := range rs.custom {
 		rep, entries := d.customRule(r, results[r.SeriesQuery])

@@ -128,10 +128,13 @@ type Catalog interface {
 	Snapshot() *catalog.Snapshot
 }
 
-// Explainer builds Reports. Catalog, Custom, External and Mapper are
-// required; the rest is optional.
+// Explainer builds Reports. Catalog and Mapper are required; the rest is
+// optional.
 type Explainer struct {
-	Catalog          Catalog
+	Catalog Catalog
+	// Custom and External are the rules explained; when nil, those of the
+	// catalog's snapshot (a running server's current rules, reloads
+	// included).
 	Custom, External []*rules.Rule
 	Mapper           apimeta.RESTMapper
 	// Series, when set, is asked, per rule that does not serve the metric,
@@ -247,16 +250,20 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 		}
 	}
 	probes := e.prober(ctx, req.Metric)
+	customRules, externalRules := e.Custom, e.External
+	if customRules == nil && externalRules == nil {
+		customRules, externalRules = snap.CustomRules, snap.ExternalRules
+	}
 	if !req.External {
-		for i, r := range e.Custom {
+		for i, r := range customRules {
 			if f, ok := e.customFinding(snap, r, reportFor(snap, r.Path, i), req.Metric, tgt, probes); ok {
 				rep.Rules = append(rep.Rules, f)
 			}
 		}
 	}
 	if req.External || req.Resource == "" {
-		for i, r := range e.External {
-			if f, ok := e.externalFinding(snap, r, reportFor(snap, r.Path, len(e.Custom)+i), req.Metric, probes); ok {
+		for i, r := range externalRules {
+			if f, ok := e.externalFinding(snap, r, reportFor(snap, r.Path, len(customRules)+i), req.Metric, probes); ok {
 				rep.Rules = append(rep.Rules, f)
 			}
 		}
