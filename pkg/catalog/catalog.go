@@ -317,9 +317,32 @@ func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryRes
 		prev := d.last[q]
 		return queryResult{shapes: prev.shapes, at: prev.at, err: err}
 	}
+	if prev, ok := d.last[q]; ok && len(shapes) == 0 && len(prev.shapes) > 0 && now.Sub(prev.at) < d.emptyGrace() {
+		// An empty answer where there were series: what a Prometheus that
+		// just restarted (WAL replay, first scrapes pending) says. Until
+		// the series have been gone for the grace period, keep them, so
+		// that metrics do not vanish into 404s for a minute; requests for
+		// them meanwhile get the backend's real answer (503 or data).
+		klog.InfoS("series discovery returned no series where there were some; keeping the last non-empty result for now",
+			"seriesQuery", q, "since", prev.at, "grace", d.emptyGrace())
+		return queryResult{shapes: prev.shapes, at: prev.at}
+	}
 	res := queryResult{shapes: shapes, at: now}
 	d.last[q] = res
 	return res
+}
+
+// minEmptyGrace is the least time a seriesQuery's series are kept after
+// its answers turned empty.
+const minEmptyGrace = 5 * time.Minute
+
+// emptyGrace is how long series are kept after a seriesQuery's answers
+// turned empty: twice the max age, at least minEmptyGrace.
+func (d *Discoverer) emptyGrace() time.Duration {
+	if g := 2 * d.maxAge; g > minEmptyGrace {
+		return g
+	}
+	return minEmptyGrace
 }
 
 const maxExamples = 3

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/rules"
@@ -52,5 +53,35 @@ rules:
 	}
 	if len(d.last) != 1 {
 		t.Errorf("results kept for %d series queries, want the one still configured", len(d.last))
+	}
+}
+
+// TestEmptyAnswerKeepsSeries: a seriesQuery whose answer turns empty (a
+// Prometheus that just restarted) keeps its series for the grace period,
+// then lets them go.
+func TestEmptyAnswerKeepsSeries(t *testing.T) {
+	srv, d := setup(t, `
+rules:
+- seriesQuery: 'a_total{namespace!=""}'
+  resources: {overrides: {namespace: {resource: namespace}}}
+`)
+	srv.Series(`a_total{namespace!=""}`, map[string]string{"__name__": "a_total", "namespace": "ns1"})
+	ctx := context.Background()
+	if n := len(d.Refresh(ctx).CustomMetrics()); n != 1 {
+		t.Fatalf("%d metrics, want 1", n)
+	}
+	srv.Series(`a_total{namespace!=""}`)
+	if n := len(d.Refresh(ctx).CustomMetrics()); n != 1 {
+		t.Errorf("after an empty answer: %d metrics, want the last non-empty result kept", n)
+	}
+	// Past the grace period the series are gone.
+	d.mu.Lock()
+	for q, r := range d.last {
+		r.at = r.at.Add(-d.emptyGrace() - time.Second)
+		d.last[q] = r
+	}
+	d.mu.Unlock()
+	if n := len(d.Refresh(ctx).CustomMetrics()); n != 0 {
+		t.Errorf("after the grace period: %d metrics, want 0", n)
 	}
 }

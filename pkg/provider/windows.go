@@ -3,6 +3,7 @@ package provider
 import (
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 
 	"github.com/promgate/promgate/pkg/promql"
@@ -57,4 +58,10 @@ func CompleteWindows(q promql.Query, allowPartial bool, field string) string {
 		guarded.Unlock()
 	}
 	return r.text
+}
+
+// IncompleteWindow is the 503 for a value left out because its window is
+// only partly covered by samples: the value exists but is not served yet.
+func IncompleteWindow(what string) error {
+	return apierrors.NewServiceUnavailable(what + ": the window of its query is only partly covered by samples (after a backend outage or restart, a scrape gap, or for a new object); it is served once the window is full (docs/partial-windows.md)")
 }

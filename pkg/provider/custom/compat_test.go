@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
@@ -99,6 +100,11 @@ type engineFixture struct {
 
 func newEngineFixture(t *testing.T, tmpl string) *engineFixture {
 	t.Helper()
+	return newEngineFixtureData(t, tmpl, compatData)
+}
+
+func newEngineFixtureData(t *testing.T, tmpl, data string) *engineFixture {
+	t.Helper()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 rules:
 - seriesQuery: 'x{namespace!="",pod!=""}'
@@ -116,7 +122,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := promtest.NewEngine(t, compatData)
+	e := promtest.NewEngine(t, data)
 	client, err := prom.New(prom.Options{URL: e.URL, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -136,4 +142,37 @@ rules:
 	p.now = func() time.Time { return time.Unix(300, 0) }
 	e.Reset()
 	return &engineFixture{engine: e, p: p}
+}
+
+// TestIncompleteWindowIs503: an object whose rate window samples cover only
+// in part is left out of lists, and a GET for it is a 503 saying so, not a
+// 404 (the value exists, it is not served yet); with PartialWindows it is
+// served.
+func TestIncompleteWindowIs503(t *testing.T) {
+	const data = `
+load 15s
+	x{namespace="ns1",pod="a"} 0+150x20
+	x{namespace="ns1",pod="b"} _x17 0+150x3
+`
+	f := newEngineFixtureData(t, `sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)`, data)
+	ctx := context.Background()
+	list, err := f.p.GetMetricBySelector(ctx, "ns1", labels.Everything(), compatInfo, labels.Everything())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 || list.Items[0].DescribedObject.Name != "a" {
+		t.Errorf("list %+v, want only a", list.Items)
+	}
+	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "b"}, compatInfo, labels.Everything())
+	if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), "partly covered") {
+		t.Errorf("GET b: %v, want a 503 naming the partly covered window", err)
+	}
+	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "c"}, compatInfo, labels.Everything())
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("GET c (no series): %v, want 404", err)
+	}
+	f.p.PartialWindows = true
+	if _, err := f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "b"}, compatInfo, labels.Everything()); err != nil {
+		t.Errorf("GET b with PartialWindows: %v", err)
+	}
 }

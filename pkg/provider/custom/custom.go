@@ -388,9 +388,39 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 		}
 		return v, nil
 	}
+	if p.withheld(ctx, pl, name.Name) {
+		return nil, provider.IncompleteWindow(fmt.Sprintf("%s %s/%s", pl.info.Metric, pl.info.GroupResource, name.Name))
+	}
 	nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
 	nf.ErrStatus.Message += ": the query returned no series for it"
 	return nil, nf
+}
+
+// withheld reports whether the object's value was left out only because
+// its window is partly covered by samples: the query without the guard
+// has it. Asked only when an object is missing, so it costs a query only
+// then.
+func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
+	if p.PartialWindows {
+		return false
+	}
+	r, err := p.render(pl, []string{name})
+	if err != nil || !r.query.Checked || provider.CompleteWindows(r.query, false, "") == r.query.Text {
+		return false
+	}
+	vec, err := p.querier.Query(ctx, r.query.Text, p.now())
+	if err != nil {
+		return false
+	}
+	for _, s := range vec {
+		if r.filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
+			continue
+		}
+		if string(s.Metric[model.LabelName(pl.resourceLabel)]) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // GetMetricBySelector returns the metric for every object of a resource

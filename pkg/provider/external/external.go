@@ -124,10 +124,33 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			Value:         v,
 		})
 	}
+	if len(list.Items) == 0 && p.withheld(ctx, q, filter) {
+		// Every series was left out for a partly filled window: an empty
+		// list would read as "no such series".
+		return nil, provider.IncompleteWindow("external metric " + info.Metric)
+	}
 	sort.SliceStable(list.Items, func(i, j int) bool {
 		return labels.Set(list.Items[i].MetricLabels).String() < labels.Set(list.Items[j].MetricLabels).String()
 	})
 	return list, nil
+}
+
+// withheld reports whether the query without the window guard has series
+// that the guarded one left out. Asked only for an empty answer.
+func (p *Provider) withheld(ctx context.Context, q promql.Query, filter []*plabels.Matcher) bool {
+	if p.PartialWindows || !q.Checked || provider.CompleteWindows(q, false, "") == q.Text {
+		return false
+	}
+	vec, err := p.querier.Query(ctx, q.Text, p.now())
+	if err != nil {
+		return false
+	}
+	for _, s := range vec {
+		if filter == nil || promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // rendered is the query a request sends.
