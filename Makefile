@@ -21,7 +21,7 @@ all: build
 build:
 	$(GO) build -o $(BIN_DIR)/promgate ./cmd/promgate
 
-test: lint helm-check test-unit fuzz bench-smoke tools monitoring-check e2e
+test: lint helm-check test-unit fuzz bench-smoke tools monitoring-check e2e e2e-helm
 
 test-unit:
 	$(GO) test -race -count=1 ./...

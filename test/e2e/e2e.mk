@@ -27,3 +27,10 @@ world-up:
 
 world-down:
 	$(E2E_HACK)/world.sh down
+
+# The core of the suite against promgate installed from the Helm chart's rendered output
+# (make helm-check writes it) instead of deploy/base: the chart must give a working install.
+E2E_HELM_RUN ?= TestSmoke|TestCustomAndExternalMetrics
+.PHONY: e2e-helm
+e2e-helm: helm-check build
+	PROMGATE_DEPLOY_BASE=$(abspath $(HELM_RENDERED)) $(MAKE) e2e E2E_RUN='$(E2E_HELM_RUN)'
