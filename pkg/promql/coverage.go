@@ -477,3 +477,22 @@ func hasWindow(e parser.Expr) bool {
 	})
 	return found
 }
+
+// Presence returns a query that has a sample when the first range selector
+// of expr (say rate(x{pod="a"}[1m])) has any sample in its window: whether
+// the series a value would come from exist at all, for telling "not
+// computable yet" from "no such series". False when expr has no range
+// selector.
+func Presence(expr parser.Expr) (string, bool) {
+	var ms *parser.MatrixSelector
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		if m, ok := n.(*parser.MatrixSelector); ok && ms == nil {
+			ms = m
+		}
+		return nil
+	})
+	if ms == nil {
+		return "", false
+	}
+	return "group(present_over_time(" + ms.String() + "))", true
+}

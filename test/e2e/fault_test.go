@@ -234,7 +234,9 @@ func (f *faultWorld) probes(t *testing.T) []*probe {
 				pa.failure = a.Err.Error()
 			case a.Code == 200:
 				pa.values, pa.decodeErr = decode(a.Body)
-			case a.Code == 503 && strings.Contains(a.Message, "prometheus backend"):
+			case a.Code == 503 && (strings.Contains(a.Message, "prometheus backend") || strings.Contains(a.Message, "partly covered by samples")):
+				// The backend failed, or the value's window is not full yet
+				// after the outage: both say why, neither is a wrong value.
 				pa.unavailable = a.Message
 			default:
 				pa.failure = a.String()
@@ -310,7 +312,7 @@ func kubectlTop(ctx context.Context, ns, selector string) probeAnswer {
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		switch {
-		case strings.Contains(msg, "(ServiceUnavailable)") && strings.Contains(msg, "prometheus backend"):
+		case strings.Contains(msg, "(ServiceUnavailable)") && (strings.Contains(msg, "prometheus backend") || strings.Contains(msg, "partly covered by samples")):
 			pa.unavailable = msg
 		case strings.Contains(msg, "metrics not available yet"), strings.Contains(msg, "Metrics not available for pod"):
 			// kubectl's words for an empty list, and for a list without some of the pods.
@@ -715,7 +717,7 @@ func (r outageRules) check(t *testing.T, p *probes, o outage) {
 			}
 			switch {
 			case a.failure != "":
-				fail(a, "neither a value nor a 503 naming the backend: %s", a.failure)
+				fail(a, "neither a value nor a 503 naming the backend or an incomplete window: %s", a.failure)
 			case a.decodeErr != nil:
 				fail(a, "undecodable answer: %v", a.decodeErr)
 			case a.unavailable != "":

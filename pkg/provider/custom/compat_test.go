@@ -153,6 +153,7 @@ func TestIncompleteWindowIs503(t *testing.T) {
 load 15s
 	x{namespace="ns1",pod="a"} 0+150x20
 	x{namespace="ns1",pod="b"} _x17 0+150x3
+	x{namespace="ns1",pod="d"} _x20 0
 `
 	f := newEngineFixtureData(t, `sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)`, data)
 	ctx := context.Background()
@@ -166,6 +167,11 @@ load 15s
 	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "b"}, compatInfo, labels.Everything())
 	if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), "partly covered") {
 		t.Errorf("GET b: %v, want a 503 naming the partly covered window", err)
+	}
+	// One sample: no rate even without the guard, yet the series is there.
+	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "d"}, compatInfo, labels.Everything())
+	if !apierrors.IsServiceUnavailable(err) {
+		t.Errorf("GET d (one sample in the window): %v, want a 503", err)
 	}
 	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "c"}, compatInfo, labels.Everything())
 	if !apierrors.IsNotFound(err) {

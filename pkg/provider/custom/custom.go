@@ -420,7 +420,24 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 			return true
 		}
 	}
-	return false
+	// No value even without the guard: a rate needs two samples in its
+	// window. Do the object's series have any sample in the window at all?
+	// (Asked with the query for this object alone.)
+	parts := append([]promql.Part(nil), pl.parts...)
+	if pl.nsLabel != "" {
+		parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
+	}
+	parts = append(parts, promql.OneOfPart(pl.resourceLabel, []string{name}))
+	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: parts, GroupBy: []string{pl.resourceLabel}})
+	if err != nil || !one.Checked {
+		return false
+	}
+	pres, ok := promql.Presence(one.Expr)
+	if !ok {
+		return false
+	}
+	vec, err = p.querier.Query(ctx, pres, p.now())
+	return err == nil && len(vec) > 0
 }
 
 // GetMetricBySelector returns the metric for every object of a resource
