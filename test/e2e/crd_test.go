@@ -46,6 +46,7 @@ rules:
 // config's generic rule maps the widget label through <<.Resource>> once the
 // REST mapper knows the new resource.
 func TestCRDCreatedAfterStart(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 	ns := CreateNamespace(t, "crd")

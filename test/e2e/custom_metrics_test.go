@@ -111,6 +111,7 @@ func waitValues(t *testing.T, path string, want map[string]float64) metricValueL
 }
 
 func TestCustomAndExternalMetrics(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 	ns := CreateNamespace(t, "shop")

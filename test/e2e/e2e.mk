@@ -20,7 +20,7 @@ tools:
 	$(E2E_HACK)/install-tools.sh
 
 e2e:
-	go test -tags e2e -v -count=1 -timeout $(E2E_TIMEOUT) $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/...
+	go test -tags e2e -v -count=1 -parallel 16 -timeout $(E2E_TIMEOUT) $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/...
 
 world-up:
 	$(E2E_HACK)/world.sh up

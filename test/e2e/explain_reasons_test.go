@@ -18,6 +18,7 @@ import (
 // match, no label naming a resource, discovered on another resource, and
 // series too old for --metrics-max-age.
 func TestExplainReasons(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequireExporter(t)
 	ns := CreateNamespace(t, "why")
 	old := CreateNamespace(t, "why-old")

@@ -21,6 +21,7 @@ const explainPath = "/apis/custom.metrics.k8s.io/v1beta2/explain"
 // gives; and as users with and without the promgate-explain ClusterRole
 // (deploy/base/rbac-explain.yaml).
 func TestExplain(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 	ns := CreateNamespace(t, "explain")

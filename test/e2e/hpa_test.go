@@ -60,6 +60,7 @@ func waitReplicas(t *testing.T, ns, name string, want int32, timeout time.Durati
 // controller, 5 s sync) with promgate's metrics: raising the load scales up,
 // lowering it scales back down.
 func TestHPA(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 

@@ -28,6 +28,7 @@ const (
 // nothing of namespace B by any path, name or selector, through kube-apiserver and directly
 // against promgate; one without rights reads nothing.
 func TestIsolation(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 	a := CreateNamespace(t, "tenant-a")

@@ -64,6 +64,7 @@ func (c *configMapDir) write(config string) {
 // metrics of the last good config keep being served, and
 // promgate_config_last_reload_successful says so.
 func TestReload(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequireExporter(t)
 	ns := CreateNamespace(t, "reload")
 	Apply(t, KwokDeployment{Namespace: ns, Name: "web", Replicas: 1, PodAnnotations: map[string]string{"e2e.promgate.io/rps": "4"}}.YAML())

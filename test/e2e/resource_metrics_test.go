@@ -106,6 +106,7 @@ func waitTop(t *testing.T, nameCols int, check func([]topRow) error, args ...str
 }
 
 func TestResourceMetrics(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 	ns := CreateNamespace(t, "top")
@@ -229,6 +230,7 @@ func TestResourceMetrics(t *testing.T) {
 // TestHPACPUUtilization scales a Deployment on a cpu Utilization target
 // (against the pods' requests) read from metrics.k8s.io.
 func TestHPACPUUtilization(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
 	RequireExporter(t)
 	ns := CreateNamespace(t, "hpa-cpu")

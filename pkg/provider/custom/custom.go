@@ -65,6 +65,7 @@ type Provider struct {
 	now            func() time.Time
 
 	resolved resolutions
+	indexes  indexes
 }
 
 // resolutionTTL bounds how long what the REST mapper said about a metric's
@@ -238,11 +239,22 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 		return nil, nil, provider.StatusError(err)
 	}
 	window := provider.WindowSeconds(q.Expr)
+	out := make(map[string]*model.Sample, len(names))
+	if r.share.ok && len(vec) > len(names) {
+		// A shared answer covers every object: index it once (per answer,
+		// not per request) and read this request's slice from the index.
+		idx := p.indexes.get(q.Text, vec, pl.nsLabel, pl.resourceLabel)
+		for _, n := range names {
+			if s, ok := idx.lookup(pl.namespace, n, filterNamespace); ok {
+				out[n] = s
+			}
+		}
+		return out, window, nil
+	}
 	wanted := make(map[string]bool, len(names))
 	for _, n := range names {
 		wanted[n] = true
 	}
-	out := make(map[string]*model.Sample, len(names))
 	for _, s := range vec {
 		if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
 			continue
