@@ -41,6 +41,7 @@ type Cache struct {
 type entry struct {
 	informer cache.SharedIndexInformer
 	synced   chan struct{}
+	stop     func() // stops this informer alone
 
 	mu sync.Mutex
 	// err is the informer's last LIST/WATCH error; errc is closed (and
@@ -129,6 +130,9 @@ func (c *Cache) Lister(ctx context.Context, gr schema.GroupResource) (cache.Gene
 		default:
 		}
 		changed, last := e.lastErr()
+		if apierrors.IsNotFound(last) {
+			return nil, apierrors.NewNotFound(gvr.GroupResource(), "")
+		}
 		if apierrors.IsForbidden(last) || apierrors.IsUnauthorized(last) {
 			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf(
 				"promgate may not list and watch %s, so it cannot tell which objects exist: %v "+
@@ -156,22 +160,49 @@ func (c *Cache) entry(gvr schema.GroupVersionResource) *entry {
 	inf := metadatainformer.NewFilteredMetadataInformer(c.client, gvr, metav1.NamespaceAll, 0,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil).Informer()
 	_ = inf.SetTransform(stripManagedFields)
-	e := &entry{informer: inf, synced: make(chan struct{}), errc: make(chan struct{})}
+	stop := make(chan struct{})
+	var once sync.Once
+	e := &entry{informer: inf, synced: make(chan struct{}), errc: make(chan struct{}), stop: func() { once.Do(func() { close(stop) }) }}
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 		e.setErr(err)
+		if apierrors.IsNotFound(err) {
+			// The resource is gone (a CRD deleted): stop listing it, rather
+			// than retrying for ever; a later request starts a new informer
+			// if it is back.
+			klog.InfoS("resource no longer served; stopping its metadata informer", "resource", gvr.String())
+			c.forget(gvr, e)
+			return
+		}
 		cache.DefaultWatchErrorHandler(ctx, r, err)
 	})
 	c.informers[gvr] = e
 	klog.V(2).InfoS("starting metadata informer", "resource", gvr.String())
-	go inf.Run(c.stop)
+	go func() {
+		select {
+		case <-c.stop:
+			e.stop()
+		case <-stop:
+		}
+	}()
+	go inf.Run(stop)
 	go func() {
 		start := time.Now()
-		if cache.WaitForCacheSync(c.stop, inf.HasSynced) {
+		if cache.WaitForCacheSync(stop, inf.HasSynced) {
 			klog.V(2).InfoS("metadata informer synced", "resource", gvr.String(), "duration", time.Since(start))
 			close(e.synced)
 		}
 	}()
 	return e
+}
+
+// forget stops e and drops it, if it is still gvr's informer.
+func (c *Cache) forget(gvr schema.GroupVersionResource, e *entry) {
+	e.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.informers[gvr] == e {
+		delete(c.informers, gvr)
+	}
 }
 
 // stripManagedFields keeps only what promgate reads from each object.

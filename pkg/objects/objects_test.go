@@ -163,3 +163,44 @@ func TestListRefused(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestResourceGone: an informer whose resource is gone (a CRD deleted)
+// stops instead of re-listing for ever; a request then gets a 404, and a
+// later request starts a new informer.
+func TestResourceGone(t *testing.T) {
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	client := metadatafake.NewSimpleMetadataClient(scheme)
+	var lists atomic.Int32
+	client.PrependReactor("list", "deployments", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		lists.Add(1)
+		return true, nil, apierrors.NewNotFound(kubetest.Deployments, "")
+	})
+	stop := make(chan struct{})
+	defer close(stop)
+	c := New(client, kubetest.Mapper(), stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.Names(ctx, kubetest.Deployments, "a", labels.Everything())
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("Names = %v, want a 404", err)
+	}
+	time.Sleep(3 * time.Second) // a retrying reflector would list again within its backoff
+	if n := lists.Load(); n != 1 {
+		t.Errorf("%d LISTs of a resource that is gone, want 1", n)
+	}
+	c.mu.Lock()
+	_, kept := c.informers[schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}]
+	c.mu.Unlock()
+	if kept {
+		t.Error("the informer of a resource that is gone is kept")
+	}
+	if _, err := c.Names(ctx, kubetest.Deployments, "a", labels.Everything()); !apierrors.IsNotFound(err) {
+		t.Errorf("second Names = %v, want a 404 from a new informer", err)
+	}
+	if n := lists.Load(); n != 2 {
+		t.Errorf("%d LISTs after a second request, want 2", n)
+	}
+}
