@@ -54,7 +54,7 @@ type Provider struct {
 	now            func() time.Time
 
 	mu        sync.Mutex
-	decisions map[shapeKey]bool
+	decisions map[shapeKey]decision
 }
 
 // maxDecisions bounds the remembered sharing decisions: selector shapes
@@ -180,6 +180,14 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 		parts = append(parts, promql.EqualPart(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
 	}
 	req := promql.Request{Series: e.Series, Parts: parts, GroupBy: []string{}}
+	if p.Batch && len(parts) > 0 {
+		// A shape known to be shared needs only the shared query, built once.
+		if d, known := p.decision(shapeOf(e, parts)); known && d.ok {
+			if filter, err := compiledParts(parts); err == nil {
+				return rendered{entry: e, query: d.shared, filter: filter}, nil
+			}
+		}
+	}
 	q, err := e.Rule.Query.Build(req)
 	if err != nil {
 		return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
@@ -206,23 +214,15 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 // The decision is remembered per rule and shape (the labels and operators
 // selected on), never per value.
 func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query) (promql.Query, bool) {
+	key := shapeOf(e, req.Parts)
+	if d, known := p.decision(key); known {
+		return d.shared, d.ok
+	}
 	sq, err := e.Rule.Query.Build(promql.Request{Series: e.Series, GroupBy: []string{}})
 	if err != nil || !sq.Checked {
 		return promql.Query{}, false
 	}
-	key := shapeKey{rule: e.Rule, series: e.Series}
-	var b strings.Builder
-	for _, pt := range req.Parts {
-		b.WriteString(pt.Matcher.Name + pt.Matcher.Type.String() + "\x00")
-	}
-	key.shape = b.String()
-	p.mu.Lock()
-	ok, known := p.decisions[key]
-	p.mu.Unlock()
-	if known {
-		return sq, ok
-	}
-	ok = len(full.Placed) == 0
+	ok := len(full.Placed) == 0
 	if ok {
 		ms := make([]*plabels.Matcher, len(req.Parts))
 		for i, pt := range req.Parts {
@@ -232,11 +232,42 @@ func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query
 	}
 	p.mu.Lock()
 	if p.decisions == nil || len(p.decisions) >= maxDecisions {
-		p.decisions = map[shapeKey]bool{}
+		p.decisions = map[shapeKey]decision{}
 	}
-	p.decisions[key] = ok
+	p.decisions[key] = decision{ok: ok, shared: sq}
 	p.mu.Unlock()
 	return sq, ok
+}
+
+// decision is a remembered sharing decision, with the shared query.
+type decision struct {
+	ok     bool
+	shared promql.Query
+}
+
+func (p *Provider) decision(key shapeKey) (decision, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, ok := p.decisions[key]
+	return d, ok
+}
+
+// shapeOf is the key of a sharing decision: the rule, the series and the
+// labels and operators selected on (never the values).
+func shapeOf(e catalog.Entry, parts []promql.Part) shapeKey {
+	var b strings.Builder
+	for _, pt := range parts {
+		b.WriteString(pt.Matcher.Name + pt.Matcher.Type.String() + "\x00")
+	}
+	return shapeKey{rule: e.Rule, series: e.Series, shape: b.String()}
+}
+
+func compiledParts(parts []promql.Part) ([]*plabels.Matcher, error) {
+	ms := make([]*plabels.Matcher, len(parts))
+	for i, pt := range parts {
+		ms[i] = pt.Matcher
+	}
+	return promql.Compiled(ms)
 }
 
 // TemplateSharing reports whether a template's queries for requests that
