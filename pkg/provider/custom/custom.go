@@ -297,16 +297,23 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 		}
 		parts = append(parts, promql.AnyPart(pl.resourceLabel))
 	default:
-		if pl.nsLabel != "" {
-			parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
-		}
-		parts = append(parts, promql.OneOfPart(pl.resourceLabel, names))
+		parts = pl.requestParts(names)
 	}
 	q, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: parts, GroupBy: groupBy})
 	if err != nil {
 		return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
 	}
 	return rendered{query: q, share: share, filterNamespace: filterNamespace}, nil
+}
+
+// requestParts are what prometheus-adapter selects for the named objects:
+// the metric selector, the namespace (namespaced objects), the objects.
+func (pl *plan) requestParts(names []string) []promql.Part {
+	parts := append([]promql.Part(nil), pl.parts...)
+	if pl.nsLabel != "" {
+		parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
+	}
+	return append(parts, promql.OneOfPart(pl.resourceLabel, names))
 }
 
 // sharing is the decision whether a resolution's template is shareable.
@@ -435,12 +442,7 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	// No value even without the guard: a rate needs two samples in its
 	// window. Do the object's series have any sample in the window at all?
 	// (Asked with the query for this object alone.)
-	parts := append([]promql.Part(nil), pl.parts...)
-	if pl.nsLabel != "" {
-		parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
-	}
-	parts = append(parts, promql.OneOfPart(pl.resourceLabel, []string{name}))
-	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: parts, GroupBy: []string{pl.resourceLabel}})
+	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: pl.requestParts([]string{name}), GroupBy: []string{pl.resourceLabel}})
 	if err != nil || !one.Checked {
 		return false
 	}
