@@ -4,7 +4,7 @@
 #                   kubectl top / custom / external metrics and an HPA shown
 #   make demo-down  stop it
 #   make test       everything CI runs: lint, unit tests (-race), fuzz and benchmark
-#                   smoke runs, and the end-to-end suite
+#                   smoke runs, the auth tests against real servers, and the end-to-end suite
 #   make bench      whole-system load benchmark (see docs/performance.md)
 
 GO          ?= go
@@ -21,7 +21,7 @@ all: build
 build:
 	$(GO) build -o $(BIN_DIR)/promgate ./cmd/promgate
 
-test: lint helm-check test-unit fuzz bench-smoke tools monitoring-check e2e e2e-helm
+test: lint helm-check test-unit fuzz bench-smoke tools monitoring-check e2e-auth e2e e2e-helm
 
 test-unit:
 	$(GO) test -race -count=1 ./...
@@ -32,7 +32,7 @@ $(STATICCHECK):
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) vet -tags e2e ./test/e2e/... ./test/auth/...
 	$(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 
@@ -63,3 +63,4 @@ include test/bench/bench.mk
 include test/soak/soak.mk
 include deploy/helm/helm.mk
 include test/monitoring/monitoring.mk
+include test/auth/auth.mk

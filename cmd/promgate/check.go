@@ -78,7 +78,8 @@ func checkConfig(cfg *config.Config) ([]string, error) {
 	var rp *resource.Provider
 	if cfg.ResourceRules != nil {
 		var rerr error
-		rp, rerr = resource.New(cfg.ResourceRules, offline{}, mapper, resource.Options{})
+		b, _ := cfg.Backend(cfg.ResourceRules.Backend)
+		rp, rerr = resource.New(cfg.ResourceRules, offline{}, mapper, resource.Options{Dialect: b.Dialect})
 		err = errors.Join(err, rerr)
 	}
 	if err != nil {
@@ -87,6 +88,11 @@ func checkConfig(cfg *config.Config) ([]string, error) {
 	var report []string
 	for _, w := range configWarnings(cfg, customRules, externalRules) {
 		report = append(report, "warning: "+w)
+	}
+	for _, r := range append(append([]*rules.Rule(nil), customRules...), externalRules...) {
+		if r.Backend != config.DefaultBackend {
+			report = append(report, fmt.Sprintf("%s: reads from backend %s", r.Path, r.Backend))
+		}
 	}
 	for _, r := range customRules {
 		report = append(report, ruleSharing(r, mapper)...)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/explain"
@@ -127,10 +128,11 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client, err := prom.New(o.prom)
+	backends, err := backend.New(backend.Defaults{Client: o.prom}, cfg.Backends)
 	if err != nil {
 		return err
 	}
+	client := backends.Default().Client
 	rc, err := o.restConfig()
 	if err != nil {
 		return err
@@ -143,15 +145,15 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap := catalog.New(customRules, externalRules, client, mapper, o.maxAge).Refresh(ctx)
+	snap := catalog.New(customRules, externalRules, client, mapper, o.maxAge).WithBackends(backends.Listers()).Refresh(ctx)
 	cat := staticCatalog{snap}
 	cp := custom.New(cat, client, objects.New(md, mapper, ctx.Done()), mapper)
-	cp.MaxNamesInQuery, cp.Batch, cp.PartialWindows = o.maxNames, o.batch, o.partialWindows
+	cp.MaxNamesInQuery, cp.Batch, cp.PartialWindows, cp.Backends = o.maxNames, o.batch, o.partialWindows, backends
 	ep := external.New(cat, client, mapper)
-	ep.Batch, ep.PartialWindows = o.batch, o.partialWindows
+	ep.Batch, ep.PartialWindows, ep.Backends = o.batch, o.partialWindows, backends
 	e := &explain.Explainer{
 		Catalog: cat, Custom: customRules, External: externalRules, Mapper: mapper,
-		Series: client, MaxAge: o.maxAge, Backend: client.Name(),
+		MaxAge: o.maxAge, Backend: client.Name(), Backends: explainBackends(backends),
 		CustomPlanner: cp, ExternalPlanner: ep,
 	}
 	rep, err := e.Explain(ctx, o.req)

@@ -7,16 +7,21 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/klog/v2"
 
+	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/explain"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 )
 
-// seriesBackend is Prometheus as explain asks it for series.
-type seriesBackend interface {
-	catalog.SeriesLister
-	Name() string
+// explainBackends are the backends as explain asks them for series.
+func explainBackends(s *backend.Set) map[string]explain.ExplainBackend {
+	out := map[string]explain.ExplainBackend{}
+	for _, n := range s.Names() {
+		b, _ := s.Get(n)
+		out[n] = explain.ExplainBackend{Series: b.Client, URL: b.URL}
+	}
+	return out
 }
 
 // installExplain serves the running server's explanations at
@@ -27,10 +32,10 @@ type seriesBackend interface {
 // with the serving providers, so a report names the query a request
 // would send now. Call it after the server is built and before it runs.
 func installExplain(s *genericapiserver.GenericAPIServer, disc *catalog.Discoverer,
-	backend seriesBackend, mapper apimeta.RESTMapper, maxAge time.Duration, cp *custom.Provider, ep *external.Provider) error {
+	backends *backend.Set, mapper apimeta.RESTMapper, maxAge time.Duration, cp *custom.Provider, ep *external.Provider) error {
 	e := &explain.Explainer{
 		Catalog: disc, Mapper: mapper, // the rules of the current snapshot, reloads included
-		Series: backend, MaxAge: maxAge, Backend: backend.Name(),
+		MaxAge: maxAge, Backend: backends.Default().Client.Name(), Backends: explainBackends(backends),
 		CustomPlanner: cp, ExternalPlanner: ep,
 	}
 	paths, err := explain.Install(s.Handler.GoRestfulContainer, explain.Handler(e))

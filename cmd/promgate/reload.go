@@ -16,9 +16,9 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/metrics/pkg/apis/metrics"
 
+	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
-	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/reload"
 	"github.com/promgate/promgate/pkg/rules"
@@ -42,7 +42,7 @@ func (g *resourceGetter) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMe
 // keeps serving the current snapshot until the new rules' discovery is
 // done; resource rules into metrics.k8s.io). In-flight requests finish
 // with the rules they started with.
-func (o *serveOptions) reloader(disc *catalog.Discoverer, q provider.Querier, mapper apimeta.RESTMapper, rg *resourceGetter, restConfig *rest.Config) *reload.Watcher {
+func (o *serveOptions) reloader(disc *catalog.Discoverer, backends *backend.Set, mapper apimeta.RESTMapper, rg *resourceGetter, restConfig *rest.Config) *reload.Watcher {
 	return &reload.Watcher{
 		Path:     o.configFile,
 		Interval: o.reloadInterval,
@@ -50,6 +50,9 @@ func (o *serveOptions) reloader(disc *catalog.Discoverer, q provider.Querier, ma
 			cfg, err := config.Load(path)
 			if err != nil {
 				return nil, err
+			}
+			if why := backends.Changed(cfg); why != "" {
+				return nil, fmt.Errorf("config %s: the new configuration %s: backends are applied at start, so that needs a restart", path, why)
 			}
 			customRules, externalRules, err := rules.Compile(cfg)
 			if err != nil {
@@ -60,7 +63,7 @@ func (o *serveOptions) reloader(disc *catalog.Discoverer, q provider.Querier, ma
 			case rg != nil && cfg.ResourceRules == nil:
 				return nil, errors.New("resourceRules were removed: metrics.k8s.io is served, so that needs a restart (or --enable-resource-metrics=false)")
 			case rg != nil:
-				rp, err = resource.New(cfg.ResourceRules, q, mapper, o.resourceOptions())
+				rp, err = o.resourceProvider(cfg.ResourceRules, backends, mapper)
 				if err != nil {
 					return nil, fmt.Errorf("config %s: %w", path, err)
 				}

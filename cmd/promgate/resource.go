@@ -11,17 +11,17 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/objects"
 	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/provider/resource/storage"
-	"github.com/promgate/promgate/pkg/query"
 )
 
 // installResourceMetrics prepares metrics.k8s.io: the provider now (so a
 // bad resourceRules stops start-up), the API group once the server exists.
-func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.ResourceRules, q *query.Engine, mapper apimeta.RESTMapper, objs *objects.Cache) (*resourceGetter, error) {
-	p, err := resource.New(rr, q, mapper, o.resourceOptions())
+func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.ResourceRules, backends *backend.Set, mapper apimeta.RESTMapper, objs *objects.Cache) (*resourceGetter, error) {
+	p, err := o.resourceProvider(rr, backends, mapper)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", o.configFile, err)
 	}
@@ -46,7 +46,21 @@ func (o *serveOptions) installResourceMetrics(_ context.Context, rr *config.Reso
 	return getter, nil
 }
 
+// resourceProvider builds the resource provider for rr, on the backend
+// rr names.
+func (o *serveOptions) resourceProvider(rr *config.ResourceRules, backends *backend.Set, mapper apimeta.RESTMapper) (*resource.Provider, error) {
+	name := rr.Backend
+	if name == "" {
+		name = config.DefaultBackend
+	}
+	b, ok := backends.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("resourceRules.backend: backend %q is not configured in this server (a reload cannot add backends)", name)
+	}
+	return resource.New(rr, b, mapper, o.resourceOptions(b.Dialect))
+}
+
 // resourceOptions are the resource provider's options from the flags.
-func (o *serveOptions) resourceOptions() resource.Options {
-	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows}
+func (o *serveOptions) resourceOptions(dialect string) resource.Options {
+	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows, Dialect: dialect}
 }

@@ -19,10 +19,10 @@ import (
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 	generatedmetrics "sigs.k8s.io/metrics-server/pkg/api/generated/openapi"
 
+	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/objects"
-	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/query"
@@ -55,11 +55,21 @@ func (o *serveOptions) run() error {
 	if err != nil {
 		return err
 	}
-	client, err := prom.New(promOpts)
+	query.RegisterMetrics()
+	backends, err := backend.New(backend.Defaults{
+		Client: promOpts,
+		Limits: o.limits,
+		Engine: query.Options{
+			TTL:           o.cacheTTL,
+			MaxConcurrent: o.maxConcurrent,
+			Timeout:       o.prom.Timeout,
+			MaxCacheBytes: o.cacheBytes,
+		},
+	}, cfg.Backends)
 	if err != nil {
-		return err
+		return fmt.Errorf("config %s: %w", o.configFile, err)
 	}
-	promClient := client.WithLimits(o.limits)
+	def := backends.Default()
 	mapper, err := o.base.RESTMapper()
 	if err != nil {
 		return err
@@ -83,25 +93,19 @@ func (o *serveOptions) run() error {
 	if maxAge == 0 {
 		maxAge = o.relistInterval
 	}
-	disc := catalog.New(customRules, externalRules, promClient, mapper, maxAge)
+	disc := catalog.New(customRules, externalRules, def.Client, mapper, maxAge).WithBackends(backends.Listers())
 	go disc.Run(ctx, o.relistInterval)
 
-	query.RegisterMetrics()
-	engine := query.New(promClient, query.Options{
-		TTL:           o.cacheTTL,
-		MaxConcurrent: o.maxConcurrent,
-		Timeout:       o.prom.Timeout,
-		MaxCacheBytes: o.cacheBytes,
-		Backend:       promClient.Name(),
-	})
-	cp := custom.New(disc, engine, objectCache, mapper)
+	cp := custom.New(disc, def.Engine, objectCache, mapper)
 	cp.MaxNamesInQuery = o.maxNames
 	cp.Batch = o.batch
 	cp.PartialWindows = o.partialWindows
+	cp.Backends = backends
 	o.base.WithCustomMetrics(cp)
-	ep := external.New(disc, engine, mapper)
+	ep := external.New(disc, def.Engine, mapper)
 	ep.Batch = o.batch
 	ep.PartialWindows = o.partialWindows
+	ep.Backends = backends
 	o.base.WithExternalMetrics(ep)
 
 	defs := []openapicommon.GetOpenAPIDefinitions{
@@ -118,12 +122,12 @@ func (o *serveOptions) run() error {
 
 	var rg *resourceGetter
 	if o.resourceAPI && cfg.ResourceRules != nil {
-		if rg, err = o.installResourceMetrics(ctx, cfg.ResourceRules, engine, mapper, objectCache); err != nil {
+		if rg, err = o.installResourceMetrics(ctx, cfg.ResourceRules, backends, mapper, objectCache); err != nil {
 			return err
 		}
 	}
 	if o.reloadInterval > 0 {
-		w := o.reloader(disc, engine, mapper, rg, restConfig)
+		w := o.reloader(disc, backends, mapper, rg, restConfig)
 		if err := w.Start(); err != nil {
 			return err
 		}
@@ -138,7 +142,7 @@ func (o *serveOptions) run() error {
 			return err
 		}
 	}
-	if err := installExplain(server.GenericAPIServer, disc, promClient, mapper, maxAge, cp, ep); err != nil {
+	if err := installExplain(server.GenericAPIServer, disc, backends, mapper, maxAge, cp, ep); err != nil {
 		return err
 	}
 	if err := server.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck("promgate-discovery", func(*http.Request) error {
@@ -151,7 +155,11 @@ func (o *serveOptions) run() error {
 	})); err != nil {
 		return err
 	}
-	klog.InfoS("starting promgate", "prometheus", promClient.Name(), "customRules", len(customRules), "externalRules", len(externalRules), "resourceMetrics", o.resourceHook != nil)
+	for _, n := range backends.Names() {
+		b, _ := backends.Get(n)
+		klog.InfoS("backend", "name", n, "url", b.URL, "dialect", b.Dialect)
+	}
+	klog.InfoS("starting promgate", "prometheus", def.Client.Name(), "backends", len(backends.Names()), "customRules", len(customRules), "externalRules", len(externalRules), "resourceMetrics", o.resourceHook != nil)
 	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }
 

@@ -71,6 +71,8 @@ type Snapshot struct {
 type RuleReport struct {
 	Path        string
 	SeriesQuery string
+	// Backend names the backend the rule reads from.
+	Backend string
 	// Err is the last failure of the rule's seriesQuery; when set, the
 	// rule's series are those of LastSuccess.
 	Err         string
@@ -155,10 +157,17 @@ type queryResult struct {
 	took   time.Duration // how long listing took (self-metrics)
 }
 
+// seriesKey identifies one discovery call: rules with the same seriesQuery
+// on the same backend share it.
+type seriesKey struct{ backend, query string }
+
+func keyOf(r *rules.Rule) seriesKey { return seriesKey{r.Backend, r.SeriesQuery} }
+
 // Discoverer runs discovery periodically and holds the latest Snapshot.
 type Discoverer struct {
 	rules       atomic.Pointer[ruleSet]
-	lister      SeriesLister
+	lister      SeriesLister            // the default backend's
+	listers     map[string]SeriesLister // by backend name, when set
 	mapper      apimeta.RESTMapper
 	maxAge      time.Duration
 	concurrency int
@@ -166,7 +175,7 @@ type Discoverer struct {
 	current   atomic.Pointer[Snapshot]
 	refreshMu sync.Mutex // one discovery at a time: a reload's never races the ticker's
 	mu        sync.Mutex
-	last      map[string]queryResult // last good result per seriesQuery
+	last      map[seriesKey]queryResult // last good result per seriesQuery and backend
 	ready     chan struct{}
 	once      sync.Once
 }
@@ -177,12 +186,31 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 	d := &Discoverer{
 		lister: lister, mapper: mapper,
 		maxAge: maxAge, concurrency: 4,
-		last:  map[string]queryResult{},
+		last:  map[seriesKey]queryResult{},
 		ready: make(chan struct{}),
 	}
 	d.rules.Store(&ruleSet{custom: custom, external: external})
 	d.current.Store(&Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}})
 	return d
+}
+
+// WithBackends makes rules list their series from the lister of their
+// backend (rules.Rule.Backend); the lister given to New serves only when
+// listers is nil. Call it before Run.
+func (d *Discoverer) WithBackends(listers map[string]SeriesLister) *Discoverer {
+	d.listers = listers
+	return d
+}
+
+// listerFor returns the series lister of a backend.
+func (d *Discoverer) listerFor(backend string) (SeriesLister, error) {
+	if d.listers == nil {
+		return d.lister, nil
+	}
+	if l, ok := d.listers[backend]; ok {
+		return l, nil
+	}
+	return nil, fmt.Errorf("backend %q is not configured in this server; restart promgate to apply a configuration with new backends", backend)
 }
 
 // ruleSet is the rules one discovery applies.
@@ -224,11 +252,11 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 	defer d.refreshMu.Unlock()
 	start := time.Now()
 	rs := d.rules.Load()
-	queries := map[string]bool{}
+	queries := map[seriesKey]bool{}
 	for _, r := range append(append([]*rules.Rule(nil), rs.custom...), rs.external...) {
-		queries[r.SeriesQuery] = true
+		queries[keyOf(r)] = true
 	}
-	results := make(map[string]queryResult, len(queries))
+	results := make(map[seriesKey]queryResult, len(queries))
 	var rmu sync.Mutex
 	sem := make(chan struct{}, d.concurrency)
 	var wg sync.WaitGroup
@@ -268,7 +296,8 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 // where each last occurred in Prometheus' answer: a rule applied to the
 // shapes in that order picks, for each metric, the series prometheus-adapter
 // picks (the last).
-func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryResult {
+func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time) queryResult {
+	q := k.query
 	seen := map[string]int{} // shape key -> index in shapes
 	var shapes []shape
 	var last []int // per shape, the position of its last series
@@ -284,40 +313,43 @@ func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryRes
 	var key strings.Builder
 	names := make([]string, 0, 16)
 	pos := 0
-	err := d.lister.Series(ctx, q, now.Add(-d.maxAge), now, func(name string, lbls []prom.Label) {
-		names = names[:0]
-		for _, l := range lbls {
-			names = append(names, l.Name)
-		}
-		sort.Strings(names)
-		key.Reset()
-		key.WriteString(name)
-		for _, n := range names {
-			key.WriteByte(0)
-			key.WriteString(n)
-		}
-		pos++
-		if i, ok := seen[key.String()]; ok {
-			last[i] = pos
-			return
-		}
-		seen[key.String()] = len(shapes)
-		sh := shape{name: in(name), labels: make([]string, len(names))}
-		for i, n := range names {
-			sh.labels[i] = in(n)
-		}
-		shapes = append(shapes, sh)
-		last = append(last, pos)
-	})
+	lister, err := d.listerFor(k.backend)
+	if err == nil {
+		err = lister.Series(ctx, q, now.Add(-d.maxAge), now, func(name string, lbls []prom.Label) {
+			names = names[:0]
+			for _, l := range lbls {
+				names = append(names, l.Name)
+			}
+			sort.Strings(names)
+			key.Reset()
+			key.WriteString(name)
+			for _, n := range names {
+				key.WriteByte(0)
+				key.WriteString(n)
+			}
+			pos++
+			if i, ok := seen[key.String()]; ok {
+				last[i] = pos
+				return
+			}
+			seen[key.String()] = len(shapes)
+			sh := shape{name: in(name), labels: make([]string, len(names))}
+			for i, n := range names {
+				sh.labels[i] = in(n)
+			}
+			shapes = append(shapes, sh)
+			last = append(last, pos)
+		})
+	}
 	shapes = byLastSeen(shapes, last)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
-		klog.ErrorS(err, "series discovery failed; keeping the last good result", "seriesQuery", q)
-		prev := d.last[q]
+		klog.ErrorS(err, "series discovery failed; keeping the last good result", "seriesQuery", q, "backend", k.backend)
+		prev := d.last[k]
 		return queryResult{shapes: prev.shapes, at: prev.at, err: err}
 	}
-	if prev, ok := d.last[q]; ok && len(shapes) == 0 && len(prev.shapes) > 0 && now.Sub(prev.at) < d.emptyGrace() {
+	if prev, ok := d.last[k]; ok && len(shapes) == 0 && len(prev.shapes) > 0 && now.Sub(prev.at) < d.emptyGrace() {
 		// An empty answer where there were series: what a Prometheus that
 		// just restarted (WAL replay, first scrapes pending) says. Until
 		// the series have been gone for the grace period, keep them, so
@@ -328,7 +360,7 @@ func (d *Discoverer) list(ctx context.Context, q string, now time.Time) queryRes
 		return queryResult{shapes: prev.shapes, at: prev.at}
 	}
 	res := queryResult{shapes: shapes, at: now}
-	d.last[q] = res
+	d.last[k] = res
 	return res
 }
 
@@ -361,11 +393,11 @@ func byLastSeen(shapes []shape, last []int) []shape {
 	return out
 }
 
-func (d *Discoverer) build(rs *ruleSet, results map[string]queryResult) *Snapshot {
+func (d *Discoverer) build(rs *ruleSet, results map[seriesKey]queryResult) *Snapshot {
 	snap := &Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}, CustomRules: rs.custom, ExternalRules: rs.external}
 	customKeys := make([][]CustomKey, len(rs.custom)) // per rule, what it produced
 	for i, r := range rs.custom {
-		rep, entries := d.customRule(r, results[r.SeriesQuery])
+		rep, entries := d.customRule(r, results[keyOf(r)])
 		snap.Reports = append(snap.Reports, rep)
 		for _, ke := range entries {
 			snap.custom[ke.key] = ke.entry // the last rule wins, as in prometheus-adapter
@@ -374,7 +406,7 @@ func (d *Discoverer) build(rs *ruleSet, results map[string]queryResult) *Snapsho
 	}
 	externalNames := make([][]string, len(rs.external))
 	for i, r := range rs.external {
-		rep, entries := d.externalRule(r, results[r.SeriesQuery])
+		rep, entries := d.externalRule(r, results[keyOf(r)])
 		snap.Reports = append(snap.Reports, rep)
 		for _, me := range entries {
 			snap.external[me.metric] = me.entry // the last series of the last rule wins
@@ -465,7 +497,7 @@ func (d *Discoverer) externalRule(r *rules.Rule, res queryResult) (RuleReport, [
 }
 
 func newReport(r *rules.Rule, res queryResult) RuleReport {
-	rep := RuleReport{Path: r.Path, SeriesQuery: r.SeriesQuery, LastSuccess: res.at, Series: len(res.shapes),
+	rep := RuleReport{Path: r.Path, SeriesQuery: r.SeriesQuery, Backend: r.Backend, LastSuccess: res.at, Series: len(res.shapes),
 		Dropped: map[string]int{}, Examples: map[string][]string{}}
 	if res.err != nil {
 		rep.Err = res.err.Error()

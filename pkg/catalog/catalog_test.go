@@ -292,6 +292,12 @@ func checkReports(t *testing.T, got, want []RuleReport, success time.Time) {
 		if want[i].LastSuccess.IsZero() {
 			g.LastSuccess = time.Time{}
 		}
+		if want[i].Backend == "" && g.Backend != "default" {
+			t.Errorf("%s: backend %q, want the default one", g.Path, g.Backend)
+		}
+		if want[i].Backend == "" {
+			g.Backend = ""
+		}
 		if !reflect.DeepEqual(g, want[i]) {
 			t.Errorf("report %d:\n%+v\nwant:\n%+v", i, g, want[i])
 		}

@@ -108,7 +108,7 @@ func RegisterMetrics() {
 
 // observe publishes the self-metrics of a finished discovery: per rule,
 // what its report says and how long its seriesQuery took.
-func observe(snap *Snapshot, results map[string]queryResult, took time.Duration) {
+func observe(snap *Snapshot, results map[seriesKey]queryResult, took time.Duration) {
 	RegisterMetrics()
 	discoveryDuration.Observe(took.Seconds())
 	discoveryLast.Set(float64(snap.Time.UnixNano()) / 1e9)
@@ -122,7 +122,7 @@ func observe(snap *Snapshot, results map[string]queryResult, took time.Duration)
 	}
 	current := make(map[string]bool, len(snap.Reports))
 	for _, rep := range snap.Reports {
-		res := results[rep.SeriesQuery]
+		res := results[seriesKey{rep.Backend, rep.SeriesQuery}]
 		current[rep.Path] = true
 		ruleSeries.WithLabelValues(rep.Path).Set(float64(rep.Series))
 		byKind := map[string]int{}

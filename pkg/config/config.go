@@ -18,6 +18,10 @@ type Config struct {
 	// ResourceRules describe how to answer metrics.k8s.io (CPU and memory of
 	// pods and nodes, as kubectl top and HPA Resource metrics use them).
 	ResourceRules *ResourceRules `json:"resourceRules,omitempty" yaml:"resourceRules,omitempty"`
+	// Backends are Prometheus-compatible servers besides the default one
+	// (DefaultBackend, configured by the --prometheus-* flags) that rules
+	// can read from. A promgate extension of prometheus-adapter's schema.
+	Backends []Backend `json:"backends,omitempty" yaml:"backends,omitempty"`
 
 	// loadWarnings are the loader's warnings (see Warnings).
 	loadWarnings []Warning
@@ -40,6 +44,9 @@ type DiscoveryRule struct {
 	// LabelValueReplacements are find/replace pairs applied to label values
 	// taken from external metric selectors before they reach Prometheus.
 	LabelValueReplacements []LabelValueReplacement `json:"labelValueReplacements,omitempty" yaml:"labelValueReplacements,omitempty"`
+	// Backend names the backend the rule reads from (default: the one of
+	// the --prometheus-* flags). A promgate extension.
+	Backend string `json:"backend,omitempty" yaml:"backend,omitempty"`
 }
 
 // LabelValueReplacement replaces Find with Replace in label values.
@@ -89,6 +96,9 @@ type ResourceRules struct {
 	// Window is the window reported with each value; it should equal the
 	// range used by rate() in the CPU queries.
 	Window pmodel.Duration `json:"window,omitempty" yaml:"window,omitempty"`
+	// Backend names the backend the queries go to (default: the one of
+	// the --prometheus-* flags). A promgate extension.
+	Backend string `json:"backend,omitempty" yaml:"backend,omitempty"`
 }
 
 // ResourceRule describes the queries for one resource (cpu or memory).

@@ -153,6 +153,31 @@ func TestParseInvalid(t *testing.T) {
 			want: `externalRules[2]: line 5: unknown field "name.to"`,
 		},
 		{
+			name: "unknown field in a backend",
+			in:   "backends:\n- name: thanos\n  url: http://thanos:9090\n  tenant: a\n",
+			want: `backends[0]: line 4: unknown field "tenant"`,
+		},
+		{
+			name: "backend problems, each named",
+			in: "backends:\n- name: default\n  url: ftp://x\n- name: Thanos!\n  url: http://u:p@t:9090\n  dialect: sql\n  params: {query: [x]}\n" +
+				"- name: vm\n  url: http://vm:8428\n  http: {authorization: {credentials_file: /t}}\n- name: vm\n  url: https://vm:8428\n" +
+				"rules:\n- seriesQuery: up\n  backend: nope\n",
+			want: `backends[0].name: "default" is the backend of the --prometheus-* flags; choose another name
+backends[0].url: want http:// or https://host[:port][/prefix]
+backends[1].name: "Thanos!" is not a valid backend name (lower-case letters, digits, '-' and '_', at most 63)
+backends[1].url: must not hold credentials: use http.basic_auth
+backends[1].dialect: must be promql or metricsql, not "sql"
+backends[1].params["query"]: is set by promgate itself
+backends[2].http: http.authorization (a bearer token) would be sent in the clear to the plain http:// URL: use https://, or set allowCredentialsOverHTTP if the network path is trusted
+backends[3].name: "vm" is also the name of backends[2]
+rules[0].backend: unknown backend "nope" (backends: default, Thanos!, vm)`,
+		},
+		{
+			name: "invalid HTTP client config of a backend",
+			in:   "backends:\n- name: t\n  url: https://t\n  http: {basic_auth: {username: u, password: p, password_file: f}}\n",
+			want: `backends[0]: at most one of basic_auth password, password_file & password_ref must be configured`,
+		},
+		{
 			name: "unknown top-level field",
 			in:   "rule:\n" + okRule,
 			want: `line 1: unknown field "rule"`,
@@ -376,6 +401,20 @@ func TestLoad(t *testing.T) {
 	_, err = Load(bad)
 	if want := "config " + bad + `: rules[0]: line 3: unknown field "x"`; err == nil || err.Error() != want {
 		t.Errorf("Load(bad) error = %v, want %s", err, want)
+	}
+	withBackend := filepath.Join(dir, "backends.yaml")
+	if err := os.WriteFile(withBackend, []byte("backends:\n- name: thanos\n  url: https://thanos:9090\n  http:\n    authorization: {credentials_file: token}\n    tls_config: {ca_file: /etc/ca.crt}\nrules:\n- seriesQuery: up\n  backend: thanos\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(withBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := cfg.Backend("thanos"); !ok || b.HTTP.Authorization.CredentialsFile != filepath.Join(dir, "token") || b.HTTP.TLSConfig.CAFile != "/etc/ca.crt" {
+		t.Errorf("backend thanos = %+v: want relative file names resolved against the config's directory", b)
+	}
+	if cfg.Rules[0].Backend != "thanos" {
+		t.Errorf("rules[0].backend = %q", cfg.Rules[0].Backend)
 	}
 	_, err = Load(filepath.Join(dir, "missing.yaml"))
 	if err == nil || !strings.HasPrefix(err.Error(), "reading config: ") || !errors.Is(err, os.ErrNotExist) {

@@ -22,6 +22,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	cfg.setDirectory(path)
 	return cfg, nil
 }
 
@@ -31,6 +32,18 @@ type document struct {
 	Rules         []ruleNode         `yaml:"rules"`
 	ExternalRules []ruleNode         `yaml:"externalRules"`
 	ResourceRules *resourceRulesNode `yaml:"resourceRules"`
+	Backends      []backendNode      `yaml:"backends"`
+}
+
+type backendNode struct {
+	backend Backend
+	err     error
+}
+
+// UnmarshalYAML is ruleNode's for backends.
+func (n *backendNode) UnmarshalYAML(unmarshal func(any) error) error {
+	n.err = detach(unmarshal(&n.backend))
+	return nil
 }
 
 type ruleNode struct {
@@ -99,6 +112,12 @@ func Parse(data []byte) (*Config, error) {
 			errs = append(errs, yamlError("resourceRules", n.err))
 		}
 	}
+	for i, n := range doc.Backends {
+		cfg.Backends = append(cfg.Backends, n.backend)
+		if n.err != nil {
+			errs = append(errs, yamlError(fmt.Sprintf("backends[%d]", i), n.err))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -119,10 +138,13 @@ var (
 		"config.RegexFilter":           "seriesFilters[].",
 		"config.GroupResource":         "resources.overrides[].",
 		"config.LabelValueReplacement": "labelValueReplacements[].",
+		"config.Backend":               "",
 	}
 	// typeNames replaces Go type names in yaml.v2's other messages.
 	typeNames = strings.NewReplacer(
 		"[]config.ruleNode", "a list of rules",
+		"[]config.backendNode", "a list of backends",
+		"config.backendNode", "a backend",
 		"config.resourceRulesNode", "resourceRules",
 		"config.ruleNode", "a rule",
 		"config.document", "a configuration",

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -67,13 +69,31 @@ func (r ResourceRule) IsZero() bool {
 // prometheus-adapter loads is valid: questionable parts are Warnings.
 func (c *Config) Validate() error {
 	var errs []error
+	seen := map[string]string{}
+	for i, b := range c.Backends {
+		path := fmt.Sprintf("backends[%d]", i)
+		errs = append(errs, b.validate(path)...)
+		if prev, ok := seen[b.Name]; ok && b.Name != "" {
+			errs = append(errs, Fieldf(path+".name", "%q is also the name of %s", b.Name, prev))
+		}
+		seen[b.Name] = path
+	}
+	known := c.BackendNames()
+	checkBackend := func(path, name string) {
+		if name != "" && !slices.Contains(known, name) {
+			errs = append(errs, Fieldf(path+".backend", "unknown backend %q (backends: %s)", name, strings.Join(known, ", ")))
+		}
+	}
 	for i, r := range c.Rules {
 		errs = append(errs, r.validate(fmt.Sprintf("rules[%d]", i))...)
+		checkBackend(fmt.Sprintf("rules[%d]", i), r.Backend)
 	}
 	for i, r := range c.ExternalRules {
 		errs = append(errs, r.validate(fmt.Sprintf("externalRules[%d]", i))...)
+		checkBackend(fmt.Sprintf("externalRules[%d]", i), r.Backend)
 	}
 	if rr := c.ResourceRules; rr != nil {
+		checkBackend("resourceRules", rr.Backend)
 		errs = append(errs, rr.CPU.validate("resourceRules.cpu")...)
 		errs = append(errs, rr.Memory.validate("resourceRules.memory")...)
 		if time.Duration(rr.Window) < 0 {

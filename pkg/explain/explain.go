@@ -148,8 +148,26 @@ type Explainer struct {
 	CustomPlanner   CustomPlanner
 	ExternalPlanner ExternalPlanner
 	Backend         string
+	// Backends, when set, are the backends rules name (rules.Rule.Backend),
+	// asked for series instead of Series, and shown by name and URL.
+	Backends map[string]ExplainBackend
 
 	now func() time.Time
+}
+
+// ExplainBackend is a backend as explain asks it for series and shows it.
+type ExplainBackend struct {
+	Series catalog.SeriesLister
+	// URL is the backend's URL without credentials.
+	URL string
+}
+
+// backendName describes backend name for a plan: its name and URL.
+func (e *Explainer) backendName(name string) string {
+	if b, ok := e.Backends[name]; ok {
+		return fmt.Sprintf("%s (%s)", name, b.URL)
+	}
+	return e.Backend
 }
 
 // Report is an explanation.
@@ -188,6 +206,7 @@ type Serving struct {
 // RuleFinding is what one rule does about the metric.
 type RuleFinding struct {
 	Rule        string   `json:"rule"`
+	Backend     string   `json:"backend,omitempty"`
 	SeriesQuery string   `json:"seriesQuery"`
 	Serves      bool     `json:"serves"`
 	Reasons     []string `json:"reasons,omitempty"`
@@ -270,7 +289,7 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 	}
 	if len(rep.Rules) == 0 {
 		what := "no rule's series give this metric"
-		if e.Series != nil {
+		if e.Series != nil || e.Backends != nil {
 			what += fmt.Sprintf(", and no series named %s within %s matches a rule's seriesQuery", req.Metric, e.lookback())
 		}
 		rep.Notes = append(rep.Notes, what+"; a rule that renames series (name.as) shows the series it dropped under the full discovery (omit metric)")
@@ -283,7 +302,7 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 	case req.External && e.ExternalPlanner != nil:
 		p, err := e.ExternalPlanner.Plan(ctx, req.Namespace, objSel, cmprovider.ExternalMetricInfo{Metric: req.Metric}, req.Run)
 		if p.Query != "" {
-			rep.Plan = &Plan{Backend: e.Backend, Rule: p.Rule, Series: p.Series, Query: p.Query, Shared: p.Shared, Ran: p.Ran, Samples: p.Samples}
+			rep.Plan = &Plan{Backend: e.backendName(p.Backend), Rule: p.Rule, Series: p.Series, Query: p.Query, Shared: p.Shared, Ran: p.Ran, Samples: p.Samples}
 			if !p.Shared {
 				rep.Plan.SharedReason = "sent per request"
 			}
@@ -298,7 +317,7 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 		}, req.Run)
 		if p.Query != "" {
 			objects := p.Objects
-			rep.Plan = &Plan{Backend: e.Backend, Rule: p.Rule, Series: p.Series, Query: p.Query, Shared: p.Shared,
+			rep.Plan = &Plan{Backend: e.backendName(p.Backend), Rule: p.Rule, Series: p.Series, Query: p.Query, Shared: p.Shared,
 				SharedReason: p.SharedReason, Objects: &objects, Ran: p.Ran, Samples: p.Samples}
 			if p.Shared {
 				rep.Plan.SharedReason = ""
@@ -385,7 +404,7 @@ func keyString(k catalog.CustomKey) string {
 // customFinding says what rule r does about metric; ok is false when the
 // rule has nothing to do with it.
 func (e *Explainer) customFinding(snap *catalog.Snapshot, r *rules.Rule, rr *catalog.RuleReport, metric string, tgt target, probes *prober) (RuleFinding, bool) {
-	f := RuleFinding{Rule: r.Path, SeriesQuery: r.SeriesQuery}
+	f := RuleFinding{Rule: r.Path, Backend: r.Backend, SeriesQuery: r.SeriesQuery}
 	var gives []catalog.CustomKey
 	for _, m := range snap.CustomMetrics() {
 		k := catalog.CustomKey{Resource: m.GroupResource, Namespaced: m.Namespaced, Metric: m.Metric}
@@ -438,7 +457,7 @@ func (e *Explainer) customFinding(snap *catalog.Snapshot, r *rules.Rule, rr *cat
 		})
 	}
 	if rr != nil {
-		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r.SeriesQuery))...)
+		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r))...)
 	}
 	f.Reasons = dedupe(append(f.Reasons, probed...))
 	return f, f.Serves || len(f.Reasons) > 0
@@ -459,7 +478,7 @@ func scopeHint(gives []catalog.CustomKey, tgt target) string {
 
 // externalFinding is customFinding for external rules.
 func (e *Explainer) externalFinding(snap *catalog.Snapshot, r *rules.Rule, rr *catalog.RuleReport, metric string, probes *prober) (RuleFinding, bool) {
-	f := RuleFinding{Rule: r.Path, SeriesQuery: r.SeriesQuery}
+	f := RuleFinding{Rule: r.Path, Backend: r.Backend, SeriesQuery: r.SeriesQuery}
 	if en, ok := snap.ExternalEntry(metric); ok && en.Rule == r {
 		f.Serves = true
 	}
@@ -480,7 +499,7 @@ func (e *Explainer) externalFinding(snap *catalog.Snapshot, r *rules.Rule, rr *c
 		})
 	}
 	if rr != nil {
-		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r.SeriesQuery))...)
+		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r))...)
 	}
 	f.Reasons = dedupe(append(f.Reasons, probed...))
 	return f, f.Serves || len(f.Reasons) > 0
@@ -584,15 +603,17 @@ func (e *Explainer) clock() time.Time {
 
 // probe returns the series seriesQuery matches named p.metric, or nil
 // without a SeriesLister.
-func (p *prober) probe(seriesQuery string) *probeResult {
-	if p.e.Series == nil {
+func (p *prober) probe(r *rules.Rule) *probeResult {
+	lister := p.e.seriesOf(r.Backend)
+	if lister == nil {
 		return nil
 	}
-	if res, ok := p.done[seriesQuery]; ok {
+	seriesQuery := r.SeriesQuery
+	if res, ok := p.done[r.Backend+"\x00"+seriesQuery]; ok {
 		return res
 	}
 	res := &probeResult{}
-	p.done[seriesQuery] = res
+	p.done[r.Backend+"\x00"+seriesQuery] = res
 	ms, err := promql.ParseSelector(seriesQuery)
 	if err != nil {
 		res.err = err
@@ -613,8 +634,8 @@ func (p *prober) probe(seriesQuery string) *probeResult {
 	if maxAge <= 0 {
 		maxAge = 10 * time.Minute
 	}
-	if res.recent, res.err = p.list(sel, now.Add(-maxAge), now); res.err == nil && len(res.recent) == 0 {
-		res.older, res.err = p.list(sel, now.Add(-p.e.lookback()), now)
+	if res.recent, res.err = p.list(lister, sel, now.Add(-maxAge), now); res.err == nil && len(res.recent) == 0 {
+		res.older, res.err = p.list(lister, sel, now.Add(-p.e.lookback()), now)
 	}
 	if res.err != nil && p.err == nil {
 		p.err = fmt.Errorf("for seriesQuery %s: %w", seriesQuery, res.err)
@@ -622,17 +643,25 @@ func (p *prober) probe(seriesQuery string) *probeResult {
 	return res
 }
 
+// seriesOf returns the series lister of a backend, or nil.
+func (e *Explainer) seriesOf(backend string) catalog.SeriesLister {
+	if e.Backends != nil {
+		return e.Backends[backend].Series
+	}
+	return e.Series
+}
+
 // found reports whether Prometheus was asked about seriesQuery and has
 // series named like the metric for it.
-func (p *prober) found(seriesQuery string) bool {
-	res := p.done[seriesQuery]
+func (p *prober) found(r *rules.Rule) bool {
+	res := p.done[r.Backend+"\x00"+r.SeriesQuery]
 	return res != nil && res.err == nil && len(res.recent)+len(res.older) > 0
 }
 
-func (p *prober) list(sel string, start, end time.Time) ([]probeShape, error) {
+func (p *prober) list(lister catalog.SeriesLister, sel string, start, end time.Time) ([]probeShape, error) {
 	var out []probeShape
 	seen := map[string]bool{}
-	err := p.e.Series.Series(p.ctx, sel, start, end, func(name string, lbls []prom.Label) {
+	err := lister.Series(p.ctx, sel, start, end, func(name string, lbls []prom.Label) {
 		sh := probeShape{name: name}
 		for _, l := range lbls {
 			sh.labels = append(sh.labels, l.Name)
@@ -650,7 +679,7 @@ func (p *prober) list(sel string, start, end time.Time) ([]probeShape, error) {
 // named like the metric do not give it through r; more says what else
 // keeps a series that passes the filters and naming from serving.
 func (e *Explainer) probeReasons(r *rules.Rule, metric string, p *prober, more func(probeShape) string) []string {
-	res := p.probe(r.SeriesQuery)
+	res := p.probe(r)
 	if res == nil || res.err != nil {
 		return nil
 	}

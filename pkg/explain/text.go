@@ -47,7 +47,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		if f.Serves {
 			verdict = "serves it"
 		}
-		tw.printf("  %s  seriesQuery: %s\n    %s\n", f.Rule, f.SeriesQuery, verdict)
+		on := ""
+		if f.Backend != "" && f.Backend != "default" {
+			on = "  backend: " + f.Backend
+		}
+		tw.printf("  %s  seriesQuery: %s%s\n    %s\n", f.Rule, f.SeriesQuery, on, verdict)
 		for _, reason := range f.Reasons {
 			tw.printf("    - %s\n", reason)
 		}

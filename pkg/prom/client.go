@@ -53,6 +53,19 @@ type Options struct {
 	// an Authorization header to a plain http:// URL. Without it such
 	// options are refused, since anyone on the path could read them.
 	AllowCredentialsOverHTTP bool
+
+	// Name identifies the backend in errors, logs and metrics (default: the
+	// URL without credentials).
+	Name string
+	// HTTPConfig, when set, is the whole HTTP client configuration (a
+	// configuration file's backend: Prometheus' own schema); the CA, cert,
+	// key, token, in-cluster and kubeconfig options must then be unset.
+	// Headers still apply.
+	HTTPConfig *commoncfg.HTTPClientConfig
+	// Params are added to every query and series request (Thanos'
+	// partial_response or dedup, VictoriaMetrics' extra_label); they
+	// never replace the parameters the client sets itself.
+	Params url.Values
 }
 
 // Flag names of the options, for errors that tell the user what to change.
@@ -83,6 +96,17 @@ func (o Options) Validate() []error {
 	}
 	if v := strings.ToUpper(o.Verb); v != "" && v != http.MethodGet && v != http.MethodPost {
 		errs = append(errs, fmt.Errorf("prometheus verb must be GET or POST, not %q (%s)", o.Verb, flagVerb))
+	}
+	if o.HTTPConfig != nil {
+		for _, f := range []flagUse{{o.TokenFile != "", flagTokenFile}, {o.CAFile != "", flagCAFile}, {o.CertFile != "", flagCertFile},
+			{o.KeyFile != "", flagKeyFile}, {o.AuthConfigFile != "", flagAuthConfig}, {o.InCluster, flagInCluster}} {
+			if f.set {
+				errs = append(errs, fmt.Errorf("prometheus client config: %s cannot be combined with an HTTP client configuration", f.name))
+			}
+		}
+		if err := o.HTTPConfig.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("prometheus client config: %w", err))
+		}
 	}
 	authHeader := false
 	for k := range o.Headers {
@@ -120,7 +144,9 @@ func (o Options) Validate() []error {
 	}
 
 	if !o.AllowCredentialsOverHTTP && isPlainHTTP(o.URL) {
+		u, _ := url.Parse(o.URL)
 		for _, f := range []flagUse{
+			{u != nil && u.User != nil, flagURL + " user info (a username and password)"},
 			{o.TokenFile != "", flagTokenFile + " (a bearer token)"},
 			{o.InCluster, flagInCluster + " (the service account token)"},
 			{authHeader, flagHeader + " Authorization=..."},
@@ -167,6 +193,7 @@ func redactURL(raw string) string {
 // Client is a Prometheus HTTP API client bound to one backend.
 type Client struct {
 	name    string
+	params  url.Values
 	base    *url.URL
 	timeout time.Duration
 	http    *http.Client
@@ -218,8 +245,13 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	name := opts.Name
+	if name == "" {
+		name = redactURL(opts.URL)
+	}
 	return &Client{
-		name:    redactURL(opts.URL),
+		name:    name,
+		params:  opts.Params,
 		base:    u,
 		timeout: opts.Timeout,
 		http:    hc,
@@ -238,7 +270,15 @@ func roundTripper(opts Options) (http.RoundTripper, error) {
 		if opts.InCluster {
 			rc, err = rest.InClusterConfig()
 		} else {
-			rc, err = clientcmd.BuildConfigFromFlags("", opts.AuthConfigFile)
+			// client-go applies a kubeconfig's CA, client certificate and
+			// credentials only when its server is https://: for an https://
+			// backend, that server is the backend's URL, so that an http://
+			// one in the kubeconfig does not silently drop them.
+			server := ""
+			if !isPlainHTTP(opts.URL) {
+				server = opts.URL
+			}
+			rc, err = clientcmd.BuildConfigFromFlags(server, opts.AuthConfigFile)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("prometheus auth config: %w", err)
@@ -258,6 +298,13 @@ func roundTripper(opts Options) (http.RoundTripper, error) {
 			return nil, fmt.Errorf("prometheus auth config: %w", err)
 		}
 		return rt, nil
+	}
+	if opts.HTTPConfig != nil {
+		rt, err := commoncfg.NewRoundTripperFromConfig(*opts.HTTPConfig, "promgate", commoncfg.WithUserAgent("promgate"))
+		if err != nil {
+			return nil, fmt.Errorf("prometheus client config: %w", err)
+		}
+		return withHeaders(rt, opts.Headers), nil
 	}
 	cfg := commoncfg.DefaultHTTPClientConfig
 	cfg.TLSConfig = commoncfg.TLSConfig{
@@ -361,6 +408,18 @@ func readBody(get func() (io.ReadCloser, error)) ([]byte, error) {
 
 // Name identifies the backend in errors and logs.
 func (c *Client) Name() string { return c.name }
+
+// withParams returns form with the client's extra parameters added, those
+// form sets itself left as they are.
+func (c *Client) withParams(form url.Values) url.Values {
+	for k, vs := range c.params {
+		if _, own := form[k]; own {
+			continue
+		}
+		form[k] = append([]string(nil), vs...)
+	}
+	return form
+}
 
 // queryTimeout is the time left for the backend: the context's deadline or
 // the client's timeout, whichever is sooner.

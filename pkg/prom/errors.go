@@ -26,6 +26,9 @@ const (
 	// BadStatus: a non-2xx answer, or "status":"error" (the backend
 	// rejected or failed the query).
 	BadStatus Kind = "bad status"
+	// Unauthorized: the backend (or a proxy in front of it) refused the
+	// credentials (401) or their rights (403).
+	Unauthorized Kind = "unauthorized"
 	// PartialResponse: the backend warned that data is missing (a Thanos
 	// store or Mimir ingester down, "isPartial" from VictoriaMetrics).
 	PartialResponse Kind = "partial response"
@@ -38,6 +41,14 @@ const (
 	// limit until its deadline and was never sent.
 	QueueFull Kind = "queue full"
 )
+
+// statusKind is the kind of a non-2xx answer.
+func statusKind(code int) Kind {
+	if code == 401 || code == 403 {
+		return Unauthorized
+	}
+	return BadStatus
+}
 
 // KindError is a failure of a known Kind. Its text is Err's alone, so that
 // *Error's text (for logs and explain) stays the backend's own words.

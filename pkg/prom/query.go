@@ -48,7 +48,7 @@ func (c *Client) query(ctx context.Context, query string, ts time.Time, lim Limi
 	if !ts.IsZero() {
 		args.Set("time", queryTime(ts))
 	}
-	res, err := c.doQuery(ctx, args, lim)
+	res, err := c.doQuery(ctx, c.withParams(args), lim)
 	if err != nil {
 		return nil, &Error{Backend: c.name, Op: "query", Err: err}
 	}
@@ -96,7 +96,7 @@ func (c *Client) doQuery(ctx context.Context, args url.Values, lim Limits) (quer
 		return queryResult{}, err
 	}
 	if code/100 != 2 {
-		return queryResult{}, &KindError{Kind: BadStatus, Code: code, Err: httpError(code, body)}
+		return queryResult{}, &KindError{Kind: statusKind(code), Code: code, Err: httpError(code, body)}
 	}
 	res, err := decodeQueryResponse(body, lim.maxSamples())
 	if ke, ok := errors.AsType[*KindError](err); ok && ke.Kind == BadStatus {

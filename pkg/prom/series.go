@@ -52,7 +52,7 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 	form.Set("start", formatTime(start))
 	form.Set("end", formatTime(end))
 	u := c.base.JoinPath("api/v1/series")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(c.withParams(form).Encode()))
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 	}()
 	if resp.StatusCode/100 != 2 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &KindError{Kind: BadStatus, Code: resp.StatusCode, Err: fmt.Errorf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(b)))}
+		return &KindError{Kind: statusKind(resp.StatusCode), Code: resp.StatusCode, Err: fmt.Errorf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(b)))}
 	}
 	body := &readErrors{r: resp.Body}
 	err = decodeSeries(body, resp.StatusCode, fn)

@@ -229,6 +229,22 @@ const DefaultMetricsQuery = "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy
 // does not parse as PromQL (MetricsQL, a function this parser does not
 // know), or a .LabelValuesByName key that only some requests have.
 func NewTemplate(text string) (*Template, []string, error) {
+	return newTemplate(text, false)
+}
+
+// NewMetricsQLTemplate is NewTemplate for a backend that speaks MetricsQL
+// (VictoriaMetrics): a template that does not parse as PromQL is expected
+// there, so it is no warning. Such templates are unchecked all the same:
+// their renderings are sent as they are, and request values placed in them
+// are restricted to an alphabet that cannot leave a string or a regular
+// expression (Kubernetes names and namespaces fit it), while the label
+// matchers of .LabelMatchers are quoted as PromQL and MetricsQL both read
+// them. A template that parses as PromQL is checked as with NewTemplate.
+func NewMetricsQLTemplate(text string) (*Template, []string, error) {
+	return newTemplate(text, true)
+}
+
+func newTemplate(text string, metricsQL bool) (*Template, []string, error) {
 	t, err := template.New("query").Delims("<<", ">>").Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, nil, err
@@ -261,6 +277,9 @@ func NewTemplate(text string) (*Template, []string, error) {
 		return nil, nil, errors.New("query template rendered an empty query")
 	}
 	if _, err := Parse(q); err != nil {
+		if metricsQL {
+			return tp, warnings, nil
+		}
 		warnings = append(warnings, fmt.Sprintf("does not parse as PromQL (%v): queries are sent to the backend as rendered, unchecked", err))
 	} else {
 		tp.checked = true

@@ -23,6 +23,25 @@ type Querier interface {
 	Query(ctx context.Context, query string, ts time.Time) (model.Vector, error)
 }
 
+// Backends gives the querier of a backend by name (a rule's Backend).
+type Backends interface {
+	Querier(backend string) (Querier, bool)
+}
+
+// Route returns the querier for a rule of backend: from backends when set,
+// otherwise def, the only one there is. An unknown backend (a rule loaded
+// with a configuration whose backends the running server does not have)
+// is a 503 that names it.
+func Route(backends Backends, def Querier, backend string) (Querier, error) {
+	if backends == nil {
+		return def, nil
+	}
+	if q, ok := backends.Querier(backend); ok {
+		return q, nil
+	}
+	return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("backend %q is not configured in this server; restart promgate to apply a configuration with new backends", backend))
+}
+
 // StatusError converts an error into the API status a client should see:
 // 503 naming the backend and the kind of failure when Prometheus failed,
 // timed out or sent an answer that is partial, invalid or too large (the

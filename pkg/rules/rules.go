@@ -29,6 +29,9 @@ type Rule struct {
 	Query *promql.Template
 	// Namespaced, for external rules, adds the request's namespace as a matcher.
 	Namespaced bool
+	// Backend names the backend the rule reads from: config.DefaultBackend
+	// unless the rule names another.
+	Backend string
 	// Warnings are what could not be checked statically, each prefixed
 	// with the field, e.g. "rules[2].metricsQuery: does not parse as PromQL
 	// ...". prometheus-adapter loads such rules, so they are not errors.
@@ -50,13 +53,17 @@ type filter struct {
 // rule and field.
 func Compile(cfg *config.Config) (custom, external []*Rule, err error) {
 	var errs []error
+	dialect := func(backend string) string {
+		b, _ := cfg.Backend(backend)
+		return b.Dialect
+	}
 	for i, r := range cfg.Rules {
-		cr, err := CompileRule(fmt.Sprintf("rules[%d]", i), r)
+		cr, err := compileRule(fmt.Sprintf("rules[%d]", i), r, dialect(r.Backend))
 		errs = append(errs, err)
 		custom = append(custom, cr)
 	}
 	for i, r := range cfg.ExternalRules {
-		cr, err := CompileRule(fmt.Sprintf("externalRules[%d]", i), r)
+		cr, err := compileRule(fmt.Sprintf("externalRules[%d]", i), r, dialect(r.Backend))
 		errs = append(errs, err)
 		external = append(external, cr)
 	}
@@ -66,9 +73,17 @@ func Compile(cfg *config.Config) (custom, external []*Rule, err error) {
 	return custom, external, nil
 }
 
-// CompileRule compiles one rule found at path.
+// CompileRule compiles one rule found at path, for a backend that speaks
+// PromQL.
 func CompileRule(path string, r config.DiscoveryRule) (*Rule, error) {
-	out := &Rule{Path: path, SeriesQuery: r.SeriesQuery, Namespaced: r.Resources.IsNamespaced()}
+	return compileRule(path, r, config.DialectPromQL)
+}
+
+func compileRule(path string, r config.DiscoveryRule, dialect string) (*Rule, error) {
+	out := &Rule{Path: path, SeriesQuery: r.SeriesQuery, Namespaced: r.Resources.IsNamespaced(), Backend: r.Backend}
+	if out.Backend == "" {
+		out.Backend = config.DefaultBackend
+	}
 	var errs []error
 	if ms, err := promql.ParseSelector(r.SeriesQuery); err != nil {
 		errs = append(errs, config.Fieldf(path+".seriesQuery", "invalid series selector %q: %v", r.SeriesQuery, err))
@@ -124,7 +139,11 @@ func CompileRule(path string, r config.DiscoveryRule) (*Rule, error) {
 	if q == "" {
 		q = promql.DefaultMetricsQuery
 	}
-	t, warnings, err := promql.NewTemplate(q)
+	newTemplate := promql.NewTemplate
+	if dialect == config.DialectMetricsQL {
+		newTemplate = promql.NewMetricsQLTemplate
+	}
+	t, warnings, err := newTemplate(q)
 	if err != nil {
 		errs = append(errs, config.Fieldf(path+".metricsQuery", "%v", err))
 	}

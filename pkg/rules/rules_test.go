@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/promql"
 )
 
 func mustCompile(t *testing.T, r config.DiscoveryRule) *Rule {
@@ -259,6 +260,56 @@ func TestReplaceValue(t *testing.T) {
 		}
 		if got := r.Replacer()(in); got != want {
 			t.Errorf("Replacer()(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDialects: a rule on a MetricsQL backend may use MetricsQL without a
+// warning; its renderings are unchecked, so request values must fit the
+// safe alphabet, and .LabelMatchers stay quoted.
+func TestDialects(t *testing.T) {
+	const metricsQL = `sum(rate(<<.Series>>{<<.LabelMatchers>>})) by (<<.GroupBy>>)` // rate without a range: MetricsQL only
+	const byName = `sum(rate(<<.Series>>{pod=~"<<.LabelValuesByName.pod>>"})) by (<<.GroupBy>>)`
+	cfg := &config.Config{
+		Backends: []config.Backend{{Name: "vm", URL: "http://vm:8428/prometheus", Dialect: config.DialectMetricsQL}},
+		Rules: []config.DiscoveryRule{
+			{SeriesQuery: `http_requests_total{pod!=""}`, MetricsQuery: metricsQL},
+			{SeriesQuery: `http_requests_total{pod!=""}`, MetricsQuery: metricsQL, Backend: "vm"},
+			{SeriesQuery: `http_requests_total{pod!=""}`, MetricsQuery: byName, Backend: "vm"},
+		},
+	}
+	custom, _, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := custom[0].Warnings; len(w) != 1 || !strings.Contains(w[0], "does not parse as PromQL") {
+		t.Errorf("PromQL backend: warnings %q, want the unchecked-query warning", w)
+	}
+	if w := custom[1].Warnings; len(w) != 0 {
+		t.Errorf("MetricsQL backend: warnings %q, want none", w)
+	}
+	if custom[0].Backend != config.DefaultBackend || custom[1].Backend != "vm" {
+		t.Errorf("backends %q, %q", custom[0].Backend, custom[1].Backend)
+	}
+	for _, tc := range []struct {
+		rule    int
+		value   string
+		want    string // the query, or "" for an error
+		wantErr bool
+	}{
+		{rule: 1, value: "web-0", want: `sum(rate(http_requests_total{pod="web-0"})) by (pod)`},
+		{rule: 1, value: `a"}) or vector(1) #`, want: `sum(rate(http_requests_total{pod="a\"}) or vector(1) #"})) by (pod)`},
+		{rule: 2, value: "web-0", want: `sum(rate(http_requests_total{pod=~"web-0"})) by (pod)`},
+		{rule: 2, value: `a"}) or vector(1) #`, wantErr: true},
+	} {
+		q, err := custom[tc.rule].Query.Build(promql.Request{Series: "http_requests_total", Parts: []promql.Part{promql.EqualPart("pod", tc.value)}, GroupBy: []string{"pod"}})
+		switch {
+		case tc.wantErr && err == nil:
+			t.Errorf("rule %d, value %q: built %q, want a refusal", tc.rule, tc.value, q.Text)
+		case !tc.wantErr && err != nil:
+			t.Errorf("rule %d, value %q: %v", tc.rule, tc.value, err)
+		case !tc.wantErr && (q.Text != tc.want || q.Checked):
+			t.Errorf("rule %d, value %q: %q (checked %v), want %q unchecked", tc.rule, tc.value, q.Text, q.Checked, tc.want)
 		}
 	}
 }

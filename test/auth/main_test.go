@@ -114,10 +114,8 @@ type outcome struct {
 
 var (
 	ok = outcome{}
-	// unauthorized is a 401. Its kind is BadStatus today; a kind of its
-	// own ("unauthorized") is accepted as well, which pkg/prom is about to
-	// add.
-	unauthorized = outcome{kind: prom.BadStatus, alt: prom.Kind("unauthorized"), code: 401}
+	// unauthorized is a 401: credentials refused.
+	unauthorized = outcome{kind: prom.Unauthorized, code: 401}
 )
 
 // tlsFailure is the outcome of a TLS handshake that fails for reason.

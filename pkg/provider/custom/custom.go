@@ -62,7 +62,10 @@ type Provider struct {
 	// PartialWindows serves rates computed over windows that samples cover
 	// only in part (see provider.CompleteWindows); off by default.
 	PartialWindows bool
-	now            func() time.Time
+	// Backends, when set, answers for rules on other backends than the
+	// querier given to New (see provider.Route).
+	Backends provider.Backends
+	now      func() time.Time
 
 	resolved resolutions
 	indexes  indexes
@@ -232,8 +235,12 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 		return nil, nil, err
 	}
 	q, filterNamespace := r.query, r.filterNamespace
-	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "query", q.Text, "shared", r.share.ok)
-	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
+	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "backend", pl.entry.Rule.Backend, "query", q.Text, "shared", r.share.ok)
+	querier, err := provider.Route(p.Backends, p.querier, pl.entry.Rule.Backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	vec, err := querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
 	provider.ObserveAnswer(provider.CustomAPI, pl.info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, nil, provider.StatusError(err)
@@ -243,7 +250,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	if r.share.ok && len(vec) > len(names) {
 		// A shared answer covers every object: index it once (per answer,
 		// not per request) and read this request's slice from the index.
-		idx := p.indexes.get(q.Text, vec, pl.nsLabel, pl.resourceLabel)
+		idx := p.indexes.get(pl.entry.Rule.Backend+"\x00"+q.Text, vec, pl.nsLabel, pl.resourceLabel)
 		for _, n := range names {
 			if s, ok := idx.lookup(pl.namespace, n, filterNamespace); ok {
 				out[n] = s
@@ -427,7 +434,11 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	if err != nil || !r.query.Checked || provider.CompleteWindows(r.query, false, "") == r.query.Text {
 		return false
 	}
-	vec, err := p.querier.Query(ctx, r.query.Text, p.now())
+	querier, err := provider.Route(p.Backends, p.querier, pl.entry.Rule.Backend)
+	if err != nil {
+		return false
+	}
+	vec, err := querier.Query(ctx, r.query.Text, p.now())
 	if err != nil {
 		return false
 	}
@@ -450,7 +461,7 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	if !ok {
 		return false
 	}
-	vec, err = p.querier.Query(ctx, pres, p.now())
+	vec, err = querier.Query(ctx, pres, p.now())
 	return err == nil && len(vec) > 0
 }
 

@@ -29,6 +29,8 @@ type Plan struct {
 	// Series is the series name its query is rendered for.
 	Rule   string
 	Series string
+	// Backend names the backend the query is sent to.
+	Backend string
 	// Query is the PromQL text sent, after the partial-window guard.
 	Query string
 	// Shared tells whether every request for the metric sends this query;
@@ -77,6 +79,7 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (Plan, e
 		return Plan{}, err
 	}
 	out := Plan{
+		Backend:      pl.entry.Rule.Backend,
 		Rule:         pl.entry.Rule.Path,
 		Series:       pl.entry.Series,
 		Query:        provider.CompleteWindows(r.query, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"),

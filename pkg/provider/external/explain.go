@@ -16,6 +16,8 @@ type Plan struct {
 	// for.
 	Rule   string
 	Series string
+	// Backend names the backend the query is sent to.
+	Backend string
 	// Query is the PromQL text sent, after the partial-window guard.
 	Query string
 	// Shared tells whether the query is the one every request for the
@@ -41,10 +43,11 @@ func (p *Provider) Plan(ctx context.Context, namespace string, metricSelector la
 		return Plan{}, err
 	}
 	out := Plan{
-		Rule:   r.entry.Rule.Path,
-		Series: r.entry.Series,
-		Query:  provider.CompleteWindows(r.query, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"),
-		Shared: r.filter != nil,
+		Backend: r.entry.Rule.Backend,
+		Rule:    r.entry.Rule.Path,
+		Series:  r.entry.Series,
+		Query:   provider.CompleteWindows(r.query, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"),
+		Shared:  r.filter != nil,
 	}
 	if !run {
 		return out, nil

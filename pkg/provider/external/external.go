@@ -51,7 +51,10 @@ type Provider struct {
 	// PartialWindows serves rates computed over windows that samples cover
 	// only in part (see provider.CompleteWindows); off by default.
 	PartialWindows bool
-	now            func() time.Time
+	// Backends, when set, answers for rules on other backends than the
+	// querier given to New (see provider.Route).
+	Backends provider.Backends
+	now      func() time.Time
 
 	mu        sync.Mutex
 	decisions map[shapeKey]decision
@@ -89,8 +92,12 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 		return nil, err
 	}
 	q, filter := r.query, r.filter
-	klog.V(4).InfoS("external metric query", "metric", info.Metric, "query", q.Text, "filtered", len(filter) > 0)
-	vec, err := p.querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"), p.now())
+	klog.V(4).InfoS("external metric query", "metric", info.Metric, "backend", r.entry.Rule.Backend, "query", q.Text, "filtered", len(filter) > 0)
+	querier, err := provider.Route(p.Backends, p.querier, r.entry.Rule.Backend)
+	if err != nil {
+		return nil, err
+	}
+	vec, err := querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"), p.now())
 	provider.ObserveAnswer(provider.ExternalAPI, info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, provider.StatusError(err)
@@ -124,7 +131,7 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			Value:         v,
 		})
 	}
-	if len(list.Items) == 0 && p.withheld(ctx, q, filter) {
+	if len(list.Items) == 0 && p.withheld(ctx, querier, q, filter) {
 		// Every series was left out for a partly filled window: an empty
 		// list would read as "no such series".
 		return nil, provider.IncompleteWindow("external metric " + info.Metric)
@@ -137,11 +144,11 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 
 // withheld reports whether the query without the window guard has series
 // that the guarded one left out. Asked only for an empty answer.
-func (p *Provider) withheld(ctx context.Context, q promql.Query, filter []*plabels.Matcher) bool {
+func (p *Provider) withheld(ctx context.Context, querier provider.Querier, q promql.Query, filter []*plabels.Matcher) bool {
 	if p.PartialWindows || !q.Checked || provider.CompleteWindows(q, false, "") == q.Text {
 		return false
 	}
-	vec, err := p.querier.Query(ctx, q.Text, p.now())
+	vec, err := querier.Query(ctx, q.Text, p.now())
 	if err != nil {
 		return false
 	}

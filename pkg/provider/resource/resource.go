@@ -80,6 +80,10 @@ type Options struct {
 	// cover only in part (see provider.CompleteWindows); off by default,
 	// as metrics-server reports a pod only once it has two points.
 	PartialWindows bool
+	// Dialect is the query language of the backend (config.DialectPromQL
+	// when empty): with config.DialectMetricsQL, templates that PromQL's
+	// parser cannot read are no warning (see promql.NewMetricsQLTemplate).
+	Dialect string
 }
 
 // Provider answers metrics.k8s.io requests from Prometheus. It is safe for
@@ -137,10 +141,10 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 	var cpu, mem *rule
 	var cerr, merr error
 	if !rr.CPU.IsZero() {
-		cpu, cerr = compileRule("resourceRules.cpu", rr.CPU, mapper)
+		cpu, cerr = compileRule("resourceRules.cpu", rr.CPU, mapper, opts.Dialect)
 	}
 	if !rr.Memory.IsZero() {
-		mem, merr = compileRule("resourceRules.memory", rr.Memory, mapper)
+		mem, merr = compileRule("resourceRules.memory", rr.Memory, mapper, opts.Dialect)
 	}
 	if err := errors.Join(cerr, merr); err != nil {
 		return nil, err
@@ -227,15 +231,19 @@ func (p *Provider) Warnings() []string {
 // Window is the window reported with every value.
 func (p *Provider) Window() time.Duration { return p.window }
 
-func compileRule(path string, r config.ResourceRule, mapper apimeta.RESTMapper) (*rule, error) {
+func compileRule(path string, r config.ResourceRule, mapper apimeta.RESTMapper, dialect string) (*rule, error) {
 	out := &rule{path: path, containerLabel: r.ContainerLabel}
 	var errs []error
+	newTemplate := promql.NewTemplate
+	if dialect == config.DialectMetricsQL {
+		newTemplate = promql.NewMetricsQLTemplate
+	}
 	compile := func(field, text string) *promql.Template {
 		if strings.TrimSpace(text) == "" {
 			errs = append(errs, config.Fieldf(path+"."+field, "is required"))
 			return nil
 		}
-		t, warnings, err := promql.NewTemplate(text)
+		t, warnings, err := newTemplate(text)
 		if err != nil {
 			errs = append(errs, config.Fieldf(path+"."+field, "%v", err))
 		}

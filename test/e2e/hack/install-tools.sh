@@ -3,7 +3,8 @@
 # $PROMGATE_CACHE/bin (default: <repo>/.cache/bin, git-ignored):
 #   etcd 3.6, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
 #   (v1.37, built from the Go module proxy), kwok, helm (deploy/helm/helm.mk: lint and
-#   template the chart) and Prometheus (Debian).
+#   template the chart), Thanos and VictoriaMetrics with vmauth (the scale-out backends the
+#   e2e suite also runs against) and Prometheus (Debian).
 # Built binaries are kept by version in a per-user tool cache that every clone on
 # the machine shares ($PROMGATE_TOOLS_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/promgate-tools;
 # <repo>/.cache/tools when that is not writable), so a fresh clone links them in seconds.
@@ -24,6 +25,10 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
+# v0.42.4 is the newest v0.42 whose go.mod asks for no newer Go than the machine's 1.26.8.
+THANOS_VERSION=${THANOS_VERSION:-v0.42.4}
+# v1.151.0 is the newest VictoriaMetrics that resolves with Go 1.26.
+VM_VERSION=${VM_VERSION:-v1.151.0}
 
 export GOFLAGS=-mod=mod
 log() { printf '[install-tools] %s\n' "$*" >&2; }
@@ -156,6 +161,79 @@ build_helm() {
   link helm "$HELM_VERSION"
 }
 
+# thanos (sidecar, query, receive), built in a throwaway module that copies Thanos' own
+# replace block. -tags slicelabels: without it the sidecar panics on its first gRPC call.
+build_thanos() {
+  link thanos "$THANOS_VERSION" && return
+  log "building thanos $THANOS_VERSION"
+  local d=$BUILD/thanos
+  rm -rf "$d" && mkdir -p "$d" && cd "$d"
+  local gomod
+  gomod=$(go mod download -json "github.com/thanos-io/thanos@$THANOS_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module promgate.local/thanosbuild"
+    echo
+    grep -m1 '^go ' "$gomod"
+    echo
+    echo "require github.com/thanos-io/thanos $THANOS_VERSION"
+    echo
+    sed -n '/^replace (/,/^)/p' "$gomod"
+  } > go.mod
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/thanos-io/thanos/cmd/thanos"
+GO
+  go mod tidy >/dev/null
+  local b=github.com/prometheus/common/version
+  CGO_ENABLED=0 go build -trimpath -tags netgo,slicelabels \
+    -ldflags "-s -w -X $b.Version=${THANOS_VERSION#v} -X $b.Branch=release -X $b.Revision=module-proxy" \
+    -o "$TOOLS/thanos-$THANOS_VERSION/thanos" github.com/thanos-io/thanos/cmd/thanos
+  link thanos "$THANOS_VERSION"
+}
+
+# victoria-metrics (single node) and vmauth (its authenticating proxy, which checks bearer
+# tokens and basic auth against a file it re-reads) from one throwaway module.
+build_vm() {
+  local c missing=0
+  for c in victoria-metrics vmauth; do
+    link "$c" "$VM_VERSION" || missing=1
+  done
+  [ "$missing" = 0 ] && return
+  log "building victoria-metrics and vmauth $VM_VERSION"
+  local d=$BUILD/victoriametrics
+  rm -rf "$d" && mkdir -p "$d" && cd "$d"
+  local gomod
+  gomod=$(go mod download -json "github.com/VictoriaMetrics/VictoriaMetrics@$VM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module promgate.local/vmbuild"
+    echo
+    grep -m1 '^go ' "$gomod"
+    echo
+    echo "require github.com/VictoriaMetrics/VictoriaMetrics $VM_VERSION"
+  } > go.mod
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics"
+	_ "github.com/VictoriaMetrics/VictoriaMetrics/app/vmauth"
+)
+GO
+  go mod tidy >/dev/null
+  for c in victoria-metrics vmauth; do
+    link "$c" "$VM_VERSION" && continue
+    CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$c-$VM_VERSION" \
+      -o "$TOOLS/$c-$VM_VERSION/$c" "github.com/VictoriaMetrics/VictoriaMetrics/app/$c"
+    link "$c" "$VM_VERSION"
+  done
+}
+
 install_prometheus() {
   if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
     ln -sf "$(command -v prometheus)" "$BIN/prometheus"
@@ -179,12 +257,14 @@ need_openssl() {
 
 what=${1:-all}
 case $what in
-  all) need_openssl; install_prometheus; (build_etcd); (build_kwok); (build_helm); (build_kube) ;;
+  all) need_openssl; install_prometheus; (build_etcd); (build_kwok); (build_vm); (build_thanos); (build_helm); (build_kube) ;;
   etcd) build_etcd ;;
   kube) build_kube ;;
   kwok) build_kwok ;;
   helm) build_helm ;;
+  thanos) build_thanos ;;
+  vm) build_vm ;;
   prometheus) install_prometheus ;;
-  *) echo "usage: $0 [all|etcd|kube|kwok|helm|prometheus]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kube|kwok|helm|thanos|vm|prometheus]" >&2; exit 2 ;;
 esac
 log "tools ready in $BIN"

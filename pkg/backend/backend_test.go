@@ -1,0 +1,137 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/internal/promtest"
+	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/query"
+)
+
+func newSet(t *testing.T, defURL string, configured ...config.Backend) *Set {
+	t.Helper()
+	s, err := New(Defaults{Client: prom.Options{URL: defURL, Timeout: 2 * time.Second}, Engine: query.Options{}}, configured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestRouting: each backend's queries go to its own server, with its own
+// headers and parameters, and one backend failing leaves the other's
+// answers alone.
+func TestRouting(t *testing.T) {
+	a, b := promtest.New(t), promtest.New(t)
+	a.Vector("up", promtest.Sample{Labels: map[string]string{"job": "a"}, Value: "1", Time: 1})
+	b.Vector("up", promtest.Sample{Labels: map[string]string{"job": "b"}, Value: "2", Time: 1})
+	s := newSet(t, a.URL, config.Backend{
+		Name: "team-b", URL: b.URL + "/",
+		HTTP: commoncfg.HTTPClientConfig{HTTPHeaders: &commoncfg.Headers{Headers: map[string]commoncfg.Header{
+			"X-Scope-OrgID": {Values: []string{"team-b"}}}}},
+		Params: map[string][]string{"partial_response": {"false"}, "dedup": {"true"}},
+	})
+	if got := s.Names(); strings.Join(got, ",") != "default,team-b" {
+		t.Fatalf("Names() = %v", got)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct{ backend, job string }{{"default", "a"}, {"team-b", "b"}} {
+		q, ok := s.Querier(tc.backend)
+		if !ok {
+			t.Fatalf("no querier for %s", tc.backend)
+		}
+		vec, err := q.Query(ctx, "up", time.Unix(1, 0))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.backend, err)
+		}
+		if len(vec) != 1 || string(vec[0].Metric["job"]) != tc.job {
+			t.Errorf("%s answered %v, want job %q", tc.backend, vec, tc.job)
+		}
+	}
+	if _, ok := s.Querier("nope"); ok {
+		t.Error("an unknown backend has a querier")
+	}
+	reqs := b.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("team-b's server got %d requests, want 1", len(reqs))
+	}
+	if got := reqs[0].Header.Get("X-Scope-OrgID"); got != "team-b" {
+		t.Errorf("tenant header %q, want team-b", got)
+	}
+	if f := reqs[0].Form; f.Get("partial_response") != "false" || f.Get("dedup") != "true" || f.Get("query") != "up" {
+		t.Errorf("team-b's request form %v: want the backend's params beside the query", f)
+	}
+	if h := a.Requests()[0].Header.Get("X-Scope-OrgID"); h != "" {
+		t.Errorf("the default backend got team-b's tenant header %q", h)
+	}
+
+	b.Close()
+	qb, _ := s.Querier("team-b")
+	_, err := qb.Query(ctx, "up", time.Unix(2, 0))
+	var pe *prom.Error
+	if !errors.As(err, &pe) || pe.Backend != "team-b" || prom.KindOf(err) != prom.Unreachable {
+		t.Errorf("team-b down: error %v, want an unreachable *prom.Error naming team-b", err)
+	}
+	qa, _ := s.Querier("default")
+	if _, err := qa.Query(ctx, "up", time.Unix(2, 0)); err != nil {
+		t.Errorf("the default backend failed with team-b down: %v", err)
+	}
+}
+
+// TestBackendSettings: limits, partial answers and the timeout of a
+// configured backend are its own.
+func TestBackendSettings(t *testing.T) {
+	a, b := promtest.New(t), promtest.New(t)
+	partial := `{"status":"success","warnings":["No StoreAPIs matched for this query"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}`
+	a.QueryReply("up", promtest.Reply{Body: partial})
+	b.QueryReply("up", promtest.Reply{Body: partial})
+	s := newSet(t, a.URL, config.Backend{Name: "lenient", URL: b.URL, AllowPartialResponse: true, Timeout: 0})
+	ctx := context.Background()
+	qa, _ := s.Querier("default")
+	if _, err := qa.Query(ctx, "up", time.Unix(1, 0)); prom.KindOf(err) != prom.PartialResponse {
+		t.Errorf("default backend: %v, want a partial-response error", err)
+	}
+	qb, _ := s.Querier("lenient")
+	if vec, err := qb.Query(ctx, "up", time.Unix(1, 0)); err != nil || len(vec) != 1 {
+		t.Errorf("lenient backend: %v %v, want the partial answer served", vec, err)
+	}
+}
+
+func TestNewErrorsNameTheBackend(t *testing.T) {
+	_, err := New(Defaults{Client: prom.Options{URL: "http://prometheus:9090"}}, []config.Backend{{
+		Name: "thanos", URL: "http://thanos:9090",
+		HTTP: commoncfg.HTTPClientConfig{BasicAuth: &commoncfg.BasicAuth{Username: "u", Password: "p", PasswordFile: "f"}},
+	}})
+	if err == nil || !strings.Contains(err.Error(), `backend "thanos"`) {
+		t.Errorf("error %v, want one naming backend \"thanos\"", err)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	b := config.Backend{Name: "thanos", URL: "http://thanos:9090"}
+	s := newSet(t, "http://prometheus:9090", b)
+	moved := b
+	moved.URL = "http://thanos-2:9090"
+	for _, tc := range []struct {
+		name     string
+		backends []config.Backend
+		want     string
+	}{
+		{"same", []config.Backend{b}, ""},
+		{"changed", []config.Backend{moved}, `changes backend "thanos"`},
+		{"removed", nil, `removes backend "thanos"`},
+		{"added", []config.Backend{b, {Name: "vm", URL: "http://vm:8428"}}, `adds backend "vm"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := s.Changed(&config.Config{Backends: tc.backends}); got != tc.want {
+				t.Errorf("Changed() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
