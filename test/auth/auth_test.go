@@ -39,6 +39,7 @@ func TestAuth(t *testing.T) {
 		{"basic auth", testBasicAuth},
 		{"bearer token file", testTokenFile},
 		{"tenant header", testTenantHeader},
+		{"configured backend", testConfiguredBackend},
 		{"credentials over http", testCredentialsOverHTTP},
 	} {
 		t.Run(mode.name, func(t *testing.T) {

@@ -20,6 +20,9 @@
 //     private mount namespace with a temporary directory bind-mounted over
 //     /var/run/secrets/kubernetes.io/serviceaccount; vmauth serves TLS with
 //     a certificate of that ca.crt and accepts that token, which is rotated.
+//   - A backend of the configuration file (Prometheus' HTTP client
+//     configuration: credentials_file, tls_config, http_headers) against
+//     vmauth checking token and tenant, its token file rotated.
 //   - Credentials over plain http:// are refused unless allowed.
 //
 // The tests are behind the build tag "e2e" and need Prometheus and vmauth
