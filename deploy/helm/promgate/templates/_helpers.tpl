@@ -85,7 +85,7 @@ rules.custom, rules.external and rules.resource. */}}
 {{- define "promgate.config" -}}
 {{- $r := .Values.rules -}}
 {{- $default := .Files.Get "files/promgate.yaml" -}}
-{{- if and $r.default (not $r.custom) (not $r.external) (not $r.resource) -}}
+{{- if and $r.default (not $r.custom) (not $r.external) (not $r.resource) (not .Values.backends) -}}
 {{- $default -}}
 {{- else -}}
 {{- $base := dict -}}
@@ -99,6 +99,7 @@ rules.custom, rules.external and rules.resource. */}}
 {{- if $external }}{{ $_ := set $cfg "externalRules" $external }}{{ end -}}
 {{- $resource := $r.resource | default (get $base "resourceRules") -}}
 {{- if $resource }}{{ $_ := set $cfg "resourceRules" $resource }}{{ end -}}
+{{- if .Values.backends }}{{ $_ := set $cfg "backends" .Values.backends }}{{ end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 {{- end -}}
