@@ -6,9 +6,11 @@
 #   make e2e          run the e2e suite (starts and stops the world itself)
 #   make world-up     start the loopback world and leave it running (. .cache/e2e-run/env)
 #   make world-down   stop it
+#   make e2e-backends the suite's core with promgate reading Thanos, Thanos with tenancy, and
+#                     VictoriaMetrics in turn (E2E_BACKEND=... of world.sh)
 #
 # Knobs: E2E_REUSE=1 / E2E_KEEP=1 (make e2e), E2E_RUN=<regexp> (go test -run), plus every
-# E2E_* variable of test/e2e/hack/world.sh (ports, E2E_NODES, E2E_RUN_DIR, ...).
+# E2E_* variable of test/e2e/hack/world.sh (ports, E2E_NODES, E2E_RUN_DIR, E2E_BACKEND, ...).
 
 E2E_HACK    ?= test/e2e/hack
 E2E_TIMEOUT ?= 40m
@@ -34,3 +36,23 @@ E2E_HELM_RUN ?= TestSmoke|TestCustomAndExternalMetrics
 .PHONY: e2e-helm
 e2e-helm: helm-check build
 	PROMGATE_DEPLOY_BASE=$(abspath $(HELM_RENDERED)) $(MAKE) e2e E2E_RUN='$(E2E_HELM_RUN)'
+
+# The core of the suite (custom, external and resource metrics, HPAs) with promgate reading each
+# scale-out backend of the world (test/e2e/hack/world.sh: E2E_BACKEND) instead of Prometheus: a
+# Thanos querier, a Thanos querier enforcing tenancy (promgate sends THANOS-TENANT=team-a), and
+# VictoriaMetrics under its /prometheus path prefix. One world per backend; every run goes on
+# after a failure, and the target fails if any did. Left out: what needs Prometheus itself (the
+# CRD test's recording rule, which VictoriaMetrics does not evaluate; the fault suite, which
+# kills Prometheus; reload and drop-in, which read Prometheus directly; helm).
+E2E_BACKENDS_LIST ?= thanos thanos-tenancy victoriametrics
+E2E_BACKENDS_RUN  ?= TestSmoke|TestCustomAndExternalMetrics|TestResourceMetrics|TestHPA
+.PHONY: e2e-backends
+e2e-backends:
+	@failed=; summary=; \
+	for b in $(E2E_BACKENDS_LIST); do \
+	  start=$$(date +%s); \
+	  if E2E_BACKENDS=1 E2E_BACKEND=$$b $(MAKE) --no-print-directory e2e E2E_BACKEND=$$b E2E_RUN='$(E2E_BACKENDS_RUN)'; then r=ok; else r=FAILED; failed="$$failed $$b"; fi; \
+	  summary="$$summary$$b: $$r in $$(( $$(date +%s) - start )) s\n"; \
+	done; \
+	printf "e2e-backends:\n$$summary"; \
+	if [ -n "$$failed" ]; then echo "e2e-backends: FAILED:$$failed"; exit 1; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # world.sh — the promgate end-to-end "world" on loopback: etcd 3.6, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kwok (fake nodes and pods), Prometheus, the
-# synthetic exporter, and (on request) promgate itself registered behind real APIServices.
+# synthetic exporter, the scale-out backends (Thanos and VictoriaMetrics, see below), and (on
+# request) promgate itself registered behind real APIServices.
 #
 #   world.sh up                 start everything, wait until ready, write $E2E_RUN_DIR/env
 #   world.sh down               stop everything (clients, then kube-apiserver, then etcd)
@@ -16,6 +17,23 @@
 #                               directory), wait until it is ready
 #   world.sh restart <c>        kill <c> TERM, then revive it
 #
+# The scale-out backends (when $E2E_CACHE/bin has thanos and victoria-metrics, unless
+# E2E_BACKENDS=0; E2E_BACKENDS=1 makes their absence an error):
+#   prometheus               external label tenant_id=team-a (direct queries do not show it)
+#   prometheus-b             a second Prometheus (external label tenant_id=team-b) scraping the
+#                            same exporter, its namespace labels prefixed: namespace="team-b-<ns>"
+#   thanos-sidecar-a/-b      a Thanos sidecar for each
+#   thanos-store             a store gateway over a FILESYSTEM bucket holding one marker block
+#                            (no series the tests read): killing it makes answers partial
+#   thanos-query             querier over thanos-sidecar-a and thanos-store        ($THANOS_URL)
+#   thanos-query-tenancy     querier over both sidecars with --query.enforce-tenancy: header
+#                            THANOS-TENANT=<tenant> sees only tenant_id=<tenant>   ($THANOS_TENANCY_URL)
+#   victoria-metrics         single node scraping the exporter every 1 s; the Prometheus API at /
+#                            and under /prometheus (VM cluster's form)              ($VM_URL)
+# E2E_BACKEND=prometheus|thanos|thanos-tenancy|victoriametrics (default prometheus) selects what
+# register-promgate points promgate at (thanos-tenancy adds --prometheus-header=THANOS-TENANT=team-a;
+# victoriametrics uses $VM_URL/prometheus).
+#
 # Tools come from $E2E_CACHE/bin (default <repo>/.cache/bin; see install-tools.sh).
 # Everything listens on 127.0.0.1. The run directory ($E2E_RUN_DIR, default <repo>/.cache/e2e-run)
 # holds: pki/, kubeconfig/*.kubeconfig, logs/<component>.log (previous run's in logs.prev/),
@@ -28,9 +46,15 @@
 #   E2E_ETCD_PORT=23379 E2E_ETCD_PEER_PORT=23380 E2E_APISERVER_PORT=26443
 #   E2E_KCM_PORT=20257 E2E_SCHEDULER_PORT=20259 E2E_KWOK_PORT=20247
 #   E2E_PROMETHEUS_PORT=29390 E2E_EXPORTER_PORT=29391 E2E_PROMGATE_PORT=26444
+#   E2E_PROMETHEUS_B_PORT=29400 E2E_VM_PORT=29411 and, HTTP and gRPC, E2E_THANOS_SIDECAR_A_PORT=29401
+#   E2E_THANOS_SIDECAR_A_GRPC_PORT=29402 E2E_THANOS_SIDECAR_B_PORT=29403 E2E_THANOS_SIDECAR_B_GRPC_PORT=29404
+#   E2E_THANOS_STORE_PORT=29405 E2E_THANOS_STORE_GRPC_PORT=29406 E2E_THANOS_QUERY_PORT=29407
+#   E2E_THANOS_QUERY_GRPC_PORT=29408 E2E_THANOS_QUERY_TENANCY_PORT=29409 E2E_THANOS_QUERY_TENANCY_GRPC_PORT=29410
+#   E2E_BACKENDS=0|1 E2E_BACKEND=prometheus   (see above)
 #   E2E_POD_CIDR=10.244.0.0/16        pod IPs kwok hands out
 #   E2E_SKIP_EXPORTER=1               do not build/start test/exporter
 #   E2E_{APISERVER,KCM,SCHEDULER,KWOK,PROMETHEUS,EXPORTER}_ARGS  extra flags (word-split)
+#   E2E_{PROMETHEUS_B,THANOS,VM}_ARGS  extra flags of prometheus-b, every Thanos component, VictoriaMetrics
 #   PROMGATE_BIN=<repo>/bin/promgate  PROMGATE_CONFIG=<repo>/config/promgate.yaml
 #   PROMGATE_ARGS                     extra promgate flags (word-split)
 #   PROMGATE_WAIT_APISERVICES         APIService names to wait for (default: all four of the overlay)
@@ -51,6 +75,17 @@
 #                                after its start, four APIServices Available ~0.3-0.6 s later)
 #   down                       : 1.2-1.4 s (kube-apiserver ~1.1 s of it); 2.3 s with promgate
 #                                running (its graceful shutdown ~1.1 s); ~4 s on a busy machine
+# With the scale-out backends (Thanos v0.42.4, VictoriaMetrics v1.151.0; measured 2026-12 with
+# other builds running, load 2.5-5, alternating runs with and without them):
+#   up                         : 6.3-7.4 s, against 5.4-7.2 s with E2E_BACKENDS=0: within the
+#                                noise; the Thanos queriers have the exporter's data ~0.05 s after
+#                                Prometheus. Waiting for VictoriaMetrics' data too (which it shows
+#                                2-3.5 s after the exporter starts) made it 9.3-9.5 s: only
+#                                E2E_BACKEND=victoriametrics waits for it (~9 s)
+#   down                       : 1.6-2.2 s (the Thanos components have no grace period)
+#   idle cost                  : ~3% of a core for the seven processes together, 40-65 MiB RSS each
+#   kill thanos-store          : promgate's answers through thanos-query are 503 (partial
+#                                response) within 0.1 s; revive ~0.3 s, values back within ~1 s
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -71,6 +106,18 @@ KWOK_PORT=${E2E_KWOK_PORT:-20247}
 PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-29390}
 EXPORTER_PORT=${E2E_EXPORTER_PORT:-29391}
 PROMGATE_PORT=${E2E_PROMGATE_PORT:-26444}
+PROMETHEUS_B_PORT=${E2E_PROMETHEUS_B_PORT:-29400}
+SIDECAR_A_PORT=${E2E_THANOS_SIDECAR_A_PORT:-29401}
+SIDECAR_A_GRPC_PORT=${E2E_THANOS_SIDECAR_A_GRPC_PORT:-29402}
+SIDECAR_B_PORT=${E2E_THANOS_SIDECAR_B_PORT:-29403}
+SIDECAR_B_GRPC_PORT=${E2E_THANOS_SIDECAR_B_GRPC_PORT:-29404}
+STORE_PORT=${E2E_THANOS_STORE_PORT:-29405}
+STORE_GRPC_PORT=${E2E_THANOS_STORE_GRPC_PORT:-29406}
+QUERY_PORT=${E2E_THANOS_QUERY_PORT:-29407}
+QUERY_GRPC_PORT=${E2E_THANOS_QUERY_GRPC_PORT:-29408}
+TENANCY_PORT=${E2E_THANOS_QUERY_TENANCY_PORT:-29409}
+TENANCY_GRPC_PORT=${E2E_THANOS_QUERY_TENANCY_GRPC_PORT:-29410}
+VM_PORT=${E2E_VM_PORT:-29411}
 POD_CIDR=${E2E_POD_CIDR:-10.244.0.0/16}
 PROMGATE_BIN=${PROMGATE_BIN:-$ROOT/bin/promgate}
 PROMGATE_CONFIG=${PROMGATE_CONFIG:-$ROOT/config/promgate.yaml}
@@ -84,9 +131,16 @@ PIDS=$RUN/pids
 LOGS=$RUN/logs
 APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
 PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
+PROMETHEUS_B_URL=http://127.0.0.1:$PROMETHEUS_B_PORT
+THANOS_URL=http://127.0.0.1:$QUERY_PORT
+THANOS_TENANCY_URL=http://127.0.0.1:$TENANCY_PORT
+THANOS_TENANT_HEADER=THANOS-TENANT
+VM_URL=http://127.0.0.1:$VM_PORT
 
-# Stop order: promgate and the other clients first (together), then kube-apiserver, then etcd.
-CLIENTS=(promgate exporter kwok prometheus kube-scheduler kube-controller-manager)
+# Stop order: promgate and the other clients first (together, signalled in this order: the
+# backends before the Prometheus they read), then kube-apiserver, then etcd.
+BACKENDS=(thanos-query thanos-query-tenancy thanos-store thanos-sidecar-a thanos-sidecar-b prometheus-b victoria-metrics)
+CLIENTS=(promgate "${BACKENDS[@]}" exporter kwok prometheus kube-scheduler kube-controller-manager)
 
 T0=$(date +%s%N)
 log() { printf '[world %6.2fs] %s\n' "$(( ($(date +%s%N) - T0) / 10000000 ))e-2" "$*" >&2; }
@@ -195,11 +249,15 @@ stop() {
   for name in "$@"; do rm -f "$PIDS/$name.pid"; done
   deadline=$(( $(date +%s) + 10 ))
   for name in "${signaled[@]+"${signaled[@]}"}"; do
-    port=$(sed -n "s/^$name=//p" "$RUN/ports" 2>/dev/null || true)
-    [ -n "$port" ] || continue
-    until port_free "$port" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.05; done
+    for port in $(ports_of "$name"); do
+      until port_free "$port" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.05; done
+    done
   done
 }
+
+# ports_of <name>: the ports recorded for a component: <name>=P and, for the Thanos components,
+# their gRPC port <name>-grpc=P.
+ports_of() { sed -n "s/^$1\(-grpc\)\{0,1\}=//p" "$RUN/ports" 2>/dev/null || true; }
 
 # wait_for <component|-> <timeout s> <description> <command...>: poll the command (every 0.1 s)
 # until it succeeds; fail early, showing the log tail, if the component process has died.
@@ -302,6 +360,17 @@ write_env() {
     echo "export E2E_PROMGATE_CA='$PKI/promgate-ca.crt'"
     echo "export E2E_PROMGATE_KUBECONFIG='$KCFG/promgate.kubeconfig'"
     echo "export E2E_AUDIT_LOG='$LOGS/kube-apiserver-audit.log'"
+    echo "export E2E_BACKEND='${E2E_BACKEND:-prometheus}'"
+    if backends_running; then
+      echo "export E2E_BACKENDS_RUNNING=1"
+      echo "export PROMETHEUS_B_URL='$PROMETHEUS_B_URL'"
+      echo "export THANOS_URL='$THANOS_URL'"
+      echo "export THANOS_TENANCY_URL='$THANOS_TENANCY_URL'"
+      echo "export THANOS_TENANT_HEADER='$THANOS_TENANT_HEADER'"
+      echo "export VM_URL='$VM_URL'"
+    else
+      echo "export E2E_BACKENDS_RUNNING=0"
+    fi
     echo "case \":\$PATH:\" in *':$BIN:'*) ;; *) export PATH='$BIN':\"\$PATH\" ;; esac"
   } > "$f.tmp"
   mv "$f.tmp" "$f"
@@ -336,14 +405,17 @@ rules:
 EOF
 }
 
-write_prometheus_config() {
+write_prometheus_config() { # write_prometheus_config <with backends: 0|1>
+  local external=
+  # The Thanos sidecar needs external labels; queries sent to Prometheus itself do not show them.
+  [ "$1" = 1 ] && external=$'\n  external_labels: {tenant_id: team-a}'
   mkdir -p "$RUN/prometheus"
   cat > "$RUN/prometheus/prometheus.yml" <<EOF
 # Written by test/e2e/hack/world.sh.
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
-  evaluation_interval: 1s
+  evaluation_interval: 1s$external
 rule_files: ['$RUN/prometheus/rules.yml']
 scrape_configs:
 # The synthetic exporter publishes series already labelled namespace/pod/node/...; keep its labels.
@@ -362,6 +434,89 @@ groups:
   - record: widget_requests_total
     expr: label_replace(sum by (namespace, pod, service) (http_requests_total), "widget", "$1", "service", "(.+)")
 EOF
+}
+
+# write_backend_configs: prometheus-b's configuration (tenant team-b, namespaces prefixed),
+# VictoriaMetrics' scrape configuration, the Thanos bucket's and the queriers' endpoints.
+write_backend_configs() {
+  mkdir -p "$RUN/prometheus-b" "$RUN/victoria-metrics" "$RUN/thanos/bucket"
+  cat > "$RUN/prometheus-b/prometheus.yml" <<EOF
+# Written by test/e2e/hack/world.sh: a second tenant's Prometheus. Its namespaces are prefixed
+# team-b- so that a series of one tenant seen by the other is recognisable.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  external_labels: {tenant_id: team-b}
+scrape_configs:
+- job_name: promgate-test-exporter
+  honor_labels: true
+  static_configs:
+  - targets: ['127.0.0.1:$EXPORTER_PORT']
+  metric_relabel_configs:
+  - source_labels: [namespace]
+    regex: '(.+)'
+    target_label: namespace
+    replacement: 'team-b-\$1'
+EOF
+  cat > "$RUN/victoria-metrics/scrape.yml" <<EOF
+# Written by test/e2e/hack/world.sh. VictoriaMetrics evaluates no recording rules: the world's
+# widget_requests_total exists in Prometheus only.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+- job_name: promgate-test-exporter
+  honor_labels: true
+  static_configs:
+  - targets: ['127.0.0.1:$EXPORTER_PORT']
+EOF
+  cat > "$RUN/thanos/bucket.yml" <<EOF
+type: FILESYSTEM
+config:
+  directory: $RUN/thanos/bucket
+EOF
+  # Strict endpoints are queried even while their health check fails: a store that is down is
+  # reported in the answer's warnings (a partial response) instead of being left out silently.
+  cat > "$RUN/thanos/query.yml" <<EOF
+endpoints:
+- {address: '127.0.0.1:$SIDECAR_A_GRPC_PORT', strict: true}
+- {address: '127.0.0.1:$STORE_GRPC_PORT', strict: true}
+EOF
+  cat > "$RUN/thanos/query-tenancy.yml" <<EOF
+endpoints:
+- {address: '127.0.0.1:$SIDECAR_A_GRPC_PORT', strict: true}
+- {address: '127.0.0.1:$SIDECAR_B_GRPC_PORT', strict: true}
+EOF
+}
+
+# write_marker_block puts into the Thanos bucket blocks of a single series, promgate_e2e_marker,
+# with one sample an hour ago and one a day ahead. A store gateway over an empty bucket
+# advertises an empty time range, so Thanos' querier never asks it and stopping it changes no
+# answer; with these blocks its time range covers the whole run, every query is sent to it
+# too, and a store that is down makes answers partial. No test reads the marker series.
+write_marker_block() {
+  local dir=$RUN/thanos/marker now b
+  rm -rf "$dir"
+  mkdir -p "$dir/blocks"
+  now=$(date +%s)
+  cat > "$dir/marker.om" <<EOF
+# TYPE promgate_e2e_marker gauge
+promgate_e2e_marker{store="thanos-store"} 1 $((now - 3600))
+promgate_e2e_marker{store="thanos-store"} 1 $((now + 86400))
+# EOF
+EOF
+  if ! "$BIN/promtool" tsdb create-blocks-from openmetrics -q "$dir/marker.om" "$dir/blocks" > "$LOGS/marker-block.log" 2>&1; then
+    cat "$LOGS/marker-block.log" >&2
+    die "promtool tsdb create-blocks-from openmetrics failed (log above)"
+  fi
+  for b in "$dir"/blocks/*/; do
+    b=${b%/}
+    [ -f "$b/meta.json" ] || continue
+    # Thanos' part of meta.json: the block's external labels and its (raw) resolution.
+    sed -i 's/^\(\s*\)"version": 1$/\1"version": 1,\n\1"thanos": {"labels": {"tenant_id": "team-a", "store": "marker"}, "downsample": {"resolution": 0}, "source": "promtool"}/' "$b/meta.json"
+    grep -q '"thanos"' "$b/meta.json" || die "could not add Thanos' metadata to $b/meta.json"
+    mv "$b" "$RUN/thanos/bucket/"
+  done
 }
 
 nodes_yaml() {
@@ -422,6 +577,19 @@ exporter_scraped() {
   curl -fsS --max-time 2 "$PROMETHEUS_URL/api/v1/query" --data-urlencode 'query=up{job="promgate-test-exporter"} == 1' |
     grep -q '"value"'
 }
+http_ok() { curl -fsS --max-time 2 "$1" > /dev/null; }
+# backend_has_exporter <Prometheus API base URL> [tenant]: the backend answers, without warnings,
+# that the exporter is up (through Thanos: that its Prometheus scraped it and the querier reaches
+# every store).
+backend_has_exporter() {
+  local out hdr=()
+  [ -z "${2:-}" ] || hdr=(-H "$THANOS_TENANT_HEADER: $2")
+  out=$(curl -fsS --max-time 2 "${hdr[@]+"${hdr[@]}"}" "$1/api/v1/query" \
+          --data-urlencode 'query=up{job="promgate-test-exporter"} == 1') || return 1
+  case $out in *'"warnings"'*) return 1 ;; esac
+  case $out in *'"value"'*) return 0 ;; esac
+  return 1
+}
 promgate_ready() {
   [ "$(curl -fsS --max-time 2 --cacert "$PKI/promgate-ca.crt" "https://127.0.0.1:$PROMGATE_PORT/readyz")" = ok ]
 }
@@ -437,6 +605,115 @@ need_tools() {
   [ ${#missing[@]} -eq 0 ] || die "missing in $BIN: ${missing[*]} — run test/e2e/hack/install-tools.sh (make tools)"
   command -v curl > /dev/null || die "curl not found"
   command -v ss > /dev/null || die "ss (iproute2) not found"
+}
+
+# backends_wanted: whether "up" starts the scale-out backends (see the top of this file).
+backends_wanted() {
+  local have=0
+  [ -x "$BIN/thanos" ] && [ -x "$BIN/victoria-metrics" ] && have=1
+  case ${E2E_BACKENDS:-} in
+    0) return 1 ;;
+    1) [ "$have" = 1 ] || die "E2E_BACKENDS=1 but $BIN has no thanos or victoria-metrics: run test/e2e/hack/install-tools.sh thanos; test/e2e/hack/install-tools.sh vm" ;;
+    '') if [ "$have" = 0 ]; then
+          log "WARNING: no thanos or victoria-metrics in $BIN: starting without the scale-out backends (install-tools.sh thanos; install-tools.sh vm)"
+          return 1
+        fi ;;
+    *) die "E2E_BACKENDS=$E2E_BACKENDS: want 0 or 1" ;;
+  esac
+  return 0
+}
+
+# backends_running: whether this world's "up" started them (recorded in $RUN/backends).
+backends_running() { [ "$(cat "$RUN/backends" 2>/dev/null)" = 1 ]; }
+
+backend_ports() {
+  echo "$PROMETHEUS_B_PORT $SIDECAR_A_PORT $SIDECAR_A_GRPC_PORT $SIDECAR_B_PORT $SIDECAR_B_GRPC_PORT" \
+    "$STORE_PORT $STORE_GRPC_PORT $QUERY_PORT $QUERY_GRPC_PORT $TENANCY_PORT $TENANCY_GRPC_PORT $VM_PORT"
+}
+
+# start_thanos <name> <http port> <grpc port> <thanos subcommand and flags...>
+start_thanos() {
+  local name=$1 http=$2 grpc=$3; shift 3
+  # shellcheck disable=SC2086
+  start "$name" "$http" "$BIN/thanos" "$@" \
+    --http-address="127.0.0.1:$http" --grpc-address="127.0.0.1:$grpc" \
+    --http-grace-period=0s --grpc-grace-period=0s --log.level=warn \
+    ${E2E_THANOS_ARGS:-}
+  set_port "$name-grpc" "$grpc"
+}
+
+# The backends need no Kubernetes, and each retries what it reads until it is there: they start
+# while the control plane does and are waited for last (wait_backends). prometheus-b starts
+# with Prometheus (start_prometheus_b: both scrape first ~5 s after their start), the marker
+# block is written in the background (start_marker_block, ~0.4 s), the others start once
+# kube-apiserver is starting (start_backends), the store last, on the finished bucket.
+start_prometheus_b() {
+  # shellcheck disable=SC2086
+  start prometheus-b "$PROMETHEUS_B_PORT" "$BIN/prometheus" \
+    --config.file="$RUN/prometheus-b/prometheus.yml" \
+    --storage.tsdb.path="$RUN/prometheus-b/data" \
+    --storage.tsdb.retention.time=1d \
+    --storage.tsdb.min-block-duration=2h --storage.tsdb.max-block-duration=2h \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_B_PORT" \
+    ${E2E_PROMETHEUS_B_ARGS:-}
+}
+
+start_marker_block() {
+  (write_marker_block) &
+  marker_pid=$!
+}
+
+start_backends() {
+  # shellcheck disable=SC2086
+  start victoria-metrics "$VM_PORT" "$BIN/victoria-metrics" \
+    -httpListenAddr="127.0.0.1:$VM_PORT" \
+    -storageDataPath="$RUN/victoria-metrics/data" -retentionPeriod=1d \
+    -promscrape.config="$RUN/victoria-metrics/scrape.yml" \
+    -search.latencyOffset=0s \
+    -loggerLevel=WARN \
+    ${E2E_VM_ARGS:-}
+  # The sidecars ask Prometheus for its external labels every second until it answers (the
+  # default is every 30 s); the queriers check their endpoints every 2 s.
+  start_thanos thanos-sidecar-a "$SIDECAR_A_PORT" "$SIDECAR_A_GRPC_PORT" sidecar \
+    --prometheus.url="$PROMETHEUS_URL" --tsdb.path="$RUN/prometheus/data" \
+    --prometheus.get_config_interval=1s
+  start_thanos thanos-sidecar-b "$SIDECAR_B_PORT" "$SIDECAR_B_GRPC_PORT" sidecar \
+    --prometheus.url="$PROMETHEUS_B_URL" --tsdb.path="$RUN/prometheus-b/data" \
+    --prometheus.get_config_interval=1s
+  start_thanos thanos-query "$QUERY_PORT" "$QUERY_GRPC_PORT" query \
+    --endpoint.sd-config-file="$RUN/thanos/query.yml" --endpoint.info-timeout=2s
+  start_thanos thanos-query-tenancy "$TENANCY_PORT" "$TENANCY_GRPC_PORT" query \
+    --endpoint.sd-config-file="$RUN/thanos/query-tenancy.yml" --endpoint.info-timeout=2s \
+    --query.enforce-tenancy --query.tenant-header="$THANOS_TENANT_HEADER" --query.tenant-label-name=tenant_id
+  wait "$marker_pid" || die "could not write the Thanos marker block (log above)"
+  start_thanos thanos-store "$STORE_PORT" "$STORE_GRPC_PORT" store \
+    --objstore.config-file="$RUN/thanos/bucket.yml" --data-dir="$RUN/thanos/store"
+}
+
+# wait_backends waits until every backend answers and, with the exporter, until its data is
+# queryable through each Thanos querier (as team-a through the tenancy one: prometheus-b's first
+# scrape may come up to a second after Prometheus', and only the tenancy test, which waits for
+# its own series, reads team-b). VictoriaMetrics shows scraped samples only after its
+# next flush of recent rows (every 2 s, fixed), 2-3.5 s after the exporter starts where
+# Prometheus takes ~1.5 s: its data is waited for only when promgate is to read it
+# (E2E_BACKEND=victoriametrics; wait_vm_data), so that the other worlds come up as fast as
+# without the backends. Tests reading VictoriaMetrics wait for their own series anyway.
+wait_backends() { # wait_backends <exporter: 0|1>
+  wait_for prometheus-b 60 "prometheus-b /-/ready on :$PROMETHEUS_B_PORT" http_ok "$PROMETHEUS_B_URL/-/ready"
+  wait_for victoria-metrics 60 "VictoriaMetrics /health on :$VM_PORT" http_ok "$VM_URL/health"
+  local c port
+  for c in thanos-sidecar-a thanos-sidecar-b thanos-store thanos-query thanos-query-tenancy; do
+    port=$(sed -n "s/^$c=//p" "$RUN/ports")
+    wait_for "$c" 60 "$c /-/ready on :$port" http_ok "http://127.0.0.1:$port/-/ready"
+  done
+  [ "$1" = 1 ] || return 0
+  [ "${E2E_BACKEND:-prometheus}" != victoriametrics ] || wait_vm_data
+  wait_for thanos-query 60 "the exporter's data through thanos-query, no warnings" backend_has_exporter "$THANOS_URL"
+  wait_for thanos-query-tenancy 60 "tenant team-a's data through thanos-query-tenancy" backend_has_exporter "$THANOS_TENANCY_URL" team-a
+}
+
+wait_vm_data() {
+  wait_for victoria-metrics 60 "the exporter's data in VictoriaMetrics (under /prometheus)" backend_has_exporter "$VM_URL/prometheus"
 }
 
 any_running() {
@@ -456,13 +733,18 @@ cmd_up() {
     log "WARNING: $ROOT/test/exporter does not exist yet: starting without the synthetic exporter"
     skip_exporter=1
   fi
+  local with_backends=0
+  backends_wanted && with_backends=1
   local ports=("$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT" "$PROMETHEUS_PORT")
   [ "$skip_exporter" = 1 ] || ports+=("$EXPORTER_PORT")
+  # shellcheck disable=SC2207
+  [ "$with_backends" = 0 ] || ports+=($(backend_ports))
   check_ports "${ports[@]}"
 
   log "run dir $RUN"
   # Fresh state, same PKI: data and pids are wiped, the previous logs kept in logs.prev/.
-  rm -rf "$RUN/etcd" "$RUN/prometheus" "$RUN/kwok" "$RUN/promgate" "$RUN/kube-controller-manager" "$PIDS" "$RUN/ports" "$RUN/env" "$LOGS.prev"
+  rm -rf "$RUN/etcd" "$RUN/prometheus" "$RUN/kwok" "$RUN/promgate" "$RUN/kube-controller-manager" "$PIDS" "$RUN/ports" "$RUN/env" "$LOGS.prev" \
+    "$RUN/prometheus-b" "$RUN/victoria-metrics" "$RUN/thanos" "$RUN/backends" "$RUN/cmdline"
   [ -d "$LOGS" ] && mv "$LOGS" "$LOGS.prev"
   mkdir -p "$PIDS" "$LOGS"
 
@@ -472,7 +754,9 @@ cmd_up() {
   write_kubeconfig "$KCFG/kube-scheduler.kubeconfig" kube-scheduler
   write_kubeconfig "$KCFG/kwok.kubeconfig" kwok
   write_kwok_config
-  write_prometheus_config
+  write_prometheus_config "$with_backends"
+  [ "$with_backends" = 0 ] || write_backend_configs
+  echo "$with_backends" > "$RUN/backends"
   write_audit_policy
 
   # The exporter is built in the background while the control plane starts.
@@ -483,15 +767,24 @@ cmd_up() {
     exporter_build_pid=$!
   fi
 
-  # Prometheus does not depend on Kubernetes: start it first, check it last.
+  # Prometheus does not depend on Kubernetes: start it first, check it last. With a Thanos
+  # sidecar reading its TSDB, its blocks are 2h, as the sidecar requires (no local compaction).
+  local block_flags=()
+  [ "$with_backends" = 0 ] || block_flags=(--storage.tsdb.min-block-duration=2h --storage.tsdb.max-block-duration=2h)
   # shellcheck disable=SC2086
   start prometheus "$PROMETHEUS_PORT" "$BIN/prometheus" \
     --config.file="$RUN/prometheus/prometheus.yml" \
     --storage.tsdb.path="$RUN/prometheus/data" \
     --storage.tsdb.retention.time=1d \
+    "${block_flags[@]+"${block_flags[@]}"}" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
     --web.enable-admin-api --web.enable-lifecycle \
     ${E2E_PROMETHEUS_ARGS:-}
+  local marker_pid=
+  if [ "$with_backends" = 1 ]; then
+    start_prometheus_b
+    start_marker_block
+  fi
 
   start etcd "$ETCD_PORT" "$BIN/etcd" \
     --name=e2e --data-dir="$RUN/etcd" \
@@ -521,6 +814,7 @@ cmd_up() {
     --allow-privileged=true \
     --audit-policy-file="$RUN/audit-policy.yaml" --audit-log-path="$LOGS/kube-apiserver-audit.log" \
     ${E2E_APISERVER_ARGS:-}
+  [ "$with_backends" = 0 ] || start_backends
   wait_for kube-apiserver 60 "kube-apiserver /readyz on :$APISERVER_PORT" apiserver_ready
 
   # shellcheck disable=SC2086
@@ -577,6 +871,9 @@ cmd_up() {
   if [ -n "$exporter_build_pid" ]; then
     wait_for exporter 60 "Prometheus scraped the exporter (up{job=\"promgate-test-exporter\"} == 1)" exporter_scraped
   fi
+  if [ "$with_backends" = 1 ]; then
+    wait_backends "$([ -n "$exporter_build_pid" ] && echo 1 || echo 0)"
+  fi
 
   write_env
   log "world is up — source $RUN/env (KUBECONFIG, PROMETHEUS_URL, ...)"
@@ -600,8 +897,10 @@ cmd_down() {
 }
 
 cmd_status() {
-  local n up=0 down=0 port
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok prometheus exporter promgate; do
+  local n up=0 down=0 port names=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok prometheus exporter promgate)
+  # The backends are part of the world when its "up" started them.
+  backends_running && names+=("${BACKENDS[@]}")
+  for n in "${names[@]}"; do
     port=$(sed -n "s/^$n=//p" "$RUN/ports" 2>/dev/null || true)
     if running "$n"; then
       printf '%-24s running  pid %-8s port %s\n' "$n" "$(pid_of "$n")" "${port:-?}"
@@ -707,6 +1006,25 @@ cmd_register_promgate() {
   token=$(kubectl create token promgate -n promgate --duration=24h)
   write_kubeconfig "$KCFG/promgate.kubeconfig" promgate "$token"
 
+  # The backend promgate reads (E2E_BACKEND).
+  local backend_url backend_args=()
+  case ${E2E_BACKEND:-prometheus} in
+    prometheus) backend_url=$PROMETHEUS_URL ;;
+    thanos) backend_url=$THANOS_URL ;;
+    thanos-tenancy)
+      backend_url=$THANOS_TENANCY_URL
+      backend_args=(--prometheus-header="$THANOS_TENANT_HEADER=team-a") ;;
+    # VictoriaMetrics' Prometheus API under a path prefix, as VM cluster serves it
+    # (/select/<accountID>/prometheus); single node serves it under /prometheus too.
+    victoriametrics) backend_url=$VM_URL/prometheus ;;
+    *) die "E2E_BACKEND=$E2E_BACKEND: want prometheus, thanos, thanos-tenancy or victoriametrics" ;;
+  esac
+  if [ "${E2E_BACKEND:-prometheus}" != prometheus ] && ! backends_running; then
+    die "E2E_BACKEND=$E2E_BACKEND, but this world runs no Thanos or VictoriaMetrics (E2E_BACKENDS=0, or thanos/victoria-metrics missing from $BIN)"
+  fi
+  if [ "${E2E_BACKEND:-}" = victoriametrics ] && running exporter; then wait_vm_data; fi
+  log "promgate's backend: ${E2E_BACKEND:-prometheus} ($backend_url)"
+
   local cfg=()
   if [ -f "$PROMGATE_CONFIG" ]; then
     cfg=(--config="$PROMGATE_CONFIG")
@@ -720,7 +1038,7 @@ cmd_register_promgate() {
     --lister-kubeconfig="$KCFG/promgate.kubeconfig" \
     --authentication-kubeconfig="$KCFG/promgate.kubeconfig" \
     --authorization-kubeconfig="$KCFG/promgate.kubeconfig" \
-    --prometheus-url="$PROMETHEUS_URL" \
+    --prometheus-url="$backend_url" "${backend_args[@]+"${backend_args[@]}"}" \
     "${cfg[@]}" \
     --metrics-relist-interval=5s \
     --discovery-interval=5s \
@@ -790,7 +1108,10 @@ cmd_revive() { # revive <component>
   mapfile -d '' args < "$f"
   port=$(sed -n "s/^$name=//p" "$RUN/ports" 2>/dev/null || true)
   deadline=$(( $(date +%s) + 10 ))
-  until [ -z "$port" ] || port_free "$port" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.05; done
+  local p
+  for p in $(ports_of "$name"); do
+    until port_free "$p" || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.05; done
+  done
   start "$name" "${port:-0}" "${args[@]}"
   case $name in
     kube-apiserver) wait_for "$name" 60 "kube-apiserver /readyz on :$port" apiserver_ready ;;
@@ -799,6 +1120,8 @@ cmd_revive() { # revive <component>
     promgate) wait_for "$name" 120 "promgate /readyz on :$port" promgate_ready ;;
     kube-controller-manager | kube-scheduler) wait_for "$name" 60 "$name /healthz on :$port" healthz_ok "$port" ;;
     kwok) wait_for "$name" 60 "kwok /healthz on :$port" kwok_healthy ;;
+    prometheus-b | thanos-*) wait_for "$name" 60 "$name /-/ready on :$port" http_ok "http://127.0.0.1:$port/-/ready" ;;
+    victoria-metrics) wait_for "$name" 60 "VictoriaMetrics /health on :$port" http_ok "http://127.0.0.1:$port/health" ;;
     *) sleep 0.5; running "$name" || die "$name exited at once (log $LOGS/$name.log)" ;;
   esac
 }
