@@ -37,7 +37,7 @@ func TestExplain(t *testing.T) {
 			last = Kubectl("get", "--raw", known)
 			return last.OK() && strings.Contains(last.Stdout, "ran: 2 values"), nil
 		})
-		for _, want := range []string{"    serves it\n", "query (sent to http://", "http_requests_total", "for 2 objects"} {
+		for _, want := range []string{"    serves it\n", "query (sent to default (http://", "http_requests_total", "for 2 objects"} {
 			if !strings.Contains(last.Stdout, want) {
 				t.Errorf("explain lacks %q:\n%s", want, last.Stdout)
 			}
