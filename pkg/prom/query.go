@@ -191,6 +191,7 @@ type queryResult struct {
 	typ    model.ValueType
 	vector model.Vector
 	scalar *model.Scalar
+	matrix model.Matrix
 	// warnings are the answer's "warnings"; isPartial its "isPartial"
 	// (VictoriaMetrics).
 	warnings  []string
@@ -312,6 +313,15 @@ func decodeQueryResponse(body []byte, maxSamples int) (queryResult, error) {
 		err = json.Unmarshal(body[resultStart:resultEnd], res.scalar)
 	case model.ValMatrix.String():
 		res.typ = model.ValMatrix
+		if err = json.Unmarshal(body[resultStart:resultEnd], &res.matrix); err == nil && maxSamples >= 0 {
+			n := 0
+			for _, ss := range res.matrix {
+				n += len(ss.Values) + len(ss.Histograms)
+			}
+			if n > maxSamples {
+				err = errTooManySamples
+			}
+		}
 	case model.ValString.String():
 		res.typ = model.ValString
 	default:

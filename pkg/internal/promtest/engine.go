@@ -37,7 +37,14 @@ type Engine struct {
 // the Unix epoch.
 func NewEngine(t testing.TB, series string) *Engine {
 	t.Helper()
-	st := Load(t, series)
+	return NewEngineOver(t, Load(t, series))
+}
+
+// NewEngineOver serves the series of st, such as samples added with
+// MemStorage.Add at any times. A query at time t sees the samples at or
+// before t, as Prometheus does once they are ingested.
+func NewEngineOver(t testing.TB, st *MemStorage) *Engine {
+	t.Helper()
 	e := &Engine{
 		engine: promengine.NewEngine(promengine.EngineOpts{
 			MaxSamples: 1e7, Timeout: 10 * time.Second, LookbackDelta: 5 * time.Minute,
@@ -103,9 +110,25 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 		write(w, r, Error(http.StatusUnprocessableEntity, "execution", res.Err.Error()))
 		return
 	}
+	if m, err := res.Matrix(); err == nil { // a range-vector selector: raw samples, as Prometheus formats them
+		type series struct {
+			Metric map[string]string `json:"metric"`
+			Values [][2]any          `json:"values"`
+		}
+		out := make([]series, 0, len(m))
+		for _, s := range m {
+			ss := series{Metric: s.Metric.Map(), Values: [][2]any{}}
+			for _, p := range s.Floats {
+				ss.Values = append(ss.Values, [2]any{json.Number(strconv.FormatFloat(float64(p.T)/1000, 'f', -1, 64)), strconv.FormatFloat(p.F, 'f', -1, 64)})
+			}
+			out = append(out, ss)
+		}
+		write(w, r, Success(map[string]any{"resultType": "matrix", "result": out}))
+		return
+	}
 	vec, err := res.Vector()
 	if err != nil {
-		write(w, r, Error(http.StatusBadRequest, "bad_data", fmt.Sprintf("promtest engine: %v (want an instant vector)", err)))
+		write(w, r, Error(http.StatusBadRequest, "bad_data", fmt.Sprintf("promtest engine: %v (want an instant vector or a range vector)", err)))
 		return
 	}
 	type elem struct {
