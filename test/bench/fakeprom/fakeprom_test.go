@@ -1,16 +1,22 @@
 package fakeprom
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/promgate/promgate/pkg/prom"
@@ -370,5 +376,129 @@ func TestGuardedQueries(t *testing.T) {
 		if _, err := m.Eval(q); err == nil {
 			t.Errorf("%s: want an error", q)
 		}
+	}
+}
+
+// TestExposition parses /metrics with prometheus/common's text parser: every
+// series of the model is there once, with the model's labels, counters at
+// rate × age and gauges at their value.
+func TestExposition(t *testing.T) {
+	layout, err := ParseLayout("ns-[0-1]=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewModel(layout, Options{Nodes: 2})
+	var b bytes.Buffer
+	bw := bufio.NewWriter(&b)
+	if err := m.WriteExposition(bw, 100*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fams {
+		n += len(f.GetMetric())
+	}
+	if n != m.Series() {
+		t.Errorf("exposition holds %d series, the model %d", n, m.Series())
+	}
+	age := counterAge + 100.0
+	for _, tc := range []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"http_requests_total", map[string]string{"namespace": "ns-1", "pod": "pod-2", "code": "200", "service": AppName(2)}, PodRPS(5) * 0.9 * age},
+		{"container_memory_working_set_bytes", map[string]string{"namespace": "ns-0", "pod": "pod-1", "container": "c-0"}, ContainerMemory(1)},
+		{"queue_messages_ready", map[string]string{"namespace": "ns-1", "queue": QueueName(3)}, QueueValue(0, 1, 3)},
+	} {
+		f, ok := fams[tc.family]
+		if !ok {
+			t.Errorf("no family %s", tc.family)
+			continue
+		}
+		found := false
+		for _, mt := range f.GetMetric() {
+			lbls := map[string]string{}
+			for _, l := range mt.GetLabel() {
+				lbls[l.GetName()] = l.GetValue()
+			}
+			match := true
+			for k, v := range tc.labels {
+				match = match && lbls[k] == v
+			}
+			if !match {
+				continue
+			}
+			found = true
+			got := mt.GetGauge().GetValue()
+			if f.GetType() == dto.MetricType_COUNTER {
+				got = mt.GetCounter().GetValue()
+			}
+			if !near(got, tc.want) {
+				t.Errorf("%s%v = %v, want %v", tc.family, tc.labels, got, tc.want)
+			}
+		}
+		if !found {
+			t.Errorf("%s%v missing", tc.family, tc.labels)
+		}
+	}
+}
+
+// TestUpstream puts a Server in front of another (standing in for a real
+// Prometheus): queries and series are forwarded, as GET or POST, and
+// counted by the front one.
+func TestUpstream(t *testing.T) {
+	layout, _ := ParseLayout("ns-0=2")
+	back := httptest.NewServer(NewServer(NewModel(layout, Options{}), 0).Handler())
+	defer back.Close()
+	u, _ := url.Parse(back.URL)
+	front := NewServer(NewModel(layout, Options{}), 0)
+	front.SetUpstream(u)
+	fs := httptest.NewServer(front.Handler())
+	defer fs.Close()
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		form := url.Values{"query": {`sum by (pod) (rate(http_requests_total{namespace="ns-0"}[1m]))`}}
+		var resp *http.Response
+		var err error
+		if method == http.MethodGet {
+			resp, err = http.Get(fs.URL + "/api/v1/query?" + form.Encode())
+		} else {
+			resp, err = http.PostForm(fs.URL+"/api/v1/query", form)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Status string
+			Data   struct{ Result []json.RawMessage }
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || body.Status != "success" || len(body.Data.Result) != 2 {
+			t.Errorf("%s through the front: %v %+v, want 2 samples", method, err, body)
+		}
+	}
+	resp, err := http.Get(fs.URL + "/api/v1/series?" + url.Values{"match[]": {"http_requests_total"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"pod":"pod-1"`) {
+		t.Errorf("series through the front: %s", b)
+	}
+	st := front.Snapshot()
+	if st.Queries != 2 || st.SeriesRequests != 1 || st.Errors != 0 {
+		t.Errorf("front counted %+v, want 2 queries and 1 series request", st)
+	}
+	if back := front.Snapshot(); back.QuerySeconds.N != 2 {
+		t.Errorf("front timed %d queries, want 2", back.QuerySeconds.N)
 	}
 }

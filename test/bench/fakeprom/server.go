@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/httputil"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ type Server struct {
 	injected  map[string]int64 // failures injected, by kind
 	durations []time.Duration  // server-side time of each query since the last reset
 
+	started  time.Time              // counters count from here (/metrics)
+	upstream *httputil.ReverseProxy // a real Prometheus the API is forwarded to (SetUpstream)
+
 	cacheMu    sync.Mutex
 	cacheModel *Model
 	cache      map[string][]Sample // evaluation results on cacheModel
@@ -45,7 +49,7 @@ type Server struct {
 
 // NewServer returns a Server over m that holds every query back by latency.
 func NewServer(m *Model, latency time.Duration) *Server {
-	s := &Server{byQuery: map[string]int64{}, injected: map[string]int64{}}
+	s := &Server{byQuery: map[string]int64{}, injected: map[string]int64{}, started: time.Now()}
 	s.model.Store(m)
 	s.latency.Store(int64(latency))
 	return s
@@ -69,13 +73,27 @@ func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
 //	POST     /stats/reset              reset them
 //	POST     /control/layout           layout=SPEC [nodes= containers= app_metrics= queues=]
 //	POST     /control/latency          d=DURATION
+//	GET      /metrics                  the model in the text exposition format, for a real Prometheus to scrape
 //	GET      /-/ready, /-/healthy      200
 //
-// A fraction of queries fail as SetFailures says.
+// A fraction of queries fail as SetFailures says. With SetUpstream, the
+// query and series endpoints forward to a real Prometheus instead (no
+// failures are injected then).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/query", s.query)
-	mux.HandleFunc("/api/v1/series", func(w http.ResponseWriter, r *http.Request) { s.series(w, r, s.Model()) })
+	if s.upstream != nil {
+		mux.HandleFunc("/api/v1/query", s.forward)
+		mux.HandleFunc("/api/v1/series", func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			s.seriesReq++
+			s.mu.Unlock()
+			s.upstream.ServeHTTP(w, r)
+		})
+	} else {
+		mux.HandleFunc("/api/v1/query", s.query)
+		mux.HandleFunc("/api/v1/series", func(w http.ResponseWriter, r *http.Request) { s.series(w, r, s.Model()) })
+	}
+	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/disco/{n}/api/v1/series", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.PathValue("n"))
 		if err != nil || n < 0 || n > 100_000_000 {

@@ -9,6 +9,13 @@
 //
 // The layout, latency and counters can be changed and read while it runs:
 // POST /control/layout, POST /control/latency, GET /stats, POST /stats/reset.
+// GET /metrics exposes the model for a real Prometheus to scrape; with
+// --upstream=URL the query and series API is forwarded to that Prometheus
+// (counted and timed, with --latency added) instead of answered from the
+// model:
+//
+//	fakeprom --listen=127.0.0.1:39400 --upstream=http://127.0.0.1:39410
+//
 // It stops on SIGINT or SIGTERM.
 package main
 
@@ -20,6 +27,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,6 +52,7 @@ func run() error {
 	flag.IntVar(&opts.AppMetrics, "app-metrics", 12, "app_metric_<m>_total counters per pod")
 	flag.IntVar(&opts.Queues, "queues", 20, "queues per namespace for each queue_* gauge")
 	latency := flag.Duration("latency", 0, "time added to every query")
+	upstream := flag.String("upstream", "", "a real Prometheus (loopback) to forward /api/v1/query and /api/v1/series to, instead of answering them from the model")
 	var fail fakeprom.Failures
 	flag.Float64Var(&fail.Ratio, "fail-ratio", 0, "fraction of queries that fail (0 to 1)")
 	failKinds := flag.String("fail-kinds", "all", "failure kinds, cycled through: comma-separated 503,timeout,truncated,invalid,warning, or all")
@@ -67,6 +76,19 @@ func run() error {
 	s := fakeprom.NewServer(fakeprom.NewModel(layout, opts), *latency)
 	if err := s.SetFailures(fail); err != nil {
 		return fmt.Errorf("--fail-ratio: %w", err)
+	}
+	if *upstream != "" {
+		u, err := url.Parse(*upstream)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return fmt.Errorf("--upstream %q: want http://HOST:PORT", *upstream)
+		}
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--upstream %s: only loopback addresses are allowed", *upstream)
+		}
+		if fail.Ratio > 0 {
+			return errors.New("--fail-ratio and --upstream exclude each other")
+		}
+		s.SetUpstream(u)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -55,7 +55,7 @@ func TestProcStats(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	rows := []Result{
-		{Order: 10, Scenario: "A", Name: "pods", Target: "direct", Requests: 1000, RequestsPerSecond: 600, Latency: fakeprom.Percentiles{P99: 0.040}},
+		{Order: 10, Scenario: "A", Name: "pods", Backend: "prometheus", Target: "direct", Requests: 1000, PromgateCPUSeconds: 2, BackendCPUSeconds: 0.5, RequestsPerSecond: 600, Latency: fakeprom.Percentiles{P99: 0.040}},
 		{Order: 40, Scenario: "B", Name: "hpas", Target: "aggregated", Cycles: 2, QueriesPerCycle: 60},
 		{Order: 41, Scenario: "B", Name: "hpas unbatched", Target: "aggregated", Cycles: 2, QueriesPerCycle: 1100, Comparison: true, PromgateArgs: "--query-batching=false"},
 	}
@@ -64,7 +64,8 @@ func TestReport(t *testing.T) {
 	printReport(&b, rows, disco)
 	out := b.String()
 	for _, want := range []string{
-		"| A pods | direct |",
+		"| A pods | prometheus | direct |",
+		"| 2.00 ms |  | 0.50 ms |",
 		"| A pods, direct: ≥ 500 req/s at concurrency 20, p99 ≤ 50 ms, 0 LISTs per request | 600 req/s, p99 40.0 ms, 0.000 LISTs/request, 0 errors | yes |",
 		"60.0 per cycle, 0 errors | yes |",
 		"for comparison only | 1100.0 queries per cycle | — |",

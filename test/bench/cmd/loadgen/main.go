@@ -59,6 +59,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	runDir := fs.String("run-dir", ".cache/bench-run", "world.sh run directory (E2E_RUN_DIR)")
 	fakepromURL := fs.String("fakeprom", "http://127.0.0.1:39400", "fake Prometheus URL")
+	backendPID := fs.Int("backend-pid", 0, "process ID of the real Prometheus behind the fake one (fakeprom --upstream), whose CPU time is reported; 0: the fake answers")
 	out := fs.String("out", "", "file to write the JSON result to (scenarios)")
 	var r Result
 	fs.IntVar(&r.Order, "order", 0, "row order in the report")
@@ -97,6 +98,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
+	w.backendPID = *backendPID
 	switch cmd {
 	case "pods":
 		return ensurePods(ctx, w, *layout, *nodes, *timeout)

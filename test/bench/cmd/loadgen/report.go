@@ -100,8 +100,8 @@ func printReport(out io.Writer, rows []Result, disco []discoResult) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
 	p("\npromgate benchmark — %s — %s\n\n", time.Now().Format("2006-01-02 15:04"), machine())
 	if len(rows) > 0 {
-		p("| scenario | via | load | pods | requests | req/s | p50 | p90 | p99 | errors | Prometheus queries | per cycle / run | kube-apiserver LISTs | promgate CPU | CPU / request | promgate peak RSS |\n")
-		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| scenario | backend | via | load | pods | requests | req/s | p50 | p90 | p99 | errors | Prometheus queries | per cycle / run | kube-apiserver LISTs | promgate CPU | CPU / request: promgate | kube-apiserver | Prometheus | promgate peak RSS |\n")
+		p("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rows {
 			per := ""
 			switch {
@@ -110,18 +110,24 @@ func printReport(out io.Writer, rows []Result, disco []discoResult) {
 			case r.Runs > 0:
 				per = fmt.Sprintf("%.1f / run", r.QueriesPerRun)
 			}
-			cpuPer := ""
+			cpuPer, apiPer, backendPer := "", "", ""
 			if r.Requests > 0 {
 				cpuPer = ms(r.PromgateCPUSeconds / float64(r.Requests))
+				if r.Target == "aggregated" {
+					apiPer = ms(r.APIServerCPUSeconds / float64(r.Requests))
+				}
+				if r.Backend == "prometheus" {
+					backendPer = ms(r.BackendCPUSeconds / float64(r.Requests))
+				}
 			}
 			errs := fmt.Sprint(r.Errors)
 			if r.Dropped > 0 {
 				errs += fmt.Sprintf(" (+%d dropped)", r.Dropped)
 			}
-			p("| %s %s | %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %d | %s | %.0f | %.2f s | %s | %.0f MiB |\n",
-				r.Scenario, r.Name, r.Target, r.Load, r.Pods, r.Requests, r.RequestsPerSecond,
+			p("| %s %s | %s | %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %d | %s | %.0f | %.2f s | %s | %s | %s | %.0f MiB |\n",
+				r.Scenario, r.Name, r.Backend, r.Target, r.Load, r.Pods, r.Requests, r.RequestsPerSecond,
 				ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), errs,
-				r.PromQueries, per, r.Lists.Total, r.PromgateCPUSeconds, cpuPer, r.PromgatePeakRSSMiB)
+				r.PromQueries, per, r.Lists.Total, r.PromgateCPUSeconds, cpuPer, apiPer, backendPer, r.PromgatePeakRSSMiB)
 		}
 		p("\n")
 		for _, r := range rows {
@@ -152,6 +158,9 @@ func printReport(out io.Writer, rows []Result, disco []discoResult) {
 				notes = append(notes, fmt.Sprintf("added p99 = p99 − backend latency = %s (− backend query p99: %s)", ms(r.AddedP99Seconds), ms(r.Latency.P99-r.BackendSeconds.P99)))
 			}
 			notes = append(notes, fmt.Sprintf("CPU: kube-apiserver %.2f s, load generator %.2f s", r.APIServerCPUSeconds, r.LoadgenCPUSeconds))
+			if r.Backend == "prometheus" {
+				notes = append(notes, fmt.Sprintf("real Prometheus CPU %.2f s", r.BackendCPUSeconds))
+			}
 			if len(r.Lists.ByResource) > 0 {
 				var ls []string
 				for k, v := range r.Lists.ByResource {

@@ -57,9 +57,14 @@ type Result struct {
 	Lists               listCounts `json:"lists"`
 	PromgateCPUSeconds  float64    `json:"promgateCPUSeconds"`
 	APIServerCPUSeconds float64    `json:"apiserverCPUSeconds"`
-	LoadgenCPUSeconds   float64    `json:"loadgenCPUSeconds"`
-	PromgatePeakRSSMiB  float64    `json:"promgatePeakRSSMiB"`
-	WallSeconds         float64    `json:"wallSeconds"`
+	// Backend is what answered promgate's queries: "fake" (the model) or
+	// "prometheus" (a real one behind the fake, see fakeprom --upstream),
+	// and BackendCPUSeconds the real one's CPU time.
+	Backend            string  `json:"backend"`
+	BackendCPUSeconds  float64 `json:"backendCPUSeconds,omitempty"`
+	LoadgenCPUSeconds  float64 `json:"loadgenCPUSeconds"`
+	PromgatePeakRSSMiB float64 `json:"promgatePeakRSSMiB"`
+	WallSeconds        float64 `json:"wallSeconds"`
 }
 
 // podsRequest is the issue's first target: one Pods metric for every pod of

@@ -35,6 +35,7 @@ type world struct {
 	kubectl      string
 	kubeconfig   string
 	fakepromURL  string
+	backendPID   int // a real Prometheus behind the fake one; 0: none
 
 	direct     *http.Client // to promgate, as kube-apiserver's front proxy
 	aggregated *http.Client // to kube-apiserver, as kubernetes-admin
@@ -372,6 +373,7 @@ type meter struct {
 	promgatePID   int
 	apiserverPID  int
 	cpu0, apiCPU0 float64
+	backendCPU0   float64
 	selfCPU0      float64
 	lists0        listCounts
 	start         time.Time
@@ -397,6 +399,11 @@ func (w *world) startMeter(ctx context.Context) (*meter, error) {
 	}
 	if m.apiCPU0, err = cpuSeconds(m.apiserverPID); err != nil {
 		return nil, err
+	}
+	if w.backendPID != 0 {
+		if m.backendCPU0, err = cpuSeconds(w.backendPID); err != nil {
+			return nil, fmt.Errorf("the real Prometheus (pid %d): %w", w.backendPID, err)
+		}
 	}
 	m.selfCPU0 = selfCPU()
 	m.start = time.Now()
@@ -426,6 +433,15 @@ func (m *meter) stop(ctx context.Context, r *Result) error {
 	}
 	if api, err := cpuSeconds(m.apiserverPID); err == nil {
 		r.APIServerCPUSeconds = api - m.apiCPU0
+	}
+	r.Backend = "fake"
+	if m.w.backendPID != 0 {
+		r.Backend = "prometheus"
+		cpu, err := cpuSeconds(m.w.backendPID)
+		if err != nil {
+			return fmt.Errorf("the real Prometheus (pid %d) is gone: %w", m.w.backendPID, err)
+		}
+		r.BackendCPUSeconds = cpu - m.backendCPU0
 	}
 	st, err := m.w.stats(ctx)
 	if err != nil {
