@@ -1,7 +1,65 @@
 // Package query is promgate's one place on the hot path to Prometheus: it
-// coalesces identical in-flight queries, caches results for a short TTL
-// within a memory budget, bounds the number of concurrent queries per
-// backend, and gives every query a deadline that reaches the backend.
+// coalesces identical in-flight queries, caches results within a memory
+// budget, bounds the number of concurrent queries per backend, and gives
+// every query a deadline that reaches the backend.
+//
+// # Cache lifetimes
+//
+// A result lives a fixed TTL (Options.TTL), or, with Options.Auto, a
+// lifetime derived from the scrape interval of the metrics its query
+// reads. An answer only changes when Prometheus ingests a scrape of one of
+// the series it reads (or a sample leaves a range window, which for a
+// window that is a multiple of the interval happens at the same times), so
+// a lifetime of about one interval sends at most one query per metric per
+// interval, and HPAs polling every 15s cost at most ⌈15s / interval⌉
+// queries per metric and sync period.
+//
+// The interval cannot be read from the answer: an instant query's samples
+// carry the evaluation time, rate() or not. It is learned by a probe, in
+// the background, once per metric name and Options.ProbeEvery (10m), two
+// queries bounded whatever the metric's size, both built on the syntax
+// tree from the rule's own selector and the backend's answer, never from
+// request input:
+//
+//  1. topk(1, timestamp(sel)) or bottomk(1, timestamp(sel)): the newest
+//     and the oldest of the series' latest sample times (timestamp of a
+//     vector selector is the sample's own time), two samples at most;
+//  2. name{<every label of the newest series>}[4 × MaxTTL]: one series' raw
+//     samples (a matrix). Its spacing is the interval: the median spacing
+//     counts the scrapes the span covers (gaps of missed scrapes span
+//     several), the span divided by their count is the interval.
+//
+// What a lifetime should be depends on how the metric's series are
+// scraped:
+//
+//   - One phase: one target, or targets scraped in step (the latest
+//     samples of step 1 lie within a tenth of the interval, and the raw
+//     samples of step 2 agree with them). The answer is exact until the
+//     next scrape is visible, so the result lives until then: the next
+//     phase+k×interval after the query, plus a grace for the scrape's
+//     duration and ingestion of a fifth of the interval, at most 2s.
+//     Whichever the HPAs' phases, one query per metric and interval
+//     suffices, and an answer lags a fresh one by at most the grace.
+//   - Many phases: a job's targets are spread over the interval, so the
+//     answer changes at every target's scrape and no lifetime keeps it
+//     exact. The result lives one interval from the query: every series in
+//     it is then at most one scrape behind the freshest answer, and one
+//     query per interval suffices.
+//
+// A lifetime is clamped to [MinTTL, MaxTTL] (1s, 1m); a query reading
+// several metrics takes the shortest of theirs. A metric whose interval is
+// not known (not yet probed, no series, fewer than two samples in the
+// probe's window, a probe failure, a backend that returns no raw samples),
+// or a query without a metric name, gets the fixed TTL, today's behaviour.
+// Errors are never cached. What was learned is exported as
+// promgate_query_scrape_interval_seconds, the chosen lifetimes as
+// promgate_query_cache_lifetime_seconds by mode.
+//
+// Prometheus' /api/v1/targets would give scrape intervals and last scrape
+// times too, but only Prometheus serves it (not Thanos Query, Mimir or
+// VictoriaMetrics' query API), it needs the target that scrapes a metric
+// to be found from its labels, and after relabelling that is not always
+// possible; the probe reads what every backend serves, the samples.
 package query
 
 import (
@@ -30,7 +88,20 @@ type Options struct {
 	// TTL is how long a result is served from cache. Zero disables the
 	// cache (identical in-flight queries are still coalesced). Keep it
 	// below the scrape interval: a cached value is never fresher than this.
+	// With Auto, it is the lifetime of results whose metrics' scrape
+	// interval is not known.
 	TTL time.Duration
+	// Auto derives each result's lifetime from the scrape interval of the
+	// metrics its query reads, learned by probing the backend (see the
+	// package doc), within [MinTTL, MaxTTL]. It needs a Backend that is
+	// also a SampleQuerier; otherwise every result lives TTL.
+	Auto bool
+	// MinTTL and MaxTTL bound Auto lifetimes (defaults DefaultMinTTL,
+	// DefaultMaxTTL).
+	MinTTL, MaxTTL time.Duration
+	// ProbeEvery is how often a metric's scrape interval is learned again
+	// (default DefaultProbeEvery).
+	ProbeEvery time.Duration
 	// MaxConcurrent bounds the queries running against the backend at once
 	// (default 16).
 	MaxConcurrent int
@@ -54,6 +125,7 @@ const DefaultMaxCacheBytes = 256 << 20
 // Engine wraps a Backend. It is safe for concurrent use.
 type Engine struct {
 	backend Backend
+	samples SampleQuerier // nil: the backend has no raw samples to learn from
 	opts    Options
 	sem     chan struct{}
 	group   singleflight.Group
@@ -63,6 +135,9 @@ type Engine struct {
 	lru     list.List                // most recently used first
 	bytes   int64
 	sweepAt time.Time
+
+	learner learner
+	probes  sync.WaitGroup // probes running (tests wait for them)
 }
 
 type entry struct {
@@ -99,7 +174,22 @@ func New(backend Backend, opts Options) *Engine {
 	if opts.MaxCacheBytes <= 0 {
 		opts.MaxCacheBytes = DefaultMaxCacheBytes
 	}
-	return &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: map[string]*list.Element{}}
+	if opts.MinTTL <= 0 {
+		opts.MinTTL = DefaultMinTTL
+	}
+	if opts.MaxTTL <= 0 {
+		opts.MaxTTL = DefaultMaxTTL
+	}
+	opts.MinTTL = min(opts.MinTTL, opts.MaxTTL)
+	if opts.ProbeEvery <= 0 {
+		opts.ProbeEvery = DefaultProbeEvery
+	}
+	e := &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: map[string]*list.Element{}}
+	e.learner.metrics, e.learner.probing = map[string]*scrape{}, map[string]bool{}
+	if sq, ok := backend.(SampleQuerier); ok && opts.Auto {
+		e.samples = sq
+	}
+	return e
 }
 
 // Query returns the result of query evaluated now, from the cache if a
@@ -168,8 +258,10 @@ func (e *Engine) run(query string) (entry, error) {
 		return entry{}, err
 	}
 	queriesTotal.WithLabelValues(e.opts.Backend, "backend").Inc()
-	c := entry{query: query, vec: vec, at: start, expires: start.Add(e.opts.TTL)}
-	if e.opts.TTL > 0 {
+	life, mode := e.lifetime(query, start)
+	c := entry{query: query, vec: vec, at: start, expires: start.Add(life)}
+	if life > 0 {
+		cacheLifetime.WithLabelValues(e.opts.Backend, mode).Observe(life.Seconds())
 		e.store(&c)
 	}
 	return c, nil
@@ -188,7 +280,7 @@ func (e *Engine) queueFull(ctx context.Context) (entry, error) {
 // lookup returns the cached result of query if it is younger than the TTL,
 // marking it recently used.
 func (e *Engine) lookup(query string) (*entry, bool) {
-	if e.opts.TTL <= 0 {
+	if e.opts.TTL <= 0 && !e.opts.Auto {
 		return nil, false
 	}
 	now := e.opts.Now()
@@ -231,7 +323,7 @@ func (e *Engine) store(c *entry) {
 			}
 			el = prev
 		}
-		e.sweepAt = now.Add(e.opts.TTL)
+		e.sweepAt = now.Add(max(e.opts.TTL, e.opts.MinTTL))
 	}
 	for e.bytes > e.opts.MaxCacheBytes {
 		e.remove(e.lru.Back())
@@ -319,6 +411,22 @@ var (
 		Help:           "Query results not cached because they exceed a quarter of the cache's memory budget.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend"})
+	cacheLifetime = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Name:           "promgate_query_cache_lifetime_seconds",
+		Help:           "Lifetimes given to cached query results, by backend and how they were chosen: fixed (--query-cache-ttl), unknown (auto, a metric's scrape interval not known: the fallback TTL), aligned (auto, until the next scrape of a metric scraped at one phase), interval (auto, one scrape interval: targets at different phases).",
+		Buckets:        []float64{0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300},
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend", "mode"})
+	scrapeInterval = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Name:           "promgate_query_scrape_interval_seconds",
+		Help:           "Scrape interval learned for a metric (--query-cache-ttl=auto), by backend and metric name; absent while not known.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend", "metric"})
+	probesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
+		Name:           "promgate_query_scrape_probes_total",
+		Help:           "Queries of a metric's raw samples to learn its scrape interval (--query-cache-ttl=auto), by backend and outcome: learned, unknown (too few samples or no series), error.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend", "result"})
 	registerOnce sync.Once
 )
 
@@ -326,6 +434,6 @@ var (
 // registry (served on /metrics). Safe to call more than once.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight, cacheBytes, cacheEntries, cacheEvictions, cacheSkipped)
+		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight, cacheBytes, cacheEntries, cacheEvictions, cacheSkipped, cacheLifetime, scrapeInterval, probesTotal)
 	})
 }

@@ -1,0 +1,366 @@
+package query
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/promgate/promgate/pkg/promql"
+)
+
+// SampleQuerier runs an instant query whose answer is a matrix (a
+// range-vector selector) and returns its raw samples. The engine learns
+// scrape intervals through it; prom.Client implements it.
+type SampleQuerier interface {
+	QuerySamples(ctx context.Context, query string, ts time.Time) (model.Matrix, error)
+}
+
+// Defaults of the Auto lifetime.
+const (
+	DefaultMinTTL     = time.Second
+	DefaultMaxTTL     = time.Minute
+	DefaultProbeEvery = 10 * time.Minute
+	// maxLearned bounds the metrics whose interval an engine remembers;
+	// past it, new metrics keep the fixed TTL.
+	maxLearned = 4096
+)
+
+// Lifetime modes, the "mode" label of promgate_query_cache_lifetime_seconds.
+const (
+	modeFixed    = "fixed"    // Options.TTL, Auto off
+	modeUnknown  = "unknown"  // Auto, but an interval of the query's metrics is not known
+	modeAligned  = "aligned"  // until the next scrape of a metric scraped at one phase
+	modeInterval = "interval" // one interval from the query: many targets at their own phases
+)
+
+// scrape is what a probe learned about one metric's samples.
+type scrape struct {
+	interval time.Duration // 0: unknown
+	// phase is a scrape time of the metric when all its series are scraped
+	// at one phase (one target, or targets in step); zero when they are not.
+	phase time.Time
+	at    time.Time // when learned (or when the probe failed)
+}
+
+// learner remembers, per metric name, the scrape interval and phase.
+type learner struct {
+	mu      sync.Mutex
+	metrics map[string]*scrape
+	probing map[string]bool
+}
+
+// lifetime returns how long the result of query, evaluated at at, is
+// served. With Auto off it is Options.TTL. With Auto, it is the shortest
+// of the lifetimes of the metrics the query reads (see the package doc);
+// a metric whose interval is not known yet counts as Options.TTL, and is
+// probed in the background (at most once per Options.ProbeEvery).
+func (e *Engine) lifetime(query string, at time.Time) (time.Duration, string) {
+	if !e.opts.Auto {
+		return e.opts.TTL, modeFixed
+	}
+	var sels map[string]*parser.VectorSelector
+	if e.samples != nil {
+		sels = metricSelectors(query)
+	}
+	if len(sels) == 0 {
+		return e.opts.TTL, modeUnknown
+	}
+	life, mode := time.Duration(math.MaxInt64), ""
+	for _, name := range sortedKeys(sels) {
+		s, ok := e.scrapeOf(name, sels[name], at)
+		l, m := e.opts.TTL, modeUnknown
+		if ok {
+			l, m = s.lifetime(at, e.opts.MinTTL, e.opts.MaxTTL)
+		}
+		if l < life || (l == life && m == modeUnknown) {
+			life, mode = l, m
+		}
+	}
+	return life, mode
+}
+
+// lifetime returns how long an answer evaluated at t stays what a fresh
+// query would answer, within [min, max].
+func (s scrape) lifetime(t time.Time, min, max time.Duration) (time.Duration, string) {
+	life, mode := s.interval, modeInterval
+	if !s.phase.IsZero() {
+		// A scrape at phase+kS is visible once ingested, some time after
+		// its timestamp; grace is the time allowed for that.
+		base := s.phase.Add(grace(s.interval))
+		since := t.Sub(base)
+		k := since / s.interval // the next visible scrape is the (floor(since/S)+1)th after base
+		if since < 0 && since%s.interval != 0 {
+			k--
+		}
+		life, mode = base.Add((k+1)*s.interval).Sub(t), modeAligned
+	}
+	return clamp(life, min, max), mode
+}
+
+// grace is how long after a scrape's timestamp its samples are taken to be
+// visible to queries: the scrape's own duration and the ingestion. A fifth
+// of the interval, at most 2s.
+func grace(interval time.Duration) time.Duration {
+	return clamp(interval/5, 0, 2*time.Second)
+}
+
+func clamp(d, min, max time.Duration) time.Duration {
+	if d < min {
+		d = min
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// scrapeOf returns what is known of metric name's scrapes, and starts a
+// probe when nothing is known or what is known is older than ProbeEvery.
+func (e *Engine) scrapeOf(name string, vs *parser.VectorSelector, now time.Time) (scrape, bool) {
+	l := &e.learner
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, ok := l.metrics[name]
+	if (!ok || now.Sub(s.at) >= e.opts.ProbeEvery) && !l.probing[name] && (ok || len(l.metrics) < maxLearned) {
+		l.probing[name] = true
+		e.probes.Add(1)
+		go e.probe(name, vs)
+	}
+	if !ok || s.interval <= 0 {
+		return scrape{}, false
+	}
+	return *s, true
+}
+
+// probe learns the scrape interval and phase of metric name from the
+// samples vs selects, and remembers it; a failed probe is remembered too,
+// so that the metric is probed again only after ProbeEvery.
+func (e *Engine) probe(name string, vs *parser.VectorSelector) {
+	defer e.probes.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.Timeout)
+	defer cancel()
+	s, err := scrape{}, error(nil)
+	select {
+	case e.sem <- struct{}{}:
+		s, err = learn(ctx, e.backend, e.samples, vs, 4*e.opts.MaxTTL, e.opts.Now())
+		<-e.sem
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.at = e.opts.Now()
+	result := "learned"
+	switch {
+	case err != nil:
+		result = "error"
+	case s.interval <= 0:
+		result = "unknown"
+	}
+	probesTotal.WithLabelValues(e.opts.Backend, result).Inc()
+	l := &e.learner
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.probing, name)
+	if old, ok := l.metrics[name]; ok && s.interval <= 0 && old.interval > 0 && s.at.Sub(old.at) < 2*e.opts.ProbeEvery {
+		// A failed relearning keeps what was learned for one more period.
+		old.at = s.at
+		return
+	}
+	l.metrics[name] = &s
+	if s.interval > 0 {
+		scrapeInterval.WithLabelValues(e.opts.Backend, name).Set(s.interval.Seconds())
+	} else {
+		scrapeInterval.DeleteLabelValues(e.opts.Backend, name)
+	}
+}
+
+// learn runs the two probe queries of one metric at time now:
+//
+//  1. topk(1, timestamp(vs)) or bottomk(1, timestamp(vs)): the newest and
+//     the oldest of the series' latest sample times (timestamp of a
+//     vector selector is the sample's own time), and the labels of the
+//     newest series; at most two samples, whatever the metric's size;
+//  2. that one series' raw samples over window, name{labels...}[window]:
+//     the median spacing of its samples is the scrape interval.
+//
+// When the newest and oldest latest samples lie within a tenth of the
+// interval of each other, and the one series' newest raw sample agrees
+// with step 1, all series are scraped at one phase and the scrape's time
+// is kept as the phase. An interval that cannot be learned (no series, a
+// series with fewer than two samples in the window) is the zero scrape
+// and no error. Both queries are built on the syntax tree: label values
+// come from the backend's answer and the query's own selector, and are
+// quoted by the printer.
+func learn(ctx context.Context, b Backend, sq SampleQuerier, vs *parser.VectorSelector, window time.Duration, now time.Time) (scrape, error) {
+	if sq == nil {
+		return scrape{}, nil
+	}
+	sel := &parser.VectorSelector{Name: vs.Name, LabelMatchers: vs.LabelMatchers}
+	ts := func() parser.Expr {
+		return &parser.Call{Func: parser.Functions["timestamp"], Args: parser.Expressions{sel}}
+	}
+	k := &parser.NumberLiteral{Val: 1}
+	q1 := &parser.BinaryExpr{
+		Op:             parser.LOR,
+		LHS:            &parser.AggregateExpr{Op: parser.TOPK, Param: k, Expr: ts()},
+		RHS:            &parser.AggregateExpr{Op: parser.BOTTOMK, Param: k, Expr: ts()},
+		VectorMatching: &parser.VectorMatching{Card: parser.CardManyToMany},
+	}
+	latest, err := b.Query(ctx, q1.String(), now)
+	if err != nil {
+		return scrape{}, err
+	}
+	if len(latest) == 0 {
+		return scrape{}, nil
+	}
+	newest, oldest := latest[0], latest[0]
+	for _, s := range latest[1:] {
+		if s.Value > newest.Value {
+			newest = s
+		}
+		if s.Value < oldest.Value {
+			oldest = s
+		}
+	}
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, vs.Name)}
+	for _, n := range sortedKeys(newest.Metric) {
+		if n != model.MetricNameLabel {
+			ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, string(n), string(newest.Metric[n])))
+		}
+	}
+	q2 := &parser.MatrixSelector{VectorSelector: &parser.VectorSelector{Name: vs.Name, LabelMatchers: ms}, Range: window}
+	m, err := sq.QuerySamples(ctx, q2.String(), now)
+	if err != nil {
+		return scrape{}, err
+	}
+	var times []time.Time
+	for _, ss := range m {
+		if len(ss.Values) > len(times) {
+			times = times[:0]
+			for _, p := range ss.Values {
+				times = append(times, p.Timestamp.Time())
+			}
+		}
+	}
+	interval := meanSpacing(times)
+	if interval <= 0 {
+		return scrape{}, nil
+	}
+	s := scrape{interval: interval}
+	last := times[len(times)-1]
+	tol := interval / 10
+	if secondsTime(newest.Value).Sub(secondsTime(oldest.Value)) <= tol && phaseDistance(last, secondsTime(newest.Value), interval) <= tol {
+		s.phase = secondsTime(oldest.Value)
+	}
+	return s, nil
+}
+
+// meanSpacing is the scrape interval of samples at times: the median
+// spacing tells how many scrapes the span from first to last covers
+// (missed scrapes leave gaps of several), and the span divided by that
+// count is the interval to within the scrape jitter over the count. An
+// interval within 0.5% of whole seconds, as configured almost always, is
+// taken to be them. It is 0 with fewer than two times.
+func meanSpacing(times []time.Time) time.Duration {
+	med := medianSpacing(times)
+	if med <= 0 {
+		return 0
+	}
+	span := times[len(times)-1].Sub(times[0])
+	n := (span + med/2) / med
+	if n < 1 {
+		return 0
+	}
+	d := span / n
+	if s := d.Round(time.Second); s > 0 && (d-s).Abs() <= d/200 {
+		return s
+	}
+	return d.Round(time.Millisecond)
+}
+
+// medianSpacing is the median of the differences of consecutive times, 0
+// with fewer than two.
+func medianSpacing(times []time.Time) time.Duration {
+	if len(times) < 2 {
+		return 0
+	}
+	d := make([]time.Duration, 0, len(times)-1)
+	for i := 1; i < len(times); i++ {
+		d = append(d, times[i].Sub(times[i-1]))
+	}
+	slices.Sort(d)
+	if len(d)%2 == 1 {
+		return d[len(d)/2]
+	}
+	return (d[len(d)/2-1] + d[len(d)/2]) / 2
+}
+
+// phaseDistance is how far apart a and b are modulo interval.
+func phaseDistance(a, b time.Time, interval time.Duration) time.Duration {
+	d := a.Sub(b) % interval
+	if d < 0 {
+		d += interval
+	}
+	return min(d, interval-d)
+}
+
+// secondsTime converts a timestamp() value, in seconds, to a time, to the
+// millisecond.
+func secondsTime(v model.SampleValue) time.Time {
+	return time.UnixMilli(int64(math.Round(float64(v) * 1000)))
+}
+
+// metricSelectors returns the vector selectors of query by metric name,
+// the first of each; selectors without a name are left out. A query that
+// does not parse has none.
+func metricSelectors(query string) map[string]*parser.VectorSelector {
+	expr, err := promql.Parse(query)
+	if err != nil {
+		return nil
+	}
+	out := map[string]*parser.VectorSelector{}
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		name := vs.Name
+		if name == "" {
+			for _, m := range vs.LabelMatchers {
+				if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
+					name = m.Value
+				}
+			}
+		}
+		if _, seen := out[name]; name != "" && !seen {
+			out[name] = &parser.VectorSelector{Name: name, LabelMatchers: vs.LabelMatchers}
+		}
+		return nil
+	})
+	return out
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Learned returns the scrape interval the engine learned for metric, and
+// whether its series are scraped at one phase; zero if not known.
+func (e *Engine) Learned(metric string) (interval time.Duration, aligned bool) {
+	e.learner.mu.Lock()
+	defer e.learner.mu.Unlock()
+	if s, ok := e.learner.metrics[metric]; ok {
+		return s.interval, !s.phase.IsZero()
+	}
+	return 0, false
+}

@@ -1,0 +1,497 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/promgate/promgate/pkg/internal/promtest"
+	"github.com/promgate/promgate/pkg/prom"
+)
+
+// t0 is a multiple of a minute: scrape phases below are offsets from it.
+var t0 = time.Unix(1_699_999_980, 0)
+
+// target scrapes a metric's series every interval, at t0+phase+k*interval.
+type target struct {
+	instance string
+	interval time.Duration
+	phase    time.Duration
+}
+
+// targets returns n targets of one interval, their phases spread evenly
+// over it (staggered, as Prometheus spreads a job's targets).
+func staggered(n int, interval time.Duration) []target {
+	out := make([]target, n)
+	for i := range out {
+		out[i] = target{fmt.Sprintf("10.0.0.%d:9100", i), interval, time.Duration(i) * interval / time.Duration(n)}
+	}
+	return out
+}
+
+// scrapeStore returns a storage in which each metric is scraped by the
+// targets from from to to. A sample's value is its time in seconds, so
+// that an answer tells which scrape it read.
+func scrapeStore(metrics []string, targets []target, from, to time.Time) *promtest.MemStorage {
+	st := &promtest.MemStorage{}
+	for _, m := range metrics {
+		for _, tg := range targets {
+			ls := labels.FromStrings(model.MetricNameLabel, m, "job", "node", "instance", tg.instance)
+			first := t0.Add(tg.phase)
+			for first.After(from) {
+				first = first.Add(-tg.interval)
+			}
+			for ts := first; !ts.After(to); ts = ts.Add(tg.interval) {
+				if !ts.Before(from) {
+					st.Add(ls, ts.UnixMilli(), float64(ts.UnixMilli())/1000)
+				}
+			}
+		}
+	}
+	return st
+}
+
+func newClient(t testing.TB, url string) *prom.LimitedClient {
+	t.Helper()
+	c, err := prom.New(prom.Options{URL: url, Name: url, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.WithLimits(prom.Limits{})
+}
+
+// failing fails the queries that fail selects, with a backend error.
+type failing struct {
+	*prom.LimitedClient
+	fail func(q string) bool
+}
+
+var errInjected = errors.New("injected: server error: 503")
+
+func (f failing) Query(ctx context.Context, q string, ts time.Time) (model.Vector, error) {
+	if f.fail(q) {
+		return nil, errInjected
+	}
+	return f.LimitedClient.Query(ctx, q, ts)
+}
+
+func (f failing) QuerySamples(ctx context.Context, q string, ts time.Time) (model.Matrix, error) {
+	if f.fail(q) {
+		return nil, errInjected
+	}
+	return f.LimitedClient.QuerySamples(ctx, q, ts)
+}
+
+// isProbe tells the engine's probe queries: latest sample times, or one
+// series' raw samples.
+func isProbe(q string) bool {
+	return strings.HasPrefix(q, "topk(1, timestamp(") || strings.HasSuffix(q, "]") && !strings.Contains(q, "(")
+}
+
+func TestAutoLifetime(t *testing.T) {
+	RegisterMetrics()
+	const fallback = 5 * time.Second
+	tests := []struct {
+		name    string
+		targets []target
+		maxTTL  time.Duration
+		fail    func(q string) bool
+		first   string        // a query run with max(m) first
+		query   string        // the second query, on the same metric as the first
+		at      time.Duration // when it runs, after t0
+		// what is learned and the second query's lifetime
+		interval time.Duration
+		aligned  bool
+		life     time.Duration
+		mode     string
+	}{
+		// One target: the answer changes at its scrapes; visible a grace of
+		// a fifth of the interval (at most 2s) after each.
+		{name: "1s, one target", targets: []target{{"a", time.Second, 300 * time.Millisecond}}, at: 10 * time.Second,
+			interval: time.Second, aligned: true, life: time.Second, mode: modeAligned}, // 0.5s to the next, raised to the 1s minimum
+		{name: "15s, one target", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: 14 * time.Second, mode: modeAligned}, // next scrape 22s, visible 24s
+		{name: "15s, one target, just before a scrape is visible", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, at: 23*time.Second + 500*time.Millisecond,
+			interval: 15 * time.Second, aligned: true, life: time.Second, mode: modeAligned},
+		{name: "15s, one target, as a scrape becomes visible", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, at: 24 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: 15 * time.Second, mode: modeAligned},
+		{name: "30s, one target", targets: []target{{"a", 30 * time.Second, 12 * time.Second}}, at: 20 * time.Second,
+			interval: 30 * time.Second, aligned: true, life: 24 * time.Second, mode: modeAligned},
+		{name: "60s, one target", targets: []target{{"a", time.Minute, 50 * time.Second}}, at: 10 * time.Second,
+			interval: time.Minute, aligned: true, life: 42 * time.Second, mode: modeAligned},
+		{name: "targets in step are one phase", targets: []target{{"a", 15 * time.Second, 7 * time.Second}, {"b", 15 * time.Second, 7 * time.Second}, {"c", 15 * time.Second, 7500 * time.Millisecond}}, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: 14 * time.Second, mode: modeAligned},
+		// Many targets at their own phases: the answer changes at each;
+		// one interval from the query keeps every series within a scrape.
+		{name: "15s, ten staggered targets", targets: staggered(10, 15*time.Second), at: 10 * time.Second,
+			interval: 15 * time.Second, life: 15 * time.Second, mode: modeInterval},
+		{name: "30s, two targets half an interval apart", targets: staggered(2, 30*time.Second), at: 10 * time.Second,
+			interval: 30 * time.Second, life: 30 * time.Second, mode: modeInterval},
+		{name: "1s, staggered", targets: staggered(4, time.Second), at: 10 * time.Second,
+			interval: time.Second, life: time.Second, mode: modeInterval},
+		{name: "maximum bound", targets: []target{{"a", time.Minute, 50 * time.Second}}, maxTTL: 30 * time.Second, at: 10 * time.Second,
+			interval: time.Minute, aligned: true, life: 30 * time.Second, mode: modeAligned},
+		{name: "maximum bound, staggered", targets: staggered(3, 2*time.Minute), maxTTL: time.Minute, at: 10 * time.Second,
+			interval: 2 * time.Minute, life: time.Minute, mode: modeInterval},
+		// Unknown: the fixed TTL.
+		{name: "no series", at: 10 * time.Second, life: fallback, mode: modeUnknown},
+		{name: "interval longer than the probe's window", targets: []target{{"a", 10 * time.Minute, 0}}, at: 10 * time.Second,
+			life: fallback, mode: modeUnknown},
+		{name: "probe fails", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, fail: isProbe, at: 10 * time.Second,
+			life: fallback, mode: modeUnknown},
+		{name: "raw samples fail", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, fail: func(q string) bool { return isProbe(q) && !strings.Contains(q, "timestamp(") }, at: 10 * time.Second,
+			life: fallback, mode: modeUnknown},
+		{name: "a query without a metric name", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, query: `sum({job="node"})`, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: fallback, mode: modeUnknown},
+		{name: "two metrics, one not learned yet: the fixed TTL", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, query: `m / other`, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: fallback, mode: modeUnknown},
+		{name: "two metrics: the shorter lifetime", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, first: `max(other)`, query: `max(other) / max(m)`, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: 14 * time.Second, mode: modeAligned},
+		{name: "rate over a window", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, query: `sum by (instance) (rate(m{job="node"}[1m]))`, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: 14 * time.Second, mode: modeAligned},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := promtest.NewEngineOver(t, scrapeStore([]string{"m", "other"}, tt.targets, t0.Add(-time.Hour), t0.Add(time.Hour)))
+			var b Backend = newClient(t, srv.URL)
+			if tt.fail != nil {
+				b = failing{newClient(t, srv.URL), tt.fail}
+			}
+			clk := &clock{t: t0}
+			backend := fmt.Sprintf("lifetime-%d", i)
+			e := New(b, Options{Auto: true, TTL: fallback, MaxTTL: tt.maxTTL, Now: clk.Now, Backend: backend})
+			for _, q := range []string{`max(m)`, tt.first} {
+				if q == "" {
+					continue
+				}
+				if _, err := e.Do(context.Background(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.probes.Wait()
+			interval, aligned := e.Learned("m")
+			if interval != tt.interval || aligned != tt.aligned {
+				t.Errorf("learned interval %v, aligned %v; want %v, %v", interval, aligned, tt.interval, tt.aligned)
+			}
+			got, err := testutil.GetGaugeMetricValue(scrapeInterval.WithLabelValues(backend, "m"))
+			if tt.interval > 0 && (err != nil || got != tt.interval.Seconds()) {
+				t.Errorf("promgate_query_scrape_interval_seconds = %v (%v), want %v", got, err, tt.interval.Seconds())
+			}
+			q := tt.query
+			if q == "" {
+				q = `sum(m)`
+			}
+			clk.Add(tt.at)
+			before, _ := testutil.GetHistogramMetricCount(cacheLifetime.WithLabelValues(backend, tt.mode))
+			if _, err := e.Do(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+			e.probes.Wait()
+			c := e.cache[q].Value.(*entry)
+			if life := c.expires.Sub(c.at); life != tt.life {
+				t.Errorf("%s at t0+%v lives %v, want %v", q, tt.at, life, tt.life)
+			}
+			if after, _ := testutil.GetHistogramMetricCount(cacheLifetime.WithLabelValues(backend, tt.mode)); after != before+1 {
+				t.Errorf("promgate_query_cache_lifetime_seconds{mode=%q} counted %d, want 1", tt.mode, after-before)
+			}
+		})
+	}
+}
+
+// TestAutoProbesOncePerPeriod: a metric is probed once, whatever the
+// queries reading it, then again after ProbeEvery, when a changed interval
+// is learned; a failed relearning keeps the last interval.
+func TestAutoProbesOncePerPeriod(t *testing.T) {
+	st := scrapeStore([]string{"m"}, []target{{"a", 15 * time.Second, 0}}, t0.Add(-time.Hour), t0.Add(10*time.Minute))
+	// From t0+10m the target is scraped every 30s.
+	for ts := t0.Add(10*time.Minute + 30*time.Second); ts.Before(t0.Add(time.Hour)); ts = ts.Add(30 * time.Second) {
+		st.Add(labels.FromStrings(model.MetricNameLabel, "m", "job", "node", "instance", "a"), ts.UnixMilli(), 1)
+	}
+	srv := promtest.NewEngineOver(t, st)
+	failProbes := false
+	b := failing{newClient(t, srv.URL), func(q string) bool { return failProbes && isProbe(q) }}
+	clk := &clock{t: t0}
+	e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: "probe-period"})
+	probes := func() int {
+		n := 0
+		for _, q := range srv.Queries() {
+			if isProbe(q) {
+				n++
+			}
+		}
+		return n
+	}
+	step := func(d time.Duration, queries ...string) {
+		t.Helper()
+		clk.Add(d)
+		for _, q := range queries {
+			if _, err := e.Do(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.probes.Wait()
+	}
+	step(0, `sum(m)`, `max(m)`, `sum by (instance) (rate(m[1m]))`)
+	for i := 0; i < 30; i++ { // 9m30s of queries
+		step(19*time.Second, `sum(m)`, `max(m)`)
+	}
+	if n := probes(); n != 2 {
+		t.Errorf("%d probe queries within the period, want 2 (latest sample times, then one series' samples)", n)
+	}
+	if d, _ := e.Learned("m"); d != 15*time.Second {
+		t.Fatalf("learned %v, want 15s", d)
+	}
+	step(5*time.Minute+30*time.Second, `sum(m)`) // t0+15m: past the period; scraped every 30s over the probe's window
+	if d, _ := e.Learned("m"); d != 30*time.Second {
+		t.Errorf("after ProbeEvery, learned %v, want the new 30s", d)
+	}
+	failProbes = true
+	step(11*time.Minute, `sum(m)`)
+	if d, _ := e.Learned("m"); d != 30*time.Second {
+		t.Errorf("after a failed relearning, %v, want the last interval kept", d)
+	}
+	if n := probes(); n != 4 {
+		t.Errorf("%d probe queries sent, want 4", n)
+	}
+}
+
+func TestAutoErrorsAreNotCached(t *testing.T) {
+	srv := promtest.NewEngineOver(t, scrapeStore([]string{"m"}, []target{{"a", 15 * time.Second, 0}}, t0.Add(-time.Hour), t0.Add(time.Hour)))
+	fail := true
+	b := failing{newClient(t, srv.URL), func(q string) bool { return fail && !isProbe(q) }}
+	clk := &clock{t: t0}
+	e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now})
+	if _, err := e.Do(context.Background(), `sum(m)`); !errors.Is(err, errInjected) {
+		t.Fatalf("err = %v", err)
+	}
+	fail = false
+	r, err := e.Do(context.Background(), `sum(m)`)
+	if err != nil || r.Cached {
+		t.Errorf("after an error: cached %v, err %v; want a fresh answer", r.Cached, err)
+	}
+}
+
+// TestAutoWithoutSamples: a backend that cannot return raw samples keeps
+// the fixed TTL.
+func TestAutoWithoutSamples(t *testing.T) {
+	clk := &clock{t: t0}
+	b := &fakeBackend{}
+	e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now})
+	for _, d := range []time.Duration{0, 4 * time.Second, time.Second} {
+		clk.Add(d)
+		if _, err := e.Do(context.Background(), "m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.calls.Load(); n != 2 {
+		t.Errorf("backend calls = %d, want 2 (5s TTL)", n)
+	}
+}
+
+// hpaRun is the outcome of simulated HPAs polling through an engine.
+type hpaRun struct {
+	cycles   int           // 15s HPA sync periods simulated
+	queries  int           // answered by the backend (probes not included)
+	probes   int           // probe queries
+	maxLag   time.Duration // longest a served answer lagged a fresh one, after the first cycle
+	perCycle float64       // queries per cycle
+}
+
+// simulateHPAs runs hpas HPAs, each polling one of metrics metrics (the
+// i-th HPA the i%metrics-th) every 15s at its own phase, for cycles sync
+// periods, against a backend whose targets scrape each metric. With check,
+// it compares every served answer with a fresh one.
+func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, cycles int, check bool) hpaRun {
+	t.Helper()
+	names := make([]string, metrics)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%d", i)
+	}
+	srv := promtest.NewEngineOver(t, scrapeStore(names, targets, t0.Add(-time.Hour), t0.Add(time.Duration(cycles+5)*15*time.Second)))
+	direct := newClient(t, srv.URL)
+	clk := &clock{t: t0}
+	opts.Now = clk.Now
+	e := New(newClient(t, srv.URL), opts)
+	rnd := rand.New(rand.NewPCG(1, uint64(hpas)))
+	type poll struct {
+		at    time.Duration
+		query string
+	}
+	var polls []poll
+	for i := 0; i < hpas; i++ {
+		phase := time.Duration(rnd.Int64N(int64(15*time.Second/time.Millisecond))) * time.Millisecond
+		for c := 0; c < cycles; c++ {
+			polls = append(polls, poll{phase + time.Duration(c)*15*time.Second, names[i%metrics]})
+		}
+	}
+	sort.SliceStable(polls, func(i, j int) bool { return polls[i].at < polls[j].at })
+	backend := opts.Backend
+	start, _ := testutil.GetCounterMetricValue(queriesTotal.WithLabelValues(backend, "backend"))
+	var run hpaRun
+	for _, p := range polls {
+		clk.t = t0.Add(p.at)
+		served, err := e.Do(context.Background(), p.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.probes.Wait()
+		if !check {
+			continue
+		}
+		fresh, err := direct.Query(context.Background(), p.query, clk.t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[model.LabelValue]model.SampleValue{}
+		for _, s := range served.Vector {
+			got[s.Metric["instance"]] = s.Value
+		}
+		for _, s := range fresh {
+			// Values are sample times. The first cycle's answers may live
+			// the fixed TTL, before the interval is learned.
+			// The served answer has been stale since the scrape after the
+			// one it read.
+			if v, ok := got[s.Metric["instance"]]; ok && v < s.Value && p.at >= 15*time.Second {
+				run.maxLag = max(run.maxLag, clk.t.Sub(secondsTime(v).Add(targets[0].interval)))
+			}
+		}
+	}
+	end, _ := testutil.GetCounterMetricValue(queriesTotal.WithLabelValues(backend, "backend"))
+	for _, q := range srv.Queries() {
+		if isProbe(q) {
+			run.probes++
+		}
+	}
+	run.cycles = cycles
+	run.queries = int(end - start) // probes are not counted there
+	run.perCycle = float64(run.queries) / float64(cycles)
+	return run
+}
+
+// TestAutoHPAQueriesMany logs the queries per cycle of many HPAs per
+// metric, where the fixed TTL sends one query per metric every 5s.
+func TestAutoHPAQueriesMany(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	RegisterMetrics()
+	const hpas, metrics, cycles = 400, 4, 20
+	t.Logf("%d HPAs polling %d metrics every 15s, %d cycles; queries per 15s cycle", hpas, metrics, cycles)
+	t.Logf("%-22s %5s | %-6s | %-6s", "scrape", "floor", "fixed", "auto")
+	for _, tc := range []struct {
+		name    string
+		targets []target
+	}{
+		{"1s, staggered", staggered(5, time.Second)},
+		{"15s, one target", []target{{"a", 15 * time.Second, 7 * time.Second}}},
+		{"15s, staggered", staggered(5, 15*time.Second)},
+		{"30s, staggered", staggered(5, 30*time.Second)},
+		{"60s, staggered", staggered(5, time.Minute)},
+	} {
+		s := tc.targets[0].interval
+		fixed := simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "many-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles, false)
+		auto := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "many-" + tc.name}, tc.targets, hpas, metrics, cycles, false)
+		t.Logf("%-22s %5d | %6.2f | %6.2f", tc.name, floor(metrics, s), fixed.perCycle, auto.perCycle)
+		if limit := float64(floor(metrics, s)) + 3*float64(metrics)/float64(cycles); auto.perCycle > limit {
+			t.Errorf("%s: %.2f queries per cycle, floor %d", tc.name, auto.perCycle, floor(metrics, s))
+		}
+	}
+}
+
+// floor is the fewest queries per 15s cycle that keep every answer within
+// one scrape of the freshest: metrics × ⌈15s / interval⌉.
+func floor(metrics int, interval time.Duration) int {
+	return metrics * int((15*time.Second+interval-1)/interval)
+}
+
+// TestAutoHPAQueries: HPAs polling through the engine send at most the
+// floor of queries per sync period, and no answer lags a fresh one by more
+// than a scrape interval (aligned: the grace and the minimum lifetime). It
+// logs the queries per cycle of the fixed 5s TTL and of auto (go test -v
+// -run TestAutoHPAQueries ./pkg/query).
+func TestAutoHPAQueries(t *testing.T) {
+	RegisterMetrics()
+	hpas, metrics, cycles := 40, 4, 40
+	if testing.Short() {
+		hpas, metrics, cycles = 12, 3, 12
+	}
+	t.Logf("%d HPAs polling %d metrics every 15s, %d cycles; queries per 15s cycle (floor: metrics × ⌈15s/interval⌉), the longest an answer lagged a fresh one", hpas, metrics, cycles)
+	t.Logf("%-22s %5s | %-22s | %-30s", "scrape", "floor", "fixed --query-cache-ttl=5s", "auto (probe queries)")
+	for _, tc := range []struct {
+		name    string
+		targets []target
+		maxLag  time.Duration
+	}{
+		{"1s, one target", []target{{"a", time.Second, 300 * time.Millisecond}}, 200*time.Millisecond + time.Second},
+		{"1s, staggered", staggered(5, time.Second), time.Second},
+		{"15s, one target", []target{{"a", 15 * time.Second, 7 * time.Second}}, 2*time.Second + time.Second},
+		{"15s, staggered", staggered(5, 15*time.Second), 15 * time.Second},
+		{"30s, one target", []target{{"a", 30 * time.Second, 12 * time.Second}}, 2*time.Second + time.Second},
+		{"30s, staggered", staggered(5, 30*time.Second), 30 * time.Second},
+		{"60s, one target", []target{{"a", time.Minute, 50 * time.Second}}, 2*time.Second + time.Second},
+		{"60s, staggered", staggered(5, time.Minute), time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.targets[0].interval
+			var fixed hpaRun
+			if !testing.Short() {
+				fixed = simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "hpa-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles, true)
+			}
+			run := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "hpa-" + tc.name}, tc.targets, hpas, metrics, cycles, true)
+			t.Logf("%-22s %5d | %6.2f, lag %-12v | %6.2f (%d), lag %v", tc.name, floor(metrics, s), fixed.perCycle, fixed.maxLag, run.perCycle, run.probes, run.maxLag)
+			// The first cycle's queries come before anything is learned
+			// (the 5s TTL: up to 3 per metric).
+			if limit := float64(floor(metrics, s)) + 3*float64(metrics)/float64(cycles); run.perCycle > limit {
+				t.Errorf("%.2f queries per cycle, floor %d", run.perCycle, floor(metrics, s))
+			}
+			if run.maxLag >= tc.maxLag {
+				t.Errorf("an answer lagged the fresh one by %v, want under %v", run.maxLag, tc.maxLag)
+			}
+			if run.probes != 2*metrics {
+				t.Errorf("%d probe queries, want %d", run.probes, 2*metrics)
+			}
+			if fixed.maxLag >= 5*time.Second || fixed.probes != 0 {
+				t.Errorf("fixed TTL: lag %v, %d probes", fixed.maxLag, fixed.probes)
+			}
+		})
+	}
+}
+
+func TestMeanSpacing(t *testing.T) {
+	at := func(ms ...int64) []time.Time {
+		out := make([]time.Time, len(ms))
+		for i, m := range ms {
+			out[i] = t0.Add(time.Duration(m) * time.Millisecond)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		times []time.Time
+		want  time.Duration
+	}{
+		{"none", nil, 0},
+		{"one", at(0), 0},
+		{"two", at(0, 15000), 15 * time.Second},
+		{"jitter, whole seconds", at(0, 1998, 4006, 6000), 2 * time.Second},
+		{"a missed scrape", at(0, 15000, 45000, 60000, 75000), 15 * time.Second},
+		{"not whole seconds", at(0, 1500, 3000, 4500), 1500 * time.Millisecond},
+		{"sub-second", at(0, 250, 500, 750, 1000), 250 * time.Millisecond},
+		{"jitter, not whole seconds", at(0, 1503, 2997, 4500), 1500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := meanSpacing(tc.times); got != tc.want {
+				t.Errorf("meanSpacing = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
