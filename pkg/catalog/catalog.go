@@ -1,9 +1,21 @@
 // Package catalog discovers which metrics exist: per distinct seriesQuery it
-// streams /api/v1/series, keeps only each series' name and label names,
-// applies the rules (filters, naming, label-to-resource association) and
-// publishes an immutable Snapshot that replaces the previous one atomically.
-// It remembers, per rule, how many series it kept and dropped and why, for
+// lists the shapes of the series (metric name and label names), applies the
+// rules (filters, naming, label-to-resource association) and publishes an
+// immutable Snapshot that replaces the previous one atomically. It
+// remembers, per rule, how many shapes it kept and dropped and why, for
 // `promgate explain`.
+//
+// Shapes come from one of two methods (Method, per backend). The series
+// method streams /api/v1/series and keeps each series' name and label
+// names: a relist costs O(series). The index method asks Prometheus' index
+// (/api/v1/labels and /api/v1/label/__name__/values with match[]) for the
+// metric names and, per name, the distinct sets of relevant labels (those a
+// rule of the seriesQuery maps to a resource, and the namespace label) that
+// its series carry: a few requests per seriesQuery, O(metric names ×
+// relevant label patterns). Both give the same Snapshot (see
+// docs/discovery.md for the differences in reports and time range); auto,
+// the default, uses the index and falls back to the series for a backend
+// that does not answer it.
 //
 // The metrics it lists are those prometheus-adapter lists for the same rules
 // and series: when several rules, or several series of one rule, give the
@@ -14,6 +26,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -77,11 +90,19 @@ type RuleReport struct {
 	// rule's series are those of LastSuccess.
 	Err         string
 	LastSuccess time.Time
-	// Series is the number of distinct (name, label names) shapes seen.
+	// Method is how the shapes were listed: MethodIndex or MethodSeries.
+	// Requests is how many requests that took.
+	Method   Method
+	Requests int
+	// Series is the number of distinct shapes seen: (name, label names)
+	// per series with MethodSeries; with MethodIndex, (name, relevant
+	// label names), the labels that the rules sharing the seriesQuery map
+	// to resources and the namespace label, so fewer where series differ
+	// only in other labels. Neither counts series.
 	Series int
 	Kept   int
 	// Dropped counts dropped shapes by reason; Examples holds a few series
-	// names per reason.
+	// names per reason (with MethodIndex, only relevant labels are shown).
 	Dropped  map[string]int
 	Examples map[string][]string
 	// Metrics are the metric names the rule produced, sorted.
@@ -155,6 +176,10 @@ type queryResult struct {
 	err    error
 	at     time.Time
 	took   time.Duration // how long listing took (self-metrics)
+	// method is the Method that ran (index or series); requests how many
+	// requests it sent.
+	method   Method
+	requests int
 }
 
 // seriesKey identifies one discovery call: rules with the same seriesQuery
@@ -171,6 +196,12 @@ type Discoverer struct {
 	mapper      apimeta.RESTMapper
 	maxAge      time.Duration
 	concurrency int
+	method      Method            // of the default lister
+	methods     map[string]Method // by backend name, when set
+
+	idxMu    sync.Mutex
+	fellBack map[string]string // backend -> why auto lists its series
+	probed   map[string]bool   // backends whose index narrows by match[]
 
 	current   atomic.Pointer[Snapshot]
 	refreshMu sync.Mutex // one discovery at a time: a reload's never races the ticker's
@@ -186,6 +217,8 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 	d := &Discoverer{
 		lister: lister, mapper: mapper,
 		maxAge: maxAge, concurrency: 4,
+		method:   MethodAuto,
+		fellBack: map[string]string{}, probed: map[string]bool{},
 		last:  map[seriesKey]queryResult{},
 		ready: make(chan struct{}),
 	}
@@ -200,6 +233,27 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 func (d *Discoverer) WithBackends(listers map[string]SeriesLister) *Discoverer {
 	d.listers = listers
 	return d
+}
+
+// WithMethod sets the discovery method of every backend WithMethods does
+// not name (default MethodAuto). Call it before Run.
+func (d *Discoverer) WithMethod(m Method) *Discoverer {
+	d.method = m
+	return d
+}
+
+// WithMethods sets the discovery method of backends by name. Call it
+// before Run.
+func (d *Discoverer) WithMethods(m map[string]Method) *Discoverer {
+	d.methods = m
+	return d
+}
+
+func (d *Discoverer) methodFor(backend string) Method {
+	if m, ok := d.methods[backend]; ok && m != "" {
+		return m
+	}
+	return d.method
 }
 
 // listerFor returns the series lister of a backend.
@@ -256,6 +310,7 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 	for _, r := range append(append([]*rules.Rule(nil), rs.custom...), rs.external...) {
 		queries[keyOf(r)] = true
 	}
+	relevant := d.relevantLabels(rs.custom)
 	results := make(map[seriesKey]queryResult, len(queries))
 	var rmu sync.Mutex
 	sem := make(chan struct{}, d.concurrency)
@@ -267,7 +322,7 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 			defer wg.Done()
 			defer func() { <-sem }()
 			began := time.Now()
-			res := d.list(ctx, q, start)
+			res := d.list(ctx, q, start, relevant[q])
 			res.took = time.Since(began)
 			rmu.Lock()
 			results[q] = res
@@ -292,11 +347,135 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 	return snap
 }
 
-// list streams the series of q and returns their distinct shapes, ordered by
-// where each last occurred in Prometheus' answer: a rule applied to the
-// shapes in that order picks, for each metric, the series prometheus-adapter
-// picks (the last).
-func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time) queryResult {
+// relevantLabels returns, per seriesQuery, whether a label matters to the
+// custom rules that share it: one of them maps it to a resource, or it is
+// their namespace label. External rules use series names only.
+func (d *Discoverer) relevantLabels(custom []*rules.Rule) map[seriesKey]func(string) bool {
+	byKey := map[seriesKey][]*rules.Rule{}
+	for _, r := range custom {
+		byKey[keyOf(r)] = append(byKey[keyOf(r)], r)
+	}
+	out := make(map[seriesKey]func(string) bool, len(byKey))
+	for k, rs := range byKey {
+		ns := map[string]bool{}
+		for _, r := range rs {
+			ns[r.Resources.NamespaceLabel(d.mapper)] = true
+		}
+		out[k] = func(l string) bool {
+			if ns[l] {
+				return true
+			}
+			for _, r := range rs {
+				if _, ok := r.Resources.ResourceForLabel(l, d.mapper); ok {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return out
+}
+
+func noLabels(string) bool { return false }
+
+// list lists the shapes of k's seriesQuery with the backend's method,
+// falling back from the index to the series under MethodAuto.
+func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time, relevant func(string) bool) queryResult {
+	if relevant == nil {
+		relevant = noLabels
+	}
+	lister, err := d.listerFor(k.backend)
+	if err != nil {
+		return d.keep(k, now, queryResult{err: err, method: MethodSeries})
+	}
+	method := d.methodFor(k.backend)
+	il, isIndex := lister.(IndexLister)
+	if method != MethodSeries && isIndex && d.useIndex(k.backend) {
+		res := d.listIndex(ctx, il, k, now, relevant)
+		if res.err == nil || method == MethodIndex || !unsupported(res.err) {
+			return d.keep(k, now, res)
+		}
+		d.fallBack(k, res.err)
+	} else if method == MethodIndex && !isIndex {
+		return d.keep(k, now, queryResult{err: fmt.Errorf("discovery method index: the lister of backend %q does not read the index", k.backend), method: MethodIndex})
+	}
+	return d.keep(k, now, d.listSeries(ctx, lister, k, now))
+}
+
+// useIndex reports whether auto still tries the index of backend.
+func (d *Discoverer) useIndex(backend string) bool {
+	d.idxMu.Lock()
+	defer d.idxMu.Unlock()
+	_, fell := d.fellBack[backend]
+	return !fell
+}
+
+// fallBack makes auto list the series of k's backend from now on, when
+// the backend refuses the plan for good (an endpoint or parameter it
+// lacks, match[] ignored); a seriesQuery that is no selector falls back
+// alone. It logs once per backend or query.
+func (d *Discoverer) fallBack(k seriesKey, err error) {
+	d.idxMu.Lock()
+	defer d.idxMu.Unlock()
+	key, scope := k.backend, "backend"
+	if errors.Is(err, errQueryUnsupported) {
+		key, scope = queryScope(k), "seriesQuery"
+	}
+	if _, done := d.fellBack[key]; done {
+		return
+	}
+	d.fellBack[key] = err.Error()
+	klog.InfoS("discovery: listing series instead of reading the index", "scope", scope, "backend", k.backend, "seriesQuery", k.query, "reason", err.Error())
+}
+
+// queryScope is the fellBack key of a seriesQuery alone.
+func queryScope(k seriesKey) string { return k.backend + "\x00" + k.query }
+
+// listIndex runs the index plan of k.
+func (d *Discoverer) listIndex(ctx context.Context, il IndexLister, k seriesKey, now time.Time, relevant func(string) bool) queryResult {
+	d.idxMu.Lock()
+	_, skip := d.fellBack[queryScope(k)]
+	probed := d.probed[k.backend]
+	d.idxMu.Unlock()
+	if skip {
+		return queryResult{err: fmt.Errorf("%w: falling back for this seriesQuery", errQueryUnsupported), method: MethodIndex}
+	}
+	start := now.Add(-d.maxAge)
+	requests := 0
+	if !probed {
+		requests++
+		if err := probe(ctx, il, start, now); err != nil {
+			return queryResult{err: err, method: MethodIndex, requests: requests}
+		}
+		d.idxMu.Lock()
+		d.probed[k.backend] = true
+		d.idxMu.Unlock()
+	}
+	intern := map[string]string{}
+	in := func(s string) string {
+		if v, ok := intern[s]; ok {
+			return v
+		}
+		s = strings.Clone(s)
+		intern[s] = s
+		return s
+	}
+	var shapes []shape
+	n, err := indexShapes(ctx, il, k.query, start, now, relevant, func(name string, lbls []string) {
+		sh := shape{name: in(name), labels: make([]string, len(lbls))}
+		for i, l := range lbls {
+			sh.labels[i] = in(l)
+		}
+		shapes = append(shapes, sh)
+	})
+	return queryResult{shapes: shapes, err: err, method: MethodIndex, requests: requests + n}
+}
+
+// listSeries streams the series of k and returns their distinct shapes,
+// ordered by where each last occurred in Prometheus' answer: a rule applied
+// to the shapes in that order picks, for each metric, the series
+// prometheus-adapter picks (the last).
+func (d *Discoverer) listSeries(ctx context.Context, lister SeriesLister, k seriesKey, now time.Time) queryResult {
 	q := k.query
 	seen := map[string]int{} // shape key -> index in shapes
 	var shapes []shape
@@ -313,41 +492,44 @@ func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time) query
 	var key strings.Builder
 	names := make([]string, 0, 16)
 	pos := 0
-	lister, err := d.listerFor(k.backend)
-	if err == nil {
-		err = lister.Series(ctx, q, now.Add(-d.maxAge), now, func(name string, lbls []prom.Label) {
-			names = names[:0]
-			for _, l := range lbls {
-				names = append(names, l.Name)
-			}
-			sort.Strings(names)
-			key.Reset()
-			key.WriteString(name)
-			for _, n := range names {
-				key.WriteByte(0)
-				key.WriteString(n)
-			}
-			pos++
-			if i, ok := seen[key.String()]; ok {
-				last[i] = pos
-				return
-			}
-			seen[key.String()] = len(shapes)
-			sh := shape{name: in(name), labels: make([]string, len(names))}
-			for i, n := range names {
-				sh.labels[i] = in(n)
-			}
-			shapes = append(shapes, sh)
-			last = append(last, pos)
-		})
-	}
-	shapes = byLastSeen(shapes, last)
+	err := lister.Series(ctx, q, now.Add(-d.maxAge), now, func(name string, lbls []prom.Label) {
+		names = names[:0]
+		for _, l := range lbls {
+			names = append(names, l.Name)
+		}
+		sort.Strings(names)
+		key.Reset()
+		key.WriteString(name)
+		for _, n := range names {
+			key.WriteByte(0)
+			key.WriteString(n)
+		}
+		pos++
+		if i, ok := seen[key.String()]; ok {
+			last[i] = pos
+			return
+		}
+		seen[key.String()] = len(shapes)
+		sh := shape{name: in(name), labels: make([]string, len(names))}
+		for i, n := range names {
+			sh.labels[i] = in(n)
+		}
+		shapes = append(shapes, sh)
+		last = append(last, pos)
+	})
+	return queryResult{shapes: byLastSeen(shapes, last), err: err, method: MethodSeries, requests: 1}
+}
+
+// keep records res as k's last good result, or, when it failed, returns
+// the last good one with its error.
+func (d *Discoverer) keep(k seriesKey, now time.Time, res queryResult) queryResult {
+	q, shapes, err := k.query, res.shapes, res.err
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
 		klog.ErrorS(err, "series discovery failed; keeping the last good result", "seriesQuery", q, "backend", k.backend)
 		prev := d.last[k]
-		return queryResult{shapes: prev.shapes, at: prev.at, err: err}
+		return queryResult{shapes: prev.shapes, at: prev.at, err: err, method: res.method, requests: res.requests}
 	}
 	if prev, ok := d.last[k]; ok && len(shapes) == 0 && len(prev.shapes) > 0 && now.Sub(prev.at) < d.emptyGrace() {
 		// An empty answer where there were series: what a Prometheus that
@@ -357,9 +539,9 @@ func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time) query
 		// them meanwhile get the backend's real answer (503 or data).
 		klog.InfoS("series discovery returned no series where there were some; keeping the last non-empty result for now",
 			"seriesQuery", q, "since", prev.at, "grace", d.emptyGrace())
-		return queryResult{shapes: prev.shapes, at: prev.at}
+		return queryResult{shapes: prev.shapes, at: prev.at, method: res.method, requests: res.requests}
 	}
-	res := queryResult{shapes: shapes, at: now}
+	res.at = now
 	d.last[k] = res
 	return res
 }
@@ -498,6 +680,7 @@ func (d *Discoverer) externalRule(r *rules.Rule, res queryResult) (RuleReport, [
 
 func newReport(r *rules.Rule, res queryResult) RuleReport {
 	rep := RuleReport{Path: r.Path, SeriesQuery: r.SeriesQuery, Backend: r.Backend, LastSuccess: res.at, Series: len(res.shapes),
+		Method: res.method, Requests: res.requests,
 		Dropped: map[string]int{}, Examples: map[string][]string{}}
 	if res.err != nil {
 		rep.Err = res.err.Error()

@@ -42,7 +42,7 @@ func DropKind(reason string) string {
 var (
 	ruleSeries = metrics.NewGaugeVec(&metrics.GaugeOpts{
 		Name:           "promgate_discovery_series",
-		Help:           "Distinct series (name and label names) the rule's seriesQuery returned in the last discovery; the last good result while it fails.",
+		Help:           "Distinct series shapes the rule's seriesQuery returned in the last discovery: name and label names with the series method, name and relevant label names (those mapped to resources, the namespace label) with the index method; the last good result while it fails.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"rule"})
 	ruleDropped = metrics.NewGaugeVec(&metrics.GaugeOpts{
@@ -58,6 +58,16 @@ var (
 	ruleDuration = metrics.NewGaugeVec(&metrics.GaugeOpts{
 		Name:           "promgate_discovery_rule_duration_seconds",
 		Help:           "Duration of the rule's seriesQuery in the last discovery (rules with the same seriesQuery share one).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"rule"})
+	ruleMethod = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Name:           "promgate_discovery_rule_method",
+		Help:           "1 for the method that listed the rule's seriesQuery in the last discovery (index: /api/v1/labels and /api/v1/label/__name__/values; series: /api/v1/series), 0 for the other.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"rule", "method"})
+	ruleRequests = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Name:           "promgate_discovery_rule_requests",
+		Help:           "Requests the rule's seriesQuery sent to the backend in the last discovery (rules with the same seriesQuery share them).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"rule"})
 	ruleFailing = metrics.NewGaugeVec(&metrics.GaugeOpts{
@@ -102,7 +112,7 @@ var (
 // calls it too.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(ruleSeries, ruleDropped, ruleMetrics, ruleDuration, ruleFailing, ruleLastSuccess, ruleErrors, discoveryDuration, discoveryLast)
+		legacyregistry.MustRegister(ruleSeries, ruleDropped, ruleMetrics, ruleDuration, ruleMethod, ruleRequests, ruleFailing, ruleLastSuccess, ruleErrors, discoveryDuration, discoveryLast)
 	})
 }
 
@@ -134,6 +144,14 @@ func observe(snap *Snapshot, results map[seriesKey]queryResult, took time.Durati
 		}
 		ruleMetrics.WithLabelValues(rep.Path).Set(float64(served[rep.Path]))
 		ruleDuration.WithLabelValues(rep.Path).Set(res.took.Seconds())
+		for _, m := range []Method{MethodIndex, MethodSeries} {
+			v := 0.0
+			if res.method == m {
+				v = 1
+			}
+			ruleMethod.WithLabelValues(rep.Path, string(m)).Set(v)
+		}
+		ruleRequests.WithLabelValues(rep.Path).Set(float64(res.requests))
 		failing := 0.0
 		if res.err != nil {
 			failing = 1
@@ -153,8 +171,11 @@ func observe(snap *Snapshot, results map[seriesKey]queryResult, took time.Durati
 		if current[p] {
 			continue
 		}
-		for _, g := range []*metrics.GaugeVec{ruleSeries, ruleMetrics, ruleDuration, ruleFailing, ruleLastSuccess} {
+		for _, g := range []*metrics.GaugeVec{ruleSeries, ruleMetrics, ruleDuration, ruleRequests, ruleFailing, ruleLastSuccess} {
 			g.DeleteLabelValues(p)
+		}
+		for _, m := range []Method{MethodIndex, MethodSeries} {
+			ruleMethod.DeleteLabelValues(p, string(m))
 		}
 		for _, k := range dropKinds {
 			ruleDropped.DeleteLabelValues(p, k)

@@ -113,7 +113,12 @@ func writeRuleReport(tw *errWriter, r catalog.RuleReport, served []Serving) {
 		}
 		tw.printf("  ERROR: %s (%s)\n", r.Err, since)
 	}
-	tw.printf("  series shapes: %d, kept: %d\n", r.Series, r.Kept)
+	switch r.Method {
+	case catalog.MethodIndex:
+		tw.printf("  shapes (name and resource labels, from the index in %d requests; series not counted): %d, kept: %d\n", r.Requests, r.Series, r.Kept)
+	default:
+		tw.printf("  series shapes: %d, kept: %d\n", r.Series, r.Kept)
+	}
 	reasons := make([]string, 0, len(r.Dropped))
 	for reason := range r.Dropped {
 		reasons = append(reasons, reason)
