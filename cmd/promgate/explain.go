@@ -145,7 +145,7 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap := catalog.New(customRules, externalRules, client, mapper, o.maxAge).WithBackends(backends.Listers()).Refresh(ctx)
+	snap := catalog.New(customRules, externalRules, client, mapper, o.maxAge).WithBackends(backends.Listers()).WithMethods(backends.Methods()).Refresh(ctx)
 	cat := staticCatalog{snap}
 	cp := custom.New(cat, client, objects.New(md, mapper, ctx.Done()), mapper)
 	cp.MaxNamesInQuery, cp.Batch, cp.PartialWindows, cp.Backends = o.maxNames, o.batch, o.partialWindows, backends

@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 
+	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/prom"
 )
 
@@ -39,6 +40,7 @@ type serveOptions struct {
 	cacheBytes     int64
 	partialWindows bool
 	reloadInterval time.Duration
+	discovery      string
 
 	// resourceHook installs metrics.k8s.io once the server exists.
 	resourceHook func(*genericapiserver.GenericAPIServer) error
@@ -64,6 +66,7 @@ func newServeOptions() *serveOptions {
 		maxConcurrent:  16,
 		batch:          true,
 		reloadInterval: 5 * time.Second,
+		discovery:      string(catalog.MethodAuto),
 	}
 	return o
 }
@@ -86,6 +89,7 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.BoolVar(&o.prom.AllowCredentialsOverHTTP, strings.TrimPrefix(prom.FlagAllowCredentialsOverHTTP, "--"), o.prom.AllowCredentialsOverHTTP, "Allow sending a bearer token (--prometheus-token-file, --prometheus-auth-incluster, a --prometheus-auth-config user) or an Authorization header to an http:// --prometheus-url, in the clear. Only for a trusted network path; prometheus-adapter allowed this silently.")
 	fs.DurationVar(&o.prom.Timeout, "prometheus-timeout", o.prom.Timeout, "Timeout of one Prometheus request; also sent to Prometheus as the query timeout. (prometheus-adapter has no timeout: a hung Prometheus held requests until the client gave up.)")
 	fs.DurationVar(&o.relistInterval, "metrics-relist-interval", o.relistInterval, "How often series are rediscovered. (prometheus-adapter defaults to 10m; promgate to 1m, since its discovery keeps only series and label names, so new metrics appear within a minute.)")
+	fs.StringVar(&o.discovery, "discovery-method", o.discovery, "How series are discovered: auto (read Prometheus' index, /api/v1/labels and /api/v1/label/__name__/values, a few requests per seriesQuery whatever the number of series; fall back to /api/v1/series, logged once, where a backend does not answer them), index (the index only; a backend that does not answer it is a discovery error) or series (stream every series of /api/v1/series, as prometheus-adapter). Backends of the config file inherit it unless they set discovery. See docs/discovery.md.")
 	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent are discovered (0: the relist interval). Must not be less than --metrics-relist-interval.")
 	fs.BoolVar(&o.disableHTTP2, "disable-http2", o.disableHTTP2, "Disable HTTP/2 on the serving port (prometheus-adapter's name for --disable-http2-serving).")
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
@@ -126,6 +130,9 @@ func (o *serveOptions) Validate() []error {
 		errs = append(errs, errors.New("--metrics-max-age must not be negative"))
 	} else if o.maxAge > 0 && o.maxAge < o.relistInterval {
 		errs = append(errs, fmt.Errorf("--metrics-max-age (%s) must not be less than --metrics-relist-interval (%s): series seen between relists would be missed", o.maxAge, o.relistInterval))
+	}
+	if _, err := catalog.ParseMethod(o.discovery); err != nil {
+		errs = append(errs, fmt.Errorf("--discovery-method: %w", err))
 	}
 	if o.base.DiscoveryInterval <= 0 {
 		errs = append(errs, errors.New("--discovery-interval must be positive"))

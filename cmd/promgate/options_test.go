@@ -25,6 +25,8 @@ func TestServeOptionsValidate(t *testing.T) {
 		{name: "max age below relist interval", args: []string{"--metrics-relist-interval=10m", "--metrics-max-age=5m"},
 			want: []string{"--metrics-max-age (5m0s) must not be less than --metrics-relist-interval (10m0s)"}},
 		{name: "negative max age", args: []string{"--metrics-max-age=-1s"}, want: []string{"--metrics-max-age must not be negative"}},
+		{name: "discovery method series", args: []string{"--discovery-method=series"}},
+		{name: "unknown discovery method", args: []string{"--discovery-method=labels"}, want: []string{`--discovery-method: discovery method "labels": want auto, index or series`}},
 		{name: "zero relist interval", args: []string{"--metrics-relist-interval=0"}, want: []string{"--metrics-relist-interval must be positive"}},
 		{name: "zero discovery interval", args: []string{"--discovery-interval=0"}, want: []string{"--discovery-interval must be positive"}},
 		{name: "zero timeout", args: []string{"--prometheus-timeout=0"}, want: []string{"--prometheus-timeout must be positive"}},

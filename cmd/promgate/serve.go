@@ -57,8 +57,9 @@ func (o *serveOptions) run() error {
 	}
 	query.RegisterMetrics()
 	backends, err := backend.New(backend.Defaults{
-		Client: promOpts,
-		Limits: o.limits,
+		Client:    promOpts,
+		Limits:    o.limits,
+		Discovery: catalog.Method(o.discovery),
 		Engine: query.Options{
 			TTL:           o.cacheTTL,
 			MaxConcurrent: o.maxConcurrent,
@@ -93,7 +94,7 @@ func (o *serveOptions) run() error {
 	if maxAge == 0 {
 		maxAge = o.relistInterval
 	}
-	disc := catalog.New(customRules, externalRules, def.Client, mapper, maxAge).WithBackends(backends.Listers())
+	disc := catalog.New(customRules, externalRules, def.Client, mapper, maxAge).WithBackends(backends.Listers()).WithMethods(backends.Methods())
 	go disc.Run(ctx, o.relistInterval)
 
 	cp := custom.New(disc, def.Engine, objectCache, mapper)

@@ -32,6 +32,8 @@ type Backend struct {
 	URL string
 	// Dialect is config.DialectPromQL or config.DialectMetricsQL.
 	Dialect string
+	// Discovery is how discovery lists the backend's series.
+	Discovery catalog.Method
 	// Client lists series (discovery) and runs uncached queries (explain).
 	Client *prom.LimitedClient
 	// Engine runs the providers' queries.
@@ -55,6 +57,9 @@ type Defaults struct {
 	Client prom.Options
 	Limits prom.Limits
 	Engine query.Options
+	// Discovery is the default backend's discovery method (empty: auto),
+	// which configured backends inherit unless they set their own.
+	Discovery catalog.Method
 }
 
 // New builds the default backend from def and one backend per element of
@@ -69,6 +74,7 @@ func New(def Defaults, configured []config.Backend) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.Discovery = def.Discovery
 	s.byName[config.DefaultBackend] = b
 	for _, cb := range configured {
 		hc := cb.HTTP
@@ -104,6 +110,12 @@ func New(def Defaults, configured []config.Backend) (*Set, error) {
 		b, err := build(cb.Name, opts, lim, eo, dialect)
 		if err != nil {
 			return nil, err
+		}
+		b.Discovery = def.Discovery
+		if cb.Discovery != "" {
+			if b.Discovery, err = catalog.ParseMethod(cb.Discovery); err != nil {
+				return nil, fmt.Errorf("backend %q: %w", cb.Name, err)
+			}
 		}
 		s.byName[cb.Name] = b
 	}
@@ -165,6 +177,15 @@ func (s *Set) Listers() map[string]catalog.SeriesLister {
 	out := make(map[string]catalog.SeriesLister, len(s.byName))
 	for n, b := range s.byName {
 		out[n] = b.Client
+	}
+	return out
+}
+
+// Methods returns each backend's discovery method.
+func (s *Set) Methods() map[string]catalog.Method {
+	out := make(map[string]catalog.Method, len(s.byName))
+	for n, b := range s.byName {
+		out[n] = b.Discovery
 	}
 	return out
 }

@@ -159,13 +159,14 @@ func TestParseInvalid(t *testing.T) {
 		},
 		{
 			name: "backend problems, each named",
-			in: "backends:\n- name: default\n  url: ftp://x\n- name: Thanos!\n  url: http://u:p@t:9090\n  dialect: sql\n  params: {query: [x]}\n" +
+			in: "backends:\n- name: default\n  url: ftp://x\n- name: Thanos!\n  url: http://u:p@t:9090\n  dialect: sql\n  discovery: labels\n  params: {query: [x]}\n" +
 				"- name: vm\n  url: http://vm:8428\n  http: {authorization: {credentials_file: /t}}\n- name: vm\n  url: https://vm:8428\n" +
 				"rules:\n- seriesQuery: up\n  backend: nope\n",
 			want: `backends[0].name: "default" is the backend of the --prometheus-* flags; choose another name
 backends[0].url: want http:// or https://host[:port][/prefix]
 backends[1].name: "Thanos!" is not a valid backend name (lower-case letters, digits, '-' and '_', at most 63)
 backends[1].url: must not hold credentials: use http.basic_auth
+backends[1].discovery: must be auto, index or series, not "labels"
 backends[1].dialect: must be promql or metricsql, not "sql"
 backends[1].params["query"]: is set by promgate itself
 backends[2].http: http.authorization (a bearer token) would be sent in the clear to the plain http:// URL: use https://, or set allowCredentialsOverHTTP if the network path is trusted
