@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"k8s.io/klog/v2"
 
 	"github.com/promgate/promgate/pkg/promql"
 )
@@ -23,6 +24,9 @@ type SampleQuerier interface {
 
 // Defaults of the Auto lifetime.
 const (
+	// DefaultTTL is the lifetime of a result whose metrics' interval is
+	// not known, with Auto (promgate's --query-cache-ttl=auto).
+	DefaultTTL        = 5 * time.Second
 	DefaultMinTTL     = time.Second
 	DefaultMaxTTL     = time.Minute
 	DefaultProbeEvery = 10 * time.Minute
@@ -158,6 +162,7 @@ func (e *Engine) probe(name string, vs *parser.VectorSelector) {
 	switch {
 	case err != nil:
 		result = "error"
+		klog.V(2).InfoS("Could not learn a metric's scrape interval; its results live the fixed TTL", "backend", e.opts.Backend, "metric", name, "err", err)
 	case s.interval <= 0:
 		result = "unknown"
 	}
