@@ -15,6 +15,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/query"
 )
 
 // serveOptions are the flags of "promgate serve". Every flag of
@@ -32,7 +33,10 @@ type serveOptions struct {
 	maxNames       int
 	resourceAPI    bool
 	requestTimeout time.Duration
-	cacheTTL       time.Duration
+	cacheTTL       time.Duration // fixed, or the fallback of cacheAuto
+	cacheAuto      bool
+	cacheMinTTL    time.Duration
+	cacheMaxTTL    time.Duration
 	maxConcurrent  int
 	batch          bool
 	disableHTTP2   bool
@@ -62,7 +66,10 @@ func newServeOptions() *serveOptions {
 		maxNames:       100,
 		resourceAPI:    true,
 		requestTimeout: 10 * time.Second,
-		cacheTTL:       5 * time.Second,
+		cacheTTL:       query.DefaultTTL,
+		cacheAuto:      true,
+		cacheMinTTL:    query.DefaultMinTTL,
+		cacheMaxTTL:    query.DefaultMaxTTL,
 		maxConcurrent:  16,
 		batch:          true,
 		reloadInterval: 5 * time.Second,
@@ -94,7 +101,9 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.BoolVar(&o.disableHTTP2, "disable-http2", o.disableHTTP2, "Disable HTTP/2 on the serving port (prometheus-adapter's name for --disable-http2-serving).")
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
 	fs.BoolVar(&o.resourceAPI, "enable-resource-metrics", o.resourceAPI, "Serve metrics.k8s.io (kubectl top, HPA Resource metrics) when the config has resourceRules.")
-	fs.DurationVar(&o.cacheTTL, "query-cache-ttl", o.cacheTTL, "How long a query result is reused for identical queries (0 disables; identical in-flight queries are always shared). Keep it below the scrape interval. (prometheus-adapter has no cache; 0 restores that. 5s is a third of the HPA's 15s sync period: HPAs polling one metric share a query, and no answer is older than 5s.)")
+	fs.Var(&cacheTTLValue{o}, "query-cache-ttl", "How long a query result is reused for identical queries: auto, or a fixed duration (0 disables; identical in-flight queries are always shared). auto derives each result's lifetime from the scrape interval of the metrics its query reads, learned from their raw samples once per metric every 10 minutes: until the next scrape of a metric scraped at one phase (one target), one interval for a job whose targets are scraped at different phases, within --query-cache-min-ttl and --query-cache-max-ttl; a metric whose interval is not known yet (or cannot be learned) gets 5s. So HPAs polling a metric send at most one Prometheus query per scrape interval, and no answer lags a fresh one by more than an interval. A fixed duration is reused for that long whatever the scrape interval; keep it below it. (prometheus-adapter has no cache; 0 restores that. Before auto, promgate's default was 5s, a third of the HPA's 15s sync period.)")
+	fs.DurationVar(&o.cacheMinTTL, "query-cache-min-ttl", o.cacheMinTTL, "With --query-cache-ttl=auto, the shortest lifetime of a result: a metric scraped more often is queried at most this often. Raise it to bound the queries of fast-scraped metrics (with a 1s interval, HPAs polling a metric every 15s send up to 15 queries per sync period).")
+	fs.DurationVar(&o.cacheMaxTTL, "query-cache-max-ttl", o.cacheMaxTTL, "With --query-cache-ttl=auto, the longest lifetime of a result, however rarely the metric is scraped.")
 	fs.BoolVar(&o.batch, "query-batching", o.batch, "Share one query per metric among all requests through the query cache, filtered in promgate: custom metrics about objects from one cluster-wide query per metric (grouped by namespace and object), external metrics from the rule's query without the request's selector and namespace, resource metrics from one query per resource over all pods or nodes. Only where the rule's query is proven equivalent to the per-request one on its syntax tree (`promgate check` says, per rule); other rules are sent per request, as prometheus-adapter sends them. (prometheus-adapter sends one query per request; false restores that.)")
 	fs.Int64Var(&o.limits.MaxResponseBytes, "prometheus-max-response-bytes", o.limits.MaxResponseBytes, "Largest answer read from Prometheus, in bytes (0: 64 MiB; negative: no limit). A larger answer is a 503, never a partial value.")
 	fs.IntVar(&o.limits.MaxSamples, "prometheus-max-samples", o.limits.MaxSamples, "Most samples accepted in one query's answer (0: 500,000; negative: no limit). More is a 503.")
@@ -140,6 +149,11 @@ func (o *serveOptions) Validate() []error {
 	if o.cacheTTL < 0 {
 		errs = append(errs, errors.New("--query-cache-ttl must not be negative"))
 	}
+	if o.cacheMinTTL <= 0 || o.cacheMaxTTL <= 0 {
+		errs = append(errs, errors.New("--query-cache-min-ttl and --query-cache-max-ttl must be positive"))
+	} else if o.cacheMinTTL > o.cacheMaxTTL {
+		errs = append(errs, fmt.Errorf("--query-cache-min-ttl (%s) must not be more than --query-cache-max-ttl (%s)", o.cacheMinTTL, o.cacheMaxTTL))
+	}
 	if o.maxConcurrent < 1 {
 		errs = append(errs, errors.New("--max-concurrent-queries must be at least 1"))
 	}
@@ -176,6 +190,34 @@ func (o *serveOptions) complete() {
 		o.base.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving = true
 	}
 }
+
+// cacheTTLValue is --query-cache-ttl: "auto" or a duration.
+type cacheTTLValue struct{ o *serveOptions }
+
+func (v *cacheTTLValue) String() string {
+	if v.o == nil { // pflag's zero value, for the help
+		return ""
+	}
+	if v.o.cacheAuto {
+		return "auto"
+	}
+	return v.o.cacheTTL.String()
+}
+
+func (v *cacheTTLValue) Set(s string) error {
+	if s == "auto" {
+		v.o.cacheAuto, v.o.cacheTTL = true, query.DefaultTTL
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf(`want "auto" or a duration such as 5s: %w`, err)
+	}
+	v.o.cacheAuto, v.o.cacheTTL = false, d
+	return nil
+}
+
+func (*cacheTTLValue) Type() string { return "auto|duration" }
 
 // parseHeaders parses --prometheus-header values. Errors never show a
 // value: a malformed one may well be an API key.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeOptionsValidate(t *testing.T) {
@@ -31,6 +32,8 @@ func TestServeOptionsValidate(t *testing.T) {
 		{name: "zero discovery interval", args: []string{"--discovery-interval=0"}, want: []string{"--discovery-interval must be positive"}},
 		{name: "zero timeout", args: []string{"--prometheus-timeout=0"}, want: []string{"--prometheus-timeout must be positive"}},
 		{name: "negative cache TTL", args: []string{"--query-cache-ttl=-1s"}, want: []string{"--query-cache-ttl must not be negative"}},
+		{name: "cache min TTL above max", args: []string{"--query-cache-min-ttl=2m"}, want: []string{"--query-cache-min-ttl (2m0s) must not be more than --query-cache-max-ttl (1m0s)"}},
+		{name: "zero cache max TTL", args: []string{"--query-cache-max-ttl=0"}, want: []string{"--query-cache-min-ttl and --query-cache-max-ttl must be positive"}},
 		{name: "no concurrency", args: []string{"--max-concurrent-queries=0"}, want: []string{"--max-concurrent-queries must be at least 1"}},
 		{name: "no names", args: []string{"--max-names-in-query=0"}, want: []string{"--max-names-in-query must be at least 1"}},
 		{name: "zero resource timeout", args: []string{"--resource-metrics-timeout=0"}, want: []string{"--resource-metrics-timeout must be positive"}},
@@ -121,5 +124,38 @@ func TestComplete(t *testing.T) {
 		if got := o.base.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving; got != tt.want {
 			t.Errorf("%q: HTTP/2 disabled = %v, want %v", tt.args, got, tt.want)
 		}
+	}
+}
+
+func TestQueryCacheTTL(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		auto bool
+		ttl  time.Duration
+		err  string
+	}{
+		{args: nil, auto: true, ttl: 5 * time.Second},
+		{args: []string{"--query-cache-ttl=auto"}, auto: true, ttl: 5 * time.Second},
+		{args: []string{"--query-cache-ttl=10s"}, ttl: 10 * time.Second},
+		{args: []string{"--query-cache-ttl=0"}, ttl: 0},
+		{args: []string{"--query-cache-ttl=0", "--query-cache-ttl=auto"}, auto: true, ttl: 5 * time.Second},
+		{args: []string{"--query-cache-ttl=Auto"}, err: `invalid argument "Auto" for "--query-cache-ttl" flag: want "auto" or a duration such as 5s`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			resetKlog(t).capture(t)
+			o, _, err := execute(tt.args...)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.cacheAuto != tt.auto || o.cacheTTL != tt.ttl {
+				t.Errorf("auto %v, TTL %v; want %v, %v", o.cacheAuto, o.cacheTTL, tt.auto, tt.ttl)
+			}
+		})
 	}
 }

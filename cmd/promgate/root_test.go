@@ -301,7 +301,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"prometheus-verb":         "POST",
 		"prometheus-timeout":      "10s",
 		"metrics-relist-interval": "1m0s",
-		"query-cache-ttl":         "5s",
+		"query-cache-ttl":         "auto",
 		"query-batching":          "true",
 		"discovery-interval":      "1m0s",
 	} {

@@ -62,6 +62,9 @@ func (o *serveOptions) run() error {
 		Discovery: catalog.Method(o.discovery),
 		Engine: query.Options{
 			TTL:           o.cacheTTL,
+			Auto:          o.cacheAuto,
+			MinTTL:        o.cacheMinTTL,
+			MaxTTL:        o.cacheMaxTTL,
 			MaxConcurrent: o.maxConcurrent,
 			Timeout:       o.prom.Timeout,
 			MaxCacheBytes: o.cacheBytes,
