@@ -304,6 +304,7 @@ type hpaRun struct {
 	probes   int           // probe queries
 	maxLag   time.Duration // longest a served answer lagged a fresh one, after the first cycle
 	perCycle float64       // queries per cycle
+	steady   float64       // queries per cycle after the first
 }
 
 // simulateHPAs runs hpas HPAs, each polling one of metrics metrics (the
@@ -337,8 +338,12 @@ func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, c
 	backend := opts.Backend
 	start, _ := testutil.GetCounterMetricValue(queriesTotal.WithLabelValues(backend, "backend"))
 	var run hpaRun
+	warm := -1.0 // the counter when the first cycle ends
 	for _, p := range polls {
 		clk.t = t0.Add(p.at)
+		if warm < 0 && p.at >= 15*time.Second {
+			warm, _ = testutil.GetCounterMetricValue(queriesTotal.WithLabelValues(backend, "backend"))
+		}
 		served, err := e.Do(context.Background(), p.query)
 		if err != nil {
 			t.Fatal(err)
@@ -374,6 +379,7 @@ func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, c
 	run.cycles = cycles
 	run.queries = int(end - start) // probes are not counted there
 	run.perCycle = float64(run.queries) / float64(cycles)
+	run.steady = (end - warm) / float64(cycles-1)
 	return run
 }
 
@@ -386,7 +392,7 @@ func TestAutoHPAQueriesMany(t *testing.T) {
 	RegisterMetrics()
 	const hpas, metrics, cycles = 400, 4, 20
 	t.Logf("%d HPAs polling %d metrics every 15s, %d cycles; queries per 15s cycle", hpas, metrics, cycles)
-	t.Logf("%-22s %5s | %-6s | %-6s", "scrape", "floor", "fixed", "auto")
+	t.Logf("%-22s %5s | %-6s | %-6s | %s", "scrape", "floor", "fixed", "auto", "auto after the first cycle")
 	for _, tc := range []struct {
 		name    string
 		targets []target
@@ -400,7 +406,10 @@ func TestAutoHPAQueriesMany(t *testing.T) {
 		s := tc.targets[0].interval
 		fixed := simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "many-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles, false)
 		auto := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "many-" + tc.name}, tc.targets, hpas, metrics, cycles, false)
-		t.Logf("%-22s %5d | %6.2f | %6.2f", tc.name, floor(metrics, s), fixed.perCycle, auto.perCycle)
+		t.Logf("%-22s %5d | %6.2f | %6.2f | %6.2f", tc.name, floor(metrics, s), fixed.perCycle, auto.perCycle, auto.steady)
+		if auto.steady > float64(floor(metrics, s)) {
+			t.Errorf("%s: %.2f queries per cycle after the first, floor %d", tc.name, auto.steady, floor(metrics, s))
+		}
 		if limit := float64(floor(metrics, s)) + 3*float64(metrics)/float64(cycles); auto.perCycle > limit {
 			t.Errorf("%s: %.2f queries per cycle, floor %d", tc.name, auto.perCycle, floor(metrics, s))
 		}
@@ -425,7 +434,7 @@ func TestAutoHPAQueries(t *testing.T) {
 		hpas, metrics, cycles = 12, 3, 12
 	}
 	t.Logf("%d HPAs polling %d metrics every 15s, %d cycles; queries per 15s cycle (floor: metrics × ⌈15s/interval⌉), the longest an answer lagged a fresh one", hpas, metrics, cycles)
-	t.Logf("%-22s %5s | %-22s | %-30s", "scrape", "floor", "fixed --query-cache-ttl=5s", "auto (probe queries)")
+	t.Logf("%-22s %5s | %-22s | %-40s", "scrape", "floor", "fixed --query-cache-ttl=5s", "auto: all, after the first cycle (probe queries)")
 	for _, tc := range []struct {
 		name    string
 		targets []target
@@ -447,7 +456,10 @@ func TestAutoHPAQueries(t *testing.T) {
 				fixed = simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "hpa-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles, true)
 			}
 			run := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "hpa-" + tc.name}, tc.targets, hpas, metrics, cycles, true)
-			t.Logf("%-22s %5d | %6.2f, lag %-12v | %6.2f (%d), lag %v", tc.name, floor(metrics, s), fixed.perCycle, fixed.maxLag, run.perCycle, run.probes, run.maxLag)
+			t.Logf("%-22s %5d | %6.2f, lag %-12v | %6.2f, %6.2f (%d), lag %v", tc.name, floor(metrics, s), fixed.perCycle, fixed.maxLag, run.perCycle, run.steady, run.probes, run.maxLag)
+			if run.steady > float64(floor(metrics, s)) {
+				t.Errorf("%.2f queries per cycle after the first, floor %d", run.steady, floor(metrics, s))
+			}
 			// The first cycle's queries come before anything is learned
 			// (the 5s TTL: up to 3 per metric).
 			if limit := float64(floor(metrics, s)) + 3*float64(metrics)/float64(cycles); run.perCycle > limit {

@@ -113,6 +113,21 @@ externalRules:
 	}
 	provider.ObserveAnswer(provider.ExternalAPI, "queue_depth", time.Now(), model.Vector{}, nil)
 
+	// Auto cache lifetimes: a metric scraped every 15s, learned.
+	auto := query.New(samplesBackend{}, query.Options{Backend: "test", Auto: true, TTL: 5 * time.Second})
+	for i := 0; i < 50; i++ {
+		if _, err := auto.Query(ctx, `sum(rate(app_requests_total[1m]))`, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := auto.Learned("app_requests_total"); d > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := auto.Query(ctx, `max(app_requests_total)`, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
 	// k8s.io/apiserver's request metrics, as the custom metrics installer
 	// records them.
 	apiservermetrics.Register()
@@ -124,6 +139,27 @@ externalRules:
 		t.Fatal(err)
 	}
 	return mfs
+}
+
+// samplesBackend is a metric scraped every 15s by one target: the answers
+// to the engine's probes.
+type samplesBackend struct{}
+
+func (samplesBackend) Query(_ context.Context, q string, ts time.Time) (model.Vector, error) {
+	last := model.TimeFromUnixNano(ts.Truncate(15 * time.Second).UnixNano())
+	if strings.HasPrefix(q, "topk(") {
+		return model.Vector{{Metric: model.Metric{"pod": "a"}, Value: model.SampleValue(float64(last) / 1000), Timestamp: model.TimeFromUnixNano(ts.UnixNano())}}, nil
+	}
+	return model.Vector{{Value: 1, Timestamp: model.TimeFromUnixNano(ts.UnixNano())}}, nil
+}
+
+func (samplesBackend) QuerySamples(_ context.Context, _ string, ts time.Time) (model.Matrix, error) {
+	last := model.TimeFromUnixNano(ts.Truncate(15 * time.Second).UnixNano())
+	ss := &model.SampleStream{Metric: model.Metric{"__name__": "app_requests_total", "pod": "a"}}
+	for i := 8; i >= 0; i-- {
+		ss.Values = append(ss.Values, model.SamplePair{Timestamp: last.Add(-time.Duration(i) * 15 * time.Second), Value: 1})
+	}
+	return model.Matrix{ss}, nil
 }
 
 type backendFunc func(ctx context.Context, q string) (model.Vector, error)
@@ -157,6 +193,7 @@ func TestSelfMetricsLint(t *testing.T) {
 		"promgate_discovery_duration_seconds", "promgate_discovery_last_timestamp_seconds",
 		"promgate_queries_total", "promgate_backend_query_duration_seconds", "promgate_backend_queries_in_flight",
 		"promgate_query_cache_bytes", "promgate_query_cache_entries",
+		"promgate_query_cache_lifetime_seconds", "promgate_query_scrape_interval_seconds", "promgate_query_scrape_probes_total",
 		"promgate_backend_errors_total", "promgate_metric_answers_total",
 		"promgate_served_sample_age_seconds", "promgate_served_newest_sample_timestamp_seconds",
 	} {
