@@ -57,6 +57,7 @@ func (c *Client) strings(ctx context.Context, op, path, match string, start, end
 }
 
 func (c *Client) doStrings(ctx context.Context, path, match string, start, end time.Time, lim Limits) ([]string, error) {
+	preferGet := strings.HasSuffix(path, "/values")
 	form := url.Values{}
 	form.Set("match[]", match)
 	form.Set("start", formatTime(start))
@@ -64,25 +65,41 @@ func (c *Client) doStrings(ctx context.Context, path, match string, start, end t
 	encoded := c.withParams(form).Encode()
 	u := c.base.JoinPath(path)
 	// Prometheus answers /api/v1/labels to POST and GET, but
-	// /api/v1/label/<name>/values to GET only: POST first (long
-	// selectors), GET when the backend refuses the method, as for queries.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(encoded))
-	if err != nil {
-		return nil, withKind(InvalidResponse, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	code, body, err := c.do(req, lim.maxBytes())
-	if err == nil && (code == http.StatusForbidden || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented) {
-		u.RawQuery = encoded
-		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil); err != nil {
-			return nil, withKind(InvalidResponse, err)
+	// /api/v1/label/<name>/values to GET only: values are asked with GET
+	// unless the URL would be too long; otherwise POST, then GET when the
+	// backend refuses the method, as for queries.
+	var code int
+	var body []byte
+	get := func() error {
+		g := *u
+		g.RawQuery = encoded
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.String(), nil)
+		if err != nil {
+			return withKind(InvalidResponse, err)
 		}
 		req.Header.Set("Accept", "application/json")
 		code, body, err = c.do(req, lim.maxBytes())
+		return err
 	}
-	if err != nil {
-		return nil, err
+	if preferGet && len(u.String())+1+len(encoded) <= maxGetURL {
+		if err := get(); err != nil {
+			return nil, err
+		}
+	} else {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(encoded))
+		if err != nil {
+			return nil, withKind(InvalidResponse, err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		if code, body, err = c.do(req, lim.maxBytes()); err != nil {
+			return nil, err
+		}
+		if code == http.StatusForbidden || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented {
+			if err := get(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var env struct {
 		Status    string   `json:"status"`
