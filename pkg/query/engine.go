@@ -46,6 +46,14 @@
 //     it is then at most one scrape behind the freshest answer, and one
 //     query per interval suffices.
 //
+// Either way, a query is sent at most once per interval and metric, and
+// a phase that is wrong (Prometheus moved its targets' scrape offsets
+// since the probe) costs freshness only up to that same interval. A scrape
+// slower than the grace delays an aligned answer by up to an interval
+// too. What is learned is keyed by metric name, from the selector of the
+// first query that reads it: queries selecting the metric from jobs
+// scraped at other intervals or phases share it.
+//
 // A lifetime is clamped to [MinTTL, MaxTTL] (1s, 1m); a query reading
 // several metrics takes the shortest of theirs. A metric whose interval is
 // not known (not yet probed, no series, fewer than two samples in the

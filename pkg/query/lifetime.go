@@ -195,8 +195,9 @@ func (e *Engine) probe(name string, vs *parser.VectorSelector) {
 //
 // When the newest and oldest latest samples lie within a tenth of the
 // interval of each other, and the one series' newest raw sample agrees
-// with step 1, all series are scraped at one phase and the scrape's time
-// is kept as the phase. An interval that cannot be learned (no series, a
+// with step 1 (within 50ms), all series are scraped at one phase and the
+// oldest latest sample's time is kept as the phase: the first of them to
+// change is the next scrape of that one. An interval that cannot be learned (no series, a
 // series with fewer than two samples in the window) is the zero scrape
 // and no error. Both queries are built on the syntax tree: label values
 // come from the backend's answer and the query's own selector, and are
@@ -257,9 +258,14 @@ func learn(ctx context.Context, b Backend, sq SampleQuerier, vs *parser.VectorSe
 		return scrape{}, nil
 	}
 	s := scrape{interval: interval}
+	// timestamp() gives the newest series' latest sample time to the
+	// millisecond, so its raw samples agree with it within the jitter of
+	// a scrape (one may have come in between). A backend whose timestamp()
+	// is the evaluation time (VictoriaMetrics) seldom agrees: its phase is
+	// not trusted.
 	last := times[len(times)-1]
 	tol := interval / 10
-	if secondsTime(newest.Value).Sub(secondsTime(oldest.Value)) <= tol && phaseDistance(last, secondsTime(newest.Value), interval) <= tol {
+	if secondsTime(newest.Value).Sub(secondsTime(oldest.Value)) <= tol && phaseDistance(last, secondsTime(newest.Value), interval) <= min(tol, 50*time.Millisecond) {
 		s.phase = secondsTime(oldest.Value)
 	}
 	return s, nil

@@ -93,6 +93,20 @@ func (f failing) QuerySamples(ctx context.Context, q string, ts time.Time) (mode
 
 // isProbe tells the engine's probe queries: latest sample times, or one
 // series' raw samples.
+// evalTimestamps answers timestamp() with the evaluation time, as
+// VictoriaMetrics does.
+type evalTimestamps struct{ *prom.LimitedClient }
+
+func (b evalTimestamps) Query(ctx context.Context, q string, ts time.Time) (model.Vector, error) {
+	v, err := b.LimitedClient.Query(ctx, q, ts)
+	if strings.Contains(q, "timestamp(") {
+		for _, s := range v {
+			s.Value = model.SampleValue(float64(ts.UnixMilli()) / 1000)
+		}
+	}
+	return v, err
+}
+
 func isProbe(q string) bool {
 	return strings.HasPrefix(q, "topk(1, timestamp(") || strings.HasSuffix(q, "]") && !strings.Contains(q, "(")
 }
@@ -105,6 +119,7 @@ func TestAutoLifetime(t *testing.T) {
 		targets []target
 		maxTTL  time.Duration
 		fail    func(q string) bool
+		evalTS  bool          // timestamp() is the evaluation time
 		first   string        // a query run with max(m) first
 		query   string        // the second query, on the same metric as the first
 		at      time.Duration // when it runs, after t0
@@ -142,6 +157,10 @@ func TestAutoLifetime(t *testing.T) {
 			interval: time.Minute, aligned: true, life: 30 * time.Second, mode: modeAligned},
 		{name: "maximum bound, staggered", targets: staggered(3, 2*time.Minute), maxTTL: time.Minute, at: 10 * time.Second,
 			interval: 2 * time.Minute, life: time.Minute, mode: modeInterval},
+		// The evaluation time (the probe's: t0) is 0.5s from the scrapes'
+		// phase, within a tenth of the interval, yet not taken for it.
+		{name: "timestamp() is the evaluation time: no phase", targets: []target{{"a", 15 * time.Second, 500 * time.Millisecond}}, evalTS: true, at: 10 * time.Second,
+			interval: 15 * time.Second, life: 15 * time.Second, mode: modeInterval},
 		// Unknown: the fixed TTL.
 		{name: "no series", at: 10 * time.Second, life: fallback, mode: modeUnknown},
 		{name: "interval longer than the probe's window", targets: []target{{"a", 10 * time.Minute, 0}}, at: 10 * time.Second,
@@ -165,6 +184,9 @@ func TestAutoLifetime(t *testing.T) {
 			var b Backend = newClient(t, srv.URL)
 			if tt.fail != nil {
 				b = failing{newClient(t, srv.URL), tt.fail}
+			}
+			if tt.evalTS {
+				b = evalTimestamps{newClient(t, srv.URL)}
 			}
 			clk := &clock{t: t0}
 			backend := fmt.Sprintf("lifetime-%d", i)
