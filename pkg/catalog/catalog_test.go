@@ -298,6 +298,14 @@ func checkReports(t *testing.T, got, want []RuleReport, success time.Time) {
 		if want[i].Backend == "" {
 			g.Backend = ""
 		}
+		// These tests' stand-in answers no index: auto lists series, in
+		// one request per seriesQuery.
+		if want[i].Method == "" && (g.Method != MethodSeries || g.Requests != 1) {
+			t.Errorf("%s: method %s in %d requests, want series in 1", g.Path, g.Method, g.Requests)
+		}
+		if want[i].Method == "" {
+			g.Method, g.Requests = "", 0
+		}
 		if !reflect.DeepEqual(g, want[i]) {
 			t.Errorf("report %d:\n%+v\nwant:\n%+v", i, g, want[i])
 		}
