@@ -360,7 +360,8 @@ func (d *Discoverer) Refresh(ctx context.Context) *Snapshot {
 
 // relevantLabels returns, per seriesQuery, whether a label matters to the
 // custom rules that share it: one of them maps it to a resource, or it is
-// their namespace label. External rules use series names only.
+// their namespace label. External rules use series names only: a
+// seriesQuery of external rules alone has none.
 func (d *Discoverer) relevantLabels(custom []*rules.Rule) map[seriesKey]func(string) bool {
 	byKey := map[seriesKey][]*rules.Rule{}
 	for _, r := range custom {
@@ -387,14 +388,9 @@ func (d *Discoverer) relevantLabels(custom []*rules.Rule) map[seriesKey]func(str
 	return out
 }
 
-func noLabels(string) bool { return false }
-
 // list lists the shapes of k's seriesQuery with the backend's method,
 // falling back from the index to the series under MethodAuto.
 func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time, relevant func(string) bool) queryResult {
-	if relevant == nil {
-		relevant = noLabels
-	}
 	lister, err := d.listerFor(k.backend)
 	if err != nil {
 		return d.keep(k, now, queryResult{err: err, method: MethodSeries})

@@ -233,7 +233,7 @@ func intersect(a, b []string) []string {
 
 // indexShapes lists the shapes of query from the index: per metric name,
 // each distinct set of the labels relevant says matter that its series
-// carry. Shapes come sorted by name, the order of Prometheus' series
+// carry (nil relevant: none matters, the names are enough). Shapes come sorted by name, the order of Prometheus' series
 // answer (series sorted by their labels, __name__ first), so that the
 // last shape of a name is where its last series would be. It returns the
 // number of requests it sent.
@@ -250,17 +250,6 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 	p := &indexPlan{il: il, start: start, end: end, emit: func(name string, present []string) {
 		out = append(out, found{name, slices.Clone(present)})
 	}}
-	ls, err := p.labelNames(ctx, base)
-	if err != nil {
-		return p.requests, err
-	}
-	var rel []string
-	for _, l := range ls {
-		if l != labels.MetricName && relevant(l) {
-			rel = append(rel, l)
-		}
-	}
-	sort.Strings(rel)
 	names, err := p.names(ctx, base)
 	if err != nil {
 		return p.requests, err
@@ -272,6 +261,19 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 				return p.requests, fmt.Errorf("%w: it answered metric %q for %s", errUnsupported, n, query)
 			}
 		}
+	}
+	var rel []string
+	if len(names) > 0 && relevant != nil { // external rules: names only
+		ls, err := p.labelNames(ctx, base)
+		if err != nil {
+			return p.requests, err
+		}
+		for _, l := range ls {
+			if l != labels.MetricName && relevant(l) {
+				rel = append(rel, l)
+			}
+		}
+		sort.Strings(rel)
 	}
 	if err := p.explore(ctx, base, names, rel, nil, false); err != nil {
 		return p.requests, err

@@ -228,9 +228,9 @@ rules:
 		wantShapes     int
 		wantCustomList int
 	}{
-		// probe, labels, names, service="" (empty: all carry it)
+		// probe, names, labels, service="" (empty: all carry it)
 		{"uniform", uniform, 4, 3, 9},
-		// probe, labels, names, service="", service!="" (no label left to split on)
+		// probe, names, labels, service="", service!="" (no label left to split on)
 		{"mixed", mixed, 5, 6, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
