@@ -331,16 +331,19 @@ type hpaRun struct {
 
 // simulateHPAs runs hpas HPAs, each polling one of metrics metrics (the
 // i-th HPA the i%metrics-th) every 15s at its own phase, for cycles sync
-// periods, against a backend whose targets scrape each metric. With check,
-// it compares every served answer with a fresh one.
-func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, cycles int, check bool) hpaRun {
+// periods, against a backend whose targets scrape each metric. It compares
+// every served answer with the latest scrapes.
+func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, cycles int) hpaRun {
 	t.Helper()
 	names := make([]string, metrics)
 	for i := range names {
 		names[i] = fmt.Sprintf("m%d", i)
 	}
 	srv := promtest.NewEngineOver(t, scrapeStore(names, targets, t0.Add(-time.Hour), t0.Add(time.Duration(cycles+5)*15*time.Second)))
-	direct := newClient(t, srv.URL)
+	byInstance := map[string]target{}
+	for _, tg := range targets {
+		byInstance[tg.instance] = tg
+	}
 	clk := &clock{t: t0}
 	opts.Now = clk.Now
 	e := New(newClient(t, srv.URL), opts)
@@ -371,24 +374,22 @@ func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, c
 			t.Fatal(err)
 		}
 		e.probes.Wait()
-		if !check {
-			continue
+		if len(served.Vector) != len(targets) {
+			t.Fatalf("at t0+%v, %s answered %d series, want %d", p.at, p.query, len(served.Vector), len(targets))
 		}
-		fresh, err := direct.Query(context.Background(), p.query, clk.t)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[model.LabelValue]model.SampleValue{}
 		for _, s := range served.Vector {
-			got[s.Metric["instance"]] = s.Value
-		}
-		for _, s := range fresh {
-			// Values are sample times. The first cycle's answers may live
-			// the fixed TTL, before the interval is learned.
-			// The served answer has been stale since the scrape after the
-			// one it read.
-			if v, ok := got[s.Metric["instance"]]; ok && v < s.Value && p.at >= 15*time.Second {
-				run.maxLag = max(run.maxLag, clk.t.Sub(secondsTime(v).Add(targets[0].interval)))
+			// Values are sample times; the fresh answer is the latest
+			// scrape of each target.
+			tg := byInstance[string(s.Metric["instance"])]
+			v, fresh := secondsTime(s.Value), latestScrape(tg, clk.t)
+			if v.After(fresh) {
+				t.Fatalf("at t0+%v, %s served a sample of %v, after the latest scrape %v", p.at, p.query, v, fresh)
+			}
+			// A served answer has been stale since the scrape after the
+			// one it read. The first cycle's answers may live the fixed
+			// TTL, before the interval is learned.
+			if v.Before(fresh) && p.at >= 15*time.Second {
+				run.maxLag = max(run.maxLag, clk.t.Sub(v.Add(tg.interval)))
 			}
 		}
 	}
@@ -426,8 +427,8 @@ func TestAutoHPAQueriesMany(t *testing.T) {
 		{"60s, staggered", staggered(5, time.Minute)},
 	} {
 		s := tc.targets[0].interval
-		fixed := simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "many-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles, false)
-		auto := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "many-" + tc.name}, tc.targets, hpas, metrics, cycles, false)
+		fixed := simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "many-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles)
+		auto := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "many-" + tc.name}, tc.targets, hpas, metrics, cycles)
 		t.Logf("%-22s %5d | %6.2f | %6.2f | %6.2f", tc.name, floor(metrics, s), fixed.perCycle, auto.perCycle, auto.steady)
 		if auto.steady > float64(floor(metrics, s)) {
 			t.Errorf("%s: %.2f queries per cycle after the first, floor %d", tc.name, auto.steady, floor(metrics, s))
@@ -436,6 +437,17 @@ func TestAutoHPAQueriesMany(t *testing.T) {
 			t.Errorf("%s: %.2f queries per cycle, floor %d", tc.name, auto.perCycle, floor(metrics, s))
 		}
 	}
+}
+
+// latestScrape is the time of tg's latest scrape at or before at.
+func latestScrape(tg target, at time.Time) time.Time {
+	base := t0.Add(tg.phase)
+	since := at.Sub(base)
+	k := since / tg.interval
+	if since < 0 && since%tg.interval != 0 {
+		k--
+	}
+	return base.Add(k * tg.interval)
 }
 
 // floor is the fewest queries per 15s cycle that keep every answer within
@@ -475,9 +487,9 @@ func TestAutoHPAQueries(t *testing.T) {
 			s := tc.targets[0].interval
 			var fixed hpaRun
 			if !testing.Short() {
-				fixed = simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "hpa-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles, true)
+				fixed = simulateHPAs(t, Options{TTL: 5 * time.Second, Backend: "hpa-fixed-" + tc.name}, tc.targets, hpas, metrics, cycles)
 			}
-			run := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "hpa-" + tc.name}, tc.targets, hpas, metrics, cycles, true)
+			run := simulateHPAs(t, Options{Auto: true, TTL: 5 * time.Second, Backend: "hpa-" + tc.name}, tc.targets, hpas, metrics, cycles)
 			t.Logf("%-22s %5d | %6.2f, lag %-12v | %6.2f, %6.2f (%d), lag %v", tc.name, floor(metrics, s), fixed.perCycle, fixed.maxLag, run.perCycle, run.steady, run.probes, run.maxLag)
 			if run.steady > float64(floor(metrics, s)) {
 				t.Errorf("%.2f queries per cycle after the first, floor %d", run.steady, floor(metrics, s))
