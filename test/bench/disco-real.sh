@@ -73,14 +73,16 @@ for n in $SIZES; do
   PROM_PID=$!
   for _ in $(seq 1 120); do curl -fs "$URL/-/ready" >/dev/null 2>&1 && break; sleep 1; done
   for q in "${QUERIES[@]}"; do
-    for i in 1 2 3; do
-      t=$(curl -s -o /dev/null -w '%{time_total} %{size_download}' --data-urlencode "match[]=$q" -d start=$start -d end=$end "$URL/api/v1/series")
-      echo "{\"series\":$n,\"curl\":\"/api/v1/series\",\"match\":$(printf '%s' "$q" | jq -Rs .),\"run\":$i,\"seconds\":${t% *},\"bytes\":${t#* }}"
+    for ep in api/v1/series api/v1/labels api/v1/label/__name__/values; do
+      for i in 1 2; do
+        t=$(curl -s -G -o /dev/null -w '%{time_total} %{size_download}' --data-urlencode "match[]=$q" -d start=$start -d end=$end "$URL/$ep")
+        echo "{\"series\":$n,\"curl\":\"/$ep\",\"match\":$(printf '%s' "$q" | jq -Rs .),\"run\":$i,\"seconds\":${t% *},\"bytes\":${t#* }}"
+      done
     done
   done
-  for m in series index; do
+  for m in index series; do
     "$DIR/bin/discobench" --prometheus-url="$URL" --config=config/promgate.yaml --series="$n" \
-      --discovery="$m" --start="$start" --end="$end" --refreshes=3 --timeout=10m
+      --discovery="$m" --start="$start" --end="$end" --refreshes=2 --timeout=15m
   done
   stop
 done
