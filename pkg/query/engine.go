@@ -39,7 +39,8 @@
 //     phase+k×interval after the query, plus a grace for the scrape's
 //     duration and ingestion of a fifth of the interval, at most 2s.
 //     Whichever the HPAs' phases, one query per metric and interval
-//     suffices, and an answer lags a fresh one by at most the grace.
+//     suffices, and an answer lags a fresh one by at most the grace (plus
+//     the minimum lifetime, for a query just before a scrape is visible).
 //   - Many phases: a job's targets are spread over the interval, so the
 //     answer changes at every target's scrape and no lifetime keeps it
 //     exact. The result lives one interval from the query: every series in
