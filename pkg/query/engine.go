@@ -34,7 +34,7 @@
 //
 //   - One phase: one target, or targets scraped in step (the latest
 //     samples of step 1 lie within a tenth of the interval, and the raw
-//     samples of step 2 agree with them). The answer is exact until the
+//     samples of step 2 agree with them within 50ms). The answer is exact until the
 //     next scrape is visible, so the result lives until then: the next
 //     phase+k×interval after the query, plus a grace for the scrape's
 //     duration and ingestion of a fifth of the interval, at most 2s.
