@@ -8,10 +8,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/promgate/promgate/pkg/prom"
 )
@@ -103,7 +105,7 @@ var selectorParser = parser.NewParser(parser.Options{})
 type indexPlan struct {
 	il         IndexLister
 	start, end time.Time
-	requests   int
+	requests   atomic.Int64
 	emit       func(name string, present []string)
 }
 
@@ -129,23 +131,26 @@ func with(ms []*labels.Matcher, name string, t labels.MatchType) []*labels.Match
 	return append(out, labels.MustNewMatcher(t, name, ""))
 }
 
-func (p *indexPlan) count() error {
-	p.requests++
-	if p.requests > maxIndexRequests {
+// count returns the requests sent so far.
+func (p *indexPlan) count() int { return int(p.requests.Load()) }
+
+// sent counts one more request, and fails past maxIndexRequests.
+func (p *indexPlan) sent() error {
+	if p.requests.Add(1) > maxIndexRequests {
 		return fmt.Errorf("%w: the plan needs more than %d index requests (resource labels vary too much between series)", errQueryUnsupported, maxIndexRequests)
 	}
 	return nil
 }
 
 func (p *indexPlan) names(ctx context.Context, ms []*labels.Matcher) ([]string, error) {
-	if err := p.count(); err != nil {
+	if err := p.sent(); err != nil {
 		return nil, err
 	}
 	return p.il.LabelValues(ctx, labels.MetricName, render(ms), p.start, p.end)
 }
 
 func (p *indexPlan) labelNames(ctx context.Context, ms []*labels.Matcher) ([]string, error) {
-	if err := p.count(); err != nil {
+	if err := p.sent(); err != nil {
 		return nil, err
 	}
 	return p.il.LabelNames(ctx, render(ms), p.start, p.end)
@@ -184,31 +189,48 @@ func (p *indexPlan) explore(ctx context.Context, ms []*labels.Matcher, names, re
 		}
 		rem = intersect(rem, ls)
 	}
-	for len(rem) > 0 {
-		l := rem[0]
-		rem = rem[1:]
-		if carried, known := decided(ms, l); known {
-			if carried {
-				present = append(slices.Clip(present), l)
-			}
-			continue
-		}
-		without, err := p.names(ctx, with(ms, l, labels.MatchEqual))
-		if err != nil {
-			return err
-		}
-		if len(without) == 0 { // all carry l: the same series, labels unchanged
+	// Which of rem do all the series carry? The questions are independent:
+	// asked at once, the plan takes the time of one of them.
+	var undecided []string
+	for _, l := range rem {
+		if carried, known := decided(ms, l); !known {
+			undecided = append(undecided, l)
+		} else if carried {
 			present = append(slices.Clip(present), l)
-			continue
 		}
+	}
+	withouts := make([][]string, len(undecided))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, l := range undecided {
+		g.Go(func() (err error) {
+			withouts[i], err = p.names(gctx, with(ms, l, labels.MatchEqual))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var mixed []string // some series carry them, others not
+	var mixedWithout [][]string
+	for i, l := range undecided {
+		if len(withouts[i]) == 0 { // all carry l: the same series, labels unchanged
+			present = append(slices.Clip(present), l)
+		} else {
+			mixed, mixedWithout = append(mixed, l), append(mixedWithout, withouts[i])
+		}
+	}
+	if len(mixed) > 0 {
+		// Split on the first; the other mixed labels are asked again in
+		// each part.
+		l, rest := mixed[0], mixed[1:]
 		carrying, err := p.names(ctx, with(ms, l, labels.MatchNotEqual))
 		if err != nil {
 			return err
 		}
-		if err := p.explore(ctx, with(ms, l, labels.MatchNotEqual), carrying, rem, append(slices.Clip(present), l), true); err != nil {
+		if err := p.explore(ctx, with(ms, l, labels.MatchNotEqual), carrying, rest, append(slices.Clip(present), l), true); err != nil {
 			return err
 		}
-		return p.explore(ctx, with(ms, l, labels.MatchEqual), without, rem, present, true)
+		return p.explore(ctx, with(ms, l, labels.MatchEqual), mixedWithout[0], rest, present, true)
 	}
 	for _, n := range names {
 		p.emit(n, present)
@@ -250,39 +272,45 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 	p := &indexPlan{il: il, start: start, end: end, emit: func(name string, present []string) {
 		out = append(out, found{name, slices.Clone(present)})
 	}}
-	names, err := p.names(ctx, base)
-	if err != nil {
-		return p.requests, err
+	// The names, and the label names custom rules need, at once.
+	var names, ls []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		names, err = p.names(gctx, base)
+		return err
+	})
+	if relevant != nil { // external rules: names only
+		g.Go(func() (err error) {
+			ls, err = p.labelNames(gctx, base)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return p.count(), err
 	}
 	// A backend that ignores match[] answers names the selector excludes.
 	for _, n := range names {
 		for _, m := range base {
 			if m.Name == labels.MetricName && !m.Matches(n) {
-				return p.requests, fmt.Errorf("%w: it answered metric %q for %s", errUnsupported, n, query)
+				return p.count(), fmt.Errorf("%w: it answered metric %q for %s", errUnsupported, n, query)
 			}
 		}
 	}
 	var rel []string
-	if len(names) > 0 && relevant != nil { // external rules: names only
-		ls, err := p.labelNames(ctx, base)
-		if err != nil {
-			return p.requests, err
+	for _, l := range ls {
+		if l != labels.MetricName && relevant(l) {
+			rel = append(rel, l)
 		}
-		for _, l := range ls {
-			if l != labels.MetricName && relevant(l) {
-				rel = append(rel, l)
-			}
-		}
-		sort.Strings(rel)
 	}
+	sort.Strings(rel)
 	if err := p.explore(ctx, base, names, rel, nil, false); err != nil {
-		return p.requests, err
+		return p.count(), err
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
 	for _, f := range out {
 		emit(f.name, f.labels)
 	}
-	return p.requests, nil
+	return p.count(), nil
 }
 
 // probe asks for the names of a metric no series has: a backend that
