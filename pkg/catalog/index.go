@@ -56,7 +56,7 @@ type IndexLister interface {
 }
 
 // maxIndexRequests bounds the requests of one seriesQuery's index plan:
-// past it, the series' resource labels vary so much that listing them is
+// past it, so many labels map to resources that listing the series is
 // cheaper, and auto lists them (index fails).
 const maxIndexRequests = 512
 
@@ -95,19 +95,29 @@ func unsupported(err error) bool {
 var selectorParser = parser.NewParser(parser.Options{})
 
 // indexPlan recovers a seriesQuery's shapes projected on its relevant
-// labels from the index: one /api/v1/labels call for the label names its
-// series carry, then, over the relevant ones, a partition of the series
-// by which of them they carry (matchers l!="" and l=""), asking
-// /api/v1/label/__name__/values for the names in each part and pruning
-// empty parts. Where every series of the selector carries the same
-// relevant labels (the usual case), that is two requests plus one per
-// relevant label that the seriesQuery does not already require.
+// labels from the index. What the rules make of a metric name's shapes
+// depends only on the union of the relevant labels its series carry (a
+// custom rule gives one metric per label that maps to a resource, and
+// every shape of a name gives the same entry), so the plan asks, per
+// relevant label l that the seriesQuery does not already require, which
+// names have series carrying it: the names of the seriesQuery with l!=""
+// added (/api/v1/label/__name__/values, an index lookup). The candidate
+// labels are the backend's label names (/api/v1/labels without match[],
+// its label index) that a rule maps; past maxCandidates, those the
+// seriesQuery's series carry (/api/v1/labels with match[], which reads
+// each series' labels).
 type indexPlan struct {
 	il         IndexLister
 	start, end time.Time
 	requests   atomic.Int64
-	emit       func(name string, present []string)
 }
+
+// maxCandidates is the most candidate labels asked about without first
+// asking which of them the seriesQuery's series carry.
+const maxCandidates = 8
+
+// planConcurrency bounds the plan's requests in flight.
+const planConcurrency = 4
 
 // render writes matchers as one selector. The base matchers come first:
 // the seriesQuery's own, of which Prometheus requires one not to match
@@ -137,7 +147,7 @@ func (p *indexPlan) count() int { return int(p.requests.Load()) }
 // sent counts one more request, and fails past maxIndexRequests.
 func (p *indexPlan) sent() error {
 	if p.requests.Add(1) > maxIndexRequests {
-		return fmt.Errorf("%w: the plan needs more than %d index requests (resource labels vary too much between series)", errQueryUnsupported, maxIndexRequests)
+		return fmt.Errorf("%w: the plan needs more than %d index requests (too many labels map to resources)", errQueryUnsupported, maxIndexRequests)
 	}
 	return nil
 }
@@ -149,11 +159,17 @@ func (p *indexPlan) names(ctx context.Context, ms []*labels.Matcher) ([]string, 
 	return p.il.LabelValues(ctx, labels.MetricName, render(ms), p.start, p.end)
 }
 
+// labelNames asks the label names of the series of ms; of all series
+// when ms is empty.
 func (p *indexPlan) labelNames(ctx context.Context, ms []*labels.Matcher) ([]string, error) {
 	if err := p.sent(); err != nil {
 		return nil, err
 	}
-	return p.il.LabelNames(ctx, render(ms), p.start, p.end)
+	match := ""
+	if len(ms) > 0 {
+		match = render(ms)
+	}
+	return p.il.LabelNames(ctx, match, p.start, p.end)
 }
 
 // decided reports whether ms alone decide whether their series carry
@@ -174,70 +190,6 @@ func decided(ms []*labels.Matcher, l string) (carried, known bool) {
 	return false, false
 }
 
-// explore partitions the series of ms, whose names are names, on the
-// labels rem; present are the relevant labels all of them carry. When
-// fresh, labels(ms) has not been asked, so rem may hold labels none of
-// them carries.
-func (p *indexPlan) explore(ctx context.Context, ms []*labels.Matcher, names, rem, present []string, fresh bool) error {
-	if len(names) == 0 {
-		return nil
-	}
-	if fresh && len(rem) > 0 {
-		ls, err := p.labelNames(ctx, ms)
-		if err != nil {
-			return err
-		}
-		rem = intersect(rem, ls)
-	}
-	// Which of rem do all the series carry? The questions are independent:
-	// asked at once, the plan takes the time of one of them.
-	var undecided []string
-	for _, l := range rem {
-		if carried, known := decided(ms, l); !known {
-			undecided = append(undecided, l)
-		} else if carried {
-			present = append(slices.Clip(present), l)
-		}
-	}
-	withouts := make([][]string, len(undecided))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, l := range undecided {
-		g.Go(func() (err error) {
-			withouts[i], err = p.names(gctx, with(ms, l, labels.MatchEqual))
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	var mixed []string // some series carry them, others not
-	var mixedWithout [][]string
-	for i, l := range undecided {
-		if len(withouts[i]) == 0 { // all carry l: the same series, labels unchanged
-			present = append(slices.Clip(present), l)
-		} else {
-			mixed, mixedWithout = append(mixed, l), append(mixedWithout, withouts[i])
-		}
-	}
-	if len(mixed) > 0 {
-		// Split on the first; the other mixed labels are asked again in
-		// each part.
-		l, rest := mixed[0], mixed[1:]
-		carrying, err := p.names(ctx, with(ms, l, labels.MatchNotEqual))
-		if err != nil {
-			return err
-		}
-		if err := p.explore(ctx, with(ms, l, labels.MatchNotEqual), carrying, rest, append(slices.Clip(present), l), true); err != nil {
-			return err
-		}
-		return p.explore(ctx, with(ms, l, labels.MatchEqual), mixedWithout[0], rest, present, true)
-	}
-	for _, n := range names {
-		p.emit(n, present)
-	}
-	return nil
-}
-
 // intersect returns the elements of a (sorted) that are in b.
 func intersect(a, b []string) []string {
 	in := make(map[string]bool, len(b))
@@ -254,26 +206,19 @@ func intersect(a, b []string) []string {
 }
 
 // indexShapes lists the shapes of query from the index: per metric name,
-// each distinct set of the labels relevant says matter that its series
-// carry (nil relevant: none matters, the names are enough). Shapes come sorted by name, the order of Prometheus' series
-// answer (series sorted by their labels, __name__ first), so that the
-// last shape of a name is where its last series would be. It returns the
-// number of requests it sent.
+// the labels relevant says matter that some of its series carry (nil
+// relevant: none matters, the names are enough). Shapes come sorted by
+// name, the order of Prometheus' series answer (series sorted by their
+// labels, __name__ first), so that the last shape of a name is where its
+// last series would be. It returns the number of requests it sent.
 func indexShapes(ctx context.Context, il IndexLister, query string, start, end time.Time, relevant func(string) bool, emit func(name string, labels []string)) (int, error) {
 	base, err := selectorParser.ParseMetricSelector(query)
 	if err != nil {
 		return 0, fmt.Errorf("%w: it is not a PromQL selector: %v", errQueryUnsupported, err)
 	}
-	type found struct {
-		name   string
-		labels []string
-	}
-	var out []found
-	p := &indexPlan{il: il, start: start, end: end, emit: func(name string, present []string) {
-		out = append(out, found{name, slices.Clone(present)})
-	}}
-	// The names, and the label names custom rules need, at once.
-	var names, ls []string
+	p := &indexPlan{il: il, start: start, end: end}
+	// The names, and the backend's label names, at once.
+	var names, all []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		names, err = p.names(gctx, base)
@@ -281,7 +226,7 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 	})
 	if relevant != nil { // external rules: names only
 		g.Go(func() (err error) {
-			ls, err = p.labelNames(gctx, base)
+			all, err = p.labelNames(gctx, nil)
 			return err
 		})
 	}
@@ -296,19 +241,50 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 			}
 		}
 	}
-	var rel []string
-	for _, l := range ls {
-		if l != labels.MetricName && relevant(l) {
-			rel = append(rel, l)
+	var carried, undecided []string // carried: by every series of query
+	if len(names) > 0 {
+		for _, l := range all {
+			if l == labels.MetricName || !relevant(l) {
+				continue
+			}
+			switch c, known := decided(base, l); {
+			case known && c:
+				carried = append(carried, l)
+			case !known:
+				undecided = append(undecided, l)
+			}
 		}
 	}
-	sort.Strings(rel)
-	if err := p.explore(ctx, base, names, rel, nil, false); err != nil {
+	if len(undecided) > maxCandidates {
+		ls, err := p.labelNames(ctx, base)
+		if err != nil {
+			return p.count(), err
+		}
+		undecided = intersect(undecided, ls)
+	}
+	carriers := make([][]string, len(undecided)) // names with series carrying undecided[i]
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(planConcurrency)
+	for i, l := range undecided {
+		g.Go(func() (err error) {
+			carriers[i], err = p.names(gctx, with(base, l, labels.MatchNotEqual))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return p.count(), err
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
-	for _, f := range out {
-		emit(f.name, f.labels)
+	byName := make(map[string][]string, len(names))
+	for i, l := range undecided {
+		for _, n := range carriers[i] {
+			byName[n] = append(byName[n], l)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		lbls := append(slices.Clone(carried), byName[n]...)
+		sort.Strings(lbls)
+		emit(n, lbls)
 	}
 	return p.count(), nil
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // LabelNames returns the label names of the series matching the selector
-// match that had samples between start and end (/api/v1/labels), sorted
-// as the backend sorts them. It reads Prometheus' index without
+// match (all series when match is empty) that had samples between start
+// and end (/api/v1/labels), sorted as the backend sorts them. It reads Prometheus' index without
 // materialising series. The answer is bounded by the client's
 // Limits.MaxResponseBytes; an answer with a warning of missing data is an
 // error unless Limits.AllowPartialResponse.
@@ -59,7 +59,9 @@ func (c *Client) strings(ctx context.Context, op, path, match string, start, end
 func (c *Client) doStrings(ctx context.Context, path, match string, start, end time.Time, lim Limits) ([]string, error) {
 	preferGet := strings.HasSuffix(path, "/values")
 	form := url.Values{}
-	form.Set("match[]", match)
+	if match != "" {
+		form.Set("match[]", match)
+	}
 	form.Set("start", formatTime(start))
 	form.Set("end", formatTime(end))
 	encoded := c.withParams(form).Encode()

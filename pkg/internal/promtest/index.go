@@ -111,7 +111,8 @@ func (x *Index) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // selected returns the series any of the selectors match, in order; all
-// of them when all is set.
+// of them when all is set or there is no selector (label names and values
+// without match[]).
 func (x *Index) selected(matches []string, all bool) ([]labels.Labels, error) {
 	var sets [][]*labels.Matcher
 	for _, m := range matches {
@@ -126,7 +127,7 @@ func (x *Index) selected(matches []string, all bool) ([]labels.Labels, error) {
 	}
 	var out []labels.Labels
 	for _, s := range x.series {
-		if all || slices.ContainsFunc(sets, func(ms []*labels.Matcher) bool { return matchAll(ms, s) }) {
+		if all || len(sets) == 0 || slices.ContainsFunc(sets, func(ms []*labels.Matcher) bool { return matchAll(ms, s) }) {
 			out = append(out, s)
 		}
 	}
