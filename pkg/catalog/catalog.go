@@ -9,10 +9,10 @@
 // method streams /api/v1/series and keeps each series' name and label
 // names: a relist costs O(series). The index method asks Prometheus' index
 // (/api/v1/labels and /api/v1/label/__name__/values with match[]) for the
-// metric names and, per name, the distinct sets of relevant labels (those a
-// rule of the seriesQuery maps to a resource, and the namespace label) that
-// its series carry: a few requests per seriesQuery, O(metric names ×
-// relevant label patterns). Both give the same Snapshot (see
+// metric names and, per name, the relevant labels (those a rule of the
+// seriesQuery maps to a resource, and the namespace label) that its series
+// carry: a few requests per seriesQuery, one per relevant label, whatever
+// the number of series. Both give the same Snapshot (see
 // docs/discovery.md for the differences in reports and time range); auto,
 // the default, uses the index and falls back to the series for a backend
 // that does not answer it.
@@ -95,10 +95,10 @@ type RuleReport struct {
 	Method   Method
 	Requests int
 	// Series is the number of distinct shapes seen: (name, label names)
-	// per series with MethodSeries; with MethodIndex, (name, relevant
-	// label names), the labels that the rules sharing the seriesQuery map
-	// to resources and the namespace label, so fewer where series differ
-	// only in other labels. Neither counts series.
+	// per series with MethodSeries; with MethodIndex, one per name, with
+	// the relevant labels (that the rules sharing the seriesQuery map to
+	// resources, and the namespace label) any of its series carries.
+	// Neither counts series; Kept and Dropped count the same shapes.
 	Series int
 	Kept   int
 	// Dropped counts dropped shapes by reason; Examples holds a few series
