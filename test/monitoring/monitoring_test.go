@@ -189,6 +189,7 @@ func TestSelfMetricsLint(t *testing.T) {
 	for _, want := range []string{
 		"promgate_discovery_series", "promgate_discovery_series_dropped", "promgate_discovery_metrics",
 		"promgate_discovery_rule_duration_seconds", "promgate_discovery_rule_failing",
+		"promgate_discovery_rule_method", "promgate_discovery_rule_requests",
 		"promgate_discovery_rule_last_success_timestamp_seconds", "promgate_discovery_errors_total",
 		"promgate_discovery_duration_seconds", "promgate_discovery_last_timestamp_seconds",
 		"promgate_queries_total", "promgate_backend_query_duration_seconds", "promgate_backend_queries_in_flight",
