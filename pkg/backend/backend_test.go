@@ -3,12 +3,14 @@ package backend
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
 
+	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
@@ -133,5 +135,29 @@ func TestChanged(t *testing.T) {
 				t.Errorf("Changed() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDiscoveryMethods: a backend of the file inherits the default
+// backend's discovery method unless it sets its own.
+func TestDiscoveryMethods(t *testing.T) {
+	for _, tc := range []struct {
+		def  catalog.Method
+		own  string
+		want map[string]catalog.Method
+	}{
+		{"", "", map[string]catalog.Method{"default": "", "b": ""}},
+		{catalog.MethodSeries, "", map[string]catalog.Method{"default": catalog.MethodSeries, "b": catalog.MethodSeries}},
+		{catalog.MethodSeries, "index", map[string]catalog.Method{"default": catalog.MethodSeries, "b": catalog.MethodIndex}},
+		{"", "auto", map[string]catalog.Method{"default": "", "b": catalog.MethodAuto}},
+	} {
+		s, err := New(Defaults{Client: prom.Options{URL: "http://a:9090/", Timeout: time.Second}, Discovery: tc.def},
+			[]config.Backend{{Name: "b", URL: "http://b:9090/", Discovery: tc.own}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Methods(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("default %q, own %q: %v, want %v", tc.def, tc.own, got, tc.want)
+		}
 	}
 }
