@@ -48,6 +48,9 @@ import (
 // false; the caller sends expr as it is. The returned expression is freshly
 // parsed and shares no nodes with expr.
 func RequireCompleteWindows(expr parser.Expr) (guarded parser.Expr, ok bool) {
+	if expr == nil {
+		return nil, false
+	}
 	if !hasWindow(expr) {
 		return expr, true
 	}
@@ -484,6 +487,9 @@ func hasWindow(e parser.Expr) bool {
 // computable yet" from "no such series". False when expr has no range
 // selector.
 func Presence(expr parser.Expr) (string, bool) {
+	if expr == nil {
+		return "", false
+	}
 	var ms *parser.MatrixSelector
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		if m, ok := n.(*parser.MatrixSelector); ok && ms == nil {

@@ -172,6 +172,9 @@ func ParseSelector(sel string) ([]*labels.Matcher, error) {
 // Window returns the range of the range selectors in expr when all of them
 // share one range (e.g. rate(x[2m]) gives 2m), and false otherwise.
 func Window(expr parser.Expr) (time.Duration, bool) {
+	if expr == nil { // a query sent unchecked (another dialect, or a template PromQL cannot parse)
+		return 0, false
+	}
 	var w time.Duration
 	ok := true
 	seen := false
