@@ -73,7 +73,7 @@ func newServeOptions() *serveOptions {
 		maxConcurrent:  16,
 		batch:          true,
 		reloadInterval: 5 * time.Second,
-		discovery:      string(catalog.MethodAuto),
+		discovery:      string(catalog.MethodSeries),
 	}
 	return o
 }
@@ -96,7 +96,7 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.BoolVar(&o.prom.AllowCredentialsOverHTTP, strings.TrimPrefix(prom.FlagAllowCredentialsOverHTTP, "--"), o.prom.AllowCredentialsOverHTTP, "Allow sending a bearer token (--prometheus-token-file, --prometheus-auth-incluster, a --prometheus-auth-config user) or an Authorization header to an http:// --prometheus-url, in the clear. Only for a trusted network path; prometheus-adapter allowed this silently.")
 	fs.DurationVar(&o.prom.Timeout, "prometheus-timeout", o.prom.Timeout, "Timeout of one Prometheus request; also sent to Prometheus as the query timeout. (prometheus-adapter has no timeout: a hung Prometheus held requests until the client gave up.)")
 	fs.DurationVar(&o.relistInterval, "metrics-relist-interval", o.relistInterval, "How often series are rediscovered. (prometheus-adapter defaults to 10m; promgate to 1m, since its discovery keeps only series and label names, so new metrics appear within a minute.)")
-	fs.StringVar(&o.discovery, "discovery-method", o.discovery, "How series are discovered: auto (read Prometheus' index, /api/v1/labels and /api/v1/label/__name__/values, a few requests per seriesQuery whatever the number of series; fall back to /api/v1/series, logged once, where a backend does not answer them), index (the index only; a backend that does not answer it is a discovery error) or series (stream every series of /api/v1/series, as prometheus-adapter). Backends of the config file inherit it unless they set discovery. See docs/discovery.md.")
+	fs.StringVar(&o.discovery, "discovery-method", o.discovery, "How series are discovered: series (the default: stream every series of /api/v1/series, as prometheus-adapter; a metric disappears once its series are older than --metrics-max-age), auto (read Prometheus' index, /api/v1/labels and /api/v1/label/__name__/values, a few requests per seriesQuery whatever the number of series; fall back to /api/v1/series, logged once, where a backend does not answer them), index (the index only; a backend that does not answer it is a discovery error). index and auto cost a few requests per seriesQuery instead of every series, but keep a metric whose series all stopped until Prometheus compacts its head block, up to 2-3 hours, rather than for --metrics-max-age. Backends of the config file inherit it unless they set discovery. See docs/discovery.md.")
 	fs.DurationVar(&o.maxAge, "metrics-max-age", o.maxAge, "Only series with samples this recent are discovered (0: the relist interval). Must not be less than --metrics-relist-interval.")
 	fs.BoolVar(&o.disableHTTP2, "disable-http2", o.disableHTTP2, "Disable HTTP/2 on the serving port (prometheus-adapter's name for --disable-http2-serving).")
 	fs.IntVar(&o.maxNames, "max-names-in-query", o.maxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")

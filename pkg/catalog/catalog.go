@@ -218,7 +218,7 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 	d := &Discoverer{
 		lister: lister, mapper: mapper,
 		maxAge: maxAge, concurrency: 4,
-		method:   MethodAuto,
+		method:   MethodSeries,
 		clock:    time.Now,
 		fellBack: map[string]string{}, probed: map[string]bool{},
 		last:  map[seriesKey]queryResult{},
@@ -246,7 +246,7 @@ func (d *Discoverer) WithClock(clock func() time.Time) *Discoverer {
 }
 
 // WithMethod sets the discovery method of every backend WithMethods does
-// not name (default MethodAuto). Call it before Run.
+// not name (default MethodSeries). Call it before Run.
 func (d *Discoverer) WithMethod(m Method) *Discoverer {
 	d.method = m
 	return d

@@ -36,11 +36,12 @@ const (
 	MethodSeries Method = "series"
 )
 
-// ParseMethod returns the Method called s ("" is MethodAuto).
+// ParseMethod returns the Method called s ("" is MethodSeries, the
+// default: prometheus-adapter's semantics of --metrics-max-age).
 func ParseMethod(s string) (Method, error) {
 	switch m := Method(s); m {
 	case "":
-		return MethodAuto, nil
+		return MethodSeries, nil
 	case MethodAuto, MethodIndex, MethodSeries:
 		return m, nil
 	}

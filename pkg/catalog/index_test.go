@@ -271,7 +271,7 @@ func TestIndexDiscoveryFallback(t *testing.T) {
 			cfg, _ := config.Parse([]byte(edgeConfig))
 			custom, external, _ := rules.Compile(cfg)
 			c, _ := prom.New(prom.Options{URL: srv.URL, Timeout: 5 * time.Second})
-			d := New(custom, external, c.WithLimits(prom.Limits{}), adapterMapper(), time.Hour)
+			d := New(custom, external, c.WithLimits(prom.Limits{}), adapterMapper(), time.Hour).WithMethod(MethodAuto)
 			for i := range 2 {
 				srv.Reset()
 				snap := d.Refresh(context.Background())
