@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"golang.org/x/sync/errgroup"
@@ -157,7 +158,7 @@ func (p *indexPlan) names(ctx context.Context, ms []*labels.Matcher) ([]string, 
 	if err := p.sent(); err != nil {
 		return nil, err
 	}
-	return p.il.LabelValues(ctx, labels.MetricName, render(ms), p.start, p.end)
+	return p.il.LabelValues(ctx, model.MetricNameLabel, render(ms), p.start, p.end)
 }
 
 // labelNames asks the label names of the series of ms; of all series
@@ -237,7 +238,7 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 	// A backend that ignores match[] answers names the selector excludes.
 	for _, n := range names {
 		for _, m := range base {
-			if m.Name == labels.MetricName && !m.Matches(n) {
+			if m.Name == model.MetricNameLabel && !m.Matches(n) {
 				return p.count(), fmt.Errorf("%w: it answered metric %q for %s", errUnsupported, n, query)
 			}
 		}
@@ -245,7 +246,7 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 	var carried, undecided []string // carried: by every series of query
 	if len(names) > 0 {
 		for _, l := range all {
-			if l == labels.MetricName || !relevant(l) {
+			if l == model.MetricNameLabel || !relevant(l) {
 				continue
 			}
 			switch c, known := decided(base, l); {
@@ -293,7 +294,7 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 // probe asks for the names of a metric no series has: a backend that
 // answers some ignores match[].
 func probe(ctx context.Context, il IndexLister, start, end time.Time) error {
-	names, err := il.LabelValues(ctx, labels.MetricName, `{__name__="`+probeMetric+`"}`, start, end)
+	names, err := il.LabelValues(ctx, model.MetricNameLabel, `{__name__="`+probeMetric+`"}`, start, end)
 	if err != nil {
 		return err
 	}
