@@ -10,7 +10,8 @@
 # it started, also on failure or Ctrl-C.
 #
 #   A  GET custom.metrics.k8s.io .../namespaces/ns-0/pods/*/http_requests_per_second (300 pods),
-#      concurrency 20, directly to promgate and through kube-apiserver
+#      concurrency 20, directly to promgate and through kube-apiserver; then the same on
+#      test/bench/cmd/staticapi (the library's floor: a prepared answer of the same size)
 #   C  the same request at 200 req/s, fake Prometheus latency 20 ms, --query-cache-ttl=0
 #   D  kubectl top pod -A, 3,000 pods (and 10,000), --query-cache-ttl=0, 10 runs
 #   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles
@@ -25,6 +26,12 @@
 #   BENCH_DISCO="10000 21000 100000 210000 1000000 1050000"   discovery sizes ("" skips)
 #   BENCH_FAKEPROM_PORT=39400, and every E2E_*_PORT of world.sh (defaults below, all 3xxxx)
 #   BENCH_NODES=100         kwok nodes (110 pods each)
+#   BENCH_BACKEND=prometheus  what answers promgate's queries: "prometheus", a real Prometheus
+#                           (the Debian one, or $PROMETHEUS_BIN) scraping the fake's model from its
+#                           /metrics every BENCH_SCRAPE_INTERVAL (15s), the fake forwarding and
+#                           counting the queries; or "fake", the fake's model itself
+#   BENCH_PROMETHEUS_PORT=39410
+#   BENCH_PROMGATE_ARGS=    more promgate flags for every scenario (e.g. --serve-partial-windows)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +45,7 @@ export E2E_KCM_PORT=${E2E_KCM_PORT:-30257} E2E_SCHEDULER_PORT=${E2E_SCHEDULER_PO
 export E2E_KWOK_PORT=${E2E_KWOK_PORT:-30247} E2E_PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-39390}
 export E2E_EXPORTER_PORT=${E2E_EXPORTER_PORT:-39391}
 export E2E_SKIP_EXPORTER=1
+export E2E_BACKENDS=0 # no Thanos or VictoriaMetrics (their ports are the e2e world's)
 export E2E_NODES=${BENCH_NODES:-100}
 RESULTS=${BENCH_RESULTS:-$ROOT/.cache/bench-results}
 DURATION=${BENCH_DURATION:-20s}
@@ -45,9 +53,19 @@ FAKEPROM_PORT=${BENCH_FAKEPROM_PORT:-39400}
 FAKEPROM_URL=http://127.0.0.1:$FAKEPROM_PORT
 DISCO=${BENCH_DISCO-10000 21000 100000 210000 1000000 1050000}
 BIN=$ROOT/.cache/bench/bin
+BACKEND=${BENCH_BACKEND:-prometheus}
+SCRAPE_INTERVAL=${BENCH_SCRAPE_INTERVAL:-15s}
+PROM_PORT=${BENCH_PROMETHEUS_PORT:-39410}
+PROM_URL=http://127.0.0.1:$PROM_PORT
+PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus || true)}
+case "$BACKEND" in
+  prometheus) [ -x "$PROMETHEUS_BIN" ] || { echo "bench: BENCH_BACKEND=prometheus needs prometheus (apt-get install prometheus, or PROMETHEUS_BIN)" >&2; exit 1; } ;;
+  fake) ;;
+  *) echo "bench: BENCH_BACKEND=$BACKEND: want prometheus or fake" >&2; exit 1 ;;
+esac
 # promgate's flags beyond world.sh's: the fake Prometheus, and production-like intervals
 # (world.sh's 5 s relist is for tests).
-BASE_ARGS="--prometheus-url=$FAKEPROM_URL --metrics-relist-interval=1m --discovery-interval=1m"
+BASE_ARGS="--prometheus-url=$FAKEPROM_URL --metrics-relist-interval=1m --discovery-interval=1m ${BENCH_PROMGATE_ARGS:-}"
 
 T0=$(date +%s)
 log() { printf '[bench %4ds] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
@@ -57,7 +75,7 @@ export PROMGATE_BIN=${PROMGATE_BIN:-$ROOT/bin/promgate}
 
 log "building fakeprom, loadgen, discobench"
 mkdir -p "$BIN"
-go build -o "$BIN/" ./test/bench/cmd/fakeprom ./test/bench/cmd/loadgen ./test/bench/cmd/discobench
+go build -o "$BIN/" ./test/bench/cmd/fakeprom ./test/bench/cmd/loadgen ./test/bench/cmd/discobench ./test/bench/cmd/staticapi
 
 if ss -Hltn "sport = :$FAKEPROM_PORT" | grep -q .; then
   log "port $FAKEPROM_PORT is in use: set BENCH_FAKEPROM_PORT"; exit 1
@@ -66,26 +84,69 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS" "$E2E_RUN_DIR"
 
 FAKEPROM_PID=
+PROM_PID=
 WORLD_STARTED=0
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ "$WORLD_STARTED" = 1 ]; then "$WORLD" down || rc=1; fi
-  if [ -n "$FAKEPROM_PID" ] && kill -0 "$FAKEPROM_PID" 2>/dev/null; then
-    kill -TERM "$FAKEPROM_PID" 2>/dev/null || true
-    wait "$FAKEPROM_PID" 2>/dev/null || true
-  fi
+  for pid in $FAKEPROM_PID $PROM_PID; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   log "done (exit $rc)"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$BIN/fakeprom" --listen="127.0.0.1:$FAKEPROM_PORT" --layout='ns-[0-9]=300' --nodes="$E2E_NODES" \
+upstream=()
+[ "$BACKEND" = prometheus ] && upstream=(--upstream="$PROM_URL")
+"$BIN/fakeprom" --listen="127.0.0.1:$FAKEPROM_PORT" --layout='ns-[0-9]=300' --nodes="$E2E_NODES" "${upstream[@]}" \
   > "$RESULTS/fakeprom.log" 2>&1 &
 FAKEPROM_PID=$!
 for _ in $(seq 50); do curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null || { log "fakeprom did not start"; cat "$RESULTS/fakeprom.log" >&2; exit 1; }
+
+# prom_value QUERY: the value of a one-sample instant query on the real Prometheus ("" if none).
+prom_value() {
+  curl -fsS --max-time 10 "$PROM_URL/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+    sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
+}
+# wait_scraped PODS: until the real Prometheus has a rate for every pod of the fake's model.
+wait_scraped() {
+  [ "$BACKEND" = prometheus ] || return 0
+  local want=$(( 2 * $1 )) got=
+  for _ in $(seq 120); do
+    got=$(prom_value 'count(rate(http_requests_total[1m]))')
+    [ "$got" = "$want" ] && { log "Prometheus has rates for all $1 pods"; return 0; }
+    sleep 2
+  done
+  log "Prometheus has $got http_requests_total rates, want $want"; return 1
+}
+if [ "$BACKEND" = prometheus ]; then
+  PROM_DIR=$E2E_RUN_DIR/bench-prometheus
+  rm -rf "$PROM_DIR"; mkdir -p "$PROM_DIR"
+  cat > "$PROM_DIR/prometheus.yml" <<YAML
+global:
+  scrape_interval: $SCRAPE_INTERVAL
+  scrape_timeout: 10s
+scrape_configs:
+  - job_name: model
+    honor_labels: true
+    static_configs:
+      - targets: ['127.0.0.1:$FAKEPROM_PORT']
+YAML
+  log "starting Prometheus ($("$PROMETHEUS_BIN" --version 2>&1 | head -1)) on $PROM_URL, scraping the model every $SCRAPE_INTERVAL"
+  "$PROMETHEUS_BIN" --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+    --storage.tsdb.retention.time=2h --web.listen-address="127.0.0.1:$PROM_PORT" \
+    > "$RESULTS/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  for _ in $(seq 100); do curl -fsS --max-time 1 "$PROM_URL/-/ready" > /dev/null 2>&1 && break; sleep 0.3; done
+  curl -fsS --max-time 1 "$PROM_URL/-/ready" > /dev/null || { log "Prometheus did not start"; tail -20 "$RESULTS/prometheus.log" >&2; exit 1; }
+fi
 
 log "starting the world in $E2E_RUN_DIR ($E2E_NODES kwok nodes, no exporter)"
 WORLD_STARTED=1
@@ -93,12 +154,23 @@ WORLD_STARTED=1
 
 LG=("$BIN/loadgen")
 common=(--run-dir="$E2E_RUN_DIR" --fakeprom="$FAKEPROM_URL")
+[ "$BACKEND" = prometheus ] && common+=(--backend-pid="$PROM_PID")
 
 # promgate ARGS...: (re)start promgate with BASE_ARGS plus ARGS, wait until its APIServices are Available.
 promgate() {
   log "starting promgate $*"
   PROMGATE_ARGS="$BASE_ARGS $*" "$WORLD" register-promgate 2> "$RESULTS/register.log" ||
     { cat "$RESULTS/register.log" >&2; return 1; }
+}
+# floor ORDER TARGET: scenario A's request on staticapi (the apiserver library serving a prepared
+# answer of the same size) registered in promgate's place: the floor promgate is compared with.
+floor() {
+  log "starting staticapi (the static floor) in promgate's place"
+  PROMGATE_BIN=$BIN/staticapi PROMGATE_WAIT_APISERVICES="v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io" \
+    PROMGATE_ARGS="$BASE_ARGS --pods=300" "$WORLD" register-promgate 2> "$RESULTS/register.log" ||
+    { cat "$RESULTS/register.log" >&2; return 1; }
+  "${LG[@]}" closed "${common[@]}" --order="$1" --scenario=A --name="static floor, 300 pods" --floor \
+    --out="$RESULTS/$1-A.json" --target="$2" --concurrency=20 --duration="$DURATION"
 }
 pods() { "${LG[@]}" pods "${common[@]}" --nodes="$E2E_NODES" --layout="$1"; }
 # scenario ORDER LETTER NAME PROMGATE_ARGS LOADGEN_COMMAND FLAGS...
@@ -110,20 +182,25 @@ scenario() {
 }
 
 pods 'ns-[0-9]=300'
+wait_scraped 3000
 scenario 10 A "pods metric, 300 pods" "" closed --target=direct --concurrency=20 --duration="$DURATION"
 scenario 11 A "pods metric, 300 pods" "" closed --target=aggregated --concurrency=20 --duration="$DURATION"
+floor 12 direct
+floor 13 aggregated
 scenario 20 C "pods metric, 300 pods, no cache" "--query-cache-ttl=0" rate --target=direct --rps=200 --latency=20ms --duration="$DURATION"
 if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
   scenario 21 C "pods metric, 300 pods, no cache, no batching" "--query-cache-ttl=0 --query-batching=false" rate --comparison --target=direct --rps=200 --latency=20ms --duration="$DURATION"
 fi
 scenario 30 D "top pod -A, 3,000 pods" "--query-cache-ttl=0" top --runs=10
 pods 'ns-[0-9]=300,ns-[10-49]=20'
+wait_scraped 3800
 scenario 40 B "1,000 HPAs" "" hpa --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
 if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
   scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
 fi
 if [ "${BENCH_10K:-1}" = 1 ]; then
   pods 'ns-[0-9]=920,ns-[10-49]=20'
+  wait_scraped 10000
   scenario 31 D "top pod -A, 10,000 pods" "--query-cache-ttl=0" top --runs=10
 fi
 

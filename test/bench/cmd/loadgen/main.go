@@ -66,6 +66,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	fs.StringVar(&r.Scenario, "scenario", "", "scenario letter")
 	fs.StringVar(&r.Name, "name", cmd, "row name")
 	fs.StringVar(&r.PromgateArgs, "promgate-args", "", "promgate's extra flags, for the report")
+	fs.BoolVar(&r.Floor, "floor", false, "the row measures test/bench/cmd/staticapi (the library's floor) in promgate's place")
 	fs.BoolVar(&r.Comparison, "comparison", false, "the row is for comparison (non-default settings), not checked against the targets")
 	http2 := fs.Bool("http2", true, "send requests over HTTP/2 (one multiplexed connection, as client-go does); false: HTTP/1.1, one connection per concurrent request")
 	tgt := fs.String("target", "direct", "direct (promgate's port, front-proxy identity) or aggregated (through kube-apiserver)")

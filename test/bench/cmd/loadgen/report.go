@@ -204,7 +204,32 @@ func printTargets(p func(string, ...any), rows []Result, disco []discoResult) {
 	add := func(target, measured string, ok bool) {
 		checks = append(checks, check{target: target, measured: measured, ok: ok})
 	}
+	floors := map[string]Result{} // by target
 	for _, r := range rows {
+		if r.Floor && r.Scenario == "A" {
+			floors[r.Target] = r
+		}
+	}
+	for _, r := range rows {
+		if r.Scenario == "A" && !r.Comparison && !r.Floor && r.Requests > 0 {
+			cpu := r.PromgateCPUSeconds / float64(r.Requests)
+			if f, ok := floors[r.Target]; ok && r.Target == "direct" && f.Latency.P99 > 0 {
+				add(fmt.Sprintf("A %s, direct: p99 ≤ 2× the static floor's p99 (issue 12)", r.Name),
+					fmt.Sprintf("p99 %s vs %s: %.2f×", ms(r.Latency.P99), ms(f.Latency.P99), r.Latency.P99/f.Latency.P99),
+					r.Latency.P99 <= 2*f.Latency.P99)
+			}
+			if r.Target == "aggregated" && r.APIServerCPUSeconds > 0 {
+				api := r.APIServerCPUSeconds / float64(r.Requests)
+				add(fmt.Sprintf("A %s, through kube-apiserver: promgate CPU per request ≤ 0.5× kube-apiserver's (issue 12)", r.Name),
+					fmt.Sprintf("%s vs %s: %.2f×", ms(cpu), ms(api), cpu/api), cpu <= 0.5*api)
+			}
+		}
+	}
+	for _, r := range rows {
+		if r.Floor {
+			checks = append(checks, check{target: fmt.Sprintf("%s %s, %s: the static floor (staticapi)", r.Scenario, r.Name, r.Target), measured: comparisonText(r) + fmt.Sprintf(", CPU %s/request", ms(r.PromgateCPUSeconds/max(1, float64(r.Requests)))), ok: true, na: true})
+			continue
+		}
 		if r.Comparison {
 			checks = append(checks, check{target: fmt.Sprintf("%s %s (%s): for comparison only", r.Scenario, r.Name, r.PromgateArgs), measured: comparisonText(r), ok: true, na: true})
 			continue
@@ -261,7 +286,7 @@ func printTargets(p func(string, ...any), rows []Result, disco []discoResult) {
 	if len(checks) == 0 {
 		return
 	}
-	p("\nTargets (issue 5)\n\n| target | measured | met |\n|---|---|---|\n")
+	p("\nTargets (issues 5 and 12)\n\n| target | measured | met |\n|---|---|---|\n")
 	for _, c := range checks {
 		met := "yes"
 		switch {

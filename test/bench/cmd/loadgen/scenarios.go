@@ -60,8 +60,11 @@ type Result struct {
 	// Backend is what answered promgate's queries: "fake" (the model) or
 	// "prometheus" (a real one behind the fake, see fakeprom --upstream),
 	// and BackendCPUSeconds the real one's CPU time.
-	Backend            string  `json:"backend"`
-	BackendCPUSeconds  float64 `json:"backendCPUSeconds,omitempty"`
+	Backend           string  `json:"backend"`
+	BackendCPUSeconds float64 `json:"backendCPUSeconds,omitempty"`
+	// Floor marks a row measured on test/bench/cmd/staticapi (the apiserver
+	// library serving a prepared answer) in promgate's place.
+	Floor              bool    `json:"floor,omitempty"`
 	LoadgenCPUSeconds  float64 `json:"loadgenCPUSeconds"`
 	PromgatePeakRSSMiB float64 `json:"promgatePeakRSSMiB"`
 	WallSeconds        float64 `json:"wallSeconds"`
