@@ -40,6 +40,24 @@ func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.V
 }
 
 func (c *Client) query(ctx context.Context, query string, ts time.Time, lim Limits) (model.Vector, error) {
+	res, err := c.instant(ctx, query, ts, lim)
+	if err != nil {
+		return nil, err
+	}
+	switch res.typ {
+	case model.ValVector:
+		return res.vector, nil
+	case model.ValScalar:
+		return model.Vector{{Metric: model.Metric{}, Value: res.scalar.Value, Timestamp: res.scalar.Timestamp}}, nil
+	default:
+		return nil, &Error{Backend: c.name, Op: "query", Err: withKind(InvalidResponse, fmt.Errorf("query %q returned a %s, want a vector", query, res.typ))}
+	}
+}
+
+// instant runs query at ts (the backend's now when zero) under lim and
+// returns its answer, of any type; a partial answer is an error unless lim
+// allows it.
+func (c *Client) instant(ctx context.Context, query string, ts time.Time, lim Limits) (queryResult, error) {
 	args := url.Values{}
 	if d := c.queryTimeout(ctx); d > 0 {
 		args.Set("timeout", d.String())
@@ -50,22 +68,15 @@ func (c *Client) query(ctx context.Context, query string, ts time.Time, lim Limi
 	}
 	res, err := c.doQuery(ctx, c.withParams(args), lim)
 	if err != nil {
-		return nil, &Error{Backend: c.name, Op: "query", Err: err}
+		return queryResult{}, &Error{Backend: c.name, Op: "query", Err: err}
 	}
 	if w := res.partial(); w != "" {
 		if !lim.AllowPartialResponse {
-			return nil, &Error{Backend: c.name, Op: "query", Err: withKind(PartialResponse, fmt.Errorf("query %q: %s", query, w))}
+			return queryResult{}, &Error{Backend: c.name, Op: "query", Err: withKind(PartialResponse, fmt.Errorf("query %q: %s", query, w))}
 		}
 		klog.V(2).InfoS("Serving a partial answer", "backend", c.name, "query", query, "warning", w)
 	}
-	switch res.typ {
-	case model.ValVector:
-		return res.vector, nil
-	case model.ValScalar:
-		return model.Vector{{Metric: model.Metric{}, Value: res.scalar.Value, Timestamp: res.scalar.Timestamp}}, nil
-	default:
-		return nil, &Error{Backend: c.name, Op: "query", Err: withKind(InvalidResponse, fmt.Errorf("query %q returned a %s, want a vector", query, res.typ))}
-	}
+	return res, nil
 }
 
 // queryTime formats an evaluation time as client_golang does.

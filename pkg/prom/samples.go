@@ -3,11 +3,9 @@ package prom
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/prometheus/common/model"
-	"k8s.io/klog/v2"
 )
 
 // QuerySamples runs an instant query whose answer is a matrix, such as a
@@ -26,23 +24,9 @@ func (c *LimitedClient) QuerySamples(ctx context.Context, query string, ts time.
 }
 
 func (c *Client) querySamples(ctx context.Context, query string, ts time.Time, lim Limits) (model.Matrix, error) {
-	args := url.Values{}
-	if d := c.queryTimeout(ctx); d > 0 {
-		args.Set("timeout", d.String())
-	}
-	args.Set("query", query)
-	if !ts.IsZero() {
-		args.Set("time", queryTime(ts))
-	}
-	res, err := c.doQuery(ctx, c.withParams(args), lim)
+	res, err := c.instant(ctx, query, ts, lim)
 	if err != nil {
-		return nil, &Error{Backend: c.name, Op: "query", Err: err}
-	}
-	if w := res.partial(); w != "" {
-		if !lim.AllowPartialResponse {
-			return nil, &Error{Backend: c.name, Op: "query", Err: withKind(PartialResponse, fmt.Errorf("query %q: %s", query, w))}
-		}
-		klog.V(2).InfoS("Serving a partial answer", "backend", c.name, "query", query, "warning", w)
+		return nil, err
 	}
 	if res.typ != model.ValMatrix {
 		return nil, &Error{Backend: c.name, Op: "query", Err: withKind(InvalidResponse, fmt.Errorf("query %q returned a %s, want a matrix", query, res.typ))}
