@@ -59,7 +59,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
+	return newFixtureWith(t, testConfig)
+}
+
+// newFixtureWith is newFixture with the rules of cfgText.
+func newFixtureWith(t *testing.T, cfgText string) *fixture {
+	t.Helper()
+	cfg, err := config.Parse([]byte(cfgText))
 	if err != nil {
 		t.Fatal(err)
 	}
