@@ -217,8 +217,9 @@ func (e *Engine) Do(ctx context.Context, query string) (Result, error) {
 		queriesTotal.WithLabelValues(e.opts.Backend, "cache").Inc()
 		return Result{Vector: c.vec, At: c.at, Cached: true}, nil
 	}
+	rule := ruleSelector(ctx) // the rule's selector, for probes (WithRuleSelector)
 	ch := e.group.DoChan(query, func() (any, error) {
-		return e.run(query)
+		return e.run(query, rule)
 	})
 	select {
 	case <-ctx.Done():
@@ -243,7 +244,7 @@ func (e *Engine) Do(ctx context.Context, query string) (Result, error) {
 // does not use any caller's context: a query shared by many callers must
 // not fail because the first of them went away. Its own deadline still
 // bounds it.
-func (e *Engine) run(query string) (entry, error) {
+func (e *Engine) run(query, rule string) (entry, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.Timeout)
 	defer cancel()
 	select {
@@ -267,7 +268,7 @@ func (e *Engine) run(query string) (entry, error) {
 		return entry{}, err
 	}
 	queriesTotal.WithLabelValues(e.opts.Backend, "backend").Inc()
-	life, mode := e.lifetime(query, start)
+	life, mode := e.lifetime(query, rule, start)
 	c := entry{query: query, vec: vec, at: start, expires: start.Add(life)}
 	if life > 0 {
 		cacheLifetime.WithLabelValues(e.opts.Backend, mode).Observe(life.Seconds())

@@ -30,9 +30,13 @@ const (
 	DefaultMinTTL     = time.Second
 	DefaultMaxTTL     = time.Minute
 	DefaultProbeEvery = 10 * time.Minute
-	// maxLearned bounds the metrics whose interval an engine remembers;
-	// past it, new metrics keep the fixed TTL.
-	maxLearned = 4096
+	// maxLearned and maxLearnedBytes bound the metrics whose interval an
+	// engine remembers or is probing, in number and in the bytes of their
+	// names: the names come from query text, which a query sent unchecked
+	// or a rule whose metrics are many may fill with any number of them.
+	// Past either, new metrics are not probed and keep the fixed TTL.
+	maxLearned      = 4096
+	maxLearnedBytes = 1 << 20
 )
 
 // Lifetime modes, the "mode" label of promgate_query_cache_lifetime_seconds.
@@ -53,31 +57,58 @@ type scrape struct {
 }
 
 // learner remembers, per metric name, the scrape interval and phase.
+//
+// Both maps are bounded by maxLearned names and maxLearnedBytes of them
+// (or maxNames, maxBytes): a metric enters metrics, counted, when its first
+// probe starts, and probing only holds metrics already in metrics; neither
+// forgets a name, so the bounds hold for the engine's life.
 type learner struct {
 	mu      sync.Mutex
-	metrics map[string]*scrape
-	probing map[string]bool
+	metrics map[string]*scrape // what was learned; the zero scrape while the first probe runs
+	probing map[string]bool    // metrics whose probe runs
+	bytes   int                // of the names in metrics
+
+	// maxNames and maxBytes override maxLearned and maxLearnedBytes
+	// (tests).
+	maxNames, maxBytes int
+}
+
+// admit reports whether a metric name not yet in l.metrics may enter it;
+// l.mu is held.
+func (l *learner) admit(name string) bool {
+	names, bytes := maxLearned, maxLearnedBytes
+	if l.maxNames > 0 {
+		names = l.maxNames
+	}
+	if l.maxBytes > 0 {
+		bytes = l.maxBytes
+	}
+	return len(l.metrics) < names && l.bytes+len(name) <= bytes
 }
 
 // lifetime returns how long the result of query, evaluated at at, is
 // served. With Auto off it is Options.TTL. With Auto, it is the shortest
 // of the lifetimes of the metrics the query reads (see the package doc);
 // a metric whose interval is not known yet counts as Options.TTL, and is
-// probed in the background (at most once per Options.ProbeEvery).
-func (e *Engine) lifetime(query string, at time.Time) (time.Duration, string) {
+// probed in the background (at most once per Options.ProbeEvery). Of the
+// query, only the names of its metrics are used: a probe selects a metric
+// by its name and the matchers of rule, the selector of the rule the
+// query serves (WithRuleSelector, "" if none), never by the query's own
+// matchers, which carry request input.
+func (e *Engine) lifetime(query, rule string, at time.Time) (time.Duration, string) {
 	if !e.opts.Auto {
 		return e.opts.TTL, modeFixed
 	}
-	var sels map[string]*parser.VectorSelector
+	var names []string
 	if e.samples != nil {
-		sels = metricSelectors(query)
+		names = metricNames(query)
 	}
-	if len(sels) == 0 {
+	if len(names) == 0 {
 		return e.opts.TTL, modeUnknown
 	}
 	life, mode := time.Duration(math.MaxInt64), ""
-	for _, name := range sortedKeys(sels) {
-		s, ok := e.scrapeOf(name, sels[name], at)
+	for _, name := range names {
+		s, ok := e.scrapeOf(name, rule, at)
 		l, m := e.opts.TTL, modeUnknown
 		if ok {
 			l, m = s.lifetime(at, e.opts.MinTTL, e.opts.MaxTTL)
@@ -125,34 +156,46 @@ func clamp(d, min, max time.Duration) time.Duration {
 }
 
 // scrapeOf returns what is known of metric name's scrapes, and starts a
-// probe when nothing is known or what is known is older than ProbeEvery.
-func (e *Engine) scrapeOf(name string, vs *parser.VectorSelector, now time.Time) (scrape, bool) {
+// probe, of the series of name that rule selects (probeSelector), when
+// nothing is known or what is known is older than ProbeEvery. A metric
+// not known yet is probed only if the learner admits it; it is counted
+// then, while its first probe runs.
+func (e *Engine) scrapeOf(name, rule string, now time.Time) (scrape, bool) {
 	l := &e.learner
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, ok := l.metrics[name]
-	if (!ok || now.Sub(s.at) >= e.opts.ProbeEvery) && !l.probing[name] && (ok || len(l.metrics) < maxLearned) {
+	if !ok {
+		if !l.admit(name) {
+			return scrape{}, false
+		}
+		s = &scrape{}
+		l.metrics[name] = s
+		l.bytes += len(name)
+	}
+	if (!ok || now.Sub(s.at) >= e.opts.ProbeEvery) && !l.probing[name] {
 		l.probing[name] = true
 		e.probes.Add(1)
-		go e.probe(name, vs)
+		go e.probe(name, rule)
 	}
-	if !ok || s.interval <= 0 {
+	if s.interval <= 0 {
 		return scrape{}, false
 	}
 	return *s, true
 }
 
 // probe learns the scrape interval and phase of metric name from the
-// samples vs selects, and remembers it; a failed probe is remembered too,
-// so that the metric is probed again only after ProbeEvery.
-func (e *Engine) probe(name string, vs *parser.VectorSelector) {
+// series of it that rule selects (probeSelector), and remembers it; a
+// failed probe is remembered too, so that the metric is probed again only
+// after ProbeEvery.
+func (e *Engine) probe(name, rule string) {
 	defer e.probes.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.Timeout)
 	defer cancel()
 	s, err := scrape{}, error(nil)
 	select {
 	case e.sem <- struct{}{}:
-		s, err = learn(ctx, e.backend, e.samples, vs, 4*e.opts.MaxTTL, e.opts.Now())
+		s, err = learn(ctx, e.backend, e.samples, name, probeSelector(name, rule), 4*e.opts.MaxTTL, e.opts.Now())
 		<-e.sem
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -184,12 +227,13 @@ func (e *Engine) probe(name string, vs *parser.VectorSelector) {
 	}
 }
 
-// learn runs the two probe queries of one metric at time now:
+// learn runs the two probe queries of metric name at time now:
 //
-//  1. topk(1, timestamp(vs)) or bottomk(1, timestamp(vs)): the newest and
-//     the oldest of the series' latest sample times (timestamp of a
-//     vector selector is the sample's own time), and the labels of the
-//     newest series; at most two samples, whatever the metric's size;
+//  1. topk(1, timestamp(sel)) or bottomk(1, timestamp(sel)): the newest
+//     and the oldest of the latest sample times of the series sel selects
+//     (timestamp of a vector selector is the sample's own time), and the
+//     labels of the newest series; at most two samples, whatever the
+//     metric's size;
 //  2. that one series' raw samples over window, name{labels...}[window]:
 //     the median spacing of its samples is the scrape interval.
 //
@@ -200,13 +244,12 @@ func (e *Engine) probe(name string, vs *parser.VectorSelector) {
 // change is the next scrape of that one. An interval that cannot be learned (no series, a
 // series with fewer than two samples in the window) is the zero scrape
 // and no error. Both queries are built on the syntax tree: label values
-// come from the backend's answer and the query's own selector, and are
-// quoted by the printer.
-func learn(ctx context.Context, b Backend, sq SampleQuerier, vs *parser.VectorSelector, window time.Duration, now time.Time) (scrape, error) {
+// come from sel (probeSelector: the name and the rule's selector) and the
+// backend's answer, and are quoted by the printer.
+func learn(ctx context.Context, b Backend, sq SampleQuerier, name string, sel *parser.VectorSelector, window time.Duration, now time.Time) (scrape, error) {
 	if sq == nil {
 		return scrape{}, nil
 	}
-	sel := &parser.VectorSelector{Name: vs.Name, LabelMatchers: vs.LabelMatchers}
 	ts := func() parser.Expr {
 		return &parser.Call{Func: parser.Functions["timestamp"], Args: parser.Expressions{sel}}
 	}
@@ -233,13 +276,13 @@ func learn(ctx context.Context, b Backend, sq SampleQuerier, vs *parser.VectorSe
 			oldest = s
 		}
 	}
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, vs.Name)}
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, name)}
 	for _, n := range sortedKeys(newest.Metric) {
 		if n != model.MetricNameLabel {
 			ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, string(n), string(newest.Metric[n])))
 		}
 	}
-	q2 := &parser.MatrixSelector{VectorSelector: &parser.VectorSelector{Name: vs.Name, LabelMatchers: ms}, Range: window}
+	q2 := &parser.MatrixSelector{VectorSelector: nameSelector(name, ms), Range: window}
 	m, err := sq.QuerySamples(ctx, q2.String(), now)
 	if err != nil {
 		return scrape{}, err
@@ -326,15 +369,17 @@ func secondsTime(v model.SampleValue) time.Time {
 	return time.UnixMilli(int64(math.Round(float64(v) * 1000)))
 }
 
-// metricSelectors returns the vector selectors of query by metric name,
-// the first of each; selectors without a name are left out. A query that
-// does not parse has none.
-func metricSelectors(query string) map[string]*parser.VectorSelector {
+// metricNames returns the names of the metrics query selects, sorted:
+// those of its vector selectors with a name or a __name__ equality
+// matcher (a regular expression names no one metric). A query that does
+// not parse has none. The set lives for one call; it is as large as the
+// query.
+func metricNames(query string) []string {
 	expr, err := promql.Parse(query)
 	if err != nil {
 		return nil
 	}
-	out := map[string]*parser.VectorSelector{}
+	out := map[string]bool{}
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
 		if !ok {
@@ -348,12 +393,12 @@ func metricSelectors(query string) map[string]*parser.VectorSelector {
 				}
 			}
 		}
-		if _, seen := out[name]; name != "" && !seen {
-			out[name] = &parser.VectorSelector{Name: name, LabelMatchers: vs.LabelMatchers}
+		if name != "" {
+			out[name] = true
 		}
 		return nil
 	})
-	return out
+	return sortedKeys(out)
 }
 
 func sortedKeys[K ~string, V any](m map[K]V) []K {

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/promgate/promgate/pkg/internal/promtest"
@@ -91,8 +95,6 @@ func (f failing) QuerySamples(ctx context.Context, q string, ts time.Time) (mode
 	return f.LimitedClient.QuerySamples(ctx, q, ts)
 }
 
-// isProbe tells the engine's probe queries: latest sample times, or one
-// series' raw samples.
 // evalTimestamps answers timestamp() with the evaluation time, as
 // VictoriaMetrics does.
 type evalTimestamps struct{ *prom.LimitedClient }
@@ -107,6 +109,8 @@ func (b evalTimestamps) Query(ctx context.Context, q string, ts time.Time) (mode
 	return v, err
 }
 
+// isProbe tells the engine's probe queries: latest sample times, or one
+// series' raw samples.
 func isProbe(q string) bool {
 	return strings.HasPrefix(q, "topk(1, timestamp(") || strings.HasSuffix(q, "]") && !strings.Contains(q, "(")
 }
@@ -213,17 +217,22 @@ func TestAutoLifetime(t *testing.T) {
 				q = `sum(m)`
 			}
 			clk.Add(tt.at)
-			before, _ := testutil.GetHistogramMetricCount(cacheLifetime.WithLabelValues(backend, tt.mode))
+			// The lifetime given, from what promgate_query_cache_lifetime_seconds
+			// observed, whatever holds the cache.
+			hist := cacheLifetime.WithLabelValues(backend, tt.mode)
+			before, _ := testutil.GetHistogramMetricCount(hist)
+			sumBefore, _ := testutil.GetHistogramMetricValue(hist)
 			if _, err := e.Do(context.Background(), q); err != nil {
 				t.Fatal(err)
 			}
 			e.probes.Wait()
-			c := e.cache[q].Value.(*entry)
-			if life := c.expires.Sub(c.at); life != tt.life {
-				t.Errorf("%s at t0+%v lives %v, want %v", q, tt.at, life, tt.life)
+			after, _ := testutil.GetHistogramMetricCount(hist)
+			sumAfter, _ := testutil.GetHistogramMetricValue(hist)
+			if after != before+1 {
+				t.Fatalf("promgate_query_cache_lifetime_seconds{mode=%q} counted %d, want 1", tt.mode, after-before)
 			}
-			if after, _ := testutil.GetHistogramMetricCount(cacheLifetime.WithLabelValues(backend, tt.mode)); after != before+1 {
-				t.Errorf("promgate_query_cache_lifetime_seconds{mode=%q} counted %d, want 1", tt.mode, after-before)
+			if life := time.Duration((sumAfter - sumBefore) * float64(time.Second)).Round(time.Millisecond); life != tt.life {
+				t.Errorf("%s at t0+%v lives %v, want %v", q, tt.at, life, tt.life)
 			}
 		})
 	}
@@ -537,6 +546,384 @@ func TestMeanSpacing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := meanSpacing(tc.times); got != tc.want {
 				t.Errorf("meanSpacing = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// scrapes adds to st the samples of series ls scraped every interval at
+// t0+phase+k×interval, from from to to; a sample's value is its time in
+// seconds.
+func scrapes(st *promtest.MemStorage, ls labels.Labels, interval, phase time.Duration, from, to time.Time) {
+	ts := t0.Add(phase)
+	for ts.After(from) {
+		ts = ts.Add(-interval)
+	}
+	for ; !ts.After(to); ts = ts.Add(interval) {
+		if !ts.Before(from) {
+			st.Add(ls, ts.UnixMilli(), float64(ts.UnixMilli())/1000)
+		}
+	}
+}
+
+// probeSelectors parses the probe queries a backend received with the
+// Prometheus parser and returns the matchers of their vector selectors:
+// those of the latest sample times (topk/bottomk), and those of the raw
+// samples (a matrix selector).
+func probeSelectors(t *testing.T, queries []string) (latest, raw [][]*labels.Matcher) {
+	t.Helper()
+	p := parser.NewParser(parser.Options{})
+	for _, q := range queries {
+		if !isProbe(q) {
+			continue
+		}
+		expr, err := p.ParseExpr(q)
+		if err != nil {
+			t.Fatalf("probe %q does not parse: %v", q, err)
+		}
+		parser.Inspect(expr, func(n parser.Node, path []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok {
+				return nil
+			}
+			if len(path) > 0 {
+				if _, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
+					raw = append(raw, vs.LabelMatchers)
+					return nil
+				}
+			}
+			latest = append(latest, vs.LabelMatchers)
+			return nil
+		})
+	}
+	return latest, raw
+}
+
+// matcherSet is the set of matchers as text, and the metric name they
+// select by equality.
+func matcherSet(ms []*labels.Matcher) (set map[string]bool, name string) {
+	set = map[string]bool{}
+	for _, m := range ms {
+		set[m.String()] = true
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
+			name = m.Value
+		}
+	}
+	return set, name
+}
+
+// TestProbeSelectsByRuleNotRequest: a probe reads the metric's name and
+// the matchers of the rule's selector, never the request's. A caller
+// whose own series are scraped every minute queries first, with its
+// namespace; another namespace's series of the rule are scraped every
+// 15s, and its answers live at most 15s.
+func TestProbeSelectsByRuleNotRequest(t *testing.T) {
+	RegisterMetrics()
+	const request = `namespace="attacker"`
+	tests := []struct {
+		name  string
+		rule  string // WithRuleSelector; "" for none
+		first string // the attacker's query, run first
+		// want are the matchers every latest-sample-times selector of a
+		// probe of each metric has, besides __name__="<metric>"
+		want    []string
+		metrics []string // the metrics probed (default m)
+	}{
+		{name: "no rule selector: the name alone", want: nil},
+		{name: "rule selector with a name", rule: `m{job="node"}`, want: []string{`job="node"`}},
+		{name: "rule selector with a regular expression on __name__", rule: `{__name__=~"m|other",job="node"}`, want: []string{`job="node"`}},
+		{name: "regular expression on __name__ that does not match the metric: the name alone", rule: `{__name__=~"^container_.*",job="node"}`, want: nil},
+		{name: "another metric's rule: the name alone", rule: `other{job="node"}`, want: nil},
+		{name: "rule selector that does not parse: the name alone", rule: `m{job=`, want: nil},
+		{name: "an expression is not a selector: the name alone", rule: `sum(m{job="node"})`, want: nil},
+		{name: "rule selector with several matchers", rule: `{__name__=~"^m$",job="node",namespace!="",instance=~"a|b|c",pod!~"x.*"}`,
+			want: []string{`job="node"`, `namespace!=""`, `instance=~"a|b|c"`, `pod!~"x.*"`}},
+		{name: "rule selector without a name matcher", rule: `{job="node",namespace!=""}`, want: []string{`job="node"`, `namespace!=""`}},
+		{name: "a query reading two metrics", rule: `{__name__=~"m|other",job="node"}`,
+			first: `sum(m{namespace="attacker"}) / sum(other{namespace="attacker",instance!=""})`, want: []string{`job="node"`}, metrics: []string{"m", "other"}},
+		{name: "a query reading two metrics, no rule selector",
+			first: `sum(m{namespace="attacker"}) / sum(other{namespace="attacker",instance!=""})`, want: nil, metrics: []string{"m", "other"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &promtest.MemStorage{}
+			from, to := t0.Add(-time.Hour), t0.Add(time.Hour)
+			for _, m := range []string{"m", "other"} {
+				// The attacker's series: every minute, latest at t0-30s;
+				// the victim's: every 15s, latest at t0-8s, the newest.
+				scrapes(st, labels.FromStrings(model.MetricNameLabel, m, "job", "node", "namespace", "attacker", "instance", "b"), time.Minute, 30*time.Second, from, to)
+				scrapes(st, labels.FromStrings(model.MetricNameLabel, m, "job", "node", "namespace", "victim", "instance", "a"), 15*time.Second, 7*time.Second, from, to)
+			}
+			srv := promtest.NewEngineOver(t, st)
+			clk := &clock{t: t0}
+			backend := fmt.Sprintf("probe-selector-%d", i)
+			e := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: backend})
+			ctx := context.Background()
+			if tt.rule != "" {
+				ctx = WithRuleSelector(ctx, tt.rule)
+			}
+			first := tt.first
+			if first == "" {
+				first = `sum(m{` + request + `})`
+			}
+			if _, err := e.Do(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			e.probes.Wait()
+			sent := len(srvProbes(srv.Queries()))
+
+			metrics := tt.metrics
+			if metrics == nil {
+				metrics = []string{"m"}
+			}
+			latest, raw := probeSelectors(t, srv.Queries())
+			probed := map[string]int{}
+			for _, ms := range latest {
+				set, name := matcherSet(ms)
+				probed[name]++
+				want := map[string]bool{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, name).String(): true}
+				for _, w := range tt.want {
+					want[w] = true
+				}
+				if !maps.Equal(set, want) {
+					t.Errorf("a probe of %s selects %v, want exactly %v", name, slices.Sorted(maps.Keys(set)), slices.Sorted(maps.Keys(want)))
+				}
+			}
+			for _, m := range metrics {
+				if probed[m] != 2 { // topk(1, timestamp(sel)) or bottomk(1, timestamp(sel))
+					t.Errorf("%s: %d latest-sample-times selectors, want 2 (probed: %v)", m, probed[m], probed)
+				}
+			}
+			if len(probed) != len(metrics) {
+				t.Errorf("probed %v, want %v", probed, metrics)
+			}
+			for _, ms := range append(latest, raw...) {
+				for _, m := range ms {
+					if m.Value == "attacker" {
+						t.Errorf("a probe selects %s: %v", m, ms)
+					}
+				}
+			}
+			if len(raw) != len(metrics) {
+				t.Errorf("%d raw-sample selectors, want %d", len(raw), len(metrics))
+			}
+			for _, m := range metrics {
+				if d, _ := e.Learned(m); d != 15*time.Second {
+					t.Errorf("learned %v for %s, want 15s (the newest series of the rule, the victim's)", d, m)
+				}
+			}
+
+			// The victim's answers live at most its interval.
+			clk.Add(10 * time.Second)
+			q := `sum(m{namespace="victim"})`
+			for _, d := range []time.Duration{0, 15*time.Second + time.Millisecond} {
+				clk.Add(d)
+				r, err := e.Do(WithRuleSelector(context.Background(), `m{job="node"}`), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.probes.Wait()
+				if r.Cached {
+					t.Errorf("%s served from the cache %v after it was answered, want a lifetime of at most 15s", q, d)
+				}
+			}
+			if n := len(srvProbes(srv.Queries())); n != sent {
+				t.Errorf("%d probe queries after the second query, want the first's %d", n, sent)
+			}
+		})
+	}
+}
+
+// srvProbes returns the probe queries of queries.
+func srvProbes(queries []string) []string {
+	var out []string
+	for _, q := range queries {
+		if isProbe(q) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// probeBackend answers every query with no series. It records the probes'
+// latest-sample-times queries, and holds them until release is closed
+// when it is not nil.
+type probeBackend struct {
+	mu      sync.Mutex
+	probes  []string
+	release chan struct{}
+}
+
+func (b *probeBackend) Query(ctx context.Context, q string, _ time.Time) (model.Vector, error) {
+	if !strings.HasPrefix(q, "topk(") {
+		return nil, nil
+	}
+	b.mu.Lock()
+	b.probes = append(b.probes, q)
+	b.mu.Unlock()
+	if b.release != nil {
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, nil
+}
+
+func (b *probeBackend) QuerySamples(context.Context, string, time.Time) (model.Matrix, error) {
+	return nil, nil
+}
+
+// probed returns the metrics probed so far, from the probes' selectors.
+func (b *probeBackend) probed(t *testing.T) []string {
+	t.Helper()
+	b.mu.Lock()
+	latest, _ := probeSelectors(t, b.probes)
+	b.mu.Unlock()
+	seen := map[string]bool{}
+	for _, ms := range latest {
+		_, name := matcherSet(ms)
+		seen[name] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// TestLearnedMetricsAreBounded: the metrics an engine remembers, and
+// those it is probing, are bounded in number and in the bytes of their
+// names; past the bounds, new metrics are not probed (their results live
+// the fixed TTL), and known ones are still probed again.
+func TestLearnedMetricsAreBounded(t *testing.T) {
+	long := strings.Repeat("x", 40)
+	tests := []struct {
+		name           string
+		names, bytes   int      // the bounds
+		queries        []string // in order
+		probed         []string // the metrics probed
+		relearn        string   // a known metric, probed again after ProbeEvery
+		relearnRefused string   // a new metric, still not probed then
+	}{
+		{name: "count", names: 3, bytes: 1 << 20, queries: []string{"a", "b", "c", "d", "sum(e)", "a / f"},
+			probed: []string{"a", "b", "c"}, relearn: "b", relearnRefused: "d"},
+		{name: "bytes", names: 100, bytes: 50, queries: []string{"a", long, "b" + long, "c", "d"},
+			probed: []string{"a", "c", "d", long}, relearn: long, relearnRefused: "b" + long},
+		{name: "a name larger than the budget", names: 100, bytes: 10, queries: []string{long, "a"},
+			probed: []string{"a"}, relearn: "a", relearnRefused: long},
+		// Regular expressions on __name__ and queries that do not parse
+		// name no metric.
+		{name: "no name", names: 100, bytes: 100, queries: []string{`{__name__=~"a|b"}`, `sum({__name__="c"} or {job="x"})`, `sum(d) by (`, `e{`},
+			probed: []string{"c"}, relearn: "c"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &probeBackend{}
+			clk := &clock{t: t0}
+			e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: fmt.Sprintf("bounded-%d", i)})
+			setLearnerBounds(e, tt.names, tt.bytes)
+			for _, q := range tt.queries {
+				_, _ = e.Do(context.Background(), q)
+				e.probes.Wait()
+			}
+			if got := b.probed(t); !slices.Equal(got, tt.probed) {
+				t.Errorf("probed %q, want %q", got, tt.probed)
+			}
+			checkLearnerBounds(t, e, tt.names, tt.bytes)
+			b.probes = nil
+			clk.Add(DefaultProbeEvery)
+			for _, q := range []string{tt.relearn, tt.relearnRefused} {
+				if q != "" {
+					_, _ = e.Do(context.Background(), q)
+					e.probes.Wait()
+				}
+			}
+			if got := b.probed(t); !slices.Equal(got, []string{tt.relearn}) {
+				t.Errorf("after ProbeEvery, probed %q, want %q", got, tt.relearn)
+			}
+			checkLearnerBounds(t, e, tt.names, tt.bytes)
+		})
+	}
+}
+
+// TestProbesInFlightAreBounded: metrics being probed for the first time
+// count against the bound while their probes run.
+func TestProbesInFlightAreBounded(t *testing.T) {
+	b := &probeBackend{release: make(chan struct{})}
+	e := New(b, Options{Auto: true, TTL: 5 * time.Second, MaxConcurrent: 64, Backend: "bounded-in-flight"})
+	const bound = 3
+	setLearnerBounds(e, bound, 1<<20)
+	for i := 0; i < 20; i++ {
+		if _, err := e.Do(context.Background(), fmt.Sprintf("m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.learner.mu.Lock()
+	probing := len(e.learner.probing)
+	e.learner.mu.Unlock()
+	close(b.release)
+	e.probes.Wait()
+	if probing > bound {
+		t.Errorf("%d metrics probed at once, want at most %d", probing, bound)
+	}
+	if got := b.probed(t); len(got) != bound {
+		t.Errorf("probed %q, want %d metrics", got, bound)
+	}
+	checkLearnerBounds(t, e, bound, 1<<20)
+}
+
+// setLearnerBounds bounds the metrics e learns to names of them and bytes
+// of their names.
+func setLearnerBounds(e *Engine, names, bytes int) {
+	e.learner.maxNames, e.learner.maxBytes = names, bytes
+}
+
+// checkLearnerBounds checks that e's learner keeps within names metrics
+// and bytes of their names, and that it counts those bytes right.
+func checkLearnerBounds(t *testing.T, e *Engine, names, bytes int) {
+	t.Helper()
+	l := &e.learner
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for name := range l.metrics {
+		n += len(name)
+	}
+	if len(l.metrics) > names || n > bytes || n != l.bytes {
+		t.Errorf("%d metrics, %d bytes of names (counted %d); bounds %d, %d", len(l.metrics), n, l.bytes, names, bytes)
+	}
+	for name := range l.probing {
+		if _, ok := l.metrics[name]; !ok {
+			t.Errorf("%s probed but not counted", name)
+		}
+	}
+}
+
+// TestProbeSelector: the selector a probe reads, as sent.
+func TestProbeSelector(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule string
+		want       string
+	}{
+		{"m", "", `m`},
+		{"m", `m{job="node"}`, `m{job="node"}`},
+		{"m", `{__name__=~"m|n",job="node"}`, `m{job="node"}`},
+		{"m", `{__name__=~"n.*",job="node"}`, `m`},
+		{"m", `{__name__!="n",__name__=~".+",job="node"}`, `m{job="node"}`},
+		{"m", `{__name__!="m",job="node"}`, `m`},
+		{"m", `{job="node",namespace!=""}`, `m{job="node",namespace!=""}`},
+		{"m", `m{job=`, `m`},
+		{"m", `rate(m[1m])`, `m`},
+		{"m", `{job="a\"b",path=~"/x\\.y"}`, `m{job="a\"b",path=~"/x\\.y"}`},
+		{"container_cpu_usage_seconds_total", `{__name__=~"^container_.*",container!="POD",namespace!="",pod!=""}`,
+			`container_cpu_usage_seconds_total{container!="POD",namespace!="",pod!=""}`},
+		{"my.metric", `{"my.metric",job="node"}`, `{__name__="my.metric",job="node"}`},
+	} {
+		t.Run(tc.name+" "+tc.rule, func(t *testing.T) {
+			got := probeSelector(tc.name, tc.rule).String()
+			if got != tc.want {
+				t.Errorf("probeSelector(%q, %q) = %s, want %s", tc.name, tc.rule, got, tc.want)
+			}
+			if _, err := parser.NewParser(parser.Options{}).ParseExpr(got); err != nil {
+				t.Errorf("%s does not parse: %v", got, err)
 			}
 		})
 	}
