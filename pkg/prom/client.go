@@ -80,6 +80,12 @@ const (
 	flagHeader     = "--prometheus-header"
 	flagVerb       = "--prometheus-verb"
 
+	// FlagMaxResponseBytes and FlagMaxSamples are the flags of
+	// Limits.MaxResponseBytes and Limits.MaxSamples, named by the errors
+	// of answers over them.
+	FlagMaxResponseBytes = "--prometheus-max-response-bytes"
+	FlagMaxSamples       = "--prometheus-max-samples"
+
 	// FlagAllowCredentialsOverHTTP is the flag of AllowCredentialsOverHTTP.
 	FlagAllowCredentialsOverHTTP = "--prometheus-allow-credentials-over-http"
 )
@@ -372,14 +378,14 @@ func (g *getRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
 		return g.next.RoundTrip(r)
 	}
-	form, err := readBody(r.GetBody)
+	form, err := readBody(r.GetBody, maxGetURL)
 	if err != nil {
 		closeBody(r) // a RoundTripper always closes the body it was given
 		return nil, err
 	}
 	u := *r.URL
 	u.RawQuery = string(form)
-	if len(u.String()) > maxGetURL {
+	if len(form) > maxGetURL || len(u.String()) > maxGetURL {
 		return g.next.RoundTrip(r)
 	}
 	closeBody(r)
@@ -397,13 +403,15 @@ func closeBody(r *http.Request) {
 	}
 }
 
-func readBody(get func() (io.ReadCloser, error)) ([]byte, error) {
+// readBody reads a request's body again, up to max+1 bytes: more than max
+// tells that it is too long, not what it is.
+func readBody(get func() (io.ReadCloser, error), max int64) ([]byte, error) {
 	body, err := get()
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = body.Close() }()
-	return io.ReadAll(body)
+	return io.ReadAll(io.LimitReader(body, max+1))
 }
 
 // Name identifies the backend in errors and logs.

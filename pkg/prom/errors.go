@@ -34,13 +34,82 @@ const (
 	PartialResponse Kind = "partial response"
 	// InvalidResponse: the answer is not the JSON the API specifies.
 	InvalidResponse Kind = "invalid response"
-	// TooLarge: the answer exceeds Limits.MaxResponseBytes or
-	// Limits.MaxSamples.
+	// TooLarge: the answer exceeds one of the Limits (MaxResponseBytes,
+	// MaxSamples, MaxSeries); the error wraps a *LimitError naming it.
 	TooLarge Kind = "too large"
 	// QueueFull: the query waited for a free slot of the concurrency
 	// limit until its deadline and was never sent.
 	QueueFull Kind = "queue full"
 )
+
+// LimitError is an answer over one of the Limits, wrapped in a KindError
+// of kind TooLarge. Its text is promgate's own, never the backend's: it is
+// shown to callers (see Summary).
+type LimitError struct {
+	// Max is the limit, counted in Unit.
+	Max int64
+	// Unit is what the limit counts: "bytes", "samples", "series", "names"
+	// or "values".
+	Unit string
+	// Option names the option that sets the limit, such as
+	// --prometheus-max-response-bytes; "" when it has none.
+	Option string
+	// Size is the answer's size in Unit when it was known before reading
+	// (its Content-Length), otherwise 0.
+	Size int64
+	// Part is "" when the limit is the whole answer's, otherwise the part
+	// of the answer it bounds, such as "one series".
+	Part string
+}
+
+// Error reads "the answer is larger than the limit of 64 MiB
+// (--prometheus-max-response-bytes)", "the answer has more than the limit
+// of 500000 samples (--prometheus-max-samples)" and the like.
+func (e *LimitError) Error() string {
+	var s string
+	switch {
+	case e.Part != "":
+		s = fmt.Sprintf("%s of the answer is larger than the limit of %s", e.Part, amount(e.Max, e.Unit))
+	case e.Size > 0:
+		s = fmt.Sprintf("the answer has %s, more than the limit of %s", amount(e.Size, e.Unit), amount(e.Max, e.Unit))
+	case e.Unit == "bytes":
+		s = "the answer is larger than the limit of " + amount(e.Max, e.Unit)
+	default:
+		s = "the answer has more than the limit of " + amount(e.Max, e.Unit)
+	}
+	if e.Option != "" {
+		s += " (" + e.Option + ")"
+	}
+	return s
+}
+
+// limit describes the limit for Summary: "limit 64 MiB,
+// --prometheus-max-response-bytes".
+func (e *LimitError) limit() string {
+	s := "limit " + amount(e.Max, e.Unit)
+	if e.Part != "" {
+		s += " for " + e.Part
+	}
+	if e.Option != "" {
+		s += ", " + e.Option
+	}
+	return s
+}
+
+// amount formats n of unit; bytes in GiB, MiB or KiB when they are whole.
+func amount(n int64, unit string) string {
+	if unit == "bytes" {
+		for _, u := range []struct {
+			size int64
+			name string
+		}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+			if n >= u.size && n%u.size == 0 {
+				return fmt.Sprintf("%d %s", n/u.size, u.name)
+			}
+		}
+	}
+	return fmt.Sprintf("%d %s", n, unit)
+}
 
 // statusKind is the kind of a non-2xx answer.
 func statusKind(code int) Kind {
@@ -107,7 +176,9 @@ func transportKind(err error) Kind {
 }
 
 // Summary describes err for a caller of promgate without the backend's
-// own text: "prometheus backend URL: query failed: bad status (HTTP 503)".
+// own text: "prometheus backend URL: query failed: bad status (HTTP 503)",
+// or, for an answer over one of the Limits, "prometheus backend URL:
+// series failed: too large (limit 64 MiB, --prometheus-max-response-bytes)".
 // It returns "" when err is not an *Error.
 func Summary(err error) string {
 	pe, ok := errors.AsType[*Error](err)
@@ -121,6 +192,9 @@ func Summary(err error) string {
 	}
 	if ae, ok := errors.AsType[*v1.Error](err); ok && knownErrorTypes[ae.Type] {
 		detail = append(detail, string(ae.Type))
+	}
+	if le, ok := errors.AsType[*LimitError](err); ok {
+		detail = append(detail, le.limit())
 	}
 	if len(detail) > 0 {
 		s += " (" + strings.Join(detail, ", ") + ")"

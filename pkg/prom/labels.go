@@ -2,7 +2,6 @@ package prom
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,10 +14,11 @@ import (
 
 // LabelNames returns the label names of the series matching the selector
 // match (all series when match is empty) that had samples between start
-// and end (/api/v1/labels), sorted as the backend sorts them. It reads Prometheus' index without
-// materialising series. The answer is bounded by the client's
-// Limits.MaxResponseBytes; an answer with a warning of missing data is an
-// error unless Limits.AllowPartialResponse.
+// and end (/api/v1/labels), sorted as the backend sorts them. It reads
+// Prometheus' index without materialising series. The answer is bounded by
+// the client's Limits.MaxResponseBytes and MaxSeries (names); an answer
+// with a warning of missing data is an error unless
+// Limits.AllowPartialResponse.
 func (c *LimitedClient) LabelNames(ctx context.Context, match string, start, end time.Time) ([]string, error) {
 	return c.strings(ctx, "labels", "api/v1/labels", match, start, end, c.limits)
 }
@@ -103,26 +103,23 @@ func (c *Client) doStrings(ctx context.Context, path, match string, start, end t
 			}
 		}
 	}
-	var env struct {
-		Status    string   `json:"status"`
-		Data      []string `json:"data"`
-		ErrorType string   `json:"errorType"`
-		Error     string   `json:"error"`
-		Warnings  []string `json:"warnings"`
-		IsPartial bool     `json:"isPartial"`
+	unit := "names"
+	if preferGet {
+		unit = "values"
 	}
-	if jerr := json.Unmarshal(body, &env); jerr != nil || code/100 != 2 {
-		if code/100 != 2 {
-			msg := strings.TrimSpace(string(body))
-			if jerr == nil && env.Error != "" {
-				msg = env.ErrorType + ": " + env.Error
-			}
-			if len(msg) > 512 {
-				msg = msg[:512]
-			}
-			return nil, &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %d: %s", code, msg)}
+	if code/100 != 2 {
+		msg := strings.TrimSpace(string(body))
+		if env, err := decodeStrings(body, -1, unit); err == nil && env.Error != "" {
+			msg = env.ErrorType + ": " + env.Error
 		}
-		return nil, withKind(InvalidResponse, fmt.Errorf("malformed response: %w", jerr))
+		if len(msg) > 512 {
+			msg = msg[:512]
+		}
+		return nil, &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %d: %s", code, msg)}
+	}
+	env, err := decodeStrings(body, lim.maxSeries(), unit)
+	if err != nil {
+		return nil, err
 	}
 	switch env.Status {
 	case "success":
@@ -137,4 +134,75 @@ func (c *Client) doStrings(ctx context.Context, path, match string, start, end t
 		return env.Data, withKind(PartialResponse, fmt.Errorf("%s %q: %s", path, match, w))
 	}
 	return env.Data, nil
+}
+
+// stringsAnswer is an answer of /api/v1/labels or
+// /api/v1/label/<name>/values.
+type stringsAnswer struct {
+	Status, ErrorType, Error string
+	Data                     []string
+	Warnings                 []string
+	IsPartial                bool
+}
+
+// errTooManyItems stops the decoding of a list over the limit.
+var errTooManyItems = errors.New("too many items")
+
+// decodeStrings decodes an answer whose "data" is a list of strings, read
+// as encoding/json reads it into stringsAnswer (keys in any order and
+// matched case-insensitively, unknown keys ignored, null for an empty
+// value). More than max strings in "data" (negative: any number) is an
+// error of kind TooLarge, counting unit, found before they are all
+// decoded; malformed JSON is of kind InvalidResponse.
+func decodeStrings(body []byte, max int, unit string) (stringsAnswer, error) {
+	d := &scanner{b: body} // strings are copied out of body, which is not kept
+	var a stringsAnswer
+	str := func(old string) string { // null leaves a string as it is
+		if d.null() {
+			return old
+		}
+		return d.str()
+	}
+	list := func(max int) []string {
+		if d.null() {
+			return nil
+		}
+		out := []string{}
+		d.array(func() {
+			if max >= 0 && len(out) >= max {
+				d.err = errTooManyItems
+				return
+			}
+			out = append(out, str(""))
+		})
+		return out
+	}
+	d.object(func(key string) {
+		switch foldKey(key) {
+		case "status":
+			a.Status = str(a.Status)
+		case "errortype":
+			a.ErrorType = str(a.ErrorType)
+		case "error":
+			a.Error = str(a.Error)
+		case "data":
+			a.Data = list(max)
+		case "warnings":
+			a.Warnings = list(-1)
+		case "ispartial":
+			if !d.null() {
+				a.IsPartial = d.boolean()
+			}
+		default:
+			d.skip()
+		}
+	})
+	d.end()
+	switch {
+	case errors.Is(d.err, errTooManyItems):
+		return stringsAnswer{}, withKind(TooLarge, &LimitError{Max: int64(max), Unit: unit})
+	case d.err != nil:
+		return stringsAnswer{}, withKind(InvalidResponse, fmt.Errorf("malformed response: %w", d.err))
+	}
+	return a, nil
 }

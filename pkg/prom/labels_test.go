@@ -2,6 +2,7 @@ package prom
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -109,4 +110,49 @@ func TestLabelValuesLongSelector(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(out, []string{"m"}) || !reflect.DeepEqual(methods, []string{"POST", "GET"}) {
 		t.Errorf("got %q, %v after %v", out, err, methods)
 	}
+}
+
+// FuzzDecodeStrings checks the decoder of label names and values against
+// encoding/json: whatever it accepts, encoding/json must decode to the
+// same answer; and one string fewer than the answer has is over the limit.
+func FuzzDecodeStrings(f *testing.F) {
+	for _, body := range []string{
+		`{"status":"success","data":["a","b"]}`,
+		`{"status":"success","data":[]}`,
+		`{"status":"success","data":null,"warnings":["w"],"isPartial":true}`,
+		`{"Status":"success","DATA":["a\u00e9\"",null],"status":null,"extra":{"x":[1,2.5e3,true,null]}}`,
+		`{"status":"error","errorType":"bad_data","error":"unknown parameter"}`,
+		`{"data":["a"],"data":["b","c"],"status":"success"}`,
+		`{"status":"success","data":["a"]} x`,
+		`[`,
+	} {
+		f.Add(body)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		got, err := decodeStrings([]byte(body), -1, "names") // must not panic
+		if err != nil {
+			if KindOf(err) != InvalidResponse {
+				t.Fatalf("%q: error %v of kind %q, want %q", body, err, KindOf(err), InvalidResponse)
+			}
+			return
+		}
+		if foldsToASCII(body) {
+			return // keys encoding/json folds from non-ASCII letters
+		}
+		var want stringsAnswer
+		if jerr := json.Unmarshal([]byte(body), &want); jerr != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", body, jerr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: decoded %+v, encoding/json %+v", body, got, want)
+		}
+		if n := len(got.Data); n > 0 {
+			if _, err := decodeStrings([]byte(body), n-1, "names"); KindOf(err) != TooLarge {
+				t.Fatalf("%q under a limit of %d names: %v, want too large", body, n-1, err)
+			}
+			if _, err := decodeStrings([]byte(body), n, "names"); err != nil {
+				t.Fatalf("%q under a limit of %d names: %v", body, n, err)
+			}
+		}
+	})
 }

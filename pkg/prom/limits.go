@@ -20,17 +20,48 @@ const (
 	DefaultMaxSamples       = 500_000
 )
 
-// Limits bound what one query may return, and whether an answer the backend
-// marks as partial is accepted.
+// Default limits of one /api/v1/series answer, and of the label names or
+// values of one /api/v1/labels or /api/v1/label/<name>/values answer.
+//
+// A series answer is decoded as it arrives: its cost in memory is one
+// series at a time (at most maxSeriesEntryBytes), not its size, and
+// discovery must list a million series and more (docs/performance.md:
+// 1,050,000 series, some 200 bytes each in the benchmark, 400 to 600 with
+// cAdvisor's labels), which the 64 MiB of a query answer would stop near
+// 300,000. Two million series and 1 GiB leave twice that. An index answer
+// cannot rightly name more label names or values than there are series,
+// hence the same DefaultMaxSeries; it is read whole, under
+// DefaultMaxResponseBytes.
+const (
+	DefaultMaxSeriesResponseBytes = 1 << 30
+	DefaultMaxSeries              = 2_000_000
+)
+
+// Limits bound what one answer of the backend may hold, and whether an
+// answer the backend marks as partial is accepted. Every answer is bounded
+// while it is read: a larger one is an error of kind TooLarge (wrapping a
+// *LimitError), never a shorter answer. The body of an error answer
+// (non-2xx) is read for its message only, at most errorBodyBytes of it.
 type Limits struct {
-	// MaxResponseBytes bounds an answer's body (after decompression):
-	// 0 is DefaultMaxResponseBytes, negative is no limit. A larger answer
-	// is an error of kind TooLarge, and is never read whole.
+	// MaxResponseBytes bounds an answer's body, counted after
+	// decompression: 0 is the default, negative is no limit. The default
+	// is DefaultMaxResponseBytes for the answers read whole (queries,
+	// label names and values) and DefaultMaxSeriesResponseBytes for
+	// /api/v1/series, decoded as it arrives. Whatever this limit (unless
+	// negative), one series of a series answer, or any other single value
+	// of it, may not exceed 1 MiB (maxSeriesEntryBytes).
 	MaxResponseBytes int64
-	// MaxSamples bounds the samples of a vector answer: 0 is
+	// MaxSamples bounds the samples of a query's answer (a vector's
+	// samples, all the samples of a matrix's series): 0 is
 	// DefaultMaxSamples, negative is no limit. More is an error of kind
-	// TooLarge.
+	// TooLarge, found before the samples are decoded.
 	MaxSamples int
+	// MaxSeries bounds the series of a /api/v1/series answer, and the
+	// names or values of a /api/v1/labels or /api/v1/label/<name>/values
+	// answer: 0 is DefaultMaxSeries, negative is no limit. More is an
+	// error of kind TooLarge; the SeriesFunc of Series has then received
+	// MaxSeries series, never more.
+	MaxSeries int
 	// AllowPartialResponse accepts answers that carry a warning of missing
 	// data (Thanos' partial responses, VictoriaMetrics' isPartial): they
 	// are logged and served. By default they are errors of kind
@@ -49,6 +80,30 @@ func (l Limits) maxBytes() int64 {
 	return l.MaxResponseBytes
 }
 
+// maxSeriesBytes is the byte limit of a /api/v1/series answer (negative:
+// none).
+func (l Limits) maxSeriesBytes() int64 {
+	switch {
+	case l.MaxResponseBytes == 0:
+		return DefaultMaxSeriesResponseBytes
+	case l.MaxResponseBytes < 0:
+		return -1
+	}
+	return l.MaxResponseBytes
+}
+
+// maxSeries is the limit of series, label names or label values of one
+// answer (negative: none).
+func (l Limits) maxSeries() int {
+	switch {
+	case l.MaxSeries == 0:
+		return DefaultMaxSeries
+	case l.MaxSeries < 0:
+		return -1
+	}
+	return l.MaxSeries
+}
+
 func (l Limits) maxSamples() int {
 	switch {
 	case l.MaxSamples == 0:
@@ -58,6 +113,12 @@ func (l Limits) maxSamples() int {
 	}
 	return l.MaxSamples
 }
+
+// maxSeriesEntryBytes bounds one series of a /api/v1/series answer (its
+// labels), and any other single value of it (a list of warnings, a key
+// promgate does not know), whatever the answer's own limit: the streaming
+// decoder holds one of them at a time, and the answer may be large.
+const maxSeriesEntryBytes = 1 << 20
 
 // LimitedClient is a Client whose queries obey Limits other than the
 // defaults.

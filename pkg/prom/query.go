@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -116,48 +115,26 @@ func (c *Client) doQuery(ctx context.Context, args url.Values, lim Limits) (quer
 	return res, err
 }
 
-// do sends req and reads the answer's body, at most maxBytes of it
-// (negative: no limit).
+// do sends req and reads the answer's body: at most maxBytes of it
+// (negative: no limit) when the status is 2xx, else the start of it (see
+// readErrorBody).
 func (c *Client) do(req *http.Request, maxBytes int64) (int, []byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, withKind(transportKind(err), err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, readErrorBody(resp.Body, maxBytes), nil
+	}
 	if maxBytes >= 0 && resp.ContentLength > maxBytes {
-		return resp.StatusCode, nil, withKind(TooLarge, fmt.Errorf("the answer has %d bytes, more than the limit of %d", resp.ContentLength, maxBytes))
+		return resp.StatusCode, nil, tooManyBytes(maxBytes, resp.ContentLength)
 	}
 	body, err := readBounded(resp.Body, resp.ContentLength, maxBytes)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			return resp.StatusCode, nil, withKind(TooLarge, err)
-		}
-		return resp.StatusCode, nil, withKind(transportKind(err), fmt.Errorf("reading the answer: %w", err))
+		return resp.StatusCode, nil, err
 	}
 	return resp.StatusCode, body, nil
-}
-
-var errBodyTooLarge = errors.New("the answer is larger than the limit")
-
-// readBounded reads r to its end into a buffer of size bytes (when
-// known), failing with errBodyTooLarge past max bytes (negative: no limit).
-func readBounded(r io.Reader, size, max int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(size) + 1) // +1: reading to io.EOF needs room
-	}
-	if max < 0 {
-		_, err := buf.ReadFrom(r)
-		return buf.Bytes(), err
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > max {
-		return nil, fmt.Errorf("%w of %d bytes", errBodyTooLarge, max)
-	}
-	return buf.Bytes(), nil
 }
 
 // httpError is the error for a non-2xx answer, as client_golang's v1 API
@@ -324,6 +301,12 @@ func decodeQueryResponse(body []byte, maxSamples int) (queryResult, error) {
 		err = json.Unmarshal(body[resultStart:resultEnd], res.scalar)
 	case model.ValMatrix.String():
 		res.typ = model.ValMatrix
+		if maxSamples >= 0 {
+			err = countMatrix(&scanner{b: body[:resultEnd], s: d.s[:resultEnd], i: resultStart}, maxSamples)
+		}
+		if err != nil {
+			break
+		}
 		if err = json.Unmarshal(body[resultStart:resultEnd], &res.matrix); err == nil && maxSamples >= 0 {
 			n := 0
 			for _, ss := range res.matrix {
@@ -348,11 +331,48 @@ func decodeQueryResponse(body []byte, maxSamples int) (queryResult, error) {
 }
 
 func tooManySamples(max int) error {
-	return withKind(TooLarge, fmt.Errorf("the answer has more than the limit of %d samples", max))
+	return withKind(TooLarge, &LimitError{Max: int64(max), Unit: "samples", Option: FlagMaxSamples})
 }
 
 func badResponse(err error) error {
 	return withKind(InvalidResponse, &v1.Error{Type: v1.ErrBadResponse, Msg: err.Error()})
+}
+
+// countMatrix counts the samples of the matrix result at d.i (the elements
+// of its series' "values" and "histograms"), failing with
+// errTooManySamples past max before any is decoded. It returns nil for
+// JSON it cannot read: the decoding that follows reports it.
+func countMatrix(d *scanner, max int) error {
+	n := 0
+	if d.null() {
+		return nil
+	}
+	d.array(func() {
+		if d.null() {
+			return
+		}
+		d.object(func(key string) {
+			switch foldKey(key) {
+			case "values", "histograms":
+				if d.null() {
+					return
+				}
+				d.array(func() {
+					if n++; n > max {
+						d.err = errTooManySamples
+						return
+					}
+					d.skip()
+				})
+			default:
+				d.skip()
+			}
+		})
+	})
+	if errors.Is(d.err, errTooManySamples) {
+		return errTooManySamples
+	}
+	return nil
 }
 
 // sampleChunk is how many samples are allocated together.
@@ -473,8 +493,9 @@ func foldKey(k string) string {
 }
 
 // scanner reads JSON from b. Strings without escapes are returned as
-// slices of s, the same bytes as one string, so that they cost nothing. The
-// first error stops it; later calls do nothing.
+// slices of s, the same bytes as one string, so that they cost nothing;
+// when s is "", each is copied out of b instead. The first error stops it;
+// later calls do nothing.
 type scanner struct {
 	b   []byte
 	s   string
@@ -609,7 +630,10 @@ func (d *scanner) str() string {
 		switch c := d.b[d.i]; {
 		case c == '"':
 			d.i++
-			if !escaped && (ascii || utf8.ValidString(d.s[start:d.i-1])) {
+			if !escaped && (ascii || utf8.Valid(d.b[start:d.i-1])) {
+				if d.s == "" {
+					return string(d.b[start : d.i-1])
+				}
 				return d.s[start : d.i-1]
 			}
 			// Escapes, or invalid UTF-8 that encoding/json replaces.

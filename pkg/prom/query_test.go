@@ -208,6 +208,7 @@ func TestDecodeQueryResponse(t *testing.T) {
 func TestDecodeQueryResponseMaxSamples(t *testing.T) {
 	three := okPrefix + `{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]},{"metric":{"a":"3"},"value":[1,"3"]}]}}`
 	withHistogram := okPrefix + `{"metric":{"a":"1"},"histogram":[1,{"count":"1","sum":"1"}]},{"metric":{"a":"2"},"value":[1,"2"]},{"metric":{"a":"3"},"value":[1,"3"]}]}}`
+	matrix := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[[1,"1"],[2,"2"]]},{"metric":{"a":"2"},"values":[[1,"3"]]}]}}`
 	resultFirst := `{"data":{"result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]},{"metric":{"a":"3"},"value":[1,"3"]}],"resultType":"vector"},"status":"success"}`
 	for _, tt := range []struct {
 		name, body string
@@ -221,6 +222,12 @@ func TestDecodeQueryResponseMaxSamples(t *testing.T) {
 		{"no limit", three, -1, ""},
 		{"histograms counted", withHistogram, 2, TooLarge},
 		{"result before resultType", resultFirst, 2, TooLarge},
+		// A matrix's samples are counted before they are decoded: past
+		// the limit, what follows is not even read.
+		{"matrix over", matrix, 2, TooLarge},
+		{"matrix histograms counted", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]],"histograms":[[1,{"count":"1","sum":"1"}],[2,{"count":"1","sum":"1"}]]}]}}`, 2, TooLarge},
+		{"matrix over before a bad sample", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"2"],[3,"3"],"bad"]}]}}`, 2, TooLarge},
+		{"matrix bad sample within the limit", `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],"bad"]}]}}`, 2, InvalidResponse},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := decodeQueryResponse([]byte(tt.body), tt.max)

@@ -1,6 +1,7 @@
 package prom
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,15 +27,18 @@ type SeriesFunc func(name string, labels []Label)
 
 // Series streams the series matching the selector match that had samples
 // between start and end, calling fn for each without holding the whole
-// response in memory. When it returns an error, the series fn received
-// are not all there are: an answer with a warning of missing data (see
-// Limits.AllowPartialResponse) is an error too, found after its series.
+// response in memory, under the default Limits (see WithLimits). When it
+// returns an error, the series fn received are not all there are: an
+// answer with a warning of missing data (see Limits.AllowPartialResponse)
+// is an error too, found after its series, and an answer over the Limits
+// (MaxResponseBytes, MaxSeries, or one series over 1 MiB) is an error of
+// kind TooLarge, found where it crosses them: fn has received the series
+// before that point, and never more than MaxSeries.
 func (c *Client) Series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc) error {
 	return c.seriesLimited(ctx, match, start, end, fn, Limits{})
 }
 
-// Series is Client.Series, accepting partial answers if the client's
-// Limits do.
+// Series is Client.Series under the client's Limits.
 func (c *LimitedClient) Series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc) error {
 	return c.seriesLimited(ctx, match, start, end, fn, c.limits)
 }
@@ -66,15 +70,18 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		_ = resp.Body.Close()
 	}()
-	if resp.StatusCode/100 != 2 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &KindError{Kind: statusKind(resp.StatusCode), Code: resp.StatusCode, Err: fmt.Errorf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(b)))}
+	if resp.StatusCode/100 != 2 {
+		return seriesStatusError(resp)
 	}
-	body := &readErrors{r: resp.Body}
-	err = decodeSeries(body, resp.StatusCode, fn)
+	b := seriesBounds{bytes: lim.maxSeriesBytes(), series: lim.maxSeries(), entry: -1}
+	if b.bytes >= 0 {
+		b.entry = maxSeriesEntryBytes
+		if resp.ContentLength > b.bytes {
+			return tooManyBytes(b.bytes, resp.ContentLength)
+		}
+	}
+	err = decodeSeriesBounded(resp.Body, resp.StatusCode, fn, b)
 	switch {
-	case body.err != nil: // the connection, not the JSON
-		return withKind(transportKind(body.err), err)
 	case KindOf(err) == PartialResponse && lim.AllowPartialResponse:
 		klog.V(2).InfoS("Using a partial series answer", "backend", c.name, "match", match, "warning", err.Error())
 		return nil
@@ -84,18 +91,32 @@ func (c *Client) series(ctx context.Context, match string, start, end time.Time,
 	return err
 }
 
-// readErrors remembers the first error of r other than io.EOF.
-type readErrors struct {
-	r   io.Reader
-	err error
+// seriesStatusError is the error of a non-2xx series answer, read from the
+// start of its body: the answer's own error when it is Prometheus' JSON,
+// otherwise its text.
+func seriesStatusError(resp *http.Response) error {
+	body := readErrorBody(resp.Body, -1)
+	code := resp.StatusCode
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		err := decodeSeries(bytes.NewReader(body), code, func(string, []Label) {})
+		if ke, ok := errors.AsType[*KindError](err); ok && ke.Kind == BadStatus {
+			ke.Kind = statusKind(code)
+			return ke
+		}
+	}
+	text := strings.TrimSpace(string(body))
+	if len(text) > 512 {
+		text = text[:512]
+	}
+	return &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %s: %s", resp.Status, text)}
 }
 
-func (r *readErrors) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF && r.err == nil {
-		r.err = err
-	}
-	return n, err
+// seriesBounds bound a series answer: its bytes, its series, and the bytes
+// of one series or of any other single value of it (negative: no limit).
+type seriesBounds struct {
+	bytes  int64
+	series int
+	entry  int64
 }
 
 // decodeSeries reads a /api/v1/series response: an object whose "data" is
@@ -104,7 +125,25 @@ func (r *readErrors) Read(p []byte) (int, error) {
 // a warning of missing data (after all its series), InvalidResponse
 // otherwise.
 func decodeSeries(r io.Reader, code int, fn SeriesFunc) error {
-	warnings, err := decodeSeriesResponse(json.NewDecoder(r), code, fn)
+	return decodeSeriesBounded(r, code, fn, seriesBounds{bytes: -1, series: -1, entry: -1})
+}
+
+// decodeSeriesBounded is decodeSeries within b: past them, the error is of
+// kind TooLarge, and fn has received at most b.series series. An error of
+// reading r is of its transport kind.
+func decodeSeriesBounded(r io.Reader, code int, fn SeriesFunc, b seriesBounds) error {
+	br := &boundedReader{r: r, max: b.bytes}
+	d := &seriesDecoder{dec: json.NewDecoder(br), br: br, bounds: b}
+	if b.entry >= 0 {
+		br.dec, br.maxValue, br.part = d.dec, b.entry, "one value"
+	}
+	warnings, err := d.response(code, fn)
+	switch {
+	case br.limitErr != nil:
+		return br.limitErr
+	case br.readErr != nil: // the connection, not the JSON
+		return withKind(transportKind(br.readErr), err)
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // the stream ended inside the document
 		err = fmt.Errorf("truncated response: %w", io.ErrUnexpectedEOF)
 	}
@@ -120,7 +159,15 @@ func decodeSeries(r io.Reader, code int, fn SeriesFunc) error {
 	return nil
 }
 
-func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) ([]string, error) {
+// seriesDecoder streams a series answer.
+type seriesDecoder struct {
+	dec    *json.Decoder
+	br     *boundedReader
+	bounds seriesBounds
+}
+
+func (d *seriesDecoder) response(code int, fn SeriesFunc) ([]string, error) {
+	dec := d.dec
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, err
 	}
@@ -143,7 +190,7 @@ func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) ([]string,
 			errMsg, err = stringToken(dec)
 		case "data":
 			sawData = true
-			err = decodeSeriesArray(dec, fn)
+			err = d.array(fn)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)
@@ -178,7 +225,10 @@ func decodeSeriesResponse(dec *json.Decoder, code int, fn SeriesFunc) ([]string,
 	return warnings, nil
 }
 
-func decodeSeriesArray(dec *json.Decoder, fn SeriesFunc) error {
+// array reads the "data" array, calling fn for each series within the
+// bounds.
+func (d *seriesDecoder) array(fn SeriesFunc) error {
+	dec := d.dec
 	tok, err := dec.Token()
 	if err != nil {
 		return err
@@ -186,11 +236,15 @@ func decodeSeriesArray(dec *json.Decoder, fn SeriesFunc) error {
 	if tok == nil { // "data": null
 		return nil
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
+	if dl, ok := tok.(json.Delim); !ok || dl != '[' {
 		return fmt.Errorf("data: want an array, got %v", tok)
 	}
+	d.br.part = "one series"
+	defer func() { d.br.part = "one value" }()
 	var lbls []Label
+	n := 0
 	for dec.More() {
+		start := dec.InputOffset()
 		if err := expectDelim(dec, '{'); err != nil {
 			return err
 		}
@@ -205,6 +259,9 @@ func decodeSeriesArray(dec *json.Decoder, fn SeriesFunc) error {
 			if err != nil {
 				return err
 			}
+			if d.bounds.entry >= 0 && dec.InputOffset()-start > d.bounds.entry {
+				return withKind(TooLarge, &LimitError{Max: d.bounds.entry, Unit: "bytes", Part: "one series"})
+			}
 			if k == "__name__" {
 				name = v
 				continue
@@ -213,6 +270,9 @@ func decodeSeriesArray(dec *json.Decoder, fn SeriesFunc) error {
 		}
 		if err := expectDelim(dec, '}'); err != nil {
 			return err
+		}
+		if n++; d.bounds.series >= 0 && n > d.bounds.series {
+			return withKind(TooLarge, &LimitError{Max: int64(d.bounds.series), Unit: "series"})
 		}
 		fn(name, lbls)
 	}
