@@ -538,9 +538,9 @@ func TestChartRefuses(t *testing.T) {
 		{"certificate without key", "tls: {mode: secret, ca: x, certificate: c}", "tls.key is required"},
 		{"two Prometheus CAs", "prometheus: {ca: {configMapName: a, secretName: b}}", "prometheus.ca"},
 		{"token Secret and token file", "prometheus: {tokenFile: /t, bearerToken: {secretName: s}}", "tokenFile"},
-		{"read rule on Secrets", `rbac: {extraReadRules: [{apiGroups: [""], resources: [pods, secrets]}]}`, "rbac.extraReadRules[0]: promgate never reads Secrets"},
+		{"read rule on Secrets", `rbac: {extraReadRules: [{apiGroups: [""], resources: [pods, secrets]}]}`, `rbac.extraReadRules[0].resources: "secrets": promgate never reads Secrets`},
 		{"read rule with a wildcard", `rbac: {extraReadRules: [{apiGroups: [example.com], resources: ["*"]}]}`, `no "*"`},
-		{"read rule with verbs", `rbac: {extraReadRules: [{apiGroups: [apps], resources: [deployments], verbs: [delete]}]}`, "the verbs are get, list and watch"},
+		{"read rule with verbs", `rbac: {extraReadRules: [{apiGroups: [apps], resources: [deployments], verbs: [delete]}]}`, "verbs of an extra read rule are get, list and watch"},
 		{"not a URL", "prometheus: {url: prometheus:9090}", "/prometheus/url"},
 		{"a string for replicas", "replicas: two", "/replicas"},
 	}
@@ -549,6 +549,60 @@ func TestChartRefuses(t *testing.T) {
 			_, err := renderChartErr(t, release, namespace, parseValues(t, tt.values))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("render: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestChartExtraReadRules checks rbac.extraReadRules against least
+// privilege: they let promgate get, list and watch the objects of a CRD
+// its rules describe, and the chart refuses every rule that would give
+// more (a subresource: nodes/proxy, pods/exec, pods/log; a wildcard in
+// apiGroups, resources or verbs; a verb other than get, list and watch;
+// core Secrets), with a message naming the rule and the value.
+func TestChartExtraReadRules(t *testing.T) {
+	refused := []struct{ name, rule, want string }{
+		{"nodes/proxy", `{apiGroups: [""], resources: [nodes/proxy]}`, `rbac.extraReadRules[1].resources: "nodes/proxy" is a subresource`},
+		{"pods/exec", `{apiGroups: [""], resources: [pods, pods/exec]}`, `rbac.extraReadRules[1].resources: "pods/exec" is a subresource`},
+		{"pods/log", `{apiGroups: [""], resources: [pods/log]}`, `rbac.extraReadRules[1].resources: "pods/log" is a subresource`},
+		{"a CRD's status", `{apiGroups: [kafka.strimzi.io], resources: [kafkatopics/status]}`, `rbac.extraReadRules[1].resources: "kafkatopics/status" is a subresource`},
+		{"every subresource", `{apiGroups: [""], resources: ["pods/*"]}`, `rbac.extraReadRules[1].resources: "pods/*" is a wildcard`},
+		{"wildcard resource", `{apiGroups: [kafka.strimzi.io], resources: ["*"]}`, `rbac.extraReadRules[1].resources: "*" is a wildcard`},
+		{"wildcard group", `{apiGroups: ["*"], resources: [kafkatopics]}`, `rbac.extraReadRules[1].apiGroups: "*" is a wildcard`},
+		{"wildcard verb", `{apiGroups: [kafka.strimzi.io], resources: [kafkatopics], verbs: ["*"]}`, `rbac.extraReadRules[1].verbs: "*" is refused`},
+		{"write verb", `{apiGroups: [kafka.strimzi.io], resources: [kafkatopics], verbs: [get, update]}`, `rbac.extraReadRules[1].verbs: "update" is refused`},
+		{"escalate", `{apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [escalate]}`, `rbac.extraReadRules[1].verbs: "escalate" is refused`},
+		{"core Secrets", `{apiGroups: [apps, ""], resources: [secrets]}`, `rbac.extraReadRules[1].resources: "secrets": promgate never reads Secrets`},
+		{"no groups", `{apiGroups: [], resources: [kafkatopics]}`, `rbac.extraReadRules[1].apiGroups: name the API groups`},
+		{"resourceNames", `{apiGroups: [kafka.strimzi.io], resources: [kafkatopics], resourceNames: [a]}`, `rbac.extraReadRules[1]: give apiGroups, resources and (get, list, watch) verbs only`},
+	}
+	const crd = `{apiGroups: [kafka.strimzi.io], resources: [kafkatopics]}`
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := renderChartErr(t, release, namespace, parseValues(t, "rbac: {extraReadRules: ["+crd+", "+tt.rule+"]}"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("render: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+
+	accepted := []struct {
+		name, rule string
+		want       rbacv1.PolicyRule
+	}{
+		{"a CRD", crd, rbacv1.PolicyRule{APIGroups: []string{"kafka.strimzi.io"}, Resources: []string{"kafkatopics"}, Verbs: []string{"get", "list", "watch"}}},
+		{"fewer verbs", `{apiGroups: [kafka.strimzi.io], resources: [kafkatopics, kafkausers], verbs: [get]}`, rbacv1.PolicyRule{APIGroups: []string{"kafka.strimzi.io"}, Resources: []string{"kafkatopics", "kafkausers"}, Verbs: []string{"get"}}},
+		{"core objects", `{apiGroups: [""], resources: [persistentvolumeclaims]}`, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}}},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := renderChartErr(t, release, namespace, parseValues(t, "rbac: {extraReadRules: ["+tt.rule+"]}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			role := convert[rbacv1.ClusterRole](t, objs.get(t, "ClusterRole", name+"-metadata-reader:extra"))
+			if len(role.Rules) != 1 || !equality.Semantic.DeepEqual(role.Rules[0], tt.want) {
+				t.Errorf("rules %+v, want [%+v]", role.Rules, tt.want)
 			}
 		})
 	}
