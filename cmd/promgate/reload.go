@@ -37,17 +37,18 @@ func (g *resourceGetter) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMe
 	return g.p.Load().GetNodeMetrics(nodes...)
 }
 
-// reloader builds the configuration watcher: a changed file is loaded,
-// compiled and checked whole, then swapped in (rules into discovery, which
-// keeps serving the current snapshot until the new rules' discovery is
-// done; resource rules into metrics.k8s.io). In-flight requests finish
-// with the rules they started with.
+// reloader builds the configuration watcher: a changed file is parsed
+// (from the bytes the watcher hashed, never a second read), compiled and
+// checked whole, then swapped in (rules into discovery, which keeps
+// serving the current snapshot until the new rules' discovery is done;
+// resource rules into metrics.k8s.io). In-flight requests finish with the
+// rules they started with.
 func (o *serveOptions) reloader(disc *catalog.Discoverer, backends *backend.Set, mapper apimeta.RESTMapper, rg *resourceGetter, restConfig *rest.Config) *reload.Watcher {
 	return &reload.Watcher{
 		Path:     o.configFile,
 		Interval: o.reloadInterval,
-		Prepare: func(ctx context.Context, path string) (func(), error) {
-			cfg, err := config.Load(path)
+		Prepare: func(ctx context.Context, path string, data []byte) (func(), error) {
+			cfg, err := config.ParseFile(path, data)
 			if err != nil {
 				return nil, err
 			}

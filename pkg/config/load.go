@@ -18,6 +18,15 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
+	return ParseFile(path, data)
+}
+
+// ParseFile parses data, the content of the configuration file at path, as
+// Load does, without reading the file: a caller that has hashed or
+// otherwise inspected the bytes gets the configuration of those bytes.
+// path names the file in errors and is the directory relative file names
+// are resolved against.
+func ParseFile(path string, data []byte) (*Config, error) {
 	cfg, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)

@@ -20,10 +20,15 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// Prepare loads and checks the configuration at path and returns the
-// function that switches the server to it. It must not change anything
-// the server uses: a refused configuration leaves the server as it was.
-type Prepare func(ctx context.Context, path string) (apply func(), err error)
+// Prepare parses and checks data, the content of the configuration file at
+// path, and returns the function that switches the server to it. It must
+// not read the file again: data is exactly the content whose hash the
+// Watcher records, so a write after the Watcher's read is seen by the next
+// poll instead of being applied under the hash of other content. path is
+// for messages and for resolving the relative file names in data. Prepare
+// must not change anything the server uses: a refused configuration leaves
+// the server as it was.
+type Prepare func(ctx context.Context, path string, data []byte) (apply func(), err error)
 
 // Watcher reloads Path with Prepare when its content changes or on SIGHUP.
 type Watcher struct {
@@ -40,18 +45,28 @@ type Watcher struct {
 	hash [sha256.Size]byte
 }
 
-// Start records the content the server started with, so that only a later
-// change reloads. The server loaded it already.
+// Start records the file's current content as the one the server started
+// with, so that only a later change reloads. A write between the server's
+// own read and Start's goes unnoticed until the next change: a server
+// that has the bytes it loaded should call StartWith instead.
 func (w *Watcher) Start() error {
 	b, err := os.ReadFile(w.Path)
 	if err != nil {
 		return err
 	}
-	w.hash = sha256.Sum256(b)
+	w.StartWith(b)
+	return nil
+}
+
+// StartWith records data, the content the server loaded its configuration
+// from, so that any other content of the file reloads.
+func (w *Watcher) StartWith(data []byte) {
+	w.mu.Lock()
+	w.hash = sha256.Sum256(data)
+	w.mu.Unlock()
 	RegisterMetrics()
 	lastSuccessful.Set(1)
 	lastSuccessTime.SetToCurrentTime()
-	return nil
 }
 
 // Run watches until ctx ends.
@@ -79,7 +94,9 @@ func (w *Watcher) Run(ctx context.Context) {
 }
 
 // Check reloads when the file changed, or always when force is set. It
-// returns whether a new configuration was applied.
+// returns whether a new configuration was applied. The file is read once:
+// the bytes hashed are the bytes Prepare parses, so the recorded hash is
+// always that of the configuration applied (or refused).
 func (w *Watcher) Check(ctx context.Context, force bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -96,7 +113,7 @@ func (w *Watcher) Check(ctx context.Context, force bool) bool {
 	if h == w.hash && !force {
 		return false
 	}
-	apply, err := w.Prepare(ctx, w.Path)
+	apply, err := w.Prepare(ctx, w.Path, b)
 	if err != nil {
 		w.hash = h // do not retry the same broken content every poll
 		w.refuse(err)
