@@ -328,22 +328,127 @@ func literalValue(p Part) (string, error) {
 	return strings.Join(p.Values, "|"), nil
 }
 
-// placeText substitutes placeholders in a query that did not parse. Values
-// must fit uncheckedValue, so that they cannot leave the string they are
-// placed in; a placeholder outside a string would be a name, which a value
-// of that alphabet cannot turn into anything but a name either.
+// placeText substitutes placeholders in a query that did not parse
+// (MetricsQL, a function PromQL's parser does not know). The text is
+// lexed for quoted strings as PromQL and MetricsQL quote them, and each
+// placeholder is replaced according to where it stands:
+//
+//   - in the string of a =~ or !~ matcher: the values as an alternation,
+//     each dot escaped as [.] (a dot would match any character), in
+//     (?:...) unless the placeholder is the whole string;
+//   - in the string of a = or != matcher: the values joined by "|", as
+//     prometheus-adapter writes them;
+//   - in any other string (a function argument, which may be read as a
+//     regular expression): the values joined by "|" when none has a dot,
+//     else an error;
+//   - outside a string, where a value would be part of the expression
+//     ("-" an operator, a name a metric): an error.
+//
+// Values must fit uncheckedValue, so that they cannot leave the string
+// they are placed in.
 func placeText(text string, parts []Part) (string, error) {
-	return replaceSentinels(text, parts, func(p Part) (string, error) {
-		if p.Any {
-			return ".+", nil
+	var b strings.Builder
+	last := 0
+	for _, loc := range sentinelRE.FindAllStringSubmatchIndex(text, -1) {
+		i, _ := strconv.Atoi(text[loc[2]:loc[3]])
+		if i >= len(parts) {
+			continue
 		}
-		for _, v := range p.Values {
-			if !uncheckedValue.MatchString(v) {
-				return "", fmt.Errorf("%w: value %q of %q in a query that is not parsed as PromQL", ErrValuePlacement, v, p.Matcher.Name)
+		p := parts[i]
+		ctx, whole := stringContext(text, loc[0], loc[1])
+		v, err := uncheckedText(p, ctx, whole)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(text[last:loc[0]])
+		b.WriteString(v)
+		last = loc[1]
+	}
+	b.WriteString(text[last:])
+	return b.String(), nil
+}
+
+// textContext is where a placeholder stands in an unparsed query.
+type textContext int
+
+const (
+	outsideString textContext = iota
+	regexString               // the string of a =~ or !~ matcher
+	literalString             // the string of a = or != matcher
+	otherString               // any other string
+)
+
+// stringContext lexes text up to the placeholder at [start, end) and says
+// what it stands in, and whether it is the whole string.
+func stringContext(text string, start, end int) (textContext, bool) {
+	open := -1 // index of the opening quote of the string we are in
+	var quote byte
+	for i := 0; i < start; i++ {
+		c := text[i]
+		switch {
+		case open < 0 && (c == '"' || c == '\'' || c == '`'):
+			open, quote = i, c
+		case open >= 0 && c == '\\' && quote != '`':
+			i++ // an escaped character cannot end the string
+		case open >= 0 && c == quote:
+			open = -1
+		case open < 0 && c == '#':
+			// a comment runs to the end of the line
+			for i < start && text[i] != '\n' {
+				i++
 			}
 		}
-		return strings.Join(p.Values, "|"), nil
-	})
+	}
+	if open < 0 {
+		return outsideString, false
+	}
+	whole := end < len(text) && text[end] == quote && open == start-1
+	op := strings.TrimRight(text[:open], " \t\r\n")
+	switch {
+	case strings.HasSuffix(op, "=~"), strings.HasSuffix(op, "!~"):
+		return regexString, whole
+	case strings.HasSuffix(op, "="):
+		return literalString, whole
+	}
+	return otherString, whole
+}
+
+// uncheckedText is a part's values as placed in ctx (see placeText).
+func uncheckedText(p Part, ctx textContext, whole bool) (string, error) {
+	name := p.Matcher.Name
+	if ctx == outsideString {
+		return "", fmt.Errorf("%w: .LabelValuesByName.%s outside a quoted string in a query that is not parsed as PromQL", ErrValuePlacement, name)
+	}
+	if p.Any {
+		if ctx != regexString {
+			return "", fmt.Errorf("%w: .LabelValuesByName.%s of a query shared by all objects outside a regular expression", ErrValuePlacement, name)
+		}
+		return ".+", nil
+	}
+	for _, v := range p.Values {
+		if !uncheckedValue.MatchString(v) {
+			return "", fmt.Errorf("%w: value %q of %q in a query that is not parsed as PromQL", ErrValuePlacement, v, name)
+		}
+	}
+	switch ctx {
+	case regexString:
+		alts := make([]string, len(p.Values))
+		for i, v := range p.Values {
+			alts[i] = strings.ReplaceAll(v, ".", "[.]")
+		}
+		out := strings.Join(alts, "|")
+		if !whole {
+			out = "(?:" + out + ")"
+		}
+		return out, nil
+	case otherString:
+		for _, v := range p.Values {
+			if strings.Contains(v, ".") {
+				return "", fmt.Errorf("%w: value %q of %q in a string that may be a regular expression, in a query that is not parsed as PromQL", ErrValuePlacement, v, name)
+			}
+		}
+	}
+	return strings.Join(p.Values, "|"), nil
 }
 
 // placed returns the labels whose .LabelValuesByName the rendered text

@@ -2,6 +2,7 @@ package promql
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -100,8 +101,8 @@ func TestBuild(t *testing.T) {
 			}
 			if tt.name == "MetricsQL is sent as rendered" {
 				// The LabelMatchers text is the escaped matcher; the placed
-				// value is prometheus-adapter's raw text.
-				tt.want = `sum(rollup_rate(x{namespace="ns1",pod=~"a|b\\.c",pod=~"a|b.c"})) by (pod)`
+				// value is escaped for the regular expression it is in.
+				tt.want = `sum(rollup_rate(x{namespace="ns1",pod=~"a|b\\.c",pod=~"a|b[.]c"})) by (pod)`
 			}
 			if q.Text != tt.want || q.Checked != tt.checked {
 				t.Errorf("Build:\n got %s (checked %v)\nwant %s (checked %v)", q.Text, q.Checked, tt.want, tt.checked)
@@ -309,5 +310,80 @@ func TestBuildKeepsValuesSpellingPlaceholders(t *testing.T) {
 		if len(code) != 1 || code[0].Type != labels.MatchEqual || code[0].Value != v {
 			t.Errorf("Build(code=%q) = %s: code matchers %v", v, q.Text, code)
 		}
+	}
+}
+
+// TestBuildUnchecked places values into queries PromQL cannot parse
+// (MetricsQL) by where they stand, and checks what the regular expressions
+// sent select: a value from the allowed alphabet must select only itself.
+func TestBuildUnchecked(t *testing.T) {
+	const lv = `<<.LabelValuesByName.pod>>`
+	tests := []struct {
+		name   string
+		tmpl   string
+		values []string
+		want   string
+		// match and miss are pod names the placed regular expression (the
+		// first =~ string of want) must and must not select.
+		match, miss []string
+		err         bool
+	}{
+		{name: "regex, whole string: dots escaped", tmpl: `rollup_rate(x{pod=~"` + lv + `"})`, values: []string{"a.b", "c"},
+			want: `rollup_rate(x{pod=~"a[.]b|c"})`, match: []string{"a.b", "c"}, miss: []string{"axb", "a.bc", "cc"}},
+		{name: "regex, part of the string: a group", tmpl: `rollup_rate(x{pod=~"web-` + lv + `"})`, values: []string{"a", "b"},
+			want: `rollup_rate(x{pod=~"web-(?:a|b)"})`, match: []string{"web-a", "web-b"}, miss: []string{"b", "web-c"}},
+		{name: "negative regex", tmpl: `rollup_rate(x{pod!~ "` + lv + `"})`, values: []string{"a.b"},
+			want: `rollup_rate(x{pod!~ "a[.]b"})`},
+		{name: "single quotes", tmpl: `rollup_rate(x{pod=~'` + lv + `'})`, values: []string{"a.b"},
+			want: `rollup_rate(x{pod=~'a[.]b'})`},
+		{name: "equality: prometheus-adapter's text", tmpl: `rollup_rate(x{pod="` + lv + `"})`, values: []string{"a.b"},
+			want: `rollup_rate(x{pod="a.b"})`},
+		{name: "after an escaped quote, still in the string", tmpl: `rollup_rate(x{a="\"", pod=~"` + lv + `"})`, values: []string{"a.b"},
+			want: `rollup_rate(x{a="\"", pod=~"a[.]b"})`},
+		{name: "a backslash in a raw string escapes nothing", tmpl: "rollup_rate(x{a=`\\`, pod=~`" + lv + "`})", values: []string{"a.b"},
+			want: "rollup_rate(x{a=`\\`, pod=~`a[.]b`})"},
+		{name: "a function's string argument", tmpl: `label_set(rollup_rate(x), "owner", "` + lv + `")`, values: []string{"a-b"},
+			want: `label_set(rollup_rate(x), "owner", "a-b")`},
+		{name: "a function's string argument with a dot could be a regex", tmpl: `label_set(rollup_rate(x), "owner", "` + lv + `")`, values: []string{"a.b"}, err: true},
+		{name: "outside a string: an operator", tmpl: `rollup_rate(x) - ` + lv, values: []string{"1"}, err: true},
+		{name: "outside a string: a name", tmpl: `rollup_rate(` + lv + `)`, values: []string{"up"}, err: true},
+		{name: "after a string, outside it", tmpl: `rollup_rate(x{a="b"}) + ` + lv, values: []string{"1"}, err: true},
+		{name: "in a comment's quote, outside any string", tmpl: "rollup_rate(x) # \"\n - " + lv, values: []string{"1"}, err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmpl, _, err := NewMetricsQLTemplate(tt.tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := tmpl.Build(Request{Series: "x", Parts: []Part{OneOfPart("pod", tt.values)}})
+			if tt.err {
+				if !errors.Is(err, ErrValuePlacement) {
+					t.Fatalf("Build = %q, %v; want ErrValuePlacement", q.Text, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Checked || q.Text != tt.want {
+				t.Fatalf("Build:\n got %s (checked %v)\nwant %s (unchecked)", q.Text, q.Checked, tt.want)
+			}
+			if len(tt.match)+len(tt.miss) == 0 {
+				return
+			}
+			m := regexp.MustCompile(`=~"([^"]*)"`).FindStringSubmatch(q.Text)
+			re := regexp.MustCompile("^(?:" + m[1] + ")$") // anchored, as Prometheus and VictoriaMetrics do
+			for _, s := range tt.match {
+				if !re.MatchString(s) {
+					t.Errorf("%s does not select %q", m[1], s)
+				}
+			}
+			for _, s := range tt.miss {
+				if re.MatchString(s) {
+					t.Errorf("%s selects %q", m[1], s)
+				}
+			}
+		})
 	}
 }
