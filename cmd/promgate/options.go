@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/query"
@@ -42,6 +43,7 @@ type serveOptions struct {
 	disableHTTP2   bool
 	limits         prom.Limits
 	cacheBytes     int64
+	budget         *budget.Budget // from cacheBytes, at run
 	partialWindows bool
 	reloadInterval time.Duration
 	discovery      string
@@ -108,7 +110,7 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.Int64Var(&o.limits.MaxResponseBytes, "prometheus-max-response-bytes", o.limits.MaxResponseBytes, "Largest answer read from Prometheus, in bytes (0: 64 MiB; negative: no limit). A larger answer is a 503, never a partial value.")
 	fs.IntVar(&o.limits.MaxSamples, "prometheus-max-samples", o.limits.MaxSamples, "Most samples accepted in one query's answer (0: 500,000; negative: no limit). More is a 503.")
 	fs.BoolVar(&o.limits.AllowPartialResponse, "prometheus-allow-partial-response", o.limits.AllowPartialResponse, "Serve answers the backend marks as partial (Thanos partial responses, a warning of missing data, VictoriaMetrics' isPartial). By default they are a 503: a sum over part of the pods is a wrong number, not a smaller one.")
-	fs.Int64Var(&o.cacheBytes, "query-cache-max-bytes", o.cacheBytes, "Memory budget of the query cache, estimated, in bytes (0: 256 MiB); least recently used results are evicted first.")
+	fs.Int64Var(&o.cacheBytes, "query-cache-max-bytes", o.cacheBytes, "Memory budget, estimated, in bytes (0: 256 MiB), of everything kept for requests: cached answers, guarded queries, indexes of shared answers, sharing decisions; least recently used first out.")
 	fs.DurationVar(&o.reloadInterval, "config-reload-interval", o.reloadInterval, "How often the --config file is read for changes (a ConfigMap update, an atomic symlink swap); a change, or SIGHUP, reloads rules and resource rules without a restart. A config that fails to load is refused and the last good one keeps serving (promgate_config_last_reload_successful). 0 disables reloading. (prometheus-adapter needs a restart.)")
 	fs.BoolVar(&o.partialWindows, "serve-partial-windows", o.partialWindows, "Serve rates computed over windows that samples cover only in part (after a Prometheus outage or restart, a scrape gap, for a new pod). By default such series are left out (see docs/partial-windows.md): their rates read low and would scale workloads down; metrics-server likewise leaves out pods it has not seen twice.")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-queries", o.maxConcurrent, "Most queries running against Prometheus at once.")

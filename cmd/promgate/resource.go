@@ -62,5 +62,5 @@ func (o *serveOptions) resourceProvider(rr *config.ResourceRules, backends *back
 
 // resourceOptions are the resource provider's options from the flags.
 func (o *serveOptions) resourceOptions(dialect string) resource.Options {
-	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows, Dialect: dialect}
+	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows, Dialect: dialect, Budget: o.budget}
 }

@@ -20,6 +20,7 @@ import (
 	generatedmetrics "sigs.k8s.io/metrics-server/pkg/api/generated/openapi"
 
 	"github.com/promgate/promgate/pkg/backend"
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/objects"
@@ -56,6 +57,7 @@ func (o *serveOptions) run() error {
 		return err
 	}
 	query.RegisterMetrics()
+	o.budget = budget.New(o.cacheBytes)
 	backends, err := backend.New(backend.Defaults{
 		Client:    promOpts,
 		Limits:    o.limits,
@@ -67,7 +69,7 @@ func (o *serveOptions) run() error {
 			MaxTTL:        o.cacheMaxTTL,
 			MaxConcurrent: o.maxConcurrent,
 			Timeout:       o.prom.Timeout,
-			MaxCacheBytes: o.cacheBytes,
+			Budget:        o.budget,
 		},
 	}, cfg.Backends)
 	if err != nil {
@@ -105,11 +107,13 @@ func (o *serveOptions) run() error {
 	cp.Batch = o.batch
 	cp.PartialWindows = o.partialWindows
 	cp.Backends = backends
+	cp.Budget = o.budget
 	o.base.WithCustomMetrics(cp)
 	ep := external.New(disc, def.Engine, mapper)
 	ep.Batch = o.batch
 	ep.PartialWindows = o.partialWindows
 	ep.Backends = backends
+	ep.Budget = o.budget
 	o.base.WithExternalMetrics(ep)
 
 	defs := []openapicommon.GetOpenAPIDefinitions{

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -54,4 +55,44 @@ func truncate(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// Limits of a label selector whose requirements become query matchers (a
+// custom metric's metricLabelSelector, an external metric's
+// labelSelector). A selector that HPAs use names a few labels and values;
+// kube-apiserver lets through selectors of up to about 1 MiB, and every
+// value of one goes into the query sent to the backend, repeated in each
+// selector the partial-window guard adds (some 30 for a rate). Bounded
+// here, a request's query is at most a few hundred kB, whatever the
+// selector.
+const (
+	// MaxSelectorValues bounds the values of all requirements together.
+	MaxSelectorValues = 100
+	// MaxSelectorBytes bounds the keys and values of all requirements
+	// together, in bytes.
+	MaxSelectorBytes = 4096
+)
+
+// ValidSelector refuses, with a 400 naming the limit, a selector (of query
+// parameter param) over MaxSelectorValues values or MaxSelectorBytes bytes.
+func ValidSelector(param string, sel labels.Selector) error {
+	if sel == nil {
+		return nil
+	}
+	reqs, _ := sel.Requirements()
+	values, size := 0, 0
+	for _, r := range reqs {
+		size += len(r.Key()) + len(r.Operator())
+		for _, v := range r.ValuesUnsorted() {
+			values++
+			size += len(v) + 1
+		}
+	}
+	switch {
+	case values > MaxSelectorValues:
+		return apierrors.NewBadRequest(fmt.Sprintf("%s has %d values; at most %d are accepted (docs/security.md#request-limits)", param, values, MaxSelectorValues))
+	case size > MaxSelectorBytes:
+		return apierrors.NewBadRequest(fmt.Sprintf("%s is %d bytes long; at most %d are accepted (docs/security.md#request-limits)", param, size, MaxSelectorBytes))
+	}
+	return nil
 }

@@ -18,8 +18,11 @@
 // carry the evaluation time, rate() or not. It is learned by a probe, in
 // the background, once per metric name and Options.ProbeEvery (10m), two
 // queries bounded whatever the metric's size, both built on the syntax
-// tree from the rule's own selector and the backend's answer, never from
-// request input:
+// tree from the metric's name, the rule's series selector the caller
+// passed (WithRuleSelector) and the backend's answer, never from request
+// input; sel is name{<the rule selector's matchers other than those on
+// __name__>}, or the name alone without a selector, with one that does
+// not parse, or with one whose name matchers exclude the metric:
 //
 //  1. topk(1, timestamp(sel)) or bottomk(1, timestamp(sel)): the newest
 //     and the oldest of the series' latest sample times (timestamp of a
@@ -51,15 +54,18 @@
 // a phase that is wrong (Prometheus moved its targets' scrape offsets
 // since the probe) costs freshness only up to that same interval. A scrape
 // slower than the grace delays an aligned answer by up to an interval
-// too. What is learned is keyed by metric name, from the selector of the
-// first query that reads it: queries selecting the metric from jobs
-// scraped at other intervals or phases share it.
+// too. What is learned is keyed by metric name, from the probe started
+// by the first query that reads it, which reads the series of the rule
+// that query serves (all the metric's series without a rule selector):
+// rules selecting the metric from jobs scraped at other intervals or
+// phases share it, and so do all the namespaces a rule serves.
 //
 // A lifetime is clamped to [MinTTL, MaxTTL] (1s, 1m); a query reading
 // several metrics takes the shortest of theirs. A metric whose interval is
 // not known (not yet probed, no series, fewer than two samples in the
-// probe's window, a probe failure, a backend that returns no raw samples),
-// or a query without a metric name, gets the fixed TTL, today's behaviour.
+// probe's window, a probe failure, a backend that returns no raw samples,
+// past the 4096 metrics or 1 MiB of their names an engine learns), or a
+// query without a metric name, gets the fixed TTL, today's behaviour.
 // Errors are never cached. What was learned is exported as
 // promgate_query_scrape_interval_seconds, the chosen lifetimes as
 // promgate_query_cache_lifetime_seconds by mode.
@@ -72,18 +78,17 @@
 package query
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/prom"
 )
 
@@ -117,19 +122,18 @@ type Options struct {
 	// Timeout bounds one backend query, independent of which caller's
 	// request started it (default 10s).
 	Timeout time.Duration
-	// MaxCacheBytes bounds the estimated memory of the cached results
-	// (default DefaultMaxCacheBytes); the least recently used results are
-	// evicted first, and a result larger than a quarter of it is not cached.
+	// Budget holds the cached results, within the memory budget shared
+	// with everything else kept for requests (see package budget). Nil: a
+	// budget of MaxCacheBytes of the engine's own.
+	Budget *budget.Budget
+	// MaxCacheBytes is the budget of an engine without Budget (default
+	// budget.DefaultMaxBytes).
 	MaxCacheBytes int64
 	// Backend names the backend in metrics and errors.
 	Backend string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
-
-// DefaultMaxCacheBytes is the default cache budget: some 30 cluster-wide
-// answers of the largest clusters, or thousands of per-namespace ones.
-const DefaultMaxCacheBytes = 256 << 20
 
 // Engine wraps a Backend. It is safe for concurrent use.
 type Engine struct {
@@ -139,22 +143,16 @@ type Engine struct {
 	sem     chan struct{}
 	group   singleflight.Group
 
-	mu      sync.Mutex
-	cache   map[string]*list.Element // of *entry
-	lru     list.List                // most recently used first
-	bytes   int64
-	sweepAt time.Time
+	cache *budget.Budget
 
 	learner learner
 	probes  sync.WaitGroup // probes running (tests wait for them)
 }
 
 type entry struct {
-	query   string
 	vec     model.Vector
 	at      time.Time // when the backend answered
 	expires time.Time
-	size    int64 // vectorSize(vec)
 }
 
 // Result is a query's outcome, with when it was computed.
@@ -180,9 +178,6 @@ func New(backend Backend, opts Options) *Engine {
 	if opts.Backend == "" {
 		opts.Backend = "prometheus"
 	}
-	if opts.MaxCacheBytes <= 0 {
-		opts.MaxCacheBytes = DefaultMaxCacheBytes
-	}
 	if opts.MinTTL <= 0 {
 		opts.MinTTL = DefaultMinTTL
 	}
@@ -193,7 +188,10 @@ func New(backend Backend, opts Options) *Engine {
 	if opts.ProbeEvery <= 0 {
 		opts.ProbeEvery = DefaultProbeEvery
 	}
-	e := &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: map[string]*list.Element{}}
+	e := &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: opts.Budget}
+	if e.cache == nil {
+		e.cache = budget.New(opts.MaxCacheBytes).WithClock(opts.Now)
+	}
 	e.learner.metrics, e.learner.probing = map[string]*scrape{}, map[string]bool{}
 	if sq, ok := backend.(SampleQuerier); ok && opts.Auto {
 		e.samples = sq
@@ -269,10 +267,10 @@ func (e *Engine) run(query, rule string) (entry, error) {
 	}
 	queriesTotal.WithLabelValues(e.opts.Backend, "backend").Inc()
 	life, mode := e.lifetime(query, rule, start)
-	c := entry{query: query, vec: vec, at: start, expires: start.Add(life)}
+	c := entry{vec: vec, at: start, expires: start.Add(life)}
 	if life > 0 {
 		cacheLifetime.WithLabelValues(e.opts.Backend, mode).Observe(life.Seconds())
-		e.store(&c)
+		e.cache.Put(budget.Answer, e.key(query), &c, budget.VectorSize(vec), c.expires)
 	}
 	return c, nil
 }
@@ -287,102 +285,22 @@ func (e *Engine) queueFull(ctx context.Context) (entry, error) {
 	}}
 }
 
-// lookup returns the cached result of query if it is younger than the TTL,
-// marking it recently used.
+// lookup returns the cached result of query if it is younger than its
+// lifetime, marking it recently used.
 func (e *Engine) lookup(query string) (*entry, bool) {
 	if e.opts.TTL <= 0 && !e.opts.Auto {
 		return nil, false
 	}
-	now := e.opts.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	el, ok := e.cache[query]
+	v, ok := e.cache.Get(budget.Answer, e.key(query))
 	if !ok {
 		return nil, false
 	}
-	c := el.Value.(*entry)
-	if !now.Before(c.expires) {
-		e.remove(el)
-		return nil, false
-	}
-	e.lru.MoveToFront(el)
-	return c, true
+	return v.(*entry), true
 }
 
-// store caches c, then evicts the least recently used results until the
-// cache fits its budget. Expired results are dropped once per TTL.
-func (e *Engine) store(c *entry) {
-	c.size = vectorSize(c.query, c.vec)
-	if c.size > e.opts.MaxCacheBytes/4 {
-		cacheSkipped.WithLabelValues(e.opts.Backend).Inc()
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if el, ok := e.cache[c.query]; ok {
-		e.remove(el)
-	}
-	e.cache[c.query] = e.lru.PushFront(c)
-	e.bytes += c.size
-	now := e.opts.Now()
-	if now.After(e.sweepAt) {
-		for el := e.lru.Back(); el != nil; {
-			prev := el.Prev()
-			if !now.Before(el.Value.(*entry).expires) {
-				e.remove(el)
-			}
-			el = prev
-		}
-		e.sweepAt = now.Add(max(e.opts.TTL, e.opts.MinTTL))
-	}
-	for e.bytes > e.opts.MaxCacheBytes {
-		e.remove(e.lru.Back())
-		cacheEvictions.WithLabelValues(e.opts.Backend).Inc()
-	}
-	cacheBytes.WithLabelValues(e.opts.Backend).Set(float64(e.bytes))
-	cacheEntries.WithLabelValues(e.opts.Backend).Set(float64(len(e.cache)))
-}
-
-// remove drops a cached result; e.mu is held.
-func (e *Engine) remove(el *list.Element) {
-	c := e.lru.Remove(el).(*entry)
-	delete(e.cache, c.query)
-	e.bytes -= c.size
-	cacheBytes.WithLabelValues(e.opts.Backend).Set(float64(e.bytes))
-	cacheEntries.WithLabelValues(e.opts.Backend).Set(float64(len(e.cache)))
-}
-
-// Sizes of what a decoded vector is made of, measured with prom's decoder
-// (Go 1.26, amd64): a sample with two short labels keeps 325 bytes alive,
-// 82 of them the answer's text.
-const (
-	sampleBytes   = int64(unsafe.Sizeof(model.Sample{}) + unsafe.Sizeof(&model.Sample{}))
-	mapBytes      = 200 // a label map of up to 8 labels
-	labelBytes    = 32  // each label past 8
-	jsonPerSample = 40  // {"metric":{},"value":[1800000000.123,"12.5"]},
-	jsonPerLabel  = 6   // "":"",
-	entryBytes    = 200 // the cache's own entry, list element and map slot
-)
-
-// vectorSize estimates the memory a cached vector keeps alive: its samples
-// and label maps, and the answer's text, since the decoder slices label
-// strings out of it (so the text is counted, not the strings).
-func vectorSize(query string, vec model.Vector) int64 {
-	n := entryBytes + int64(len(query)) + int64(cap(vec))*8
-	for _, s := range vec {
-		n += sampleBytes + mapBytes + jsonPerSample
-		if extra := len(s.Metric) - 8; extra > 0 {
-			n += int64(extra) * labelBytes
-		}
-		for k, v := range s.Metric {
-			n += jsonPerLabel + int64(len(k)+len(v))
-		}
-		if s.Histogram != nil {
-			n += int64(len(s.Histogram.Buckets)) * 64
-		}
-	}
-	return n
-}
+// key is a query's key in the budget, which every backend's engine
+// shares.
+func (e *Engine) key(query string) string { return e.opts.Backend + "\x00" + query }
 
 var (
 	queriesTotal = metrics.NewCounterVec(&metrics.CounterOpts{
@@ -399,26 +317,6 @@ var (
 	inflight = metrics.NewGaugeVec(&metrics.GaugeOpts{
 		Name:           "promgate_backend_queries_in_flight",
 		Help:           "Queries running against the backend now.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"backend"})
-	cacheBytes = metrics.NewGaugeVec(&metrics.GaugeOpts{
-		Name:           "promgate_query_cache_bytes",
-		Help:           "Estimated memory of the cached query results.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"backend"})
-	cacheEntries = metrics.NewGaugeVec(&metrics.GaugeOpts{
-		Name:           "promgate_query_cache_entries",
-		Help:           "Query results in the cache.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"backend"})
-	cacheEvictions = metrics.NewCounterVec(&metrics.CounterOpts{
-		Name:           "promgate_query_cache_evictions_total",
-		Help:           "Cached query results evicted before their TTL to keep the cache within its memory budget.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"backend"})
-	cacheSkipped = metrics.NewCounterVec(&metrics.CounterOpts{
-		Name:           "promgate_query_cache_skipped_total",
-		Help:           "Query results not cached because they exceed a quarter of the cache's memory budget.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend"})
 	cacheLifetime = metrics.NewHistogramVec(&metrics.HistogramOpts{
@@ -444,6 +342,6 @@ var (
 // registry (served on /metrics). Safe to call more than once.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight, cacheBytes, cacheEntries, cacheEvictions, cacheSkipped, cacheLifetime, scrapeInterval, probesTotal)
+		legacyregistry.MustRegister(queriesTotal, queryDuration, inflight, cacheLifetime, scrapeInterval, probesTotal)
 	})
 }

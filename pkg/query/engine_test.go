@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	"k8s.io/component-base/metrics/testutil"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/prom"
 )
 
@@ -256,9 +256,9 @@ func (b *sizedBackend) Query(_ context.Context, q string, _ time.Time) (model.Ve
 
 func TestCacheMemoryBound(t *testing.T) {
 	RegisterMetrics()
-	one := vectorSize("100 a", (&sizedBackend{}).mustQuery(100))
+	one := budget.VectorSize((&sizedBackend{}).mustQuery(100)) + budget.EntryBytes + int64(len("test-\x00100 a"))
 	if one < 100*(100+40) || one > 100*400 {
-		t.Fatalf("vectorSize of 100 samples of a 100-byte label = %d, not near the JSON and structures it keeps", one)
+		t.Fatalf("VectorSize of 100 samples of a 100-byte label = %d, not near the JSON and structures it keeps", one)
 	}
 	tests := []struct {
 		name    string
@@ -266,7 +266,7 @@ func TestCacheMemoryBound(t *testing.T) {
 		queries []string // run in order
 		again   string   // then this one
 		cached  bool     // is it still cached?
-		evicted float64  // evictions before again
+		evicted int      // evictions before again
 	}{
 		{"fits", 12 * one, []string{"100 a", "100 b", "100 c"}, "100 a", true, 0},
 		{"least recently used evicted", 9 * one / 2, []string{"100 a", "100 b", "100 c", "100 d", "100 e"}, "100 a", false, 1},
@@ -277,19 +277,24 @@ func TestCacheMemoryBound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &sizedBackend{}
-			backend := "test-" + tt.name
-			e := New(b, Options{TTL: time.Minute, MaxCacheBytes: tt.budget, Backend: backend})
-			evictedBefore, _ := testutil.GetCounterMetricValue(cacheEvictions.WithLabelValues(backend))
+			e := New(b, Options{TTL: time.Minute, MaxCacheBytes: tt.budget, Backend: "test-"})
+			distinct := map[string]bool{}
 			for _, q := range tt.queries {
 				if _, err := e.Query(context.Background(), q, time.Time{}); err != nil {
 					t.Fatal(err)
 				}
+				distinct[q] = true
 			}
-			if e.bytes > e.opts.MaxCacheBytes {
-				t.Errorf("cache holds %d bytes, budget %d", e.bytes, e.opts.MaxCacheBytes)
+			bytes, entries := e.cache.Usage(budget.Answer)
+			if bytes > tt.budget {
+				t.Errorf("cache holds %d bytes, budget %d", bytes, tt.budget)
 			}
-			if evicted, _ := testutil.GetCounterMetricValue(cacheEvictions.WithLabelValues(backend)); evicted-evictedBefore != tt.evicted {
-				t.Errorf("promgate_query_cache_evictions_total rose by %v, want %v", evicted-evictedBefore, tt.evicted)
+			kept := 0 // what was put in: an answer over a quarter of the budget is not
+			if tt.budget >= 4*one {
+				kept = len(distinct)
+			}
+			if evicted := kept - int(entries); evicted != tt.evicted {
+				t.Errorf("%d entries kept of %d, %d evicted; want %d evicted", entries, kept, evicted, tt.evicted)
 			}
 			r, err := e.Do(context.Background(), tt.again)
 			if err != nil {
@@ -298,18 +303,8 @@ func TestCacheMemoryBound(t *testing.T) {
 			if r.Cached != tt.cached {
 				t.Errorf("%s cached = %v, want %v", tt.again, r.Cached, tt.cached)
 			}
-			var sum int64
-			for el := e.lru.Front(); el != nil; el = el.Next() {
-				sum += el.Value.(*entry).size
-			}
-			if sum != e.bytes || len(e.cache) != e.lru.Len() {
-				t.Errorf("accounting: %d bytes in %d entries, counted %d in %d", e.bytes, len(e.cache), sum, e.lru.Len())
-			}
-			if got, err := testutil.GetGaugeMetricValue(cacheBytes.WithLabelValues(backend)); err != nil || int64(got) != e.bytes {
-				t.Errorf("promgate_query_cache_bytes = %v (%v), want %d", got, err, e.bytes)
-			}
-			if got, err := testutil.GetGaugeMetricValue(cacheEntries.WithLabelValues(backend)); err != nil || int(got) != len(e.cache) {
-				t.Errorf("promgate_query_cache_entries = %v (%v), want %d", got, err, len(e.cache))
+			if bytes != int64(entries)*one {
+				t.Errorf("accounting: %d bytes in %d entries of %d bytes", bytes, entries, one)
 			}
 		})
 	}
@@ -332,7 +327,10 @@ func TestCacheExpiredEntriesDropped(t *testing.T) {
 	if _, err := e.Query(context.Background(), "1 c", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.cache) != 1 || e.bytes != e.cache["1 c"].Value.(*entry).size {
-		t.Errorf("after the TTL, the cache holds %d entries, %d bytes; want only the new one", len(e.cache), e.bytes)
+	if _, entries := e.cache.Usage(budget.Answer); entries != 1 {
+		t.Errorf("after the TTL, the cache holds %d entries; want only the new one", entries)
+	}
+	if _, ok := e.lookup("1 c"); !ok {
+		t.Error("the new entry is not cached")
 	}
 }

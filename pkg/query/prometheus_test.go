@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/promgate/promgate/pkg/budget"
 )
 
 // prometheusBinary is the real Prometheus the test runs, when installed.
@@ -119,7 +121,11 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 		if _, err := e.Do(ctx, q); err != nil {
 			t.Fatal(err)
 		}
-		c = e.cache[q].Value.(*entry)
+		v, ok := e.cache.Get(budget.Answer, e.key(q))
+		if !ok {
+			t.Fatalf("%s is not cached", q)
+		}
+		c = v.(*entry)
 		life := c.expires.Sub(c.at)
 		if life < time.Second || life > 2*time.Second {
 			t.Fatalf("lifetime %v, want within the 1s minimum and the 2s interval", life)

@@ -27,10 +27,12 @@ import (
 
 	plabels "github.com/prometheus/prometheus/model/labels"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
+	"github.com/promgate/promgate/pkg/query"
 )
 
 // Catalog gives the current set of known metrics.
@@ -65,10 +67,13 @@ type Provider struct {
 	// Backends, when set, answers for rules on other backends than the
 	// querier given to New (see provider.Route).
 	Backends provider.Backends
-	now      func() time.Time
+	// Budget keeps what requests make the provider remember (guarded
+	// queries, indexes of shared answers) within the memory budget shared
+	// with the query cache; nil keeps nothing.
+	Budget *budget.Budget
+	now    func() time.Time
 
 	resolved resolutions
-	indexes  indexes
 }
 
 // resolutionTTL bounds how long what the REST mapper said about a metric's
@@ -132,6 +137,9 @@ func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, m
 		return nil, err
 	}
 	if err := validNamespace(info, namespace); err != nil {
+		return nil, err
+	}
+	if err := provider.ValidSelector("metricLabelSelector", metricSelector); err != nil {
 		return nil, err
 	}
 	parts, err := promql.SelectorParts(metricSelector, nil)
@@ -240,7 +248,8 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	if err != nil {
 		return nil, nil, err
 	}
-	vec, err := querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
+	ctx = query.WithRuleSelector(ctx, pl.entry.Rule.SeriesQuery)
+	vec, err := querier.Query(ctx, provider.CompleteWindows(p.Budget, q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
 	provider.ObserveAnswer(provider.CustomAPI, pl.info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, nil, provider.StatusError(err)
@@ -250,7 +259,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	if r.share.ok && len(vec) > len(names) {
 		// A shared answer covers every object: index it once (per answer,
 		// not per request) and read this request's slice from the index.
-		idx := p.indexes.get(pl.entry.Rule.Backend+"\x00"+q.Text, vec, pl.nsLabel, pl.resourceLabel)
+		idx := indexOf(p.Budget, pl.entry.Rule.Backend+"\x00"+q.Text, vec, pl.nsLabel, pl.resourceLabel)
 		for _, n := range names {
 			if s, ok := idx.lookup(pl.namespace, n, filterNamespace); ok {
 				out[n] = s
@@ -431,13 +440,14 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 		return false
 	}
 	r, err := p.render(pl, []string{name})
-	if err != nil || !r.query.Checked || provider.CompleteWindows(r.query, false, "") == r.query.Text {
+	if err != nil || !r.query.Checked || provider.CompleteWindows(p.Budget, r.query, false, pl.entry.Rule.Path+".metricsQuery") == r.query.Text {
 		return false
 	}
 	querier, err := provider.Route(p.Backends, p.querier, pl.entry.Rule.Backend)
 	if err != nil {
 		return false
 	}
+	ctx = query.WithRuleSelector(ctx, pl.entry.Rule.SeriesQuery)
 	vec, err := querier.Query(ctx, r.query.Text, p.now())
 	if err != nil {
 		return false

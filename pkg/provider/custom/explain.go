@@ -82,7 +82,7 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (Plan, e
 		Backend:      pl.entry.Rule.Backend,
 		Rule:         pl.entry.Rule.Path,
 		Series:       pl.entry.Series,
-		Query:        provider.CompleteWindows(r.query, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"),
+		Query:        provider.CompleteWindows(p.Budget, r.query, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"),
 		Shared:       r.share.ok && (p.Batch || len(names) > p.MaxNamesInQuery),
 		SharedReason: r.share.reason,
 		Objects:      len(names),

@@ -1,26 +1,26 @@
 package custom
 
 import (
-	"sync"
+	"time"
+	"unsafe"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/promgate/promgate/pkg/budget"
 )
 
-// indexes remembers, per shared query, an index of its latest answer by
-// namespace and object, so that a request for 300 pods reads 300 entries
-// instead of scanning the whole cluster's answer. An answer is recognised
-// by identity: the query engine hands every request the same cached
-// vector until it expires, so the index is built once per answer.
-type indexes struct {
-	mu sync.Mutex
-	m  map[string]*index
-}
-
-// maxIndexes bounds the remembered indexes (shared queries are one per
-// metric and metric selector); when full, the memory starts over.
-const maxIndexes = 256
-
-// index is one answer's samples by namespace and object.
+// An index is one shared answer's samples by namespace and object, so that
+// a request for 300 pods reads 300 entries instead of scanning the whole
+// cluster's answer. An answer is recognised by identity: the query engine
+// hands every request the same cached vector until it expires, so the
+// index is built once per answer.
+//
+// Indexes are kept in the memory budget (budget.Index), keyed by backend
+// and query text. The text includes the request's metricLabelSelector, so
+// their number follows requests, not the configuration; each is charged
+// for its map and for the answer it keeps alive, and lives at most
+// indexLifetime past its building, so that an index never pins an answer
+// the cache has let go of for long.
 type index struct {
 	first *model.Sample // identity of the answer indexed
 	n     int
@@ -29,13 +29,21 @@ type index struct {
 
 type objKey struct{ namespace, name string }
 
-// get returns the index of vec, the answer of query, building it when vec
-// is not the answer indexed last.
-func (x *indexes) get(query string, vec model.Vector, nsLabel, resourceLabel string) *index {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if idx, ok := x.m[query]; ok && len(vec) > 0 && idx.first == vec[0] && idx.n == len(vec) {
-		return idx
+// indexLifetime bounds how long an index is kept: a shared answer lives at
+// most --query-cache-max-ttl (1m) in the cache.
+const indexLifetime = 2 * time.Minute
+
+// indexEntryBytes is what one object costs in an index's map: the key's
+// two string headers, the pointer, and the map's slot overhead.
+const indexEntryBytes = int64(unsafe.Sizeof(objKey{})+unsafe.Sizeof(&model.Sample{})) * 2
+
+// indexOf returns the index of vec, the answer of query, from b, building
+// (and keeping) it when vec is not the answer indexed last.
+func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resourceLabel string) *index {
+	if v, ok := b.Get(budget.Index, query); ok {
+		if idx := v.(*index); len(vec) > 0 && idx.first == vec[0] && idx.n == len(vec) {
+			return idx
+		}
 	}
 	idx := &index{n: len(vec), byObj: make(map[objKey]*model.Sample, len(vec))}
 	if len(vec) > 0 {
@@ -48,10 +56,7 @@ func (x *indexes) get(query string, vec model.Vector, nsLabel, resourceLabel str
 		}
 		idx.byObj[k] = s // as prometheus-adapter: the last sample for an object wins
 	}
-	if x.m == nil || len(x.m) >= maxIndexes {
-		x.m = map[string]*index{}
-	}
-	x.m[query] = idx
+	b.Put(budget.Index, query, idx, int64(len(vec))*indexEntryBytes+budget.VectorSize(vec), time.Now().Add(indexLifetime))
 	return idx
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/promgate/promgate/pkg/budget"
 )
 
 func TestIndex(t *testing.T) {
@@ -17,8 +19,8 @@ func TestIndex(t *testing.T) {
 		return &model.Sample{Metric: m, Value: model.SampleValue(f)}
 	}
 	vec := model.Vector{s("ns1", "a", "1"), s("ns2", "a", "2"), s("ns1", "b", "3"), s("ns1", "a", "4")}
-	var x indexes
-	idx := x.get("q", vec, "namespace", "pod")
+	x := budget.New(1 << 20)
+	idx := indexOf(x, "q", vec, "namespace", "pod")
 	for _, tt := range []struct {
 		ns, name string
 		want     string
@@ -28,16 +30,16 @@ func TestIndex(t *testing.T) {
 			t.Errorf("lookup(%s, %s) = %v, %v; want %q", tt.ns, tt.name, got, ok, tt.want)
 		}
 	}
-	if x.get("q", vec, "namespace", "pod") != idx {
+	if indexOf(x, "q", vec, "namespace", "pod") != idx {
 		t.Error("the same answer was indexed again")
 	}
 	other := model.Vector{s("ns1", "a", "9")}
-	if got, _ := x.get("q", other, "namespace", "pod").lookup("ns1", "a", true); got.Value.String() != "9" {
+	if got, _ := indexOf(x, "q", other, "namespace", "pod").lookup("ns1", "a", true); got.Value.String() != "9" {
 		t.Errorf("a new answer was not indexed: %v", got)
 	}
 	// One namespace selected, grouped by pod only: no namespace label.
 	one := model.Vector{s("", "a", "5")}
-	if got, ok := x.get("q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.Value.String() != "5" {
+	if got, ok := indexOf(x, "q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.Value.String() != "5" {
 		t.Errorf("namespace-less answer: %v, %v", got, ok)
 	}
 }

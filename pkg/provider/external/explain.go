@@ -46,7 +46,7 @@ func (p *Provider) Plan(ctx context.Context, namespace string, metricSelector la
 		Backend: r.entry.Rule.Backend,
 		Rule:    r.entry.Rule.Path,
 		Series:  r.entry.Series,
-		Query:   provider.CompleteWindows(r.query, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"),
+		Query:   provider.CompleteWindows(p.Budget, r.query, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"),
 		Shared:  r.filter != nil,
 	}
 	if !run {

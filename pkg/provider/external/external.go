@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -23,10 +22,12 @@ import (
 	"k8s.io/metrics/pkg/apis/external_metrics"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
+	"github.com/promgate/promgate/pkg/query"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -54,15 +55,12 @@ type Provider struct {
 	// Backends, when set, answers for rules on other backends than the
 	// querier given to New (see provider.Route).
 	Backends provider.Backends
-	now      func() time.Time
-
-	mu        sync.Mutex
-	decisions map[shapeKey]decision
+	// Budget keeps what requests make the provider remember (guarded
+	// queries, sharing decisions per selector shape) within the memory budget shared with the
+	// query cache; nil keeps nothing.
+	Budget *budget.Budget
+	now    func() time.Time
 }
-
-// maxDecisions bounds the remembered sharing decisions: selector shapes
-// come from requests, so their number is not bounded by the config.
-const maxDecisions = 4096
 
 var _ cmprovider.ExternalMetricsProvider = (*Provider)(nil)
 
@@ -97,7 +95,8 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 	if err != nil {
 		return nil, err
 	}
-	vec, err := querier.Query(ctx, provider.CompleteWindows(q, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"), p.now())
+	ctx = query.WithRuleSelector(ctx, r.entry.Rule.SeriesQuery)
+	vec, err := querier.Query(ctx, provider.CompleteWindows(p.Budget, q, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"), p.now())
 	provider.ObserveAnswer(provider.ExternalAPI, info.Metric, p.now(), vec, err)
 	if err != nil {
 		return nil, provider.StatusError(err)
@@ -131,7 +130,7 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			Value:         v,
 		})
 	}
-	if len(list.Items) == 0 && p.withheld(ctx, querier, q, filter) {
+	if len(list.Items) == 0 && p.withheld(ctx, querier, q, filter, r.entry.Rule.Path+".metricsQuery") {
 		// Every series was left out for a partly filled window: an empty
 		// list would read as "no such series".
 		return nil, provider.IncompleteWindow("external metric " + info.Metric)
@@ -144,8 +143,8 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 
 // withheld reports whether the query without the window guard has series
 // that the guarded one left out. Asked only for an empty answer.
-func (p *Provider) withheld(ctx context.Context, querier provider.Querier, q promql.Query, filter []*plabels.Matcher) bool {
-	if p.PartialWindows || !q.Checked || provider.CompleteWindows(q, false, "") == q.Text {
+func (p *Provider) withheld(ctx context.Context, querier provider.Querier, q promql.Query, filter []*plabels.Matcher, field string) bool {
+	if p.PartialWindows || !q.Checked || provider.CompleteWindows(p.Budget, q, false, field) == q.Text {
 		return false
 	}
 	vec, err := querier.Query(ctx, q.Text, p.now())
@@ -176,6 +175,9 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 	if !ok {
 		return rendered{}, notFound(snap, info.Metric)
 	}
+	if err := provider.ValidSelector("labelSelector", metricSelector); err != nil {
+		return rendered{}, err
+	}
 	parts, err := promql.SelectorParts(metricSelector, e.Rule.Replacer())
 	if err != nil {
 		return rendered{}, apierrors.NewBadRequest(fmt.Sprintf("labelSelector: %v", err))
@@ -189,7 +191,7 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 	req := promql.Request{Series: e.Series, Parts: parts, GroupBy: []string{}}
 	if p.Batch && len(parts) > 0 {
 		// A shape known to be shared needs only the shared query, built once.
-		if d, known := p.decision(shapeOf(e, parts)); known && d.ok {
+		if d, known := p.decision(e, shapeOf(e, parts)); known && d.ok {
 			if filter, err := compiledParts(parts); err == nil {
 				return rendered{entry: e, query: d.shared, filter: filter}, nil
 			}
@@ -222,7 +224,7 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 // selected on), never per value.
 func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query) (promql.Query, bool) {
 	key := shapeOf(e, req.Parts)
-	if d, known := p.decision(key); known {
+	if d, known := p.decision(e, key); known {
 		return d.shared, d.ok
 	}
 	sq, err := e.Rule.Query.Build(promql.Request{Series: e.Series, GroupBy: []string{}})
@@ -237,36 +239,38 @@ func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query
 		}
 		ok, _ = promql.Shareable(full.Expr, sq.Expr, ms, nil)
 	}
-	p.mu.Lock()
-	if p.decisions == nil || len(p.decisions) >= maxDecisions {
-		p.decisions = map[shapeKey]decision{}
-	}
-	p.decisions[key] = decision{ok: ok, shared: sq}
-	p.mu.Unlock()
+	// Selector shapes come from requests: the decisions are kept within
+	// the budget, charged for the key and the shared query's text and tree.
+	p.Budget.Put(budget.Sharing, key, &decision{rule: e.Rule, ok: ok, shared: sq}, 4*int64(len(sq.Text)), time.Time{})
 	return sq, ok
 }
 
 // decision is a remembered sharing decision, with the shared query.
 type decision struct {
+	rule   *rules.Rule // the rule decided for (an address can be reused)
 	ok     bool
 	shared promql.Query
 }
 
-func (p *Provider) decision(key shapeKey) (decision, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d, ok := p.decisions[key]
-	return d, ok
+func (p *Provider) decision(e catalog.Entry, key string) (*decision, bool) {
+	v, ok := p.Budget.Get(budget.Sharing, key)
+	if !ok || v.(*decision).rule != e.Rule {
+		return nil, false
+	}
+	return v.(*decision), true
 }
 
 // shapeOf is the key of a sharing decision: the rule, the series and the
-// labels and operators selected on (never the values).
-func shapeOf(e catalog.Entry, parts []promql.Part) shapeKey {
+// labels and operators selected on (never the values). The rule is named
+// by its address and path; a reload makes new rules, and a decision is
+// only read for the rule it was made for.
+func shapeOf(e catalog.Entry, parts []promql.Part) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "%p\x00%s\x00%s\x00", e.Rule, e.Rule.Path, e.Series)
 	for _, pt := range parts {
 		b.WriteString(pt.Matcher.Name + pt.Matcher.Type.String() + "\x00")
 	}
-	return shapeKey{rule: e.Rule, series: e.Series, shape: b.String()}
+	return b.String()
 }
 
 func compiledParts(parts []promql.Part) ([]*plabels.Matcher, error) {
@@ -304,13 +308,6 @@ func TemplateSharing(tmpl *promql.Template, namespaceLabel string) (bool, string
 		ms[i] = p.Matcher
 	}
 	return promql.Shareable(full.Expr, shared.Expr, ms, nil)
-}
-
-// shapeKey identifies a sharing decision.
-type shapeKey struct {
-	rule   *rules.Rule
-	series string
-	shape  string
 }
 
 func notFound(snap *catalog.Snapshot, metric string) error {

@@ -31,6 +31,7 @@ import (
 	"k8s.io/metrics/pkg/apis/metrics"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
@@ -84,6 +85,9 @@ type Options struct {
 	// when empty): with config.DialectMetricsQL, templates that PromQL's
 	// parser cannot read are no warning (see promql.NewMetricsQLTemplate).
 	Dialect string
+	// Budget keeps the guarded queries within the memory budget shared
+	// with the query cache; nil keeps nothing.
+	Budget *budget.Budget
 }
 
 // Provider answers metrics.k8s.io requests from Prometheus. It is safe for
@@ -96,6 +100,7 @@ type Provider struct {
 	maxNames    int
 	batch       bool
 	partial     bool
+	budget      *budget.Budget
 	now         func() time.Time
 	warnings    throttle
 }
@@ -162,6 +167,7 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 		maxNames: opts.MaxNamesInQuery,
 		batch:    opts.Batch,
 		partial:  opts.PartialWindows,
+		budget:   opts.Budget,
 		now:      time.Now,
 	}
 	if p.timeout == 0 {
@@ -406,7 +412,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 			req := promql.Request{Parts: []promql.Part{p.oneOf(r.namespaceLabel, namespaces), p.oneOf(r.podLabel, names)},
 				GroupBy: r.sharedPodGroupBy()}
 			q, err := r.containerQuery.Build(req)
-			return []job{{query: provider.CompleteWindows(q, p.partial, field), field: field}}, err
+			return []job{{query: provider.CompleteWindows(p.budget, q, p.partial, field), field: field}}, err
 		}
 		// As prometheus-adapter: one query per namespace, whose samples
 		// need no namespace label.
@@ -416,7 +422,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 			if err != nil {
 				return nil, err
 			}
-			jobs = append(jobs, job{query: provider.CompleteWindows(q, p.partial, field), field: field, namespace: ns})
+			jobs = append(jobs, job{query: provider.CompleteWindows(p.budget, q, p.partial, field), field: field, namespace: ns})
 		}
 		return jobs, nil
 	})
@@ -569,7 +575,7 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 		}
 		q, err := r.nodeQuery.Build(promql.Request{Parts: []promql.Part{part}, GroupBy: []string{r.nodeLabel}})
 		field := r.path + ".nodeQuery"
-		return []job{{query: provider.CompleteWindows(q, p.partial, field), field: field}}, err
+		return []job{{query: provider.CompleteWindows(p.budget, q, p.partial, field), field: field}}, err
 	})
 	if err != nil {
 		return nil, err
