@@ -193,7 +193,7 @@ func TestSelfMetricsLint(t *testing.T) {
 		"promgate_discovery_rule_last_success_timestamp_seconds", "promgate_discovery_errors_total",
 		"promgate_discovery_duration_seconds", "promgate_discovery_last_timestamp_seconds",
 		"promgate_queries_total", "promgate_backend_query_duration_seconds", "promgate_backend_queries_in_flight",
-		"promgate_query_cache_bytes", "promgate_query_cache_entries",
+		"promgate_memory_budget_bytes", "promgate_memory_budget_entries", "promgate_memory_budget_limit_bytes",
 		"promgate_query_cache_lifetime_seconds", "promgate_query_scrape_interval_seconds", "promgate_query_scrape_probes_total",
 		"promgate_backend_errors_total", "promgate_metric_answers_total",
 		"promgate_served_sample_age_seconds", "promgate_served_newest_sample_timestamp_seconds",
