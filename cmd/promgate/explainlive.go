@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -26,19 +27,25 @@ func explainBackends(s *backend.Set) map[string]explain.ExplainBackend {
 
 // installExplain serves the running server's explanations at
 // explain.Path (and under the other custom.metrics.k8s.io versions),
-// reached through the aggregation layer and authorized like the custom
-// metrics API: RBAC on resource "explain" of custom.metrics.k8s.io
-// (deploy/base/rbac-explain.yaml). It reads the live catalog and plans
-// with the serving providers, so a report names the query a request
-// would send now. Call it after the server is built and before it runs.
+// reached through the aggregation layer. The server's filters authorize
+// resource "explain" of custom.metrics.k8s.io (deploy/base/rbac-explain.yaml);
+// the handler then asks the server's delegating authorizer (a cached
+// SubjectAccessReview) whether the caller may read the metric explained,
+// where it is explained (explain.Explainer.Access). It reads the live
+// catalog and plans with the serving providers, so a report names the
+// query a request would send now. Call it after the server is built and
+// before it runs.
 func installExplain(s *genericapiserver.GenericAPIServer, disc *catalog.Discoverer,
 	backends *backend.Set, mapper apimeta.RESTMapper, maxAge time.Duration, cp *custom.Provider, ep *external.Provider) error {
+	if s.Authorizer == nil {
+		return errors.New("explain: the server has no authorizer to ask whether a caller may read the metric explained")
+	}
 	e := &explain.Explainer{
 		Catalog: disc, Mapper: mapper, // the rules of the current snapshot, reloads included
 		MaxAge: maxAge, Backend: backends.Default().Client.Name(), Backends: explainBackends(backends),
 		CustomPlanner: cp, ExternalPlanner: ep,
 	}
-	paths, err := explain.Install(s.Handler.GoRestfulContainer, explain.Handler(e))
+	paths, err := explain.Install(s.Handler.GoRestfulContainer, explain.Handler(e, s.Authorizer))
 	if err != nil {
 		return err
 	}

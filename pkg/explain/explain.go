@@ -8,12 +8,14 @@ package explain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -21,6 +23,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	"github.com/promgate/promgate/pkg/catalog"
@@ -139,7 +142,9 @@ type Explainer struct {
 	Mapper           apimeta.RESTMapper
 	// Series, when set, is asked, per rule that does not serve the metric,
 	// for the series named like the metric that its seriesQuery matches:
-	// within MaxAge, then within Lookback (default 24h).
+	// within MaxAge (at most MaxProbeSeries series read), then, if there
+	// are none, within Lookback (default 24h; one series read, all the
+	// report needs to say they are too old).
 	Series   catalog.SeriesLister
 	MaxAge   time.Duration
 	Lookback time.Duration
@@ -152,7 +157,64 @@ type Explainer struct {
 	// asked for series instead of Series, and shown by name and URL.
 	Backends map[string]ExplainBackend
 
-	now func() time.Time
+	// MaxConcurrent bounds the explanations that ask the backends for
+	// series at once, in all (default DefaultMaxConcurrent). Another
+	// waits for its turn at most QueueWait (default DefaultQueueWait)
+	// and its context, then fails with ErrBusy. The query of run=true is
+	// not counted: it goes through the serving query engine and its own
+	// concurrency limit.
+	MaxConcurrent int
+	QueueWait     time.Duration
+	// MaxProbeSeries bounds the series read per probe (default
+	// DefaultMaxProbeSeries); the listing is abandoned there.
+	MaxProbeSeries int
+
+	now     func() time.Time
+	semOnce sync.Once
+	sem     chan struct{}
+}
+
+// Defaults of the limits of explain's own backend calls.
+const (
+	DefaultMaxConcurrent  = 2
+	DefaultQueueWait      = 2 * time.Second
+	DefaultMaxProbeSeries = 1000
+)
+
+// ErrBusy is the error of an explanation refused because MaxConcurrent
+// others were asking the backends for series for longer than it could
+// wait.
+var ErrBusy = errors.New("too many explanations are asking the backends for series")
+
+// acquire waits for one of the MaxConcurrent turns to ask the backends,
+// at most QueueWait and while ctx lasts; release gives it back.
+func (e *Explainer) acquire(ctx context.Context) (release func(), err error) {
+	n := e.MaxConcurrent
+	if n <= 0 {
+		n = DefaultMaxConcurrent
+	}
+	e.semOnce.Do(func() { e.sem = make(chan struct{}, n) })
+	wait := e.QueueWait
+	if wait <= 0 {
+		wait = DefaultQueueWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case e.sem <- struct{}{}:
+		return func() { <-e.sem }, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d already are, and none finished within %s; retry shortly", ErrBusy, cap(e.sem), wait)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (e *Explainer) maxProbeSeries() int {
+	if e.MaxProbeSeries > 0 {
+		return e.MaxProbeSeries
+	}
+	return DefaultMaxProbeSeries
 }
 
 // ExplainBackend is a backend as explain asks it for series and shows it.
@@ -240,15 +302,47 @@ type target struct {
 	name    string
 }
 
-// Explain builds the report for req. Failures of Prometheus (probes, the
-// run query) are part of the report, not errors; an error is a request
-// that cannot be explained (a selector that does not parse).
+// Explain builds the whole report for req, the series of every namespace
+// included: `promgate explain`'s, whose user has the configuration and
+// the backends anyway. The explain endpoint's answers are reports
+// Scoped to what the caller may read.
+//
+// Failures of the backends (probes, the run query) are part of the
+// report, not errors: the backend's name and the kind of failure, the
+// backend's own text going to the log only. An error is a request that
+// cannot be explained (a selector that does not parse), ErrBusy, or the
+// end of ctx while waiting for a turn to ask the backends.
 func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
+	return e.Scoped(ctx, req, Scope{Wide: true})
+}
+
+// Scope is what of a report its reader may see.
+type Scope struct {
+	// Wide includes what is about every namespace: the series named like
+	// the metric the backends have (probes) and the discovery's
+	// dropped-series examples. Without it, the backends are not asked,
+	// and Withheld, a note, says what was left out and why.
+	Wide     bool
+	Withheld string
+}
+
+// Scoped is Explain limited to scope.
+func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Report, error) {
 	snap := e.Catalog.Snapshot()
 	rep := &Report{Request: req, Discovery: snap.Time, Served: []Serving{}, Rules: []RuleFinding{}}
 	if req.Metric == "" {
-		rep.Reports = snap.Reports
+		rep.Reports = make([]catalog.RuleReport, len(snap.Reports))
+		for i, rr := range snap.Reports {
+			rr.Err = discoveryFailure(rr.Err)
+			if !scope.Wide {
+				rr.Examples = nil
+			}
+			rep.Reports[i] = rr
+		}
 		rep.Served = e.served(snap, "")
+		if !scope.Wide {
+			rep.Notes = append(rep.Notes, scope.Withheld)
+		}
 		return rep, nil
 	}
 	var objSel, metricSel labels.Selector
@@ -268,10 +362,18 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 			rep.PlanError = err.Error()
 		}
 	}
-	probes := e.prober(ctx, req.Metric)
+	probes := e.prober(ctx, req.Metric, scope.Wide)
 	customRules, externalRules := e.Custom, e.External
 	if customRules == nil && externalRules == nil {
 		customRules, externalRules = snap.CustomRules, snap.ExternalRules
+	}
+	release := func() {}
+	if probes.on {
+		// One turn for all of this report's probes, given back before
+		// the plan, whose query has the engine's limit.
+		if release, err = e.acquire(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !req.External {
 		for i, r := range customRules {
@@ -287,15 +389,19 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 			}
 		}
 	}
-	if len(rep.Rules) == 0 {
+	release()
+	switch {
+	case !scope.Wide:
+		rep.Notes = append(rep.Notes, scope.Withheld)
+	case len(rep.Rules) == 0:
 		what := "no rule's series give this metric"
-		if e.Series != nil || e.Backends != nil {
+		if probes.on {
 			what += fmt.Sprintf(", and no series named %s within %s matches a rule's seriesQuery", req.Metric, e.lookback())
 		}
 		rep.Notes = append(rep.Notes, what+"; a rule that renames series (name.as) shows the series it dropped under the full discovery (omit metric)")
 	}
-	if probes.err != nil {
-		rep.Notes = append(rep.Notes, "asking Prometheus for series named like the metric failed "+probes.err.Error())
+	if probes.err != "" {
+		rep.Notes = append(rep.Notes, "asking Prometheus for series named like the metric failed "+probes.err)
 	}
 
 	switch {
@@ -308,7 +414,7 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 			}
 		}
 		if err != nil {
-			rep.PlanError = err.Error()
+			rep.PlanError = planFailure(err)
 		}
 	case req.Resource != "" && tgt.hasKey && e.CustomPlanner != nil:
 		p, err := e.CustomPlanner.Plan(ctx, custom.PlanRequest{
@@ -326,7 +432,7 @@ func (e *Explainer) Explain(ctx context.Context, req Request) (*Report, error) {
 			rep.PlanError = "no object matches: the request sends no query and returns an empty list"
 		}
 		if err != nil {
-			rep.PlanError = err.Error()
+			rep.PlanError = planFailure(err)
 		}
 	case req.Resource == "" && !req.External:
 		rep.Notes = append(rep.Notes, "add resource= (or external=true) and namespace=, name= for the query a request sends")
@@ -457,7 +563,7 @@ func (e *Explainer) customFinding(snap *catalog.Snapshot, r *rules.Rule, rr *cat
 		})
 	}
 	if rr != nil {
-		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r))...)
+		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r), probes.wide)...)
 	}
 	f.Reasons = dedupe(append(f.Reasons, probed...))
 	return f, f.Serves || len(f.Reasons) > 0
@@ -499,26 +605,26 @@ func (e *Explainer) externalFinding(snap *catalog.Snapshot, r *rules.Rule, rr *c
 		})
 	}
 	if rr != nil {
-		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r))...)
+		f.Reasons = append(f.Reasons, ruleReasons(r, rr, metric, f.Serves, probes.found(r), probes.wide)...)
 	}
 	f.Reasons = dedupe(append(f.Reasons, probed...))
 	return f, f.Serves || len(f.Reasons) > 0
 }
 
 // ruleReasons are what the rule's discovery report says about metric: its
-// seriesQuery failing, and dropped series that would have been named
-// metric (from the report's examples), but for series named metric itself
-// when probed says Prometheus was asked about them.
-func ruleReasons(r *rules.Rule, rr *catalog.RuleReport, metric string, serves, probed bool) []string {
+// seriesQuery failing, and, with examples, dropped series that would have
+// been named metric (from the report's examples), but for series named
+// metric itself when probed says Prometheus was asked about them.
+func ruleReasons(r *rules.Rule, rr *catalog.RuleReport, metric string, serves, probed, examples bool) []string {
 	var out []string
 	if rr.Err != "" {
 		since := "it never succeeded"
 		if !rr.LastSuccess.IsZero() {
 			since = "using the series of " + rr.LastSuccess.Format(time.RFC3339)
 		}
-		out = append(out, fmt.Sprintf("its seriesQuery fails: %s (%s)", rr.Err, since))
+		out = append(out, fmt.Sprintf("its seriesQuery fails: %s (%s)", discoveryFailure(rr.Err), since))
 	}
-	if serves {
+	if serves || !examples {
 		return out
 	}
 	reasons := make([]string, 0, len(rr.Dropped))
@@ -567,24 +673,30 @@ type probeShape struct {
 
 func (s probeShape) String() string { return s.name + "{" + strings.Join(s.labels, ",") + "}" }
 
-// probeResult is what Prometheus has for one selector.
+// probeResult is what Prometheus has for one selector. truncated says
+// that recent holds the shapes of the first Explainer.MaxProbeSeries
+// series only.
 type probeResult struct {
 	recent, older []probeShape
+	truncated     bool
 	err           error
 }
 
 // prober asks Prometheus, once per seriesQuery, for the series named like
-// the metric.
+// the metric: only when on, that is when the report may hold what is
+// about every namespace (wide) and there is a backend to ask.
 type prober struct {
-	ctx    context.Context
-	e      *Explainer
-	metric string
-	done   map[string]*probeResult
-	err    error
+	ctx      context.Context
+	e        *Explainer
+	metric   string
+	wide, on bool
+	done     map[string]*probeResult
+	// err is what the report says of the first failure.
+	err string
 }
 
-func (e *Explainer) prober(ctx context.Context, metric string) *prober {
-	return &prober{ctx: ctx, e: e, metric: metric, done: map[string]*probeResult{}}
+func (e *Explainer) prober(ctx context.Context, metric string, wide bool) *prober {
+	return &prober{ctx: ctx, e: e, metric: metric, wide: wide, on: wide && (e.Series != nil || e.Backends != nil), done: map[string]*probeResult{}}
 }
 
 func (e *Explainer) lookback() time.Duration {
@@ -602,8 +714,11 @@ func (e *Explainer) clock() time.Time {
 }
 
 // probe returns the series seriesQuery matches named p.metric, or nil
-// without a SeriesLister.
+// when not on or without a SeriesLister.
 func (p *prober) probe(r *rules.Rule) *probeResult {
+	if !p.on {
+		return nil
+	}
 	lister := p.e.seriesOf(r.Backend)
 	if lister == nil {
 		return nil
@@ -617,11 +732,13 @@ func (p *prober) probe(r *rules.Rule) *probeResult {
 	ms, err := promql.ParseSelector(seriesQuery)
 	if err != nil {
 		res.err = err
+		p.fail(seriesQuery, err.Error())
 		return res
 	}
 	name, err := plabels.NewMatcher(plabels.MatchEqual, model.MetricNameLabel, p.metric)
 	if err != nil {
 		res.err = err
+		p.fail(seriesQuery, err.Error())
 		return res
 	}
 	parts := make([]string, 0, len(ms)+1)
@@ -634,13 +751,61 @@ func (p *prober) probe(r *rules.Rule) *probeResult {
 	if maxAge <= 0 {
 		maxAge = 10 * time.Minute
 	}
-	if res.recent, res.err = p.list(lister, sel, now.Add(-maxAge), now); res.err == nil && len(res.recent) == 0 {
-		res.older, res.err = p.list(lister, sel, now.Add(-p.e.lookback()), now)
+	if res.recent, res.truncated, res.err = p.list(lister, sel, now.Add(-maxAge), now, p.e.maxProbeSeries()); res.err == nil && len(res.recent) == 0 {
+		// Whether any series is older than maxAge: the first one tells.
+		res.older, _, res.err = p.list(lister, sel, now.Add(-p.e.lookback()), now, 1)
 	}
-	if res.err != nil && p.err == nil {
-		p.err = fmt.Errorf("for seriesQuery %s: %w", seriesQuery, res.err)
+	if res.err != nil {
+		klog.ErrorS(res.err, "Explain: asking the backend for series failed", "backend", r.Backend, "seriesQuery", seriesQuery, "kind", prom.KindOf(res.err))
+		p.fail(seriesQuery, backendFailure(res.err))
 	}
 	return res
+}
+
+// fail keeps what the report says of the first failure.
+func (p *prober) fail(seriesQuery, what string) {
+	if p.err == "" {
+		p.err = fmt.Sprintf("for seriesQuery %s: %s", seriesQuery, what)
+	}
+}
+
+// backendFailure is what a caller is told of a backend failure: the
+// backend's name, what failed and the kind of failure (prom.Summary). The
+// backend's own text, which can name other namespaces' series, goes to
+// the log only.
+func backendFailure(err error) string {
+	if s := prom.Summary(err); s != "" {
+		return s
+	}
+	return fmt.Sprintf("the backend failed: %s", prom.KindOf(err))
+}
+
+// planFailure is what a report says of a planner's error: its text, the
+// API status the request would get, which names a backend failure by its
+// kind only (provider.StatusError); a *prom.Error that is not yet a
+// status is told as backendFailure, its text logged.
+func planFailure(err error) string {
+	if _, ok := errors.AsType[*prom.Error](err); ok {
+		klog.ErrorS(err, "Explain: planning a request failed", "kind", prom.KindOf(err))
+		return backendFailure(err)
+	}
+	return err.Error()
+}
+
+// discoveryFailure is what a report says of a rule's failed discovery
+// (catalog.RuleReport.Err, the text of a *prom.Error): up to the backend's
+// name and what failed, without the backend's own text, which the
+// discovery logged.
+func discoveryFailure(s string) string {
+	i := strings.Index(s, "prometheus backend ")
+	if i < 0 {
+		return s
+	}
+	j := strings.Index(s[i:], " failed: ")
+	if j < 0 {
+		return s[:i] + "a prometheus backend failed; its answer is in promgate's log"
+	}
+	return s[:i+j] + " failed; the backend's answer is in promgate's log"
 }
 
 // seriesOf returns the series lister of a backend, or nil.
@@ -658,10 +823,25 @@ func (p *prober) found(r *rules.Rule) bool {
 	return res != nil && res.err == nil && len(res.recent)+len(res.older) > 0
 }
 
-func (p *prober) list(lister catalog.SeriesLister, sel string, start, end time.Time) ([]probeShape, error) {
+// list returns the shapes of the first limit series sel matches between
+// start and end; truncated is set, and the listing abandoned, when there
+// are more.
+func (p *prober) list(lister catalog.SeriesLister, sel string, start, end time.Time, limit int) (_ []probeShape, truncated bool, _ error) {
 	var out []probeShape
 	seen := map[string]bool{}
-	err := lister.Series(p.ctx, sel, start, end, func(name string, lbls []prom.Label) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	n := 0
+	err := lister.Series(ctx, sel, start, end, func(name string, lbls []prom.Label) {
+		if truncated {
+			return
+		}
+		if n == limit {
+			truncated = true
+			cancel()
+			return
+		}
+		n++
 		sh := probeShape{name: name}
 		for _, l := range lbls {
 			sh.labels = append(sh.labels, l.Name)
@@ -672,7 +852,10 @@ func (p *prober) list(lister catalog.SeriesLister, sel string, start, end time.T
 			out = append(out, sh)
 		}
 	})
-	return out, err
+	if truncated && p.ctx.Err() == nil {
+		err = nil // the listing this abandoned
+	}
+	return out, truncated, err
 }
 
 // probeReasons explains, from what Prometheus has now, why the series
@@ -693,7 +876,11 @@ func (e *Explainer) probeReasons(r *rules.Rule, metric string, p *prober, more f
 	var out []string
 	for i, sh := range res.recent {
 		if i == maxProbeShapes {
-			out = append(out, fmt.Sprintf("... and %d more series shapes", len(res.recent)-i))
+			more := fmt.Sprintf("... and %d more series shapes", len(res.recent)-i)
+			if res.truncated {
+				more = fmt.Sprintf("... and %d more series shapes among the first %d series (explain reads no more)", len(res.recent)-i, e.maxProbeSeries())
+			}
+			out = append(out, more)
 			break
 		}
 		if ok, why := r.Keep(sh.name); !ok {

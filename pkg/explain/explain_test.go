@@ -195,7 +195,7 @@ rules:
     serves it
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
-    - its seriesQuery fails: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+    - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
 query (sent to prometheus):
   sum by (namespace, pod) (rate(app_requests_total{pod!=""}[1m]))
   from rules[0], series app_requests_total, for 2 objects
@@ -216,7 +216,7 @@ rules:
     - discovered on another resource or scope: serves requests_per_second for namespaces (cluster-scoped objects), pods (namespaced objects), not for pods (cluster-scoped objects); ask within a namespace (namespace=)
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
-    - its seriesQuery fails: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+    - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
 request: the server could not find the metric requests_per_second for pods (as cluster-scoped objects); metrics known for pods: app_requests_total, requests_per_second (kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=requests_per_second&resource=pods')
 `,
 		},
@@ -235,7 +235,7 @@ rules:
     - series app_queue_length{job,namespace,pod}: filtered by seriesFilters[0] isNot ^app_queue_
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
-    - its seriesQuery fails: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+    - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
 request: the server could not find the metric app_queue_length for pods (as namespaced objects); metrics known for pods: app_requests_total, requests_per_second (kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=app_queue_length&resource=pods')
 `,
 		},
@@ -254,7 +254,7 @@ rules:
     - series app_build_info{job,version}: no label maps to a Kubernetes resource
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
-    - its seriesQuery fails: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+    - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
 note: add resource= (or external=true) and namespace=, name= for the query a request sends
 `,
 		},
@@ -274,12 +274,12 @@ rules:
     serves it
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
-    - its seriesQuery fails: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+    - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
 query (sent to prometheus):
   sum by (pod) (app_requests_total{namespace="ns1",pod="web-0"})
   from rules[1], series app_requests_total, for 1 objects
   shareable, but sent per request: batching is off and the request names few objects
-note: asking Prometheus for series named like the metric failed for seriesQuery {__name__=~"^broken_.*"}: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom
+note: asking Prometheus for series named like the metric failed for seriesQuery {__name__=~"^broken_.*"}: prometheus backend URL: series failed: bad status (HTTP 500)
 `,
 		},
 		{
@@ -297,7 +297,7 @@ rules:
     - series app_old{job,namespace,pod} matched by its seriesQuery have no samples in the last 10m0s (--metrics-max-age), only within 24h0m0s: too old to be discovered
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
-    - its seriesQuery fails: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+    - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
 request: the server could not find the metric app_old for pods (as namespaced objects); metrics known for pods: app_requests_total, requests_per_second (kubectl get --raw '/apis/custom.metrics.k8s.io/v1beta2/explain?metric=app_old&resource=pods')
 `,
 		},
@@ -376,7 +376,7 @@ rules[1]  seriesQuery: {job="app"}
   serves namespaces/app_requests_total (cluster-scoped) (series app_requests_total; one query shared by all requests)
   serves pods/app_requests_total (namespaced) (series app_requests_total; one query shared by all requests)
 rules[2]  seriesQuery: {__name__=~"^broken_.*"}
-  ERROR: prometheus backend URL: series failed: HTTP 500 Internal Server Error: boom (it never succeeded)
+  ERROR: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
   series shapes: 0, kept: 0
 externalRules[0]  seriesQuery: {__name__=~"^queue_.*"}
   series shapes: 1, kept: 1

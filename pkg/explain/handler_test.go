@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/authentication/user"
 	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -36,14 +37,18 @@ func metricsWebService(root string, routes ...string) *restful.WebService {
 // server is a GenericAPIServer's handler as promgate builds it: the
 // director over go-restful (the metrics APIs) and the NonGoRestfulMux,
 // behind the filter that classifies requests for authorization, with what
-// it classified recorded.
+// it classified recorded. The user is the request's testUserHeader, as
+// the authentication filter would have found it.
 type server struct {
 	*httptest.Server
 	mu    sync.Mutex
 	infos map[string]*request.RequestInfo
 }
 
-func newServer(t *testing.T, e *Explainer) *server {
+// testUserHeader names the user of a request to a test server.
+const testUserHeader = "X-Test-User"
+
+func newServer(t *testing.T, e *Explainer, a Authorizer) *server {
 	t.Helper()
 	s := &server{infos: map[string]*request.RequestInfo{}}
 	record := func(h http.Handler) http.Handler {
@@ -52,6 +57,9 @@ func newServer(t *testing.T, e *Explainer) *server {
 			s.mu.Lock()
 			s.infos[r.URL.RequestURI()] = info
 			s.mu.Unlock()
+			if name := r.Header.Get(testUserHeader); name != "" {
+				r = r.WithContext(request.WithUser(r.Context(), &user.DefaultInfo{Name: name}))
+			}
 			h.ServeHTTP(w, r)
 		})
 	}
@@ -68,7 +76,7 @@ func newServer(t *testing.T, e *Explainer) *server {
 	h.NonGoRestfulMux.Handle(Path, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "NonGoRestfulMux")
 	}))
-	paths, err := Install(h.GoRestfulContainer, Handler(e))
+	paths, err := Install(h.GoRestfulContainer, Handler(e, a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +88,15 @@ func newServer(t *testing.T, e *Explainer) *server {
 	return s
 }
 
+// get is getAs by an administrator.
 func (s *server) get(t *testing.T, uri string, accept string) (int, string, string) {
+	t.Helper()
+	resp, body := s.getAs(t, "admin", uri, accept)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+// getAs sends a GET of uri as user ("" for none).
+func (s *server) getAs(t *testing.T, user, uri string, accept string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.URL+uri, nil)
 	if err != nil {
@@ -89,13 +105,16 @@ func (s *server) get(t *testing.T, uri string, accept string) (int, string, stri
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
+	if user != "" {
+		req.Header.Set(testUserHeader, user)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	return resp, string(b)
 }
 
 // TestHandlerRoute checks that the explain route is reached through the
@@ -104,7 +123,7 @@ func (s *server) get(t *testing.T, uri string, accept string) (int, string, stri
 // verb list, cluster-wide: what RBAC rules grant (rbac-explain.yaml).
 func TestHandlerRoute(t *testing.T) {
 	f := newFixture(t)
-	s := newServer(t, f.e)
+	s := newServer(t, f.e, allowAll())
 
 	uri := Path + "?metric=requests_per_second&resource=pods&namespace=ns1&name=web-0"
 	// kubectl get --raw sends this Accept header.

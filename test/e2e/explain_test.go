@@ -19,7 +19,7 @@ const explainPath = "/apis/custom.metrics.k8s.io/v1beta2/explain"
 // TestExplain asks the running promgate, through kube-apiserver, which rule
 // serves a metric and which PromQL a request sends; for a metric no rule
 // gives; and as users with and without the promgate-explain ClusterRole
-// (deploy/base/rbac-explain.yaml).
+// (deploy/base/rbac-explain.yaml) and the read of the metric explained.
 func TestExplain(t *testing.T) {
 	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
 	RequirePromgate(t)
@@ -83,7 +83,7 @@ func TestExplain(t *testing.T) {
 		}
 	})
 
-	t.Run("RBAC: only users granted promgate-explain", func(t *testing.T) {
+	t.Run("RBAC: promgate-explain and the read of the metric explained", func(t *testing.T) {
 		r := Kubectl("get", "--raw", known, "--as=e2e-explain-nobody")
 		if r.OK() || !strings.Contains(r.Stderr, "Forbidden") {
 			t.Errorf("want Forbidden for a user without promgate-explain, got %s", r)
@@ -101,18 +101,64 @@ subjects:
     kind: User
     name: e2e-explain-reader
 `)
+		// promgate-explain alone: explain asks kube-apiserver whether the
+		// caller may read the metric explained, there, and it may not.
+		forbidden := `User "e2e-explain-reader" cannot get resource "pods/http_requests_per_second" in API group "custom.metrics.k8s.io" in the namespace "` + ns + `"`
 		var last Result
 		WaitFor(t, 30*time.Second, "the binding to take effect", func() (bool, error) {
 			last = Kubectl("get", "--raw", known, "--as=e2e-explain-reader")
-			return last.OK(), nil
+			return !last.OK() && strings.Contains(last.Stderr, forbidden), nil
 		})
-		if !strings.Contains(last.Stdout, "serves it") {
-			t.Errorf("explain as e2e-explain-reader:\n%s", last.Stdout)
-		}
 		// The role grants explain, not the metrics themselves.
 		r = Kubectl("get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2/namespaces/"+ns+"/pods/*/http_requests_per_second", "--as=e2e-explain-reader")
 		if r.OK() || !strings.Contains(r.Stderr, "Forbidden") {
 			t.Errorf("want Forbidden on the metric itself for e2e-explain-reader, got %s", r)
+		}
+
+		// With the read of the metric in ns: explain of ns, without the
+		// series of every namespace; not of another namespace.
+		ApplyWithCleanup(t, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: e2e-explain-metric-reader
+  namespace: `+ns+`
+rules:
+  - apiGroups: [custom.metrics.k8s.io]
+    resources: [pods/http_requests_per_second]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: e2e-explain-metric-reader
+  namespace: `+ns+`
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: e2e-explain-metric-reader
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: User
+    name: e2e-explain-reader
+`)
+		WaitFor(t, 30*time.Second, "the role binding to take effect", func() (bool, error) {
+			last = Kubectl("get", "--raw", known, "--as=e2e-explain-reader")
+			return last.OK(), nil
+		})
+		for _, want := range []string{"serves it", "ran: 2 values", "left out: they are about every namespace"} {
+			if !strings.Contains(last.Stdout, want) {
+				t.Errorf("explain as e2e-explain-reader lacks %q:\n%s", want, last.Stdout)
+			}
+		}
+		other := explainPath + "?" + url.Values{"metric": {"http_requests_per_second"}, "resource": {"pods"}, "namespace": {"kube-system"}, "run": {"true"}}.Encode()
+		r = Kubectl("get", "--raw", other, "--as=e2e-explain-reader")
+		if r.OK() || !strings.Contains(r.Stderr, `in the namespace "kube-system"`) || strings.Contains(r.Stdout+r.Stderr, "values") {
+			t.Errorf("want Forbidden for another namespace, got %s", r)
+		}
+		cluster := explainPath + "?" + url.Values{"metric": {"http_requests_per_second"}, "resource": {"pods"}}.Encode()
+		r = Kubectl("get", "--raw", cluster, "--as=e2e-explain-reader")
+		if r.OK() || !strings.Contains(r.Stderr, "at the cluster scope") {
+			t.Errorf("want Forbidden without a namespace (every namespace), got %s", r)
 		}
 	})
 }
