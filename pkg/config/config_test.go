@@ -206,17 +206,17 @@ rules[0].backend: unknown backend "nope" (backends: default, Thanos!, vm)`,
 		{
 			name: "rules is not a list",
 			in:   "rules: {}\n",
-			want: "line 1: cannot unmarshal !!map into a list of rules",
+			want: "rules: line 1: expected a list, got a mapping",
 		},
 		{
 			name: "rule is not a mapping",
 			in:   "rules:\n- up\n",
-			want: "rules[0]: line 2: cannot unmarshal !!str `up` into DiscoveryRule",
+			want: "rules[0]: line 2: expected a mapping, got a string",
 		},
 		{
 			name: "quoted boolean",
 			in:   "externalRules:\n- seriesQuery: up\n  resources: {namespaced: 'false'}\n",
-			want: "externalRules[0]: line 3: cannot unmarshal !!str `false` into bool",
+			want: "externalRules[0].resources.namespaced: line 3: expected true or false, got a string",
 		},
 		{
 			name: "JSON escape YAML 1.1 lacks",
@@ -231,7 +231,7 @@ rules[0].backend: unknown backend "nope" (backends: default, Thanos!, vm)`,
 		{
 			name: "wrong type",
 			in:   "rules:\n- seriesQuery: [a]\n",
-			want: "rules[0]: line 2: cannot unmarshal !!seq into string",
+			want: "rules[0].seriesQuery: line 2: expected a string, got a list",
 		},
 		{
 			name: "bad window",

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -92,11 +93,19 @@ func detach(err error) error {
 // (gopkg.in/yaml.v2's UnmarshalStrict): unknown fields and duplicate keys are
 // errors, and a YAML number or boolean where a string is expected is read as
 // its text (`as: 123` is "123"; see Warnings). Every error names the rule at
-// fault. The result is structurally validated (see Validate).
+// fault, and no decoding error quotes a credential (see locate.go). The
+// result is structurally validated (see Validate).
 func Parse(data []byte) (*Config, error) {
+	var ix *nodeIndex // located on the first decoding error
+	decodeError := func(path string, err error) error {
+		if ix == nil {
+			ix = indexNodes(data)
+		}
+		return yamlError(ix, path, err)
+	}
 	var doc document
 	if err := yaml.UnmarshalStrict(data, &doc); err != nil {
-		return nil, yamlError("", err)
+		return nil, decodeError("", err)
 	}
 	cfg := &Config{}
 	var errs []error
@@ -108,7 +117,7 @@ func Parse(data []byte) (*Config, error) {
 		for i, n := range in {
 			out[i] = n.rule
 			if n.err != nil {
-				errs = append(errs, yamlError(fmt.Sprintf("%s[%d]", field, i), n.err))
+				errs = append(errs, decodeError(fmt.Sprintf("%s[%d]", field, i), n.err))
 			}
 		}
 		return out
@@ -118,13 +127,13 @@ func Parse(data []byte) (*Config, error) {
 	if n := doc.ResourceRules; n != nil {
 		cfg.ResourceRules = &n.rules
 		if n.err != nil {
-			errs = append(errs, yamlError("resourceRules", n.err))
+			errs = append(errs, decodeError("resourceRules", n.err))
 		}
 	}
 	for i, n := range doc.Backends {
 		cfg.Backends = append(cfg.Backends, n.backend)
 		if n.err != nil {
-			errs = append(errs, yamlError(fmt.Sprintf("backends[%d]", i), n.err))
+			errs = append(errs, decodeError(fmt.Sprintf("backends[%d]", i), n.err))
 		}
 	}
 	if len(errs) > 0 {
@@ -162,21 +171,34 @@ var (
 )
 
 // yamlError rewrites a yaml.v2 error for the rule at path ("" for the
-// document): one line per problem, each prefixed with path.
-func yamlError(path string, err error) error {
+// document), whose values ix locates: one line per problem, each prefixed
+// with path, or with the path of the value at fault. No type error quotes
+// a value of the file, nor does any error of a backend, whose values
+// include credentials (see locate.go).
+func yamlError(ix *nodeIndex, path string, err error) error {
 	prefix := ""
 	if path != "" {
 		prefix = path + ": "
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
+		if ue := (*url.Error)(nil); errors.As(err, &ue) { // it quotes the URL, a password too
+			return errors.New(ix.urlError(path, ue))
+		}
 		if path == "" { // the parser's, as the rules' decoding errors are TypeErrors
 			return fmt.Errorf("invalid YAML: %w", err)
+		}
+		if strings.HasPrefix(path, "backends[") {
+			return errors.New(ix.redactValues(path, err.Error()))
 		}
 		return fmt.Errorf("%s%w", prefix, err) // an Unmarshaler's, such as a duration's
 	}
 	errs := make([]error, 0, len(te.Errors))
 	for _, msg := range te.Errors {
+		if s, ok := ix.typeError(path, msg); ok {
+			errs = append(errs, errors.New(s))
+			continue
+		}
 		if m := notFoundRE.FindStringSubmatch(msg); m != nil {
 			msg = fmt.Sprintf("%sunknown field %q", m[1], fieldPrefix[m[3]]+m[2])
 		} else if m := setTwiceRE.FindStringSubmatch(msg); m != nil {
