@@ -60,6 +60,9 @@ type LimitError struct {
 	// Part is "" when the limit is the whole answer's, otherwise the part
 	// of the answer it bounds, such as "one series".
 	Part string
+	// InFlight marks the limit of all answers read and decoded at once
+	// (MaxAnswerBytesInFlight), not of one answer.
+	InFlight bool
 }
 
 // Error reads "the answer is larger than the limit of 64 MiB
@@ -68,6 +71,8 @@ type LimitError struct {
 func (e *LimitError) Error() string {
 	var s string
 	switch {
+	case e.InFlight:
+		s = "the answers being read at once would take more than the limit of " + amount(e.Max, e.Unit) + " of memory for answers in flight"
 	case e.Part != "":
 		s = fmt.Sprintf("%s of the answer is larger than the limit of %s", e.Part, amount(e.Max, e.Unit))
 	case e.Size > 0:
@@ -87,6 +92,9 @@ func (e *LimitError) Error() string {
 // --prometheus-max-response-bytes".
 func (e *LimitError) limit() string {
 	s := "limit " + amount(e.Max, e.Unit)
+	if e.InFlight {
+		s += " for answers in flight"
+	}
 	if e.Part != "" {
 		s += " for " + e.Part
 	}

@@ -72,7 +72,10 @@ func (c *Client) doStrings(ctx context.Context, path, match string, start, end t
 	// backend refuses the method, as for queries.
 	var code int
 	var body []byte
+	var mem reservation
+	defer mem.release()
 	get := func() error {
+		mem.release()
 		g := *u
 		g.RawQuery = encoded
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.String(), nil)
@@ -80,7 +83,7 @@ func (c *Client) doStrings(ctx context.Context, path, match string, start, end t
 			return withKind(InvalidResponse, err)
 		}
 		req.Header.Set("Accept", "application/json")
-		code, body, err = c.do(req, lim.maxBytes())
+		code, body, err = c.do(req, lim.maxBytes(), &mem)
 		return err
 	}
 	if preferGet && len(u.String())+1+len(encoded) <= maxGetURL {
@@ -94,7 +97,7 @@ func (c *Client) doStrings(ctx context.Context, path, match string, start, end t
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
-		if code, body, err = c.do(req, lim.maxBytes()); err != nil {
+		if code, body, err = c.do(req, lim.maxBytes(), &mem); err != nil {
 			return nil, err
 		}
 		if code == http.StatusForbidden || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented {

@@ -94,13 +94,16 @@ func (c *Client) doQuery(ctx context.Context, args url.Values, lim Limits) (quer
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header["Idempotency-Key"] = nil // retried like an idempotent request, header not sent
-	code, body, err := c.do(req, lim.maxBytes())
+	var mem reservation
+	defer mem.release()
+	code, body, err := c.do(req, lim.maxBytes(), &mem)
 	if err == nil && (code == http.StatusForbidden || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented) {
 		u.RawQuery = encoded
 		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil); err != nil {
 			return queryResult{}, withKind(InvalidResponse, err)
 		}
-		code, body, err = c.do(req, lim.maxBytes())
+		mem.release()
+		code, body, err = c.do(req, lim.maxBytes(), &mem)
 	}
 	if err != nil {
 		return queryResult{}, err
@@ -117,8 +120,10 @@ func (c *Client) doQuery(ctx context.Context, args url.Values, lim Limits) (quer
 
 // do sends req and reads the answer's body: at most maxBytes of it
 // (negative: no limit) when the status is 2xx, else the start of it (see
-// readErrorBody).
-func (c *Client) do(req *http.Request, maxBytes int64) (int, []byte, error) {
+// readErrorBody). The body's memory is charged to res (see
+// MaxAnswerBytesInFlight), which the caller releases once it has decoded
+// the body.
+func (c *Client) do(req *http.Request, maxBytes int64, res *reservation) (int, []byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, withKind(transportKind(err), err)
@@ -130,7 +135,7 @@ func (c *Client) do(req *http.Request, maxBytes int64) (int, []byte, error) {
 	if maxBytes >= 0 && resp.ContentLength > maxBytes {
 		return resp.StatusCode, nil, tooManyBytes(maxBytes, resp.ContentLength)
 	}
-	body, err := readBounded(resp.Body, resp.ContentLength, maxBytes)
+	body, err := readBounded(resp.Body, resp.ContentLength, maxBytes, res)
 	if err != nil {
 		return resp.StatusCode, nil, err
 	}
