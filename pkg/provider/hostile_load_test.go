@@ -237,7 +237,10 @@ func TestHostileLoad(t *testing.T) {
 	peak.Store(max(peak.Load(), heapInUse()-base))
 
 	var summary []string
-	counts.Range(func(k, v any) bool { summary = append(summary, fmt.Sprintf("%s: %d", k, v.(*atomic.Int64).Load())); return true })
+	counts.Range(func(k, v any) bool {
+		summary = append(summary, fmt.Sprintf("%s: %d", k, v.(*atomic.Int64).Load()))
+		return true
+	})
 	t.Logf("%d requests in %v (%s), %d victim requests answered; %d oversized answers begun; live heap peak +%d MiB (bound %d MiB); budget holds %d MiB",
 		requests, time.Since(start).Round(time.Millisecond), strings.Join(summary, ", "), victim, backend.oversized.Load(),
 		peak.Load()>>20, (limit+slack)>>20, b.Bytes()>>20)
@@ -260,4 +263,3 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
-
