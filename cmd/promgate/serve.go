@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
@@ -41,7 +42,12 @@ func runServe(o *serveOptions) error {
 
 func (o *serveOptions) run() error {
 	ctx := genericapiserver.SetupSignalContext()
-	cfg, err := config.Load(o.configFile)
+	// Read once: what is served is what the reload watcher records.
+	cfgData, err := os.ReadFile(o.configFile)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := config.ParseFile(o.configFile, cfgData)
 	if err != nil {
 		return err
 	}
@@ -136,9 +142,7 @@ func (o *serveOptions) run() error {
 	}
 	if o.reloadInterval > 0 {
 		w := o.reloader(disc, backends, mapper, rg, restConfig)
-		if err := w.Start(); err != nil {
-			return err
-		}
+		w.StartWith(cfgData)
 		go w.Run(ctx)
 	}
 	server, err := o.base.Server()
