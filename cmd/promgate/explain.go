@@ -69,7 +69,8 @@ Offline (the default) it runs one discovery with --config against
 --kubeconfig. With --server it asks the running promgate of that cluster
 instead, through kube-apiserver, with your credentials; it is the same as
   kubectl get --raw '` + explain.Path + `?metric=NAME&resource=pods&namespace=NS'
-and needs the promgate-explain ClusterRole (deploy/base/rbac-explain.yaml).`,
+and needs the promgate-explain ClusterRole (deploy/base/rbac-explain.yaml) and
+the right to read the metric explained (docs/security.md#explain).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), cmd.OutOrStdout())
