@@ -80,11 +80,12 @@ const (
 	flagHeader     = "--prometheus-header"
 	flagVerb       = "--prometheus-verb"
 
-	// FlagMaxResponseBytes and FlagMaxSamples are the flags of
-	// Limits.MaxResponseBytes and Limits.MaxSamples, named by the errors
-	// of answers over them.
+	// FlagMaxResponseBytes, FlagMaxSamples and FlagMaxSeries are the
+	// flags of Limits.MaxResponseBytes, Limits.MaxSamples and
+	// Limits.MaxSeries, named by the errors of answers over them.
 	FlagMaxResponseBytes = "--prometheus-max-response-bytes"
 	FlagMaxSamples       = "--prometheus-max-samples"
+	FlagMaxSeries        = "--prometheus-max-series"
 
 	// FlagAllowCredentialsOverHTTP is the flag of AllowCredentialsOverHTTP.
 	FlagAllowCredentialsOverHTTP = "--prometheus-allow-credentials-over-http"

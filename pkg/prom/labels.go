@@ -203,7 +203,7 @@ func decodeStrings(body []byte, max int, unit string) (stringsAnswer, error) {
 	d.end()
 	switch {
 	case errors.Is(d.err, errTooManyItems):
-		return stringsAnswer{}, withKind(TooLarge, &LimitError{Max: int64(max), Unit: unit})
+		return stringsAnswer{}, withKind(TooLarge, &LimitError{Max: int64(max), Unit: unit, Option: FlagMaxSeries})
 	case d.err != nil:
 		return stringsAnswer{}, withKind(InvalidResponse, fmt.Errorf("malformed response: %w", d.err))
 	}

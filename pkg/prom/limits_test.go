@@ -119,7 +119,7 @@ var limitEndpoints = []limitEndpoint{
 	{
 		name: "series", path: "/api/v1/series", body: seriesAnswer,
 		itemLimits: func(l *Limits, n int) { l.MaxSeries = n },
-		unit:       "series",
+		unit:       "series", option: FlagMaxSeries,
 		call: func(ctx context.Context, c *LimitedClient) (int, error) {
 			n := 0
 			err := c.Series(ctx, `{__name__=~".+"}`, time.Unix(0, 0), time.Unix(60, 0), func(string, []Label) { n++ })
@@ -129,7 +129,7 @@ var limitEndpoints = []limitEndpoint{
 	{
 		name: "label names", path: "/api/v1/labels", body: stringsBody,
 		itemLimits: func(l *Limits, n int) { l.MaxSeries = n },
-		unit:       "names",
+		unit:       "names", option: FlagMaxSeries,
 		call: func(ctx context.Context, c *LimitedClient) (int, error) {
 			names, err := c.LabelNames(ctx, `{a!=""}`, time.Unix(0, 0), time.Unix(60, 0))
 			return len(names), err
@@ -138,7 +138,7 @@ var limitEndpoints = []limitEndpoint{
 	{
 		name: "label values", path: "/api/v1/label/__name__/values", body: stringsBody,
 		itemLimits: func(l *Limits, n int) { l.MaxSeries = n },
-		unit:       "values",
+		unit:       "values", option: FlagMaxSeries,
 		call: func(ctx context.Context, c *LimitedClient) (int, error) {
 			values, err := c.LabelValues(ctx, "__name__", `{a!=""}`, time.Unix(0, 0), time.Unix(60, 0))
 			return len(values), err
@@ -343,9 +343,12 @@ func TestLimitErrorText(t *testing.T) {
 		{LimitError{Max: 500000, Unit: "samples", Option: FlagMaxSamples},
 			"the answer has more than the limit of 500000 samples (--prometheus-max-samples)",
 			"limit 500000 samples, --prometheus-max-samples"},
-		{LimitError{Max: 2000000, Unit: "series"},
-			"the answer has more than the limit of 2000000 series",
-			"limit 2000000 series"},
+		{LimitError{Max: 2000000, Unit: "series", Option: FlagMaxSeries},
+			"the answer has more than the limit of 2000000 series (--prometheus-max-series)",
+			"limit 2000000 series, --prometheus-max-series"},
+		{LimitError{Max: 10, Unit: "values", Option: FlagMaxSeries},
+			"the answer has more than the limit of 10 values (--prometheus-max-series)",
+			"limit 10 values, --prometheus-max-series"},
 		{LimitError{Max: 1 << 20, Unit: "bytes", Part: "one series"},
 			"one series of the answer is larger than the limit of 1 MiB",
 			"limit 1 MiB for one series"},

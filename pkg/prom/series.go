@@ -272,7 +272,7 @@ func (d *seriesDecoder) array(fn SeriesFunc) error {
 			return err
 		}
 		if n++; d.bounds.series >= 0 && n > d.bounds.series {
-			return withKind(TooLarge, &LimitError{Max: int64(d.bounds.series), Unit: "series"})
+			return withKind(TooLarge, &LimitError{Max: int64(d.bounds.series), Unit: "series", Option: FlagMaxSeries})
 		}
 		fn(name, lbls)
 	}
