@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/promgate/promgate/pkg/prom"
 )
 
 func TestServeOptionsValidate(t *testing.T) {
@@ -21,6 +24,8 @@ func TestServeOptionsValidate(t *testing.T) {
 		{name: "tenant and API key headers", args: []string{"--prometheus-header=X-Scope-OrgID=a", "--prometheus-header=X-Api-Key=" + secret, "--prometheus-header=X-Empty="}},
 		{name: "max age equal to relist interval", args: []string{"--metrics-relist-interval=5m", "--metrics-max-age=5m"}},
 		{name: "max age from relist interval", args: []string{"--metrics-relist-interval=10m"}},
+		{name: "answer limits", args: []string{"--prometheus-max-response-bytes=1048576", "--prometheus-max-samples=1000", "--prometheus-max-series=50000"}},
+		{name: "answer limits off", args: []string{"--prometheus-max-response-bytes=-1", "--prometheus-max-samples=-1", "--prometheus-max-series=-1"}},
 
 		{name: "no config", args: []string{"--config="}, want: []string{"--config is required"}},
 		{name: "max age below relist interval", args: []string{"--metrics-relist-interval=10m", "--metrics-max-age=5m"},
@@ -125,6 +130,80 @@ func TestComplete(t *testing.T) {
 			t.Errorf("%q: HTTP/2 disabled = %v, want %v", tt.args, got, tt.want)
 		}
 	}
+}
+
+// TestLimitFlags: the answer limit flags fill prom.Limits as given (0:
+// pkg/prom's defaults; negative: no limit), and a value that is no integer
+// is refused while parsing.
+func TestLimitFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want prom.Limits
+		err  string
+	}{
+		{args: nil, want: prom.Limits{}},
+		{args: []string{"--prometheus-max-series=50000"}, want: prom.Limits{MaxSeries: 50000}},
+		{args: []string{"--prometheus-max-series=0"}, want: prom.Limits{}},
+		{args: []string{"--prometheus-max-series=-1"}, want: prom.Limits{MaxSeries: -1}},
+		{args: []string{"--prometheus-max-samples=1000"}, want: prom.Limits{MaxSamples: 1000}},
+		{args: []string{"--prometheus-max-response-bytes=1048576"}, want: prom.Limits{MaxResponseBytes: 1 << 20}},
+		{
+			args: []string{"--prometheus-max-response-bytes=-1", "--prometheus-max-samples=10", "--prometheus-max-series=20", "--prometheus-allow-partial-response"},
+			want: prom.Limits{MaxResponseBytes: -1, MaxSamples: 10, MaxSeries: 20, AllowPartialResponse: true},
+		},
+		{args: []string{"--prometheus-max-series=2M"}, err: `invalid argument "2M" for "--prometheus-max-series" flag`},
+		{args: []string{"--prometheus-max-series=1.5"}, err: `invalid argument "1.5" for "--prometheus-max-series" flag`},
+		{args: []string{"--prometheus-max-series"}, err: "flag needs an argument: --prometheus-max-series"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			resetKlog(t).capture(t)
+			o, _, err := execute(append([]string{"--config=/etc/adapter/config.yaml"}, tt.args...)...)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.limits != tt.want {
+				t.Errorf("limits %+v, want %+v", o.limits, tt.want)
+			}
+			if errs := o.Validate(); len(errs) > 0 {
+				t.Errorf("Validate() = %q, want no errors", errs)
+			}
+		})
+	}
+}
+
+// TestLimitFlagsHelp: each answer limit's help gives its default, which
+// is pkg/prom's, and what negative means.
+func TestLimitFlagsHelp(t *testing.T) {
+	fs := newServeOptions().flags()
+	for _, tt := range []struct{ flag, def string }{
+		{prom.FlagMaxResponseBytes, "0: 64 MiB"},
+		{prom.FlagMaxSamples, fmt.Sprintf("0: %s", thousands(prom.DefaultMaxSamples))},
+		{prom.FlagMaxSeries, fmt.Sprintf("0: %s", thousands(prom.DefaultMaxSeries))},
+	} {
+		f := fs.Lookup(strings.TrimPrefix(tt.flag, "--"))
+		if f == nil {
+			t.Errorf("%s is missing", tt.flag)
+			continue
+		}
+		if f.DefValue != "0" || !strings.Contains(f.Usage, tt.def) || !strings.Contains(f.Usage, "negative: no limit") {
+			t.Errorf("%s: default %s, help %q; want 0, with %q and \"negative: no limit\"", tt.flag, f.DefValue, f.Usage, tt.def)
+		}
+	}
+}
+
+// thousands formats n with commas: 2,000,000.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func TestQueryCacheTTL(t *testing.T) {

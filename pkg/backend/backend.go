@@ -98,6 +98,9 @@ func New(def Defaults, configured []config.Backend) (*Set, error) {
 		if cb.MaxSamples != 0 {
 			lim.MaxSamples = cb.MaxSamples
 		}
+		if cb.MaxSeries != 0 {
+			lim.MaxSeries = cb.MaxSeries
+		}
 		eo := def.Engine
 		eo.Timeout = opts.Timeout
 		if cb.MaxConcurrentQueries > 0 {

@@ -161,3 +161,72 @@ func TestDiscoveryMethods(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxSeries: a backend of the file inherits --prometheus-max-series
+// (Defaults.Limits.MaxSeries) unless it sets maxSeries, for the series of
+// /api/v1/series and the values of /api/v1/label/<name>/values alike.
+func TestMaxSeries(t *testing.T) {
+	x := promtest.NewIndex(t, []map[string]string{
+		{"__name__": "a", "job": "x"}, {"__name__": "b", "job": "x"}, {"__name__": "c", "job": "x"},
+	})
+	for _, tc := range []struct {
+		name     string
+		def, own int
+		// want is each backend's limit over the 3 series and 3 names
+		// (0: the answers are within it).
+		want map[string]int
+	}{
+		{name: "defaults", want: map[string]int{"default": 0, "b": 0}},
+		{name: "inherited", def: 2, want: map[string]int{"default": 2, "b": 2}},
+		{name: "own", own: 2, want: map[string]int{"default": 0, "b": 2}},
+		{name: "own above the flag", def: 2, own: 3, want: map[string]int{"default": 2, "b": 0}},
+		{name: "own below the flag", def: 3, own: 1, want: map[string]int{"default": 0, "b": 1}},
+		{name: "own without limit", def: 1, own: -1, want: map[string]int{"default": 1, "b": 0}},
+		{name: "flag without limit", def: -1, own: 2, want: map[string]int{"default": 0, "b": 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Defaults{Client: prom.Options{URL: x.URL, Timeout: 2 * time.Second}, Limits: prom.Limits{MaxSeries: tc.def}},
+				[]config.Backend{{Name: "b", URL: x.URL, MaxSeries: tc.own}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			start, end := time.Unix(0, 0), time.Unix(60, 0)
+			for name, max := range tc.want {
+				b, _ := s.Get(name)
+				n := 0
+				err := b.Client.Series(ctx, `{job="x"}`, start, end, func(string, []prom.Label) { n++ })
+				checkMaxSeries(t, name+": series", err, max, "series")
+				if max == 0 && n != 3 {
+					t.Errorf("%s: %d series, want 3", name, n)
+				}
+				values, err := b.Client.LabelValues(ctx, "__name__", `{job="x"}`, start, end)
+				checkMaxSeries(t, name+": label values", err, max, "values")
+				if max == 0 && len(values) != 3 {
+					t.Errorf("%s: label values %q, want 3", name, values)
+				}
+			}
+		})
+	}
+}
+
+// checkMaxSeries checks that err is nil when max is 0, otherwise the
+// too-large error of the series limit max, naming its flag.
+func checkMaxSeries(t *testing.T, what string, err error, max int, unit string) {
+	t.Helper()
+	if max == 0 {
+		if err != nil {
+			t.Errorf("%s: %v, want the whole answer", what, err)
+		}
+		return
+	}
+	want := prom.LimitError{Max: int64(max), Unit: unit, Option: prom.FlagMaxSeries}
+	var le *prom.LimitError
+	if prom.KindOf(err) != prom.TooLarge || !errors.As(err, &le) || *le != want {
+		t.Errorf("%s: error %v, want a too-large error for %+v", what, err, want)
+		return
+	}
+	if !strings.Contains(err.Error(), prom.FlagMaxSeries) {
+		t.Errorf("%s: error %q does not name %s", what, err, prom.FlagMaxSeries)
+	}
+}

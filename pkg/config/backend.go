@@ -81,11 +81,14 @@ type Backend struct {
 	AllowPartialResponse bool `json:"allowPartialResponse,omitempty" yaml:"allowPartialResponse,omitempty"`
 	// AllowCredentialsOverHTTP permits credentials on a plain http:// URL.
 	AllowCredentialsOverHTTP bool `json:"allowCredentialsOverHTTP,omitempty" yaml:"allowCredentialsOverHTTP,omitempty"`
-	// MaxResponseBytes and MaxSamples bound one answer (0: the defaults of
-	// --prometheus-max-response-bytes and --prometheus-max-samples;
-	// negative: no limit).
+	// MaxResponseBytes, MaxSamples and MaxSeries bound one answer (0: the
+	// values of --prometheus-max-response-bytes, --prometheus-max-samples
+	// and --prometheus-max-series; negative: no limit). MaxSeries bounds
+	// the series of a /api/v1/series answer and the label names or values
+	// of a /api/v1/labels or /api/v1/label/<name>/values answer.
 	MaxResponseBytes int64 `json:"maxResponseBytes,omitempty" yaml:"maxResponseBytes,omitempty"`
 	MaxSamples       int   `json:"maxSamples,omitempty" yaml:"maxSamples,omitempty"`
+	MaxSeries        int   `json:"maxSeries,omitempty" yaml:"maxSeries,omitempty"`
 	// MaxConcurrentQueries bounds the queries in flight to this backend
 	// (0: that of --max-concurrent-queries).
 	MaxConcurrentQueries int `json:"maxConcurrentQueries,omitempty" yaml:"maxConcurrentQueries,omitempty"`

@@ -110,6 +110,33 @@ resourceRules:
 			}},
 		},
 		{name: "null resource rules", in: "resourceRules: null\n", want: &Config{}},
+		{
+			name: "backend limits",
+			in: `
+backends:
+- name: thanos
+  url: https://thanos:10902
+  maxResponseBytes: 1048576
+  maxSamples: 1000
+  maxSeries: 50000
+- name: vm
+  url: https://vm:8428
+  maxSamples: -1
+  maxSeries: -1
+- name: plain
+  url: https://prometheus:9090
+`,
+			want: &Config{Backends: []Backend{
+				{Name: "thanos", URL: "https://thanos:10902", MaxResponseBytes: 1 << 20, MaxSamples: 1000, MaxSeries: 50000},
+				{Name: "vm", URL: "https://vm:8428", MaxSamples: -1, MaxSeries: -1},
+				{Name: "plain", URL: "https://prometheus:9090"},
+			}},
+		},
+		{
+			name: "backend limits in JSON",
+			in:   `{"backends": [{"name": "thanos", "url": "https://thanos:10902", "maxSeries": 10}]}`,
+			want: &Config{Backends: []Backend{{Name: "thanos", URL: "https://thanos:10902", MaxSeries: 10}}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +199,22 @@ backends[1].params["query"]: is set by promgate itself
 backends[2].http: http.authorization (a bearer token) would be sent in the clear to the plain http:// URL: use https://, or set allowCredentialsOverHTTP if the network path is trusted
 backends[3].name: "vm" is also the name of backends[2]
 rules[0].backend: unknown backend "nope" (backends: default, Thanos!, vm)`,
+		},
+		{
+			name: "maxSeries not a number",
+			in:   "backends:\n- name: thanos\n  url: https://thanos:10902\n  maxSeries: lots\n",
+			want: "backends[0].maxSeries: line 4: expected an integer, got a string",
+		},
+		{
+			name: "maxSeries of the second backend a list",
+			in:   "backends:\n- name: thanos\n  url: https://thanos:10902\n- name: vm\n  url: https://vm:8428\n  maxSeries: [1]\n",
+			want: "backends[1].maxSeries: line 6: expected an integer, got a list",
+		},
+		{
+			name: "maxSamples and maxSeries not numbers",
+			in:   "backends:\n- name: thanos\n  url: https://thanos:10902\n  maxSamples: []\n  maxSeries: {}\n",
+			want: "backends[0].maxSamples: line 4: expected an integer, got a list\n" +
+				"backends[0].maxSeries: line 5: expected an integer, got a mapping",
 		},
 		{
 			name: "invalid HTTP client config of a backend",
