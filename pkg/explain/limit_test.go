@@ -1,7 +1,6 @@
 package explain
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/promgate/promgate/pkg/internal/klogtest"
 	"github.com/promgate/promgate/pkg/prom"
 )
 
@@ -190,9 +190,9 @@ type endlessLister struct {
 	recent bool
 	maxAge time.Duration
 
-	mu                sync.Mutex
-	handed, listings  int
-	sawCanceled, ends int
+	mu               sync.Mutex
+	handed, listings int
+	sawCanceled      int
 }
 
 func (l *endlessLister) Series(ctx context.Context, match string, start, end time.Time, fn prom.SeriesFunc) error {
@@ -265,37 +265,6 @@ func (l failingLister) Series(context.Context, string, time.Time, time.Time, pro
 	return l.err
 }
 
-// syncBuffer is a bytes.Buffer klog may write to from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// captureLog sends klog's output to the returned buffer for the test.
-func captureLog(t *testing.T) *syncBuffer {
-	t.Helper()
-	buf := &syncBuffer{}
-	klog.LogToStderr(false)
-	klog.SetOutput(buf)
-	t.Cleanup(func() {
-		klog.Flush()
-		klog.LogToStderr(true)
-	})
-	return buf
-}
-
 // TestExplainBackendFailureText checks that a report names the backend
 // and the kind of a failure, and that only the log has the backend's own
 // text (which can name other namespaces' series).
@@ -315,7 +284,7 @@ func TestExplainBackendFailureText(t *testing.T) {
 		{"not a backend's error", errors.New(raw), "the backend failed: unreachable"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			log := captureLog(t)
+			log := klogtest.Capture(t, 0)
 			f := newFixture(t)
 			f.e.Series = failingLister{err: tt.err}
 			rep, err := f.e.Explain(context.Background(), probing)

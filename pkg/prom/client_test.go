@@ -1,21 +1,18 @@
 package prom
 
 import (
-	"bytes"
 	"context"
 	"encoding/pem"
-	"flag"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/klog/v2"
 
+	"github.com/promgate/promgate/pkg/internal/klogtest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 )
 
@@ -171,49 +168,6 @@ func TestNewAuthConfigCredentialsOverHTTP(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for klog's and the test's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// captureKlog sends klog's output at verbosity v to the returned buffer
-// until the test ends.
-func captureKlog(t *testing.T, v int) *syncBuffer {
-	t.Helper()
-	var fs flag.FlagSet
-	klog.InitFlags(&fs)
-	set := func(name, value string) {
-		if err := fs.Set(name, value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	buf := &syncBuffer{}
-	set("logtostderr", "false")
-	set("alsologtostderr", "false")
-	set("v", fmt.Sprint(v))
-	klog.SetOutput(buf)
-	t.Cleanup(func() {
-		klog.Flush()
-		set("v", "0")
-		set("logtostderr", "true")
-		klog.SetOutput(os.Stderr)
-	})
-	return buf
-}
-
 // TestCredentialsNotLogged runs queries at -v=10, where client-go's
 // debugging round tripper (used with --prometheus-auth-config) logs every
 // request's URL, headers and curl command, and checks that neither the
@@ -262,7 +216,7 @@ func TestCredentialsNotLogged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := captureKlog(t, 10) // before New: client-go decides on debugging when it builds the transport
+			log := klogtest.Capture(t, 10) // before New: client-go decides on debugging when it builds the transport
 			fake.Reset()
 			opts := tt.opts
 			opts.URL, opts.Timeout, opts.Headers = srv.URL, 5*time.Second, headers

@@ -373,8 +373,6 @@ type hostileServer struct {
 	prefix, suffix string
 	chunk          []byte
 	size           int64
-	sent           int64
-	completed      bool
 }
 
 func newHostileServer(t *testing.T) *hostileServer {
