@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/promgate/promgate/pkg/budget"
+	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/provider"
 )
 
@@ -49,21 +50,6 @@ func (q *wideQuerier) Query(_ context.Context, text string, _ time.Time) (model.
 	return q.vec, nil
 }
 
-// selectorOf returns a metricLabelSelector of n distinct values for
-// request i, each size bytes (at most 63, a label value's longest).
-func selectorOf(t testing.TB, i, n, size int) labels.Selector {
-	vals := make([]string, n)
-	for j := range vals {
-		v := fmt.Sprintf("r%dv%d", i, j)
-		vals[j] = strings.Repeat("x", max(0, size-len(v))) + v
-	}
-	sel, err := labels.Parse("status in (" + strings.Join(vals, ",") + ")")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sel
-}
-
 // TestSelectorLimits: a metricLabelSelector over the limits is a 400 that
 // names the limit, before any query is built; one at the limits is served.
 func TestSelectorLimits(t *testing.T) {
@@ -83,7 +69,7 @@ func TestSelectorLimits(t *testing.T) {
 			f := newFixture(t)
 			q := newWideQuerier(10)
 			f.p.querier = q
-			_, err := f.p.GetMetricBySelector(context.Background(), "ns1", labels.Everything(), podsInfo, selectorOf(t, 0, tt.values, tt.valueBytes))
+			_, err := f.p.GetMetricBySelector(context.Background(), "ns1", labels.Everything(), podsInfo, kubetest.WideSelector(t, "status", 0, tt.values, tt.valueBytes))
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -121,7 +107,7 @@ func TestRequestMemoryStaysInBudget(t *testing.T) {
 
 	before := heapInUse()
 	for i := range requests {
-		sel := selectorOf(t, i, provider.MaxSelectorValues, 38)
+		sel := kubetest.WideSelector(t, "status", i, provider.MaxSelectorValues, 38)
 		list, err := f.p.GetMetricBySelector(context.Background(), "ns1", labels.Everything(), podsInfo, sel)
 		if err != nil {
 			t.Fatal(err)

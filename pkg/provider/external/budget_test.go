@@ -7,27 +7,12 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	"github.com/promgate/promgate/pkg/budget"
+	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/provider"
 )
-
-// selectorOf returns a labelSelector of n distinct values for request i,
-// on label key, each size bytes (at most 63, a label value's longest).
-func selectorOf(t testing.TB, key string, i, n, size int) labels.Selector {
-	vals := make([]string, n)
-	for j := range vals {
-		v := fmt.Sprintf("r%dv%d", i, j)
-		vals[j] = strings.Repeat("x", max(0, size-len(v))) + v
-	}
-	sel, err := labels.Parse(key + " in (" + strings.Join(vals, ",") + ")")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sel
-}
 
 // TestSelectorLimits: a labelSelector over the limits is a 400 that names
 // the limit, before any query is sent; one at the limits is served.
@@ -47,7 +32,7 @@ func TestSelectorLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, testConfig)
-			_, err := f.p.GetExternalMetric(context.Background(), "ns1", selectorOf(t, "queue", 0, tt.values, tt.valueBytes), info)
+			_, err := f.p.GetExternalMetric(context.Background(), "ns1", kubetest.WideSelector(t, "queue", 0, tt.values, tt.valueBytes), info)
 			if tt.want == "" {
 				if len(f.srv.Queries()) != 1 {
 					t.Fatalf("queries %q, want the one query (err %v)", f.srv.Queries(), err)
@@ -76,7 +61,7 @@ func TestSharingDecisionsInBudget(t *testing.T) {
 	for i := range 500 {
 		// A distinct shape each time: a label name of 60 bytes.
 		key := fmt.Sprintf("l%059d", i)
-		if _, err := f.p.GetExternalMetric(context.Background(), "ns1", selectorOf(t, key, i, 1, 8), info); err != nil && !apierrors.IsServiceUnavailable(err) {
+		if _, err := f.p.GetExternalMetric(context.Background(), "ns1", kubetest.WideSelector(t, key, i, 1, 8), info); err != nil && !apierrors.IsServiceUnavailable(err) {
 			t.Fatal(err)
 		}
 	}
@@ -88,8 +73,8 @@ func TestSharingDecisionsInBudget(t *testing.T) {
 	// A shape asked again is decided from the budget: the shared query is
 	// sent without building the request's own.
 	f.srv.Reset()
-	_, _ = f.p.GetExternalMetric(context.Background(), "ns1", selectorOf(t, "queue", 1, 1, 8), info)
-	_, _ = f.p.GetExternalMetric(context.Background(), "ns1", selectorOf(t, "queue", 2, 1, 8), info)
+	_, _ = f.p.GetExternalMetric(context.Background(), "ns1", kubetest.WideSelector(t, "queue", 1, 1, 8), info)
+	_, _ = f.p.GetExternalMetric(context.Background(), "ns1", kubetest.WideSelector(t, "queue", 2, 1, 8), info)
 	if qs := f.srv.Queries(); len(qs) != 2 || qs[0] != qs[1] || strings.Contains(qs[0], "queue=") {
 		t.Errorf("queries %q, want the shared query twice", qs)
 	}
