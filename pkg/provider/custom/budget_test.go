@@ -133,9 +133,10 @@ func TestRequestMemoryStaysInBudget(t *testing.T) {
 		t.Error("no guarded query kept: the test does not reach the guard")
 	}
 	// The answer itself (shared, 20,000 samples) is held by the querier;
-	// the rest must fit the budget, with room for estimates.
-	if grown > 2*limit {
-		t.Errorf("heap grew %d MiB for %d requests, over twice the %d MiB budget", grown>>20, requests, limit>>20)
+	// the rest must fit the budget, with room for estimates. (Before, with
+	// the indexes beside the budget: +100 MiB for these 60 requests.)
+	if grown > limit+16<<20 {
+		t.Errorf("heap grew %d MiB for %d requests, over the %d MiB budget and 16 MiB", grown>>20, requests, limit>>20)
 	}
 	if q.longest > 256<<10 {
 		t.Errorf("a query of %d kB was sent; the selector limits should keep it under 256 kB", q.longest>>10)
