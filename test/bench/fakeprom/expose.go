@@ -114,7 +114,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.queries++
-	s.byQuery[r.Form.Get("query")]++
+	s.byQuery[queryKey(r.Form.Get("query"))]++
 	s.mu.Unlock()
 	if d := time.Duration(s.latency.Load()); d > 0 {
 		t := time.NewTimer(d)

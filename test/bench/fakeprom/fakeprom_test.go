@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -331,14 +333,146 @@ func TestFailureRatio(t *testing.T) {
 	if _, err := c.Query(context.Background(), `queue_consumers{}`, time.Now()); err != nil {
 		t.Errorf("with failures off: %v", err)
 	}
-	for _, bad := range []string{"503,nope", "timeouts"} {
-		if _, err := ParseFailureKinds(bad); err == nil {
-			t.Errorf("ParseFailureKinds(%q) succeeded", bad)
-		}
-	}
 	if err := s.SetFailures(Failures{Ratio: 1.5}); err == nil {
 		t.Error("ratio 1.5 accepted")
 	}
+	if err := s.SetFailures(Failures{Ratio: 0.5, OversizeBytes: -1}); err == nil {
+		t.Error("oversize of -1 bytes accepted")
+	}
+}
+
+func TestParseFailureKinds(t *testing.T) {
+	all := AllFailureKinds
+	for _, tc := range []struct {
+		spec    string
+		want    []FailureKind
+		wantErr bool
+	}{
+		{spec: "", want: all},
+		{spec: "all", want: all},
+		{spec: "all,oversize", want: append(append([]FailureKind(nil), all...), FailOversize)},
+		{spec: "oversize", want: []FailureKind{FailOversize}},
+		{spec: "503, oversize ,warning", want: []FailureKind{FailUnavailable, FailOversize, FailWarning}},
+		{spec: "503,nope", wantErr: true},
+		{spec: "timeouts", wantErr: true},
+		{spec: "oversized", wantErr: true},
+		{spec: "all,", wantErr: true},
+	} {
+		got, err := ParseFailureKinds(tc.spec)
+		if tc.wantErr {
+			if err == nil {
+				t.Errorf("ParseFailureKinds(%q) = %v, want an error", tc.spec, got)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseFailureKinds(%q) = %v, %v; want %v", tc.spec, got, err, tc.want)
+		}
+	}
+	// "all" is the classic five: the oversize kind is asked for by name.
+	for _, k := range AllFailureKinds {
+		if k == FailOversize {
+			t.Error("AllFailureKinds holds oversize")
+		}
+	}
+}
+
+// An oversize failure, at its defaults, is larger than promgate's client
+// accepts at its defaults: promgate's client sees an answer too large.
+func TestOversizeTooLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 64 MiB")
+	}
+	layout, _ := ParseLayout("ns-0=3")
+	s := NewServer(NewModel(layout, Options{}), 0)
+	if err := s.SetFailures(Failures{Ratio: 1, Kinds: []FailureKind{FailOversize}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := s.failures.Load(); f.OversizeBytes != DefaultOversizeBytes || DefaultOversizeBytes <= prom.DefaultMaxResponseBytes {
+		t.Fatalf("oversize answers of %d bytes, want %d, past promgate's %d", f.OversizeBytes, DefaultOversizeBytes, prom.DefaultMaxResponseBytes)
+	}
+	c := newClient(t, s, "")
+	_, err := c.Query(context.Background(), `sum(rate(http_requests_total{pod!=""}[1m])) by (namespace,pod)`, time.Now())
+	if prom.KindOf(err) != prom.TooLarge || !strings.Contains(prom.Summary(err), "too large") {
+		t.Errorf("promgate's client saw %q (%v), want %q", prom.KindOf(err), err, prom.TooLarge)
+	}
+	if st := s.Snapshot(); st.Injected[string(FailOversize)] != 1 {
+		t.Errorf("injected %v, want one oversize", st.Injected)
+	}
+}
+
+// An oversize answer read to its end is a well-formed vector of the size
+// asked for, streamed: the fake allocates a small part of it.
+func TestOversizeAnswer(t *testing.T) {
+	layout, _ := ParseLayout("ns-0=3")
+	s := NewServer(NewModel(layout, Options{}), 0)
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close)
+	get := func(size int64, body io.Writer) {
+		t.Helper()
+		if err := s.SetFailures(Failures{Ratio: 1, Kinds: []FailureKind{FailOversize}, OversizeBytes: size}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(hs.URL + "/api/v1/query?query=" + url.QueryEscape(`queue_consumers{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("HTTP %d", resp.StatusCode)
+		}
+		if _, err := io.Copy(body, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const size = 256 << 10
+	var buf bytes.Buffer
+	get(size, &buf)
+	if n := buf.Len(); n < size || n > size+2<<10 {
+		t.Errorf("answer of %d bytes, want %d and at most one sample more", n, size)
+	}
+	var ans struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string         `json:"resultType"`
+			Result     []model.Sample `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &ans); err != nil {
+		t.Fatalf("not valid JSON: %v", err)
+	}
+	pods := map[string]bool{}
+	for _, smp := range ans.Data.Result {
+		pods[string(smp.Metric["pod"])] = true
+	}
+	if ans.Status != "success" || ans.Data.ResultType != "vector" || len(ans.Data.Result) < 200 || len(pods) != len(ans.Data.Result) {
+		t.Errorf("status %q, %s of %d samples, %d pods: want a vector of about 1 KiB samples, one per pod",
+			ans.Status, ans.Data.ResultType, len(ans.Data.Result), len(pods))
+	}
+
+	// 32 MiB streamed: the server's allocations (with the client's, which
+	// discards) stay a small part of it.
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var n countingWriter
+	get(32<<20, &n)
+	runtime.ReadMemStats(&after)
+	if n < 32<<20 {
+		t.Errorf("streamed %d bytes, want 32 MiB", n)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("a 32 MiB answer allocated %d KiB: it is held, not streamed", alloc>>10)
+	}
+}
+
+// countingWriter counts and discards what is written to it.
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }
 
 // promgate's partial-window guard leaves the fake's answers as they are: its
@@ -500,5 +634,57 @@ func TestUpstream(t *testing.T) {
 	}
 	if back := front.Snapshot(); back.QuerySeconds.N != 2 {
 		t.Errorf("front timed %d queries, want 2", back.QuerySeconds.N)
+	}
+}
+
+// Queries over 4 KiB (the hostile soak's, distinct and some 150 kB each)
+// are counted under a short key; shorter ones under their text.
+func TestQueryKey(t *testing.T) {
+	short := `sum(rate(http_requests_total{pod!=""}[1m])) by (namespace,pod)`
+	long := func(i int) string {
+		return `sum(rate(http_requests_total{code=~"` + strings.Repeat("x", 5000) + strconv.Itoa(i) + `"}[1m]))`
+	}
+	for _, tc := range []struct {
+		name string
+		q    string
+		same bool // counted under its own text
+	}{
+		{"short", short, true},
+		{"at the bound", strings.Repeat("y", maxQueryKeyBytes), true},
+		{"long", long(1), false},
+	} {
+		k := queryKey(tc.q)
+		if (k == tc.q) != tc.same {
+			t.Errorf("%s: key %.80q", tc.name, k)
+		}
+		if !tc.same && (len(k) > 160 || !strings.HasPrefix(k, tc.q[:64]) || !strings.Contains(k, strconv.Itoa(len(tc.q))+" bytes")) {
+			t.Errorf("%s: key %q, want the start, the length and a hash", tc.name, k)
+		}
+	}
+	if queryKey(long(1)) == queryKey(long(2)) {
+		t.Error("two long queries share a key")
+	}
+	layout, _ := ParseLayout("ns-0=3")
+	s := NewServer(NewModel(layout, Options{}), 0)
+	c := newClient(t, s, "")
+	for i := range 3 {
+		q := `queue_consumers{queue=~"q-0|` + strings.Repeat("z", 5000) + strconv.Itoa(i) + `"}`
+		if vec, err := c.Query(context.Background(), q, time.Now()); err != nil || len(vec) != 1 {
+			t.Fatalf("long query: %v, %v", vec, err)
+		}
+	}
+	st := s.Snapshot()
+	size := 0
+	for k := range st.ByQuery {
+		size += len(k)
+	}
+	if len(st.ByQuery) != 3 || size > 3*160 {
+		t.Errorf("byQuery: %d keys of %d bytes, want 3 short ones", len(st.ByQuery), size)
+	}
+	s.cacheMu.Lock()
+	cached := s.cacheBytes
+	s.cacheMu.Unlock()
+	if cached < 15000 {
+		t.Errorf("eval cache counts %d bytes of keys, want the 3 queries'", cached)
 	}
 }

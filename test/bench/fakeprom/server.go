@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"net/http"
 	"net/http/httputil"
@@ -45,6 +46,7 @@ type Server struct {
 	cacheMu    sync.Mutex
 	cacheModel *Model
 	cache      map[string][]Sample // evaluation results on cacheModel
+	cacheBytes int                 // the bytes of cache's keys
 }
 
 // NewServer returns a Server over m that holds every query back by latency.
@@ -128,7 +130,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	q := r.Form.Get("query")
 	s.mu.Lock()
 	s.queries++
-	s.byQuery[q]++
+	s.byQuery[queryKey(q)]++
 	s.mu.Unlock()
 	ts, err := parseTime(r.Form.Get("time"), start)
 	if err != nil {
@@ -146,9 +148,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	failure, hang := s.pickFailure()
-	if failure == FailUnavailable || failure == FailTimeout {
-		s.fail(w, r, failure, hang, nil)
+	failure, f := s.pickFailure()
+	if failsEarly(failure) {
+		s.fail(w, r, failure, f, nil)
 		return
 	}
 	samples, err := s.eval(q)
@@ -173,7 +175,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	buf = append(buf, "]}}"...)
 	if failure != "" {
-		s.fail(w, r, failure, hang, buf)
+		s.fail(w, r, failure, f, buf)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -185,8 +187,30 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
-// maxCached bounds the evaluation results kept.
-const maxCached = 4096
+// maxCached and maxCachedBytes bound the evaluation results kept, in
+// entries and in bytes of query text (the hostile soak's queries are
+// distinct and some 150 kB each).
+const (
+	maxCached      = 4096
+	maxCachedBytes = 32 << 20
+)
+
+// maxQueryKeyBytes is the longest query Stats.ByQuery counts under its own
+// text; a longer one is counted under queryKey's digest of it, so that the
+// counters of a run of distinct large queries (the hostile soak's) stay
+// small.
+const maxQueryKeyBytes = 4096
+
+// queryKey is what Stats.ByQuery counts q under: q itself, or for a query
+// over maxQueryKeyBytes its start, length and FNV-1a hash.
+func queryKey(q string) string {
+	if len(q) <= maxQueryKeyBytes {
+		return q
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(q))
+	return fmt.Sprintf("%s… (%d bytes, fnv64a %016x)", strings.ToValidUTF8(q[:64], ""), len(q), h.Sum64())
+}
 
 // eval evaluates q against the current model, reusing the result of an
 // earlier evaluation of the same query on the same model: the fake's own
@@ -196,8 +220,8 @@ const maxCached = 4096
 func (s *Server) eval(q string) ([]Sample, error) {
 	m := s.Model()
 	s.cacheMu.Lock()
-	if s.cacheModel != m || len(s.cache) >= maxCached {
-		s.cacheModel, s.cache = m, map[string][]Sample{}
+	if s.cacheModel != m || len(s.cache) >= maxCached || s.cacheBytes >= maxCachedBytes {
+		s.cacheModel, s.cache, s.cacheBytes = m, map[string][]Sample{}, 0
 	}
 	if smp, ok := s.cache[q]; ok {
 		s.cacheMu.Unlock()
@@ -209,8 +233,9 @@ func (s *Server) eval(q string) ([]Sample, error) {
 		return nil, err
 	}
 	s.cacheMu.Lock()
-	if s.cacheModel == m {
+	if _, dup := s.cache[q]; s.cacheModel == m && !dup {
 		s.cache[q] = smp
+		s.cacheBytes += len(q)
 	}
 	s.cacheMu.Unlock()
 	return smp, nil
@@ -344,7 +369,8 @@ type Stats struct {
 	Queries int64 `json:"queries"`
 	// Errors counts queries answered with an error or abandoned.
 	Errors int64 `json:"errors"`
-	// ByQuery counts queries by their text.
+	// ByQuery counts queries by their text; a query over 4 KiB is counted
+	// under its first 64 bytes, its length and a hash of it.
 	ByQuery map[string]int64 `json:"byQuery"`
 	// SeriesRequests and SeriesReturned count /api/v1/series calls and the
 	// series they streamed.

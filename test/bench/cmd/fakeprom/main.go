@@ -4,7 +4,8 @@
 //	fakeprom --listen=127.0.0.1:39400 --layout='ns-[0-9]=300' --nodes=100 --latency=0s
 //
 // With --fail-ratio, that fraction of queries fails, the failing ones taking
-// the --fail-kinds in turn (503, timeout, truncated, invalid, warning; see
+// the --fail-kinds in turn (503, timeout, truncated, invalid, warning, and
+// oversize: a valid answer of --fail-oversize-bytes, streamed; see
 // fakeprom.Failures).
 //
 // The layout, latency and counters can be changed and read while it runs:
@@ -55,8 +56,9 @@ func run() error {
 	upstream := flag.String("upstream", "", "a real Prometheus (loopback) to forward /api/v1/query and /api/v1/series to, instead of answering them from the model")
 	var fail fakeprom.Failures
 	flag.Float64Var(&fail.Ratio, "fail-ratio", 0, "fraction of queries that fail (0 to 1)")
-	failKinds := flag.String("fail-kinds", "all", "failure kinds, cycled through: comma-separated 503,timeout,truncated,invalid,warning, or all")
+	failKinds := flag.String("fail-kinds", "all", "failure kinds, cycled through: comma-separated 503,timeout,truncated,invalid,warning,oversize; all is the first five (all,oversize: the six)")
 	flag.DurationVar(&fail.Hang, "fail-hang", 30*time.Second, "longest a timeout failure holds a query whose client does not give up")
+	flag.Int64Var(&fail.OversizeBytes, "fail-oversize-bytes", fakeprom.DefaultOversizeBytes, "size of an oversize failure's answer (streamed, never held)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -75,7 +77,7 @@ func run() error {
 	}
 	s := fakeprom.NewServer(fakeprom.NewModel(layout, opts), *latency)
 	if err := s.SetFailures(fail); err != nil {
-		return fmt.Errorf("--fail-ratio: %w", err)
+		return fmt.Errorf("--fail-ratio, --fail-oversize-bytes: %w", err)
 	}
 	if *upstream != "" {
 		u, err := url.Parse(*upstream)
