@@ -5,20 +5,26 @@
 # ports (so that it can run next to an e2e world and a benchmark), without the synthetic
 # exporter and with the benchmark's fake Prometheus (test/bench/cmd/fakeprom) in place of the
 # real one, failing SOAK_FAIL_RATIO of the queries (HTTP 503, timeouts, truncated and invalid
-# JSON, partial-response warnings, in turn); creates the pods with the benchmark's loadgen;
-# registers promgate; runs test/soak/cmd/soak for SOAK_DURATION at SOAK_RPS across the three
-# APIs, which prints every interval the outcomes, latencies and promgate's RSS and goroutines
-# (from its own /metrics), then the totals and the verdict; stops everything it started, also
-# on failure or Ctrl-C. Exits 1 if the verdict is FAIL.
+# JSON, partial-response warnings, in turn; with SOAK_FAIL_KINDS=all,oversize also answers
+# larger than promgate accepts); creates the pods with the benchmark's loadgen; registers
+# promgate; runs test/soak/cmd/soak for SOAK_DURATION at SOAK_RPS across the three APIs (and,
+# with hostile=N in SOAK_MIX, selectors at and over promgate's request limits), which prints
+# every interval the outcomes, latencies and promgate's RSS, goroutines and memory budget (from
+# its own /metrics), then the totals and the verdict; stops everything it started, also on
+# failure or Ctrl-C. Exits 1 if the verdict is FAIL. `make soak-hostile` is the hostile mode.
 #
 # Needs bin/promgate (make build) and the world's tools (make tools). Knobs (environment):
 #   SOAK_DURATION=1h        measured time (SOAK_DURATION=3m for a smoke run)
 #   SOAK_RPS=200            requests per second, open loop
-#   SOAK_MIX=pods=2,external=1,resource=1   shares of the three APIs
+#   SOAK_MIX=pods=2,external=1,resource=1   shares of the APIs; hostile=N adds Pods requests
+#                           with a distinct metricLabelSelector at the request limits, 1 in 20 over
+#                           them (make soak-hostile: pods=2,external=1,resource=1,hostile=2)
 #   SOAK_TARGET=direct      direct to promgate, or aggregated (through kube-apiserver)
 #   SOAK_INTERVAL=          time between reports (default 30s, or SOAK_DURATION/12 if shorter)
 #   SOAK_FAIL_RATIO=0.01    fraction of the fake Prometheus' queries that fail
-#   SOAK_FAIL_KINDS=all     some of 503,timeout,truncated,invalid,warning (taken in turn)
+#   SOAK_FAIL_KINDS=all     some of 503,timeout,truncated,invalid,warning,oversize (taken in
+#                           turn); all is the first five (make soak-hostile: all,oversize)
+#   SOAK_OVERSIZE_BYTES=83886080   size of an oversize answer (80 MiB; promgate takes 64 MiB)
 #   SOAK_LATENCY=5ms        latency the fake Prometheus adds to every query
 #   SOAK_LAYOUT='ns-[0-9]=100'  namespaces and pods (1,000 pods)
 #   SOAK_NODES=20           kwok nodes
@@ -84,6 +90,7 @@ trap 'exit 130' INT TERM
 
 "$BIN/fakeprom" --listen="127.0.0.1:$FAKEPROM_PORT" --layout="$LAYOUT" --nodes="$E2E_NODES" \
   --latency="${SOAK_LATENCY:-5ms}" --fail-ratio="${SOAK_FAIL_RATIO:-0.01}" --fail-kinds="${SOAK_FAIL_KINDS:-all}" \
+  --fail-oversize-bytes="${SOAK_OVERSIZE_BYTES:-83886080}" \
   > "$RESULTS/fakeprom.log" 2>&1 &
 FAKEPROM_PID=$!
 for _ in $(seq 50); do curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null 2>&1 && break; sleep 0.1; done

@@ -13,13 +13,25 @@ type tally struct {
 	classes    map[string]int // by class
 	details    map[string]int // classOther by detail
 	incomplete int
-	latencies  []time.Duration
-	byAPI      map[string][]time.Duration
-	dropped    int // not sent: too many in flight
+	tooLarge   int // 503s saying a backend answer was too large
+	// hostile are the hostile share's classes, by selector: "at the
+	// limits" or "over the limits".
+	hostile   map[string]map[string]int
+	unrefused int // over-limit selectors answered 2xx
+	latencies []time.Duration
+	byAPI     map[string][]time.Duration
+	dropped   int // not sent: too many in flight
 }
 
+// The hostile share's two kinds of selector, as tally.hostile names them.
+const (
+	atLimits   = "at the limits"
+	overLimits = "over the limits"
+)
+
 func newTally() *tally {
-	return &tally{classes: map[string]int{}, details: map[string]int{}, byAPI: map[string][]time.Duration{}}
+	return &tally{classes: map[string]int{}, details: map[string]int{}, byAPI: map[string][]time.Duration{},
+		hostile: map[string]map[string]int{atLimits: {}, overLimits: {}}}
 }
 
 func (t *tally) add(o outcome) {
@@ -29,6 +41,18 @@ func (t *tally) add(o outcome) {
 	}
 	if o.incomplete {
 		t.incomplete++
+	}
+	if o.tooLarge {
+		t.tooLarge++
+	}
+	if o.unrefused {
+		t.unrefused++
+	}
+	switch {
+	case o.overLimit:
+		t.hostile[overLimits][o.class]++
+	case o.api == "hostile":
+		t.hostile[atLimits][o.class]++
 	}
 	t.latencies = append(t.latencies, o.latency)
 	t.byAPI[o.api] = append(t.byAPI[o.api], o.latency)
@@ -42,7 +66,14 @@ func (t *tally) merge(u *tally) {
 	for k, v := range u.details {
 		t.details[k] += v
 	}
+	for sel, cs := range u.hostile {
+		for k, v := range cs {
+			t.hostile[sel][k] += v
+		}
+	}
 	t.incomplete += u.incomplete
+	t.tooLarge += u.tooLarge
+	t.unrefused += u.unrefused
 	t.dropped += u.dropped
 	t.latencies = append(t.latencies, u.latencies...)
 	for k, v := range u.byAPI {
@@ -64,6 +95,10 @@ type loader struct {
 	plan        *planner
 	rps         float64
 	maxInFlight int
+	// next is the number of the next request: each run goes on with the
+	// plan where the last stopped, so that no request of the measured run
+	// repeats one of the warm-up's.
+	next int
 
 	mu  sync.Mutex
 	cur *tally
@@ -91,8 +126,10 @@ func (l *loader) run(ctx context.Context, d time.Duration) {
 	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for i := 0; ; i++ {
-		at := time.Duration(float64(i) / l.rps * float64(time.Second))
+	base, i := l.next, l.next
+	defer func() { l.next = i }() // the first request not sent
+	for ; ; i++ {
+		at := time.Duration(float64(i-base) / l.rps * float64(time.Second))
 		if at >= d {
 			break
 		}

@@ -145,7 +145,16 @@ type selfMetrics struct {
 	Goroutines float64 `json:"goroutines"` // go_goroutines
 	HeapBytes  float64 `json:"heapBytes"`  // go_memstats_heap_inuse_bytes (0 if absent)
 	OpenFDs    float64 `json:"openFDs"`    // process_open_fds (0 if absent)
+	// BudgetBytes is the sum of promgate_memory_budget_bytes{kind} over
+	// the kinds, BudgetByKind each of them, BudgetLimit
+	// promgate_memory_budget_limit_bytes (all 0 or empty if absent).
+	BudgetBytes  float64            `json:"budgetBytes,omitempty"`
+	BudgetByKind map[string]float64 `json:"budgetByKind,omitempty"`
+	BudgetLimit  float64            `json:"budgetLimitBytes,omitempty"`
 }
+
+// budgetMetric is the memory budget's gauge of the bytes kept, by kind.
+const budgetMetric = "promgate_memory_budget_bytes"
 
 // scrape reads promgate's /metrics (directly, as kube-apiserver's front
 // proxy: kube-apiserver does not proxy an aggregated server's /metrics).
@@ -162,24 +171,38 @@ func (w *world) scrape(ctx context.Context) (selfMetrics, error) {
 	return parseSelfMetrics(body)
 }
 
-// parseSelfMetrics picks the label-less gauges of selfMetrics out of a text
+// parseSelfMetrics picks the gauges of selfMetrics out of a text
 // exposition; process_resident_memory_bytes and go_goroutines must be there.
 func parseSelfMetrics(body []byte) (selfMetrics, error) {
 	var m selfMetrics
 	dst := map[string]*float64{
-		"process_resident_memory_bytes": &m.RSSBytes,
-		"go_goroutines":                 &m.Goroutines,
-		"go_memstats_heap_inuse_bytes":  &m.HeapBytes,
-		"process_open_fds":              &m.OpenFDs,
+		"process_resident_memory_bytes":      &m.RSSBytes,
+		"go_goroutines":                      &m.Goroutines,
+		"go_memstats_heap_inuse_bytes":       &m.HeapBytes,
+		"process_open_fds":                   &m.OpenFDs,
+		"promgate_memory_budget_limit_bytes": &m.BudgetLimit,
 	}
 	seen := map[string]bool{}
 	for _, line := range strings.Split(string(body), "\n") {
+		if kind, ok := budgetKind(line); ok {
+			_, val, _ := strings.Cut(line, "} ")
+			v, err := strconv.ParseFloat(firstField(val), 64)
+			if err != nil {
+				return m, fmt.Errorf("promgate /metrics: %s{kind=%q}: %w", budgetMetric, kind, err)
+			}
+			if m.BudgetByKind == nil {
+				m.BudgetByKind = map[string]float64{}
+			}
+			m.BudgetByKind[kind] += v
+			m.BudgetBytes += v
+			continue
+		}
 		name, val, ok := strings.Cut(line, " ")
 		p := dst[name]
 		if !ok || p == nil {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+		v, err := strconv.ParseFloat(firstField(val), 64)
 		if err != nil {
 			return m, fmt.Errorf("promgate /metrics: %s: %w", name, err)
 		}
@@ -191,6 +214,33 @@ func parseSelfMetrics(body []byte) (selfMetrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// firstField returns the first field of s ("" if none).
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
+// budgetKind returns the kind of a promgate_memory_budget_bytes{kind="K"}
+// sample line.
+func budgetKind(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(line, budgetMetric+"{")
+	if !ok {
+		return "", false
+	}
+	labels, _, ok := strings.Cut(rest, "}")
+	if !ok {
+		return "", false
+	}
+	for _, l := range strings.Split(labels, ",") {
+		if v, ok := strings.CutPrefix(l, `kind="`); ok {
+			return strings.TrimSuffix(v, `"`), true
+		}
+	}
+	return "", true
 }
 
 // backendStats returns the fake Prometheus' counters (GET /stats).
