@@ -46,6 +46,7 @@ export E2E_KCM_PORT=${E2E_KCM_PORT:-40257} E2E_SCHEDULER_PORT=${E2E_SCHEDULER_PO
 export E2E_KWOK_PORT=${E2E_KWOK_PORT:-40247} E2E_PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-49390}
 export E2E_EXPORTER_PORT=${E2E_EXPORTER_PORT:-49391}
 export E2E_SKIP_EXPORTER=1
+export E2E_BACKENDS=0 # no Thanos or VictoriaMetrics: unused here, and their ports are the e2e world's
 export E2E_NODES=${SOAK_NODES:-20}
 RESULTS=${SOAK_RESULTS:-$ROOT/.cache/soak-results}
 LAYOUT=${SOAK_LAYOUT:-ns-[0-9]=100}
@@ -96,7 +97,7 @@ FAKEPROM_PID=$!
 for _ in $(seq 50); do curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null || { log "fakeprom did not start"; cat "$RESULTS/fakeprom.log" >&2; exit 1; }
 
-log "starting the world in $E2E_RUN_DIR ($E2E_NODES kwok nodes, no exporter)"
+log "starting the world in $E2E_RUN_DIR ($E2E_NODES kwok nodes, no exporter, no scale-out backends)"
 WORLD_STARTED=1
 "$WORLD" up
 
