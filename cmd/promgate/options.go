@@ -44,6 +44,7 @@ type serveOptions struct {
 	limits         prom.Limits
 	cacheBytes     int64
 	budget         *budget.Budget // from cacheBytes, at run
+	memLimitRatio  float64
 	partialWindows bool
 	reloadInterval time.Duration
 	discovery      string
@@ -73,6 +74,7 @@ func newServeOptions() *serveOptions {
 		cacheMinTTL:    query.DefaultMinTTL,
 		cacheMaxTTL:    query.DefaultMaxTTL,
 		maxConcurrent:  16,
+		memLimitRatio:  0.9,
 		batch:          true,
 		reloadInterval: 5 * time.Second,
 		discovery:      string(catalog.MethodSeries),
@@ -111,6 +113,7 @@ func (o *serveOptions) flags() *pflag.FlagSet {
 	fs.IntVar(&o.limits.MaxSamples, "prometheus-max-samples", o.limits.MaxSamples, "Most samples accepted in one query's answer (0: 500,000; negative: no limit). More is a 503.")
 	fs.IntVar(&o.limits.MaxSeries, "prometheus-max-series", o.limits.MaxSeries, "Most series accepted in one /api/v1/series answer, and label names or values in one /api/v1/labels or /api/v1/label/<name>/values answer (0: 2,000,000; negative: no limit). More fails that discovery, which keeps its last good result.")
 	fs.BoolVar(&o.limits.AllowPartialResponse, "prometheus-allow-partial-response", o.limits.AllowPartialResponse, "Serve answers the backend marks as partial (Thanos partial responses, a warning of missing data, VictoriaMetrics' isPartial). By default they are a 503: a sum over part of the pods is a wrong number, not a smaller one.")
+	fs.Float64Var(&o.memLimitRatio, "memory-limit-ratio", o.memLimitRatio, "Soft memory limit of the Go runtime, as a share of the container's memory limit (cgroup), so that garbage from bursts of requests is collected before the limit is reached; 0: none. GOMEMLIMIT, when set, takes precedence.")
 	fs.Int64Var(&o.cacheBytes, "query-cache-max-bytes", o.cacheBytes, "Memory budget, estimated, in bytes (0: 256 MiB), of everything kept for requests: cached answers, guarded queries, indexes of shared answers, sharing decisions; least recently used first out.")
 	fs.DurationVar(&o.reloadInterval, "config-reload-interval", o.reloadInterval, "How often the --config file is read for changes (a ConfigMap update, an atomic symlink swap); a change, or SIGHUP, reloads rules and resource rules without a restart. A config that fails to load is refused and the last good one keeps serving (promgate_config_last_reload_successful). 0 disables reloading. (prometheus-adapter needs a restart.)")
 	fs.BoolVar(&o.partialWindows, "serve-partial-windows", o.partialWindows, "Serve rates computed over windows that samples cover only in part (after a Prometheus outage or restart, a scrape gap, for a new pod). By default such series are left out (see docs/partial-windows.md): their rates read low and would scale workloads down; metrics-server likewise leaves out pods it has not seen twice.")
@@ -171,6 +174,9 @@ func (o *serveOptions) Validate() []error {
 	}
 	if o.cacheBytes < 0 {
 		errs = append(errs, errors.New("--query-cache-max-bytes must not be negative"))
+	}
+	if o.memLimitRatio < 0 || o.memLimitRatio > 1 {
+		errs = append(errs, fmt.Errorf("--memory-limit-ratio %v: want 0 (none) to 1", o.memLimitRatio))
 	}
 	po, err := o.promOptions()
 	if err != nil {

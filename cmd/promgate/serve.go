@@ -24,6 +24,7 @@ import (
 	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/memlimit"
 	"github.com/promgate/promgate/pkg/objects"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
@@ -42,6 +43,11 @@ func runServe(o *serveOptions) error {
 
 func (o *serveOptions) run() error {
 	ctx := genericapiserver.SetupSignalContext()
+	if limit, from, err := memlimit.Set("/sys/fs/cgroup", o.memLimitRatio); err != nil {
+		klog.InfoS("Container memory limit not read; the Go runtime has no soft limit", "err", err)
+	} else if limit > 0 {
+		klog.InfoS("Go runtime soft memory limit set", "bytes", limit, "ratio", o.memLimitRatio, "containerLimitFrom", from)
+	}
 	// Read once: what is served is what the reload watcher records.
 	cfgData, err := os.ReadFile(o.configFile)
 	if err != nil {
