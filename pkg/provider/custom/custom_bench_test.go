@@ -12,9 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -177,5 +180,26 @@ func BenchmarkQueryRendering(b *testing.B) {
 	}
 	if len(q.last) < 300*len(`pod\-1|`) {
 		b.Fatalf("query too short: %d bytes", len(q.last))
+	}
+}
+
+// BenchmarkHostileSelector is a hostile caller's request: a
+// metricLabelSelector at the request limits (100 values, about 4 kB),
+// different every time, with the partial-window guard on, so that the
+// guard rewrites and prints a query of some 150 kB per request. It is
+// what a selector at the limits costs promgate (docs/soak.md).
+func BenchmarkHostileSelector(b *testing.B) {
+	p, _ := benchProvider(b, benchVector(benchNamespaces, benchPods))
+	p.Batch = true
+	p.Budget = budget.New(0)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		sel := kubetest.WideSelector(b, "status", i, provider.MaxSelectorValues, 38)
+		if _, err := p.GetMetricBySelector(ctx, "ns-0", labels.Everything(), benchInfo, sel); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
