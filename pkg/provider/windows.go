@@ -16,8 +16,7 @@ import (
 // shared query is the same for every request). Per-request texts come from
 // requests, so they are kept within the memory budget, never beside it.
 type guardResult struct {
-	text string
-	ok   bool
+	text string // what to send: the rewrite, or the query itself
 }
 
 // unguarded remembers the fields whose query shape cannot be guarded, so
@@ -48,7 +47,7 @@ func CompleteWindows(b *budget.Budget, q promql.Query, allowPartial bool, field 
 		return v.(*guardResult).text
 	}
 	g, ok := promql.RequireCompleteWindows(q.Expr)
-	r := &guardResult{text: q.Text, ok: ok}
+	r := &guardResult{text: q.Text}
 	if ok {
 		r.text = g.String()
 	} else {
