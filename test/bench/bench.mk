@@ -10,9 +10,17 @@
 #                (discobench); ~15 min on 2 cores, ~3 GiB while backfilling 1.05M. Not run by CI.
 #                Knobs: BENCH_DISCO_REAL, BENCH_PORT, BENCH_DIR (test/bench/disco-real.sh).
 #
+#   make bench-compare BASE=<ref>   the Go benchmarks at BASE (a git worktree in .cache/, removed
+#                on exit) and in the working tree, then benchstat's comparison of the two; results
+#                in .cache/bench-compare/{base,head}.txt. Knobs: BENCH_COMPARE_COUNT (6 runs per
+#                benchmark and side), BENCH_GO_PKGS (./pkg/...), BENCH_FILTER (the -bench regexp, .).
+#                benchstat is installed into .cache/bin at BENCHSTAT_VERSION (not in go.mod).
+#                E.g. make bench-compare BASE=HEAD~1 BENCH_GO_PKGS=./pkg/prom/... BENCH_FILTER=Query
+#                (test/bench/bench-compare.sh; docs/performance.md, "Comparing two commits").
+#
 # `make bench-smoke` (in the Makefile) runs every Go benchmark once.
 
-.PHONY: bench bench-go bench-disco-real
+.PHONY: bench bench-go bench-disco-real bench-compare
 
 bench-disco-real:
 	test/bench/disco-real.sh
@@ -25,3 +33,18 @@ BENCH_GO_PKGS ?= ./pkg/...
 BENCH_GO_COUNT ?= 6
 bench-go:
 	go test -run '^$$' -bench . -benchmem -count $(BENCH_GO_COUNT) $(BENCH_GO_PKGS)
+
+# Two commits' Go benchmarks, compared (test/bench/bench-compare.sh). golang.org/x/perf has no
+# tagged versions: the pin is the module proxy's latest pseudo-version when it was chosen.
+BENCHSTAT ?= $(CACHE_DIR)/bin/benchstat
+BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
+BENCH_COMPARE_COUNT ?= 6
+BENCH_FILTER ?= .
+
+$(BENCHSTAT):
+	GOBIN=$(abspath $(CACHE_DIR)/bin) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+bench-compare: $(BENCHSTAT)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git ref> [BENCH_COMPARE_COUNT=6] [BENCH_GO_PKGS=./pkg/...] [BENCH_FILTER=.]"; exit 2; }
+	BASE='$(BASE)' GO='$(GO)' BENCHSTAT='$(abspath $(BENCHSTAT))' BENCH_COMPARE_COUNT='$(BENCH_COMPARE_COUNT)' \
+	  BENCH_GO_PKGS='$(BENCH_GO_PKGS)' BENCH_FILTER='$(BENCH_FILTER)' test/bench/bench-compare.sh
