@@ -1,20 +1,27 @@
 // Package prom talks to a Prometheus-compatible backend (Prometheus, Thanos,
-// Mimir, VictoriaMetrics) over its HTTP API: instant queries through
-// client_golang's api/v1 client, and a streaming decoder for /api/v1/series
-// so that discovery never holds a whole response in memory.
+// Mimir, VictoriaMetrics) over its HTTP API: instant queries, label names
+// and values read whole and decoded in place, and a streaming decoder for
+// /api/v1/series so that discovery never holds a whole response in memory.
+// Every answer is bounded by Limits while it is read.
+//
+// client.go holds the options and the transport (prometheus/common's HTTP
+// client configuration, or client-go's for a kubeconfig); request.go sends
+// every call, with the POST-then-GET verb fallback of client_golang's v1
+// API; envelope.go reads the status, errors and warnings around an
+// answer's data; scanner.go is the JSON scanner of the answers read whole;
+// bounded.go bounds what is read. client_golang's v1 and prometheus/common's
+// model packages are the API's types.
 package prom
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
 	commoncfg "github.com/prometheus/common/config"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -119,7 +126,27 @@ func (o Options) Validate() []error {
 	for k := range o.Headers {
 		authHeader = authHeader || strings.EqualFold(k, "Authorization")
 	}
+	errs = append(errs, o.authConflicts(authHeader)...)
+	if !o.AllowCredentialsOverHTTP && isPlainHTTP(o.URL) {
+		u, _ := url.Parse(o.URL)
+		for _, f := range []flagUse{
+			{u != nil && u.User != nil, flagURL + " user info (a username and password)"},
+			{o.TokenFile != "", flagTokenFile + " (a bearer token)"},
+			{o.InCluster, flagInCluster + " (the service account token)"},
+			{authHeader, flagHeader + " Authorization=..."},
+		} {
+			if f.set {
+				errs = append(errs, credentialsOverHTTP(f.name, o.URL))
+			}
+		}
+	}
+	return errs
+}
 
+// authConflicts reports the credential options that contradict each
+// other; authHeader tells whether Headers set Authorization.
+func (o Options) authConflicts(authHeader bool) []error {
+	var errs []error
 	// A kubeconfig (or the in-cluster config) brings its own CA, client
 	// certificate and credentials. prometheus-adapter silently ignored one
 	// side or the other; promgate refuses the combination instead.
@@ -146,20 +173,6 @@ func (o Options) Validate() []error {
 		for _, f := range []flagUse{{o.TokenFile != "", flagTokenFile}, {o.AuthConfigFile != "", flagAuthConfig}, {o.InCluster, flagInCluster}} {
 			if f.set {
 				errs = append(errs, conflict(flagHeader+" Authorization=...", f.name, "both set the Authorization header; keep one"))
-			}
-		}
-	}
-
-	if !o.AllowCredentialsOverHTTP && isPlainHTTP(o.URL) {
-		u, _ := url.Parse(o.URL)
-		for _, f := range []flagUse{
-			{u != nil && u.User != nil, flagURL + " user info (a username and password)"},
-			{o.TokenFile != "", flagTokenFile + " (a bearer token)"},
-			{o.InCluster, flagInCluster + " (the service account token)"},
-			{authHeader, flagHeader + " Authorization=..."},
-		} {
-			if f.set {
-				errs = append(errs, credentialsOverHTTP(f.name, o.URL))
 			}
 		}
 	}
@@ -204,7 +217,6 @@ type Client struct {
 	base    *url.URL
 	timeout time.Duration
 	http    *http.Client
-	raw     api.Client // requests and reads answers; Query decodes them itself
 }
 
 // Error is a failure of the backend (unreachable, timed out, 5xx, or a
@@ -212,7 +224,8 @@ type Client struct {
 type Error struct {
 	// Backend names the backend (its URL without credentials).
 	Backend string
-	// Op is what was attempted: "query" or "series".
+	// Op is what was attempted: "query", "series", "labels" or "label
+	// values".
 	Op  string
 	Err error
 }
@@ -222,10 +235,6 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-// maxGetURL is the longest request URL sent with GET when Verb is GET;
-// longer queries go as POST to avoid 414 URI Too Long.
-const maxGetURL = 4096
 
 // New builds a Client from opts, after Validate.
 func New(opts Options) (*Client, error) {
@@ -248,10 +257,6 @@ func New(opts Options) (*Client, error) {
 		rt = &getRoundTripper{next: rt}
 	}
 	hc := &http.Client{Transport: rt, Timeout: opts.Timeout}
-	ac, err := api.NewClient(api.Config{Address: opts.URL, Client: hc})
-	if err != nil {
-		return nil, err
-	}
 	name := opts.Name
 	if name == "" {
 		name = redactURL(opts.URL)
@@ -262,7 +267,6 @@ func New(opts Options) (*Client, error) {
 		base:    u,
 		timeout: opts.Timeout,
 		http:    hc,
-		raw:     ac,
 	}, nil
 }
 
@@ -272,39 +276,7 @@ func New(opts Options) (*Client, error) {
 // tripper, so that -v=7 and above never log their values.
 func roundTripper(opts Options) (http.RoundTripper, error) {
 	if opts.AuthConfigFile != "" || opts.InCluster {
-		var rc *rest.Config
-		var err error
-		if opts.InCluster {
-			rc, err = rest.InClusterConfig()
-		} else {
-			// client-go applies a kubeconfig's CA, client certificate and
-			// credentials only when its server is https://: for an https://
-			// backend, that server is the backend's URL, so that an http://
-			// one in the kubeconfig does not silently drop them.
-			server := ""
-			if !isPlainHTTP(opts.URL) {
-				server = opts.URL
-			}
-			rc, err = clientcmd.BuildConfigFromFlags(server, opts.AuthConfigFile)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("prometheus auth config: %w", err)
-		}
-		if !opts.AllowCredentialsOverHTTP && isPlainHTTP(opts.URL) {
-			if what := kubeconfigCredentials(rc); what != "" {
-				src := flagInCluster
-				if !opts.InCluster {
-					src = flagAuthConfig + " " + opts.AuthConfigFile
-				}
-				return nil, credentialsOverHTTP(fmt.Sprintf("%s (%s)", src, what), opts.URL)
-			}
-		}
-		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return withHeaders(rt, opts.Headers) })
-		rt, err := rest.TransportFor(rc)
-		if err != nil {
-			return nil, fmt.Errorf("prometheus auth config: %w", err)
-		}
-		return rt, nil
+		return kubeRoundTripper(opts)
 	}
 	if opts.HTTPConfig != nil {
 		rt, err := commoncfg.NewRoundTripperFromConfig(*opts.HTTPConfig, "promgate", commoncfg.WithUserAgent("promgate"))
@@ -331,6 +303,44 @@ func roundTripper(opts Options) (http.RoundTripper, error) {
 		return nil, fmt.Errorf("prometheus client config: %w", err)
 	}
 	return withHeaders(rt, opts.Headers), nil
+}
+
+// kubeRoundTripper builds the transport from a kubeconfig or the in-cluster
+// config (see roundTripper).
+func kubeRoundTripper(opts Options) (http.RoundTripper, error) {
+	var rc *rest.Config
+	var err error
+	if opts.InCluster {
+		rc, err = rest.InClusterConfig()
+	} else {
+		// client-go applies a kubeconfig's CA, client certificate and
+		// credentials only when its server is https://: for an https://
+		// backend, that server is the backend's URL, so that an http://
+		// one in the kubeconfig does not silently drop them.
+		server := ""
+		if !isPlainHTTP(opts.URL) {
+			server = opts.URL
+		}
+		rc, err = clientcmd.BuildConfigFromFlags(server, opts.AuthConfigFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prometheus auth config: %w", err)
+	}
+	if !opts.AllowCredentialsOverHTTP && isPlainHTTP(opts.URL) {
+		if what := kubeconfigCredentials(rc); what != "" {
+			src := flagInCluster
+			if !opts.InCluster {
+				src = flagAuthConfig + " " + opts.AuthConfigFile
+			}
+			return nil, credentialsOverHTTP(fmt.Sprintf("%s (%s)", src, what), opts.URL)
+		}
+	}
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return withHeaders(rt, opts.Headers) })
+	rt, err := rest.TransportFor(rc)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus auth config: %w", err)
+	}
+	return rt, nil
 }
 
 // kubeconfigCredentials names the credentials rc sends, if any.
@@ -370,65 +380,8 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// getRoundTripper turns the client's form POSTs into GETs for backends or
-// proxies that only allow GET, as long as the URL stays short.
-type getRoundTripper struct{ next http.RoundTripper }
-
-func (g *getRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method != http.MethodPost || r.GetBody == nil ||
-		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-		return g.next.RoundTrip(r)
-	}
-	form, err := readBody(r.GetBody, maxGetURL)
-	if err != nil {
-		closeBody(r) // a RoundTripper always closes the body it was given
-		return nil, err
-	}
-	u := *r.URL
-	u.RawQuery = string(form)
-	if len(form) > maxGetURL || len(u.String()) > maxGetURL {
-		return g.next.RoundTrip(r)
-	}
-	closeBody(r)
-	nr := r.Clone(r.Context())
-	nr.Method = http.MethodGet
-	nr.URL = &u
-	nr.Body, nr.GetBody, nr.ContentLength = nil, nil, 0
-	nr.Header.Del("Content-Type")
-	return g.next.RoundTrip(nr)
-}
-
-func closeBody(r *http.Request) {
-	if r.Body != nil {
-		_ = r.Body.Close()
-	}
-}
-
-// readBody reads a request's body again, up to max+1 bytes: more than max
-// tells that it is too long, not what it is.
-func readBody(get func() (io.ReadCloser, error), max int64) ([]byte, error) {
-	body, err := get()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = body.Close() }()
-	return io.ReadAll(io.LimitReader(body, max+1))
-}
-
 // Name identifies the backend in errors and logs.
 func (c *Client) Name() string { return c.name }
-
-// withParams returns form with the client's extra parameters added, those
-// form sets itself left as they are.
-func (c *Client) withParams(form url.Values) url.Values {
-	for k, vs := range c.params {
-		if _, own := form[k]; own {
-			continue
-		}
-		form[k] = append([]string(nil), vs...)
-	}
-	return form
-}
 
 // queryTimeout is the time left for the backend: the context's deadline or
 // the client's timeout, whichever is sooner.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -56,96 +55,55 @@ func (c *Client) strings(ctx context.Context, op, path, match string, start, end
 	return out, nil
 }
 
+// doStrings asks an index endpoint (path) for the strings of the series
+// matching match between start and end. Prometheus answers /api/v1/labels
+// to POST and GET, but /api/v1/label/<name>/values to GET only: values are
+// asked with GET unless the URL would be too long; otherwise POST, then
+// GET when the backend refuses the method, as for queries.
 func (c *Client) doStrings(ctx context.Context, path, match string, start, end time.Time, lim Limits) ([]string, error) {
-	preferGet := strings.HasSuffix(path, "/values")
+	values := strings.HasSuffix(path, "/values")
 	form := url.Values{}
 	if match != "" {
 		form.Set("match[]", match)
 	}
 	form.Set("start", formatTime(start))
 	form.Set("end", formatTime(end))
-	encoded := c.withParams(form).Encode()
-	u := c.base.JoinPath(path)
-	// Prometheus answers /api/v1/labels to POST and GET, but
-	// /api/v1/label/<name>/values to GET only: values are asked with GET
-	// unless the URL would be too long; otherwise POST, then GET when the
-	// backend refuses the method, as for queries.
-	var code int
-	var body []byte
+	cl := call{path: path, form: form, verbs: postThenGet, lim: lim}
+	unit := "names"
+	if values {
+		cl.verbs, unit = getFirst, "values"
+	}
 	var mem reservation
 	defer mem.release()
-	get := func() error {
-		mem.release()
-		g := *u
-		g.RawQuery = encoded
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.String(), nil)
-		if err != nil {
-			return withKind(InvalidResponse, err)
-		}
-		req.Header.Set("Accept", "application/json")
-		code, body, err = c.do(req, lim.maxBytes(), &mem)
-		return err
-	}
-	if preferGet && len(u.String())+1+len(encoded) <= maxGetURL {
-		if err := get(); err != nil {
-			return nil, err
-		}
-	} else {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(encoded))
-		if err != nil {
-			return nil, withKind(InvalidResponse, err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		if code, body, err = c.do(req, lim.maxBytes(), &mem); err != nil {
-			return nil, err
-		}
-		if code == http.StatusForbidden || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented {
-			if err := get(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	unit := "names"
-	if preferGet {
-		unit = "values"
-	}
-	if code/100 != 2 {
-		msg := strings.TrimSpace(string(body))
-		if env, err := decodeStrings(body, -1, unit); err == nil && env.Error != "" {
-			msg = env.ErrorType + ": " + env.Error
-		}
-		if len(msg) > 512 {
-			msg = msg[:512]
-		}
-		return nil, &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %d: %s", code, msg)}
-	}
-	env, err := decodeStrings(body, lim.maxSeries(), unit)
+	code, body, err := c.fetch(ctx, cl, &mem)
 	if err != nil {
 		return nil, err
 	}
-	switch env.Status {
-	case "success":
-	case "error":
-		return nil, &KindError{Kind: BadStatus, Code: code, Err: fmt.Errorf("%s: %s", env.ErrorType, env.Error)}
-	case "":
-		return nil, withKind(InvalidResponse, errors.New(`response has no "status"`))
-	default:
-		return nil, withKind(InvalidResponse, fmt.Errorf("response status is %q, want success", env.Status))
+	if code/100 != 2 {
+		msg := string(body)
+		if env, ok := decodeEnvelope(body); ok && env.Error != "" {
+			msg = env.ErrorType + ": " + env.Error
+		}
+		return nil, &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %d: %s", code, errorText(msg))}
 	}
-	if w := (queryResult{warnings: env.Warnings, isPartial: env.IsPartial}).partial(); w != "" {
-		return env.Data, withKind(PartialResponse, fmt.Errorf("%s %q: %s", path, match, w))
+	a, err := decodeStrings(body, lim.maxSeries(), unit)
+	if err != nil {
+		return nil, err
 	}
-	return env.Data, nil
+	if err := a.indexStatus(code); err != nil {
+		return nil, err
+	}
+	if w := a.partial(); w != "" {
+		return a.Data, withKind(PartialResponse, fmt.Errorf("%s %q: %s", path, match, w))
+	}
+	return a.Data, nil
 }
 
 // stringsAnswer is an answer of /api/v1/labels or
 // /api/v1/label/<name>/values.
 type stringsAnswer struct {
-	Status, ErrorType, Error string
-	Data                     []string
-	Warnings                 []string
-	IsPartial                bool
+	envelope
+	Data []string
 }
 
 // errTooManyItems stops the decoding of a list over the limit.
@@ -160,43 +118,26 @@ var errTooManyItems = errors.New("too many items")
 func decodeStrings(body []byte, max int, unit string) (stringsAnswer, error) {
 	d := &scanner{b: body} // strings are copied out of body, which is not kept
 	var a stringsAnswer
-	str := func(old string) string { // null leaves a string as it is
-		if d.null() {
-			return old
-		}
-		return d.str()
-	}
-	list := func(max int) []string {
-		if d.null() {
-			return nil
-		}
-		out := []string{}
-		d.array(func() {
-			if max >= 0 && len(out) >= max {
-				d.err = errTooManyItems
+	d.object(func(key string) {
+		switch k := foldKey(key); {
+		case k == "data":
+			a.Data = nil
+			if d.null() {
 				return
 			}
-			out = append(out, str(""))
-		})
-		return out
-	}
-	d.object(func(key string) {
-		switch foldKey(key) {
-		case "status":
-			a.Status = str(a.Status)
-		case "errortype":
-			a.ErrorType = str(a.ErrorType)
-		case "error":
-			a.Error = str(a.Error)
-		case "data":
-			a.Data = list(max)
-		case "warnings":
-			a.Warnings = list(-1)
-		case "ispartial":
-			if !d.null() {
-				a.IsPartial = d.boolean()
-			}
-		default:
+			a.Data = []string{}
+			d.array(func() {
+				if max >= 0 && len(a.Data) >= max {
+					d.err = errTooManyItems
+					return
+				}
+				s := ""
+				if !d.null() {
+					s = d.str()
+				}
+				a.Data = append(a.Data, s)
+			})
+		case !a.scanField(d, k):
 			d.skip()
 		}
 	})

@@ -1,7 +1,6 @@
 package prom
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,26 +49,18 @@ func (c *Client) seriesLimited(ctx context.Context, match string, start, end tim
 	return nil
 }
 
+// series streams one series answer to fn (see Series); its errors are
+// KindErrors.
 func (c *Client) series(ctx context.Context, match string, start, end time.Time, fn SeriesFunc, lim Limits) error {
 	form := url.Values{}
 	form.Set("match[]", match)
 	form.Set("start", formatTime(start))
 	form.Set("end", formatTime(end))
-	u := c.base.JoinPath("api/v1/series")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(c.withParams(form).Encode()))
+	resp, err := c.open(ctx, call{path: "api/v1/series", form: form, verbs: postOnly, lim: lim})
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return withKind(transportKind(err), err)
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		_ = resp.Body.Close()
-	}()
+	defer discard(resp)
 	if resp.StatusCode/100 != 2 {
 		return seriesStatusError(resp)
 	}
@@ -98,17 +89,14 @@ func seriesStatusError(resp *http.Response) error {
 	body := readErrorBody(resp.Body, -1)
 	code := resp.StatusCode
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		err := decodeSeries(bytes.NewReader(body), code, func(string, []Label) {})
-		if ke, ok := errors.AsType[*KindError](err); ok && ke.Kind == BadStatus {
-			ke.Kind = statusKind(code)
-			return ke
+		if env, ok := decodeEnvelope(body); ok {
+			if ke, ok := errors.AsType[*KindError](env.indexStatus(code)); ok && ke.Kind == BadStatus {
+				ke.Kind = statusKind(code)
+				return ke
+			}
 		}
 	}
-	text := strings.TrimSpace(string(body))
-	if len(text) > 512 {
-		text = text[:512]
-	}
-	return &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %s: %s", resp.Status, text)}
+	return &KindError{Kind: statusKind(code), Code: code, Err: fmt.Errorf("HTTP %s: %s", resp.Status, errorText(string(body)))}
 }
 
 // seriesBounds bound a series answer: its bytes, its series, and the bytes
@@ -137,7 +125,7 @@ func decodeSeriesBounded(r io.Reader, code int, fn SeriesFunc, b seriesBounds) e
 	if b.entry >= 0 {
 		br.dec, br.maxValue, br.part = d.dec, b.entry, "one value"
 	}
-	warnings, err := d.response(code, fn)
+	env, err := d.response(code, fn)
 	switch {
 	case br.limitErr != nil:
 		return br.limitErr
@@ -153,7 +141,7 @@ func decodeSeriesBounded(r io.Reader, code int, fn SeriesFunc, b seriesBounds) e
 		}
 		return err
 	}
-	if w := (queryResult{warnings: warnings}).partial(); w != "" {
+	if w := env.partial(); w != "" {
 		return withKind(PartialResponse, errors.New(w))
 	}
 	return nil
@@ -166,28 +154,30 @@ type seriesDecoder struct {
 	bounds seriesBounds
 }
 
-func (d *seriesDecoder) response(code int, fn SeriesFunc) ([]string, error) {
+// response reads the answer (its status code code), calling fn for each
+// series of its "data", and returns its envelope. Its keys are matched as
+// Prometheus writes them.
+func (d *seriesDecoder) response(code int, fn SeriesFunc) (envelope, error) {
 	dec := d.dec
+	var env envelope
 	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
+		return env, err
 	}
-	var status, errType, errMsg string
-	var warnings []string
 	sawData := false
 	for dec.More() {
 		key, err := stringToken(dec)
 		if err != nil {
-			return nil, err
+			return env, err
 		}
 		switch key {
 		case "status":
-			status, err = stringToken(dec)
+			env.Status, err = stringToken(dec)
 		case "warnings":
-			err = dec.Decode(&warnings)
+			err = dec.Decode(&env.Warnings)
 		case "errorType":
-			errType, err = stringToken(dec)
+			env.ErrorType, err = stringToken(dec)
 		case "error":
-			errMsg, err = stringToken(dec)
+			env.Error, err = stringToken(dec)
 		case "data":
 			sawData = true
 			err = d.array(fn)
@@ -196,33 +186,22 @@ func (d *seriesDecoder) response(code int, fn SeriesFunc) ([]string, error) {
 			err = dec.Decode(&skip)
 		}
 		if err != nil {
-			return nil, err
+			return env, err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return nil, err
+		return env, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("malformed response: data after the top-level value")
+		return env, errors.New("malformed response: data after the top-level value")
 	}
-	if status == "error" || code/100 != 2 {
-		if errMsg == "" {
-			errMsg = "HTTP " + strconv.Itoa(code)
-		}
-		if errType != "" {
-			errMsg = errType + ": " + errMsg
-		}
-		return nil, &KindError{Kind: BadStatus, Code: code, Err: errors.New(errMsg)}
+	if err := env.indexStatus(code); err != nil {
+		return env, err
 	}
-	switch {
-	case status == "":
-		return nil, errors.New(`response has no "status"`)
-	case status != "success":
-		return nil, fmt.Errorf("response status is %q, want success", status)
-	case !sawData:
-		return nil, errors.New("response has no data")
+	if !sawData {
+		return env, errors.New("response has no data")
 	}
-	return warnings, nil
+	return env, nil
 }
 
 // array reads the "data" array, calling fn for each series within the
