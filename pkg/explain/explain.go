@@ -29,6 +29,7 @@ import (
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/rules"
@@ -118,12 +119,12 @@ func (r Request) Values() url.Values {
 
 // CustomPlanner is the custom metrics provider's query planning.
 type CustomPlanner interface {
-	Plan(ctx context.Context, req custom.PlanRequest, run bool) (custom.Plan, error)
+	Plan(ctx context.Context, req custom.PlanRequest, run bool) (provider.Plan, error)
 }
 
 // ExternalPlanner is the external metrics provider's query planning.
 type ExternalPlanner interface {
-	Plan(ctx context.Context, namespace string, metricSelector labels.Selector, info cmprovider.ExternalMetricInfo, run bool) (external.Plan, error)
+	Plan(ctx context.Context, namespace string, metricSelector labels.Selector, info cmprovider.ExternalMetricInfo, run bool) (provider.Plan, error)
 }
 
 // Catalog gives the current catalog snapshot.
@@ -275,21 +276,7 @@ type RuleFinding struct {
 }
 
 // Plan is the query a request sends.
-type Plan struct {
-	Backend      string `json:"backend,omitempty"`
-	Rule         string `json:"rule"`
-	Series       string `json:"series"`
-	Query        string `json:"query"`
-	Shared       bool   `json:"shared"`
-	SharedReason string `json:"sharedReason,omitempty"`
-	// Objects is, for custom metrics, how many objects the request is
-	// about.
-	Objects *int `json:"objects,omitempty"`
-	// Ran is set when the query was run; Samples is then how many values
-	// it gave.
-	Ran     bool `json:"ran"`
-	Samples int  `json:"samples"`
-}
+type Plan = provider.Plan
 
 // maxProbeShapes bounds the probed series shapes reported per rule.
 const maxProbeShapes = 3
@@ -407,37 +394,35 @@ func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Repo
 	switch {
 	case req.External && e.ExternalPlanner != nil:
 		p, err := e.ExternalPlanner.Plan(ctx, req.Namespace, objSel, cmprovider.ExternalMetricInfo{Metric: req.Metric}, req.Run)
-		if p.Query != "" {
-			rep.Plan = &Plan{Backend: e.backendName(p.Backend), Rule: p.Rule, Series: p.Series, Query: p.Query, Shared: p.Shared, Ran: p.Ran, Samples: p.Samples}
-			if !p.Shared {
-				rep.Plan.SharedReason = "sent per request"
-			}
-		}
-		if err != nil {
-			rep.PlanError = planFailure(err)
-		}
+		rep.Plan, rep.PlanError = e.plan(p, err)
 	case req.Resource != "" && tgt.hasKey && e.CustomPlanner != nil:
 		p, err := e.CustomPlanner.Plan(ctx, custom.PlanRequest{
 			Info:      cmprovider.CustomMetricInfo{GroupResource: tgt.key.Resource, Namespaced: tgt.nsParam != "", Metric: req.Metric},
 			Namespace: tgt.nsParam, Name: tgt.name, Selector: objSel, MetricSelector: metricSel,
 		}, req.Run)
-		if p.Query != "" {
-			objects := p.Objects
-			rep.Plan = &Plan{Backend: e.backendName(p.Backend), Rule: p.Rule, Series: p.Series, Query: p.Query, Shared: p.Shared,
-				SharedReason: p.SharedReason, Objects: &objects, Ran: p.Ran, Samples: p.Samples}
-			if p.Shared {
-				rep.Plan.SharedReason = ""
-			}
-		} else if err == nil && p.Objects == 0 {
+		rep.Plan, rep.PlanError = e.plan(p, err)
+		if p.Query == "" && err == nil && p.Objects != nil && *p.Objects == 0 {
 			rep.PlanError = "no object matches: the request sends no query and returns an empty list"
-		}
-		if err != nil {
-			rep.PlanError = planFailure(err)
 		}
 	case req.Resource == "" && !req.External:
 		rep.Notes = append(rep.Notes, "add resource= (or external=true) and namespace=, name= for the query a request sends")
 	}
 	return rep, nil
+}
+
+// plan is what the report shows of a planner's answer: the plan, when a
+// query was built, with its backend named as explain names it, and the
+// failure the request would get.
+func (e *Explainer) plan(p provider.Plan, err error) (*Plan, string) {
+	var out *Plan
+	if p.Query != "" {
+		p.Backend = e.backendName(p.Backend)
+		out = &p
+	}
+	if err != nil {
+		return out, planFailure(err)
+	}
+	return out, ""
 }
 
 // target resolves the request's resource to the catalog key it asks for.
@@ -910,8 +895,7 @@ func CustomSharing(e catalog.Entry, gr schema.GroupResource, namespaced bool, ma
 	if namespaced {
 		ns = e.Rule.Resources.NamespaceLabel(mapper)
 	}
-	ok, why := custom.TemplateSharing(e.Rule.Query, e.Series, rl, ns)
-	return sharingText(ok, why)
+	return custom.SharingOf(e.Rule.Query, e.Series, rl, ns).String()
 }
 
 // ExternalSharing says whether requests for an external metric share a
@@ -921,16 +905,9 @@ func ExternalSharing(e catalog.Entry, mapper apimeta.RESTMapper) string {
 	if e.Rule.Namespaced {
 		ns = e.Rule.Resources.NamespaceLabel(mapper)
 	}
-	ok, why := external.TemplateSharing(e.Rule.Query, ns)
-	if ok {
-		return sharingText(ok, why)
+	s := external.SharingOf(e.Rule.Query, ns)
+	if s.OK {
+		return s.String()
 	}
-	return "with a selector on any label, " + sharingText(ok, why)
-}
-
-func sharingText(ok bool, why string) string {
-	if ok {
-		return "one query shared by all requests"
-	}
-	return "sent per request: " + why
+	return "with a selector on any label, " + s.String()
 }

@@ -188,8 +188,8 @@ func TestExplainText(t *testing.T) {
 			},
 			want: `metric requests_per_second, resource pods, namespace ns1, name * (discovery of TIME)
 served:
-  namespaces/requests_per_second (cluster-scoped) by rules[0] (series app_requests_total; one query shared by all requests)
-  pods/requests_per_second (namespaced) by rules[0] (series app_requests_total; one query shared by all requests)
+  namespaces/requests_per_second (cluster-scoped) by rules[0] (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
+  pods/requests_per_second (namespaced) by rules[0] (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
 rules:
   rules[0]  seriesQuery: {job="app"}
     serves it
@@ -208,8 +208,8 @@ query (sent to prometheus):
 			req:  Request{Metric: "requests_per_second", Resource: "pods"},
 			want: `metric requests_per_second, resource pods (discovery of TIME)
 served:
-  namespaces/requests_per_second (cluster-scoped) by rules[0] (series app_requests_total; one query shared by all requests)
-  pods/requests_per_second (namespaced) by rules[0] (series app_requests_total; one query shared by all requests)
+  namespaces/requests_per_second (cluster-scoped) by rules[0] (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
+  pods/requests_per_second (namespaced) by rules[0] (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
 rules:
   rules[0]  seriesQuery: {job="app"}
     does not serve it
@@ -264,8 +264,8 @@ note: add resource= (or external=true) and namespace=, name= for the query a req
 			setup: func(f *fixture) { f.cp.Batch = false },
 			want: `metric app_requests_total, resource pods, namespace ns1, name web-0 (discovery of TIME)
 served:
-  namespaces/app_requests_total (cluster-scoped) by rules[1] (series app_requests_total; one query shared by all requests)
-  pods/app_requests_total (namespaced) by rules[1] (series app_requests_total; one query shared by all requests)
+  namespaces/app_requests_total (cluster-scoped) by rules[1] (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
+  pods/app_requests_total (namespaced) by rules[1] (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
 rules:
   rules[0]  seriesQuery: {job="app"}
     does not serve it
@@ -306,7 +306,7 @@ request: the server could not find the metric app_old for pods (as namespaced ob
 			req:  Request{Metric: "queue_depth", External: true, LabelSelector: "queue=a"},
 			want: `metric queue_depth, external, labelSelector queue=a (discovery of TIME)
 served:
-  external queue_depth by externalRules[0] (series queue_depth; with a selector on any label, sent per request: sum by (queue) when shared drops "promgate_sample", which the shared query is filtered on)
+  external queue_depth by externalRules[0] (series queue_depth; with a selector on any label, sent per request, as prometheus-adapter sends it: sum by (queue) when shared drops "promgate_sample", which the shared query is filtered on)
 rules:
   externalRules[0]  seriesQuery: {__name__=~"^queue_.*"}
     serves it
@@ -367,20 +367,20 @@ func TestExplainDiscovery(t *testing.T) {
 rules[0]  seriesQuery: {job="app"}
   series shapes: 3, kept: 1
   dropped 2: filtered by name.matches ^app_(.*)_total$ (e.g. app_queue_length, app_build_info)
-  serves namespaces/requests_per_second (cluster-scoped) (series app_requests_total; one query shared by all requests)
-  serves pods/requests_per_second (namespaced) (series app_requests_total; one query shared by all requests)
+  serves namespaces/requests_per_second (cluster-scoped) (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
+  serves pods/requests_per_second (namespaced) (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
 rules[1]  seriesQuery: {job="app"}
   series shapes: 3, kept: 1
   dropped 1: filtered by seriesFilters[0] isNot ^app_queue_ (e.g. app_queue_length)
   dropped 1: no label maps to a Kubernetes resource (e.g. app_build_info{job,version})
-  serves namespaces/app_requests_total (cluster-scoped) (series app_requests_total; one query shared by all requests)
-  serves pods/app_requests_total (namespaced) (series app_requests_total; one query shared by all requests)
+  serves namespaces/app_requests_total (cluster-scoped) (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
+  serves pods/app_requests_total (namespaced) (series app_requests_total; shared by all requests: one query per metric, filtered in promgate)
 rules[2]  seriesQuery: {__name__=~"^broken_.*"}
   ERROR: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
   series shapes: 0, kept: 0
 externalRules[0]  seriesQuery: {__name__=~"^queue_.*"}
   series shapes: 1, kept: 1
-  serves external queue_depth (series queue_depth; with a selector on any label, sent per request: sum by (queue) when shared drops "promgate_sample", which the shared query is filtered on)
+  serves external queue_depth (series queue_depth; with a selector on any label, sent per request, as prometheus-adapter sends it: sum by (queue) when shared drops "promgate_sample", which the shared query is filtered on)
 `
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)

@@ -69,7 +69,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if p.Shared {
 			tw.printf("  shared: one query for all requests for the metric, filtered in promgate\n")
 		} else {
-			tw.printf("  %s\n", strings.TrimPrefix(p.SharedReason, "sent per request: "))
+			tw.printf("  %s\n", p.SharedReason)
 		}
 		if p.Ran {
 			tw.printf("  ran: %d values\n", p.Samples)

@@ -28,14 +28,10 @@ type Backends interface {
 	Querier(backend string) (Querier, bool)
 }
 
-// Route returns the querier for a rule of backend: from backends when set,
-// otherwise def, the only one there is. An unknown backend (a rule loaded
-// with a configuration whose backends the running server does not have)
-// is a 503 that names it.
-func Route(backends Backends, def Querier, backend string) (Querier, error) {
-	if backends == nil {
-		return def, nil
-	}
+// Route returns the querier of a rule's backend. An unknown backend (a
+// rule loaded with a configuration whose backends the running server does
+// not have) is a 503 that names it.
+func Route(backends Backends, backend string) (Querier, error) {
 	if q, ok := backends.Querier(backend); ok {
 		return q, nil
 	}

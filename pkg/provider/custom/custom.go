@@ -25,14 +25,11 @@ import (
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
-	plabels "github.com/prometheus/prometheus/model/labels"
-
 	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
-	"github.com/promgate/promgate/pkg/query"
 )
 
 // Catalog gives the current set of known metrics.
@@ -92,7 +89,7 @@ type resolution struct {
 	expires     time.Time
 
 	shareOnce sync.Once
-	share     sharing
+	share     promql.Sharing
 }
 
 // resolutions remembers resolutions for one catalog snapshot.
@@ -232,63 +229,75 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 //
 // The query is the one prometheus-adapter would send (the metric selector,
 // the namespace, the objects; grouped by the object label) unless the
-// rule's template is shareable (promql.Shareable, decided once per rule and
-// resource): then, with Batch, every request for the metric sends the same
-// cluster-wide query grouped by namespace and object, and with more names
-// than MaxNamesInQuery the query selects the whole namespace; the result is
-// filtered here.
+// rule's template is shareable (promql.Template.Sharing, decided once per
+// rule and resource): then, with Batch, every request for the metric sends
+// the same cluster-wide query grouped by namespace and object, and with
+// more names than MaxNamesInQuery the query selects the whole namespace;
+// the result is filtered here.
 func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[string]*model.Sample, *int64, error) {
 	r, err := p.render(pl, names)
 	if err != nil {
 		return nil, nil, err
 	}
-	q, filterNamespace := r.query, r.filterNamespace
-	klog.V(4).InfoS("custom metric query", "metric", pl.info.Metric, "resource", pl.info.GroupResource.String(), "backend", pl.entry.Rule.Backend, "query", q.Text, "shared", r.share.ok)
-	querier, err := provider.Route(p.Backends, p.querier, pl.entry.Rule.Backend)
+	ans, err := p.runner().Run(ctx, pl.query(r.query), p.now())
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx = query.WithRuleSelector(ctx, pl.entry.Rule.SeriesQuery)
-	vec, err := querier.Query(ctx, provider.CompleteWindows(p.Budget, q, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"), p.now())
-	provider.ObserveAnswer(provider.CustomAPI, pl.info.Metric, p.now(), vec, err)
-	if err != nil {
-		return nil, nil, provider.StatusError(err)
-	}
-	window := provider.WindowSeconds(q.Expr)
+	vec := ans.Vector
 	out := make(map[string]*model.Sample, len(names))
-	if r.share.ok && len(vec) > len(names) {
+	if r.share.OK && len(vec) > len(names) {
 		// A shared answer covers every object: index it once (per answer,
 		// not per request) and read this request's slice from the index.
-		idx := indexOf(p.Budget, pl.entry.Rule.Backend+"\x00"+q.Text, vec, pl.nsLabel, pl.resourceLabel)
+		idx := indexOf(p.Budget, pl.entry.Rule.Backend+"\x00"+r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
 		for _, n := range names {
-			if s, ok := idx.lookup(pl.namespace, n, filterNamespace); ok {
+			if s, ok := idx.lookup(pl.namespace, n, r.filterNamespace); ok {
 				out[n] = s
 			}
 		}
-		return out, window, nil
+		return out, ans.Window, nil
 	}
 	wanted := make(map[string]bool, len(names))
 	for _, n := range names {
 		wanted[n] = true
 	}
 	for _, s := range vec {
-		if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
-			continue
+		if obj, ok := pl.objectOf(s, r.filterNamespace); ok && wanted[obj] {
+			// As prometheus-adapter: the last sample for an object wins.
+			out[obj] = s
 		}
-		obj := string(s.Metric[model.LabelName(pl.resourceLabel)])
-		if !wanted[obj] {
-			continue
-		}
-		// As prometheus-adapter: the last sample for an object wins.
-		out[obj] = s
 	}
-	return out, window, nil
+	return out, ans.Window, nil
+}
+
+// objectOf names the object a sample is about; with filterNamespace, only
+// samples of the plan's namespace are about one.
+func (pl *plan) objectOf(s *model.Sample, filterNamespace bool) (string, bool) {
+	if filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
+		return "", false
+	}
+	return string(s.Metric[model.LabelName(pl.resourceLabel)]), true
+}
+
+// query is q as the plan's rule sends it.
+func (pl *plan) query(q promql.Query) provider.Query {
+	r := pl.entry.Rule
+	return provider.Query{API: provider.CustomAPI, Metric: pl.info.Metric, Backend: r.Backend,
+		Field: r.Path + ".metricsQuery", SeriesQuery: r.SeriesQuery, Query: q}
+}
+
+// runner sends the provider's queries.
+func (p *Provider) runner() *provider.Runner {
+	backends := p.Backends
+	if backends == nil {
+		backends = provider.Single(p.querier)
+	}
+	return &provider.Runner{Backends: backends, Budget: p.Budget, PartialWindows: p.PartialWindows, Now: p.now}
 }
 
 // rendered is the query a plan sends for a set of objects.
 type rendered struct {
 	query promql.Query
-	share sharing
+	share promql.Sharing
 	// filterNamespace: the query is cluster-wide, its samples are filtered
 	// by the plan's namespace here.
 	filterNamespace bool
@@ -301,13 +310,13 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	groupBy := []string{pl.resourceLabel}
 	filterNamespace := false
 	switch {
-	case share.ok && p.Batch:
+	case share.OK && p.Batch:
 		if pl.nsLabel != "" {
 			groupBy = []string{pl.nsLabel, pl.resourceLabel}
 			filterNamespace = true
 		}
 		parts = append(parts, promql.AnyPart(pl.resourceLabel))
-	case share.ok && len(names) > p.MaxNamesInQuery:
+	case share.OK && len(names) > p.MaxNamesInQuery:
 		if pl.nsLabel != "" {
 			parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
 		}
@@ -332,62 +341,39 @@ func (pl *plan) requestParts(names []string) []promql.Part {
 	return append(parts, promql.OneOfPart(pl.resourceLabel, names))
 }
 
-// sharing is the decision whether a resolution's template is shareable.
-type sharing struct {
-	ok     bool
-	reason string
-}
-
 // sharing decides, once per resolution, whether the rule's query may be
-// shared by all requests for the metric: rendered for one request (a
-// namespace and two objects) and for all objects, the two must be
-// equivalent once filtered (promql.Shareable).
-func (r *resolution) sharing(e catalog.Entry) sharing {
-	r.shareOnce.Do(func() { r.share = decideSharing(e.Rule.Query, e.Series, r.rl, r.nsLabel) })
+// shared by all requests for the metric.
+func (r *resolution) sharing(e catalog.Entry) promql.Sharing {
+	r.shareOnce.Do(func() { r.share = SharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel) })
 	return r.share
 }
 
-// decideSharing renders tmpl for one request and for all objects and
-// compares them.
-func decideSharing(tmpl *promql.Template, series, rl, nsLabel string) sharing {
-	if !tmpl.Checked() {
-		return sharing{reason: "the query is not parsed as PromQL"}
-	}
-	var moved []*plabels.Matcher
+// SharingOf decides whether a template's queries about the objects named
+// by resourceLabel (namespaced by namespaceLabel, empty for cluster-scoped
+// objects) may be shared by all requests: rendered for one request (a
+// namespace and two objects) and for all objects, grouped by namespace and
+// object, the two must be equivalent once filtered.
+func SharingOf(tmpl *promql.Template, series, resourceLabel, namespaceLabel string) promql.Sharing {
 	var one []promql.Part
-	groupAll := []string{rl}
-	if nsLabel != "" {
-		ns := promql.EqualPart(nsLabel, "promgate-sample")
-		one = append(one, ns)
-		moved = append(moved, ns.Matcher)
-		groupAll = []string{nsLabel, rl}
+	groupAll := []string{resourceLabel}
+	if namespaceLabel != "" {
+		one = append(one, promql.EqualPart(namespaceLabel, "promgate-sample"))
+		groupAll = []string{namespaceLabel, resourceLabel}
 	}
-	objs := promql.OneOfPart(rl, []string{"sample-a", "sample-b"})
-	one = append(one, objs)
-	moved = append(moved, objs.Matcher)
-	full, err := tmpl.Build(promql.Request{Series: series, Parts: one, GroupBy: []string{rl}})
+	one = append(one, promql.OneOfPart(resourceLabel, []string{"sample-a", "sample-b"}))
+	s, err := tmpl.Sharing(
+		promql.Request{Series: series, Parts: one, GroupBy: []string{resourceLabel}},
+		promql.Request{Series: series, Parts: []promql.Part{promql.AnyPart(resourceLabel)}, GroupBy: groupAll})
 	if err != nil {
-		return sharing{reason: err.Error()}
+		return promql.Sharing{Reason: err.Error()}
 	}
-	if full.Placed[rl] || (nsLabel != "" && full.Placed[nsLabel]) {
-		return sharing{reason: "the template uses .LabelValuesByName of the objects or the namespace"}
-	}
-	all := promql.AnyPart(rl)
-	shared, err := tmpl.Build(promql.Request{Series: series, Parts: []promql.Part{all}, GroupBy: groupAll})
-	if err != nil {
-		return sharing{reason: err.Error()}
-	}
-	ok, why := promql.Shareable(full.Expr, shared.Expr, moved, []*plabels.Matcher{all.Matcher})
-	return sharing{ok: ok, reason: why}
+	return s
 }
 
-// TemplateSharing reports whether a template's queries about objects named
-// by resourceLabel (namespaced by namespaceLabel, empty for cluster-scoped
-// objects) are shared by all requests and, if not, why; for check and
-// explain.
+// TemplateSharing is SharingOf as ok and reason.
 func TemplateSharing(tmpl *promql.Template, series, resourceLabel, namespaceLabel string) (bool, string) {
-	s := decideSharing(tmpl, series, resourceLabel, namespaceLabel)
-	return s.ok, s.reason
+	s := SharingOf(tmpl, series, resourceLabel, namespaceLabel)
+	return s.OK, s.Reason
 }
 
 // Sharing reports whether requests for a metric share one query (see
@@ -398,7 +384,7 @@ func (p *Provider) Sharing(info cmprovider.CustomMetricInfo) (bool, string) {
 		return false, err.Error()
 	}
 	s := r.sharing(r.entry)
-	return s.ok, s.reason
+	return s.OK, s.Reason
 }
 
 // GetMetricByName returns the metric for one object.
@@ -433,36 +419,25 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 
 // withheld reports whether the object's value was left out only because
 // its window is partly covered by samples: the query without the guard
-// has it. Asked only when an object is missing, so it costs a query only
-// then.
+// has it, or (a rate needs two samples in its window) the object's series
+// have a sample in the window at all. Asked only when an object is
+// missing, so it costs a query only then.
 func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
-	if p.PartialWindows {
-		return false
-	}
 	r, err := p.render(pl, []string{name})
-	if err != nil || !r.query.Checked || provider.CompleteWindows(p.Budget, r.query, false, pl.entry.Rule.Path+".metricsQuery") == r.query.Text {
-		return false
-	}
-	querier, err := provider.Route(p.Backends, p.querier, pl.entry.Rule.Backend)
 	if err != nil {
 		return false
 	}
-	ctx = query.WithRuleSelector(ctx, pl.entry.Rule.SeriesQuery)
-	vec, err := querier.Query(ctx, r.query.Text, p.now())
-	if err != nil {
+	run := p.runner()
+	q := pl.query(r.query)
+	if run.Withheld(ctx, q, p.now(), func(s *model.Sample) bool {
+		obj, ok := pl.objectOf(s, r.filterNamespace)
+		return ok && obj == name
+	}) {
+		return true
+	}
+	if run.PartialWindows || !r.query.Checked || run.Text(q) == r.query.Text {
 		return false
 	}
-	for _, s := range vec {
-		if r.filterNamespace && string(s.Metric[model.LabelName(pl.nsLabel)]) != pl.namespace {
-			continue
-		}
-		if string(s.Metric[model.LabelName(pl.resourceLabel)]) == name {
-			return true
-		}
-	}
-	// No value even without the guard: a rate needs two samples in its
-	// window. Do the object's series have any sample in the window at all?
-	// (Asked with the query for this object alone.)
 	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: pl.requestParts([]string{name}), GroupBy: []string{pl.resourceLabel}})
 	if err != nil || !one.Checked {
 		return false
@@ -471,7 +446,7 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	if !ok {
 		return false
 	}
-	vec, err = querier.Query(ctx, pres, p.now())
+	vec, err := run.Unguarded(ctx, pl.query(promql.Query{Text: pres}), p.now())
 	return err == nil && len(vec) > 0
 }
 

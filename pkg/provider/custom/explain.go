@@ -23,35 +23,12 @@ type PlanRequest struct {
 	MetricSelector labels.Selector
 }
 
-// Plan is what a request would send to Prometheus.
-type Plan struct {
-	// Rule is the path of the rule serving the metric, e.g. "rules[2]";
-	// Series is the series name its query is rendered for.
-	Rule   string
-	Series string
-	// Backend names the backend the query is sent to.
-	Backend string
-	// Query is the PromQL text sent, after the partial-window guard.
-	Query string
-	// Shared tells whether every request for the metric sends this query;
-	// SharedReason says why not.
-	Shared       bool
-	SharedReason string
-	// Objects is the number of objects the request is about.
-	Objects int
-	// Ran is set when the query was run; Samples is then the number of
-	// requested objects it returned a sample for (a non-finite one is
-	// still left out of the answer).
-	Ran     bool
-	Samples int
-}
-
 // Plan resolves req as GetMetricByName or GetMetricBySelector would and
 // returns the query they would send, without sending it unless run is set:
 // then it runs the query as they do (through the same querier, so through
 // the query engine's cache) and counts the values. Errors are the API
 // statuses those methods return.
-func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (Plan, error) {
+func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (provider.Plan, error) {
 	if req.MetricSelector == nil {
 		req.MetricSelector = labels.Everything()
 	}
@@ -61,33 +38,36 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (Plan, e
 	var names []string
 	if req.Name != "" && req.Name != "*" {
 		if err := provider.ValidObjectName(req.Info.GroupResource, req.Name); err != nil {
-			return Plan{}, err
+			return provider.Plan{}, err
 		}
 		names = []string{req.Name}
 	}
 	pl, err := p.resolve(req.Info, req.Namespace, req.MetricSelector)
 	if err != nil {
-		return Plan{}, err
+		return provider.Plan{}, err
 	}
 	if names == nil {
 		if names, err = p.objects.Names(ctx, pl.info.GroupResource, req.Namespace, req.Selector); err != nil {
-			return Plan{}, provider.StatusError(err)
+			return provider.Plan{}, provider.StatusError(err)
 		}
 	}
 	r, err := p.render(pl, names)
 	if err != nil {
-		return Plan{}, err
+		return provider.Plan{}, err
 	}
-	out := Plan{
-		Backend:      pl.entry.Rule.Backend,
-		Rule:         pl.entry.Rule.Path,
-		Series:       pl.entry.Series,
-		Query:        provider.CompleteWindows(p.Budget, r.query, p.PartialWindows, pl.entry.Rule.Path+".metricsQuery"),
-		Shared:       r.share.ok && (p.Batch || len(names) > p.MaxNamesInQuery),
-		SharedReason: r.share.reason,
-		Objects:      len(names),
+	objects := len(names)
+	out := provider.Plan{
+		Backend: pl.entry.Rule.Backend,
+		Rule:    pl.entry.Rule.Path,
+		Series:  pl.entry.Series,
+		Query:   p.runner().Text(pl.query(r.query)),
+		Shared:  r.share.OK && (p.Batch || len(names) > p.MaxNamesInQuery),
+		Objects: &objects,
 	}
-	if r.share.ok && !out.Shared {
+	switch {
+	case !r.share.OK:
+		out.SharedReason = r.share.String()
+	case !out.Shared:
 		out.SharedReason = "shareable, but sent per request: batching is off and the request names few objects"
 	}
 	if !run || len(names) == 0 {

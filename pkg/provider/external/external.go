@@ -27,7 +27,6 @@ import (
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/quantity"
-	"github.com/promgate/promgate/pkg/query"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -89,19 +88,13 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 	if err != nil {
 		return nil, err
 	}
-	q, filter := r.query, r.filter
-	klog.V(4).InfoS("external metric query", "metric", info.Metric, "backend", r.entry.Rule.Backend, "query", q.Text, "filtered", len(filter) > 0)
-	querier, err := provider.Route(p.Backends, p.querier, r.entry.Rule.Backend)
+	run := p.runner()
+	q := r.send(info.Metric)
+	ans, err := run.Run(ctx, q, p.now())
 	if err != nil {
 		return nil, err
 	}
-	ctx = query.WithRuleSelector(ctx, r.entry.Rule.SeriesQuery)
-	vec, err := querier.Query(ctx, provider.CompleteWindows(p.Budget, q, p.PartialWindows, r.entry.Rule.Path+".metricsQuery"), p.now())
-	provider.ObserveAnswer(provider.ExternalAPI, info.Metric, p.now(), vec, err)
-	if err != nil {
-		return nil, provider.StatusError(err)
-	}
-	window := provider.WindowSeconds(q.Expr)
+	vec, window, filter := ans.Vector, ans.Window, r.filter
 	list := &external_metrics.ExternalMetricValueList{}
 	for _, s := range vec {
 		if filter != nil && !promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
@@ -130,7 +123,9 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			Value:         v,
 		})
 	}
-	if len(list.Items) == 0 && p.withheld(ctx, querier, q, filter, r.entry.Rule.Path+".metricsQuery") {
+	if len(list.Items) == 0 && run.Withheld(ctx, q, p.now(), func(s *model.Sample) bool {
+		return filter == nil || promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) })
+	}) {
 		// Every series was left out for a partly filled window: an empty
 		// list would read as "no such series".
 		return nil, provider.IncompleteWindow("external metric " + info.Metric)
@@ -141,24 +136,6 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 	return list, nil
 }
 
-// withheld reports whether the query without the window guard has series
-// that the guarded one left out. Asked only for an empty answer.
-func (p *Provider) withheld(ctx context.Context, querier provider.Querier, q promql.Query, filter []*plabels.Matcher, field string) bool {
-	if p.PartialWindows || !q.Checked || provider.CompleteWindows(p.Budget, q, false, field) == q.Text {
-		return false
-	}
-	vec, err := querier.Query(ctx, q.Text, p.now())
-	if err != nil {
-		return false
-	}
-	for _, s := range vec {
-		if filter == nil || promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) }) {
-			return true
-		}
-	}
-	return false
-}
-
 // rendered is the query a request sends.
 type rendered struct {
 	entry catalog.Entry
@@ -166,6 +143,24 @@ type rendered struct {
 	// filter, when set, selects the samples of the shared query that
 	// answer the request.
 	filter []*plabels.Matcher
+	// share is the decision for the request's selector shape; unset when
+	// none was made (batching off, or a request that selects nothing).
+	share *promql.Sharing
+}
+
+// send is the query as the rule sends it.
+func (r rendered) send(metric string) provider.Query {
+	return provider.Query{API: provider.ExternalAPI, Metric: metric, Backend: r.entry.Rule.Backend,
+		Field: r.entry.Rule.Path + ".metricsQuery", SeriesQuery: r.entry.Rule.SeriesQuery, Query: r.query}
+}
+
+// runner sends the provider's queries.
+func (p *Provider) runner() *provider.Runner {
+	backends := p.Backends
+	if backends == nil {
+		backends = provider.Single(p.querier)
+	}
+	return &provider.Runner{Backends: backends, Budget: p.Budget, PartialWindows: p.PartialWindows, Now: p.now}
 }
 
 // render resolves a request and builds its query (see GetExternalMetric).
@@ -189,11 +184,13 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 		parts = append(parts, promql.EqualPart(e.Rule.Resources.NamespaceLabel(p.mapper), namespace))
 	}
 	req := promql.Request{Series: e.Series, Parts: parts, GroupBy: []string{}}
+	var share *promql.Sharing
 	if p.Batch && len(parts) > 0 {
-		// A shape known to be shared needs only the shared query, built once.
-		if d, known := p.decision(e, shapeOf(e, parts)); known && d.ok {
-			if filter, err := compiledParts(parts); err == nil {
-				return rendered{entry: e, query: d.shared, filter: filter}, nil
+		d := p.decide(e, req)
+		share = &d.sharing
+		if d.sharing.OK {
+			if filter, err := promql.Compiled(promql.Matchers(parts)); err == nil {
+				return rendered{entry: e, query: d.shared, filter: filter, share: share}, nil
 			}
 		}
 	}
@@ -201,55 +198,45 @@ func (p *Provider) render(namespace string, metricSelector labels.Selector, info
 	if err != nil {
 		return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", e.Rule.Path, err))
 	}
-	var filter []*plabels.Matcher
-	if p.Batch && len(parts) > 0 && q.Checked {
-		if sq, ok := p.shared(e, req, q); ok {
-			ms := make([]*plabels.Matcher, len(parts))
-			for i, pt := range parts {
-				ms[i] = pt.Matcher
-			}
-			if filter, err = promql.Compiled(ms); err == nil {
-				q = sq
-			} else {
-				filter = nil
-			}
-		}
-	}
-	return rendered{entry: e, query: q, filter: filter}, nil
+	return rendered{entry: e, query: q, share: share}, nil
 }
 
-// shared returns the query shared by every request for the entry's metric
-// whose selector has the same shape as req's, if the template allows it.
-// The decision is remembered per rule and shape (the labels and operators
-// selected on), never per value.
-func (p *Provider) shared(e catalog.Entry, req promql.Request, full promql.Query) (promql.Query, bool) {
+// decide returns the decision whether the query shared by every request
+// for the entry's metric whose selector has the same shape as req's (the
+// rule's query rendered without the selector and the namespace) answers
+// req once filtered, with the shared query. It is made once per rule and
+// shape (the labels and operators selected on), never per value, and
+// remembered within the budget.
+func (p *Provider) decide(e catalog.Entry, req promql.Request) *decision {
 	key := shapeOf(e, req.Parts)
-	if d, known := p.decision(e, key); known {
-		return d.shared, d.ok
+	if d, ok := p.decision(e, key); ok {
+		return d
 	}
-	sq, err := e.Rule.Query.Build(promql.Request{Series: e.Series, GroupBy: []string{}})
-	if err != nil || !sq.Checked {
-		return promql.Query{}, false
-	}
-	ok := len(full.Placed) == 0
-	if ok {
-		ms := make([]*plabels.Matcher, len(req.Parts))
-		for i, pt := range req.Parts {
-			ms[i] = pt.Matcher
+	d := &decision{rule: e.Rule}
+	all := promql.Request{Series: e.Series, GroupBy: []string{}}
+	s, err := e.Rule.Query.Sharing(req, all)
+	switch {
+	case err != nil:
+		d.sharing = promql.Sharing{Reason: err.Error()}
+	case s.OK:
+		if d.shared, err = e.Rule.Query.Build(all); err != nil {
+			s = promql.Sharing{Reason: err.Error()}
 		}
-		ok, _ = promql.Shareable(full.Expr, sq.Expr, ms, nil)
+		d.sharing = s
+	default:
+		d.sharing = s
 	}
 	// Selector shapes come from requests: the decisions are kept within
 	// the budget, charged for the key and the shared query's text and tree.
-	p.Budget.Put(budget.Sharing, key, &decision{rule: e.Rule, ok: ok, shared: sq}, 4*int64(len(sq.Text)), time.Time{})
-	return sq, ok
+	p.Budget.Put(budget.Sharing, key, d, int64(len(key))+4*int64(len(d.shared.Text)), time.Time{})
+	return d
 }
 
 // decision is a remembered sharing decision, with the shared query.
 type decision struct {
-	rule   *rules.Rule // the rule decided for (an address can be reused)
-	ok     bool
-	shared promql.Query
+	rule    *rules.Rule // the rule decided for (an address can be reused)
+	sharing promql.Sharing
+	shared  promql.Query
 }
 
 func (p *Provider) decision(e catalog.Entry, key string) (*decision, bool) {
@@ -273,41 +260,28 @@ func shapeOf(e catalog.Entry, parts []promql.Part) string {
 	return b.String()
 }
 
-func compiledParts(parts []promql.Part) ([]*plabels.Matcher, error) {
-	ms := make([]*plabels.Matcher, len(parts))
-	for i, pt := range parts {
-		ms[i] = pt.Matcher
-	}
-	return promql.Compiled(ms)
-}
-
-// TemplateSharing reports whether a template's queries for requests that
-// select on a label (and on the namespace, when namespaceLabel is set) are
-// shared by all requests and, if not, why; for check.
-func TemplateSharing(tmpl *promql.Template, namespaceLabel string) (bool, string) {
-	if !tmpl.Checked() {
-		return false, "the query is not parsed as PromQL"
-	}
+// SharingOf decides whether a template's queries for requests that select
+// on a label (and on the namespace, when namespaceLabel is set) may be
+// shared by all requests; for check and explain. Requests decide it per
+// selector shape (see render); this is the decision for a selector on one
+// label.
+func SharingOf(tmpl *promql.Template, namespaceLabel string) promql.Sharing {
 	parts := []promql.Part{promql.EqualPart("promgate_sample", "value")}
 	if namespaceLabel != "" {
 		parts = append(parts, promql.EqualPart(namespaceLabel, "promgate-sample"))
 	}
-	full, err := tmpl.Build(promql.Request{Series: "some_metric", Parts: parts, GroupBy: []string{}})
+	s, err := tmpl.Sharing(promql.Request{Series: "some_metric", Parts: parts, GroupBy: []string{}},
+		promql.Request{Series: "some_metric", GroupBy: []string{}})
 	if err != nil {
-		return false, err.Error()
+		return promql.Sharing{Reason: err.Error()}
 	}
-	if len(full.Placed) > 0 {
-		return false, "the template uses .LabelValuesByName"
-	}
-	shared, err := tmpl.Build(promql.Request{Series: "some_metric", GroupBy: []string{}})
-	if err != nil {
-		return false, err.Error()
-	}
-	ms := make([]*plabels.Matcher, len(parts))
-	for i, p := range parts {
-		ms[i] = p.Matcher
-	}
-	return promql.Shareable(full.Expr, shared.Expr, ms, nil)
+	return s
+}
+
+// TemplateSharing is SharingOf as ok and reason.
+func TemplateSharing(tmpl *promql.Template, namespaceLabel string) (bool, string) {
+	s := SharingOf(tmpl, namespaceLabel)
+	return s.OK, s.Reason
 }
 
 func notFound(snap *catalog.Snapshot, metric string) error {

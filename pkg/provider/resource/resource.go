@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	plabels "github.com/prometheus/prometheus/model/labels"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -95,12 +94,10 @@ type Options struct {
 type Provider struct {
 	cpu, memory *rule
 	window      time.Duration
-	querier     provider.Querier
+	runner      *provider.Runner
 	timeout     time.Duration
 	maxNames    int
 	batch       bool
-	partial     bool
-	budget      *budget.Budget
 	now         func() time.Time
 	warnings    throttle
 }
@@ -119,7 +116,7 @@ type rule struct {
 	// shareContainer and shareNode say whether the queries may be shared
 	// by all pods (nodes) and filtered here; otherwise they are sent as
 	// prometheus-adapter sends them (pods: one query per namespace).
-	shareContainer, shareNode sharing
+	shareContainer, shareNode promql.Sharing
 	// Warnings are what could not be checked statically.
 	Warnings []string
 }
@@ -162,14 +159,13 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 		cpu:      cpu,
 		memory:   mem,
 		window:   time.Duration(rr.Window),
-		querier:  q,
 		timeout:  opts.Timeout,
 		maxNames: opts.MaxNamesInQuery,
 		batch:    opts.Batch,
-		partial:  opts.PartialWindows,
-		budget:   opts.Budget,
 		now:      time.Now,
 	}
+	p.runner = &provider.Runner{Backends: provider.Single(q), Budget: opts.Budget, PartialWindows: opts.PartialWindows,
+		Now: func() time.Time { return p.now() }}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
 	}
@@ -209,16 +205,7 @@ func (p *Provider) Sharing() []string {
 		if r == nil {
 			continue
 		}
-		for _, x := range []struct {
-			field string
-			s     sharing
-		}{{".containerQuery", r.shareContainer}, {".nodeQuery", r.shareNode}} {
-			if x.s.ok {
-				out = append(out, r.path+x.field+": shared by all requests")
-			} else {
-				out = append(out, r.path+x.field+": sent per request ("+x.s.reason+")")
-			}
-		}
+		out = append(out, r.path+".containerQuery: "+r.shareContainer.String(), r.path+".nodeQuery: "+r.shareNode.String())
 	}
 	return out
 }
@@ -290,64 +277,25 @@ func compileRule(path string, r config.ResourceRule, mapper apimeta.RESTMapper, 
 	}
 	// Render each query for one request and shared by all now, so that a
 	// template that cannot handle one fails at startup, and decide whether
-	// each may be shared (promql.Shareable).
+	// each may be shared.
 	var err2 error
-	out.shareContainer, err2 = decide(out.containerQuery,
+	out.shareContainer, err2 = out.containerQuery.Sharing(
 		out.podRequest("promgate-sample", []string{"sample-a", "sample-b"}),
-		promql.Request{Parts: []promql.Part{promql.AnyPart(out.podLabel)}, GroupBy: out.sharedPodGroupBy()},
-		[]string{out.namespaceLabel, out.podLabel})
+		promql.Request{Parts: []promql.Part{promql.AnyPart(out.podLabel)}, GroupBy: out.sharedPodGroupBy()})
 	if err2 != nil {
 		return nil, config.Fieldf(path+".containerQuery", "%v", err2)
 	}
-	out.shareNode, err2 = decide(out.nodeQuery,
+	out.shareNode, err2 = out.nodeQuery.Sharing(
 		out.nodeRequest([]string{"sample-a", "sample-b"}),
-		promql.Request{Parts: []promql.Part{promql.AnyPart(out.nodeLabel)}, GroupBy: []string{out.nodeLabel}},
-		[]string{out.nodeLabel})
+		promql.Request{Parts: []promql.Part{promql.AnyPart(out.nodeLabel)}, GroupBy: []string{out.nodeLabel}})
 	if err2 != nil {
 		return nil, config.Fieldf(path+".nodeQuery", "%v", err2)
 	}
-	if !out.shareContainer.ok {
+	if !out.shareContainer.OK {
 		klog.InfoS("Resource metrics pod query is sent per namespace, as prometheus-adapter does: it cannot be shared by all pods",
-			"field", path+".containerQuery", "reason", out.shareContainer.reason)
+			"field", path+".containerQuery", "reason", out.shareContainer.Reason)
 	}
 	return out, nil
-}
-
-// sharing is a decision whether a query may be shared by all objects.
-type sharing struct {
-	ok     bool
-	reason string
-}
-
-// decide renders t for one request and shared, and compares them; moved
-// are the labels whose matchers the shared query drops.
-func decide(t *promql.Template, one, all promql.Request, moved []string) (sharing, error) {
-	full, err := t.Build(one)
-	if err != nil {
-		return sharing{}, err
-	}
-	if !full.Checked {
-		return sharing{reason: "the query is not parsed as PromQL"}, nil
-	}
-	for _, l := range moved {
-		if full.Placed[l] {
-			return sharing{reason: "the template uses .LabelValuesByName." + l}, nil
-		}
-	}
-	shared, err := t.Build(all)
-	if err != nil {
-		return sharing{reason: err.Error()}, nil
-	}
-	var mm []*plabels.Matcher
-	for _, p := range one.Parts {
-		mm = append(mm, p.Matcher)
-	}
-	var added []*plabels.Matcher
-	for _, p := range all.Parts {
-		added = append(added, p.Matcher)
-	}
-	ok, why := promql.Shareable(full.Expr, shared.Expr, mm, added)
-	return sharing{ok: ok, reason: why}, nil
 }
 
 // podRequest is what prometheus-adapter renders the container query with
@@ -408,11 +356,11 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 	ts := p.now()
 	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
 		field := r.path + ".containerQuery"
-		if r.shareContainer.ok {
+		if r.shareContainer.OK {
 			req := promql.Request{Parts: []promql.Part{p.oneOf(r.namespaceLabel, namespaces), p.oneOf(r.podLabel, names)},
 				GroupBy: r.sharedPodGroupBy()}
 			q, err := r.containerQuery.Build(req)
-			return []job{{query: provider.CompleteWindows(p.budget, q, p.partial, field), field: field}}, err
+			return []job{{query: r.query(field, q)}}, err
 		}
 		// As prometheus-adapter: one query per namespace, whose samples
 		// need no namespace label.
@@ -422,7 +370,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 			if err != nil {
 				return nil, err
 			}
-			jobs = append(jobs, job{query: provider.CompleteWindows(p.budget, q, p.partial, field), field: field, namespace: ns})
+			jobs = append(jobs, job{query: r.query(field, q), namespace: ns})
 		}
 		return jobs, nil
 	})
@@ -570,12 +518,11 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 	ts := p.now()
 	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
 		part := promql.OneOfPart(r.nodeLabel, names)
-		if r.shareNode.ok {
+		if r.shareNode.OK {
 			part = p.oneOf(r.nodeLabel, names)
 		}
 		q, err := r.nodeQuery.Build(promql.Request{Parts: []promql.Part{part}, GroupBy: []string{r.nodeLabel}})
-		field := r.path + ".nodeQuery"
-		return []job{{query: provider.CompleteWindows(p.budget, q, p.partial, field), field: field}}, err
+		return []job{{query: r.query(r.path+".nodeQuery", q)}}, err
 	})
 	if err != nil {
 		return nil, err
@@ -754,7 +701,13 @@ func (p *Provider) oneOf(label string, values []string) promql.Part {
 // job is one query to run; namespace is set when the query selected one
 // namespace and its samples belong to it.
 type job struct {
-	query, field, namespace string
+	query     provider.Query
+	namespace string
+}
+
+// query is q of the rule's field, as the provider sends it.
+func (r *rule) query(field string, q promql.Query) provider.Query {
+	return provider.Query{API: provider.ResourceAPI, Metric: strings.TrimPrefix(r.path, "resourceRules."), Field: field, Query: q}
 }
 
 // result is a job's answer.
@@ -769,12 +722,8 @@ type result struct {
 // the backend).
 func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule) ([]job, error)) ([2][]result, error) {
 	var out [2][]result
-	type failure struct {
-		field string
-		err   error
-	}
 	var mu sync.Mutex
-	var failures []failure
+	var first error // the failure that canceled the others
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -786,7 +735,7 @@ func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule
 		if err != nil {
 			field := r.path
 			if len(jobs) > 0 {
-				field = jobs[0].field
+				field = jobs[0].query.Field
 			}
 			return out, apierrors.NewInternalError(config.Fieldf(field, "%v", err))
 		}
@@ -796,30 +745,22 @@ func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				klog.V(4).InfoS("Resource metrics query", "field", jb.field, "query", jb.query)
-				vec, err := p.querier.Query(ctx, jb.query, ts)
-				provider.ObserveAnswer(provider.ResourceAPI, strings.TrimPrefix(r.path, "resourceRules."), p.now(), vec, err)
+				ans, err := p.runner.Run(ctx, jb.query, ts)
 				if err != nil {
 					mu.Lock()
-					failures = append(failures, failure{jb.field, err})
+					if first == nil {
+						first = withField(jb.query.Field, err)
+					}
 					mu.Unlock()
 					cancel()
 					return
 				}
-				out[i][j].vec = vec
+				out[i][j].vec = ans.Vector
 			}()
 		}
 	}
 	wg.Wait()
-	// Report the failure that caused the others' cancellation.
-	for _, canceled := range []bool{false, true} {
-		for _, f := range failures {
-			if errors.Is(f.err, context.Canceled) == canceled {
-				return out, withField(f.field, f.err)
-			}
-		}
-	}
-	return out, nil
+	return out, first
 }
 
 // withField converts err into an API status and puts the failing field in

@@ -1,0 +1,135 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"k8s.io/klog/v2"
+
+	"github.com/promgate/promgate/pkg/budget"
+	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/query"
+)
+
+// Query is one query a request sends, with what the Runner needs to send
+// it, observe its answer and name it in logs and errors.
+type Query struct {
+	// API and Metric are what the answer is observed as (ObserveAnswer).
+	API, Metric string
+	// Backend is the backend the rule reads from (its backend field).
+	Backend string
+	// Field is the configuration field of the query's template, e.g.
+	// "rules[2].metricsQuery".
+	Field string
+	// SeriesQuery is the rule's seriesQuery, from which the query engine
+	// builds its scrape-interval probe (query.WithRuleSelector); empty
+	// for none.
+	SeriesQuery string
+	// Query is the rendered query, before the partial-window guard.
+	Query promql.Query
+}
+
+// Answer is the answer to a Query.
+type Answer struct {
+	Vector model.Vector
+	// Window is the range of the query's range selectors (WindowSeconds):
+	// the windowSeconds of values computed from the answer.
+	Window *int64
+}
+
+// Runner is the one path from a rendered query to samples, for every API:
+// it routes a query to its rule's backend, guards it against partly filled
+// windows (CompleteWindows), runs it, observes the answer (ObserveAnswer)
+// and turns a failure into the API status a client should see
+// (StatusError). Providers build requests and convert samples; they send
+// nothing themselves.
+type Runner struct {
+	// Backends gives the querier of each backend.
+	Backends Backends
+	// Budget keeps the guarded texts; nil keeps none.
+	Budget *budget.Budget
+	// PartialWindows sends queries unguarded.
+	PartialWindows bool
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// Text is what is sent for q: q guarded, unless partial windows are served.
+func (r *Runner) Text(q Query) string {
+	return CompleteWindows(r.Budget, q.Query, r.PartialWindows, q.Field)
+}
+
+// Run sends q, evaluated at ts, and observes its answer. Errors are API
+// statuses: a 503 naming the backend and the kind of failure, or naming a
+// backend this server does not have. When ctx was canceled (the caller
+// gave up, or a sibling query failed), the error is returned as it is.
+func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error) {
+	querier, err := Route(r.Backends, q.Backend)
+	if err != nil {
+		return Answer{}, err
+	}
+	klog.V(4).InfoS("Metrics query", "api", q.API, "metric", q.Metric, "field", q.Field, "backend", q.Backend, "query", q.Query.Text)
+	vec, err := querier.Query(r.context(ctx, q), r.Text(q), ts)
+	ObserveAnswer(q.API, q.Metric, r.now(), vec, err)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return Answer{}, err
+		}
+		return Answer{}, StatusError(err)
+	}
+	return Answer{Vector: vec, Window: WindowSeconds(q.Query.Expr)}, nil
+}
+
+// Unguarded sends q's text as it is, without the guard and unobserved: for
+// the questions asked about an answer that lacks a value (Withheld).
+func (r *Runner) Unguarded(ctx context.Context, q Query, ts time.Time) (model.Vector, error) {
+	querier, err := Route(r.Backends, q.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return querier.Query(r.context(ctx, q), q.Query.Text, ts)
+}
+
+// Withheld reports whether the guard left out a sample that keep accepts:
+// q without the guard has one, so a value exists but its window is only
+// partly covered by samples. Asked only when a requested value is missing,
+// so it costs a query only then.
+func (r *Runner) Withheld(ctx context.Context, q Query, ts time.Time, keep func(*model.Sample) bool) bool {
+	if r.PartialWindows || !q.Query.Checked || r.Text(q) == q.Query.Text {
+		return false
+	}
+	vec, err := r.Unguarded(ctx, q, ts)
+	if err != nil {
+		return false
+	}
+	for _, s := range vec {
+		if keep(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) context(ctx context.Context, q Query) context.Context {
+	if q.SeriesQuery == "" {
+		return ctx
+	}
+	return query.WithRuleSelector(ctx, q.SeriesQuery)
+}
+
+// Single is Backends with one querier that answers for every backend: a
+// server with no other backend than the default, and tests.
+func Single(q Querier) Backends { return single{q} }
+
+type single struct{ q Querier }
+
+func (s single) Querier(string) (Querier, bool) { return s.q, true }
