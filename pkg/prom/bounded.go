@@ -42,6 +42,7 @@ type boundedReader struct {
 	limitErr, readErr error
 }
 
+// Read reads from b.r within the limits (see boundedReader).
 func (b *boundedReader) Read(p []byte) (int, error) {
 	if b.limitErr != nil {
 		return 0, b.limitErr

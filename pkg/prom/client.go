@@ -185,15 +185,19 @@ type flagUse struct {
 	name string
 }
 
+// conflict is the error of two options that contradict each other.
 func conflict(a, b, why string) error {
 	return fmt.Errorf("prometheus auth config: %s conflicts with %s: %s", a, b, why)
 }
 
+// isPlainHTTP reports whether raw is an http:// URL.
 func isPlainHTTP(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && strings.EqualFold(u.Scheme, "http")
 }
 
+// credentialsOverHTTP is the error of credentials (what) that would go to
+// the plain http:// rawURL.
 func credentialsOverHTTP(what, rawURL string) error {
 	return fmt.Errorf("prometheus credentials: %s would be sent in the clear to %s (%s is plain http://): use an https:// URL, or set %s if the network path is trusted",
 		what, redactURL(rawURL), flagURL, FlagAllowCredentialsOverHTTP)
@@ -230,10 +234,12 @@ type Error struct {
 	Err error
 }
 
+// Error reads "prometheus backend <name>: <op> failed: <the error>".
 func (e *Error) Error() string {
 	return fmt.Sprintf("prometheus backend %s: %s failed: %v", e.Backend, e.Op, e.Err)
 }
 
+// Unwrap returns the failure.
 func (e *Error) Unwrap() error { return e.Err }
 
 // New builds a Client from opts, after Validate.
@@ -358,6 +364,8 @@ func kubeconfigCredentials(rc *rest.Config) string {
 	return ""
 }
 
+// withHeaders sets h on every request rt sends, replacing what the
+// request had under those names.
 func withHeaders(rt http.RoundTripper, h map[string][]string) http.RoundTripper {
 	if len(h) == 0 {
 		return rt
@@ -376,8 +384,10 @@ func withHeaders(rt http.RoundTripper, h map[string][]string) http.RoundTripper 
 	})
 }
 
+// roundTripperFunc is a function as an http.RoundTripper.
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
+// RoundTrip calls f.
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Name identifies the backend in errors and logs.

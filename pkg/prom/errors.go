@@ -136,8 +136,10 @@ type KindError struct {
 	Err  error
 }
 
+// Error is the text of Err.
 func (e *KindError) Error() string { return e.Err.Error() }
 
+// Unwrap returns Err.
 func (e *KindError) Unwrap() error { return e.Err }
 
 // withKind wraps err as a failure of kind k.

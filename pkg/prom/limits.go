@@ -70,6 +70,7 @@ type Limits struct {
 	AllowPartialResponse bool
 }
 
+// maxBytes is the byte limit of an answer read whole (negative: none).
 func (l Limits) maxBytes() int64 {
 	switch {
 	case l.MaxResponseBytes == 0:
@@ -104,6 +105,7 @@ func (l Limits) maxSeries() int {
 	return l.MaxSeries
 }
 
+// maxSamples is the limit of a query answer's samples (negative: none).
 func (l Limits) maxSamples() int {
 	switch {
 	case l.MaxSamples == 0:

@@ -32,6 +32,7 @@ func (c *Client) Query(ctx context.Context, query string, ts time.Time) (model.V
 	return c.query(ctx, query, ts, Limits{})
 }
 
+// query runs Query under lim.
 func (c *Client) query(ctx context.Context, query string, ts time.Time, lim Limits) (model.Vector, error) {
 	res, err := c.instant(ctx, query, ts, lim)
 	if err != nil {
@@ -231,6 +232,7 @@ func (a *queryAnswer) result(d *scanner, maxSamples int) (queryResult, error) {
 	return res, err
 }
 
+// tooManySamples is the error of a query answer over max samples.
 func tooManySamples(max int) error {
 	return withKind(TooLarge, &LimitError{Max: int64(max), Unit: "samples", Option: FlagMaxSamples})
 }

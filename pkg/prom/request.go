@@ -142,6 +142,7 @@ func (c *Client) withParams(form url.Values) url.Values {
 // within maxGetURL.
 type getRoundTripper struct{ next http.RoundTripper }
 
+// RoundTrip sends r, as a GET when it is a short enough form POST.
 func (g *getRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method != http.MethodPost || r.GetBody == nil ||
 		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
@@ -166,6 +167,7 @@ func (g *getRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	return g.next.RoundTrip(nr)
 }
 
+// closeBody closes the body of r, if any.
 func closeBody(r *http.Request) {
 	if r.Body != nil {
 		_ = r.Body.Close()

@@ -23,6 +23,7 @@ func (c *LimitedClient) QuerySamples(ctx context.Context, query string, ts time.
 	return c.querySamples(ctx, query, ts, c.limits)
 }
 
+// querySamples runs QuerySamples under lim.
 func (c *Client) querySamples(ctx context.Context, query string, ts time.Time, lim Limits) (model.Matrix, error) {
 	res, err := c.instant(ctx, query, ts, lim)
 	if err != nil {

@@ -41,12 +41,14 @@ type scanner struct {
 	err error
 }
 
+// fail records the first error, at the current offset.
 func (d *scanner) fail(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("offset %d: %s", d.i, fmt.Sprintf(format, args...))
 	}
 }
 
+// ws skips white space.
 func (d *scanner) ws() {
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
@@ -71,11 +73,13 @@ func (d *scanner) peek() byte {
 	return d.b[d.i]
 }
 
+// pos skips white space and returns the offset of the next value.
 func (d *scanner) pos() int {
 	d.ws()
 	return d.i
 }
 
+// expect consumes the byte c, failing if another comes.
 func (d *scanner) expect(c byte) bool {
 	if d.peek() != c {
 		if d.err == nil {

@@ -42,6 +42,7 @@ func (c *LimitedClient) Series(ctx context.Context, match string, start, end tim
 	return c.seriesLimited(ctx, match, start, end, fn, c.limits)
 }
 
+// seriesLimited runs Series under lim.
 func (c *Client) seriesLimited(ctx context.Context, match string, start, end time.Time, fn SeriesFunc, lim Limits) error {
 	if err := c.series(ctx, match, start, end, fn, lim); err != nil {
 		return &Error{Backend: c.name, Op: "series", Err: err}
@@ -258,6 +259,7 @@ func (d *seriesDecoder) array(fn SeriesFunc) error {
 	return expectDelim(dec, ']')
 }
 
+// expectDelim reads the delimiter want from dec.
 func expectDelim(dec *json.Decoder, want json.Delim) error {
 	tok, err := dec.Token()
 	if err != nil {
@@ -269,6 +271,7 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	return nil
 }
 
+// stringToken reads a string from dec.
 func stringToken(dec *json.Decoder) (string, error) {
 	tok, err := dec.Token()
 	if err != nil {
@@ -281,6 +284,8 @@ func stringToken(dec *json.Decoder) (string, error) {
 	return s, nil
 }
 
+// formatTime formats a series or index request's start or end, in seconds
+// with milliseconds.
 func formatTime(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)
 }
