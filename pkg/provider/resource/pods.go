@@ -1,0 +1,194 @@
+package resource
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/metrics/pkg/apis/metrics"
+
+	"github.com/promgate/promgate/pkg/promql"
+)
+
+// podKey names a pod; pods are keyed by namespace and name together so that
+// same-named pods of different namespaces never mix.
+type podKey struct{ namespace, name string }
+
+// podSet is the distinct pods of a request.
+type podSet struct {
+	want        map[podKey]*metav1.PartialObjectMetadata
+	byNamespace map[string][]string
+	// namespaces and names are the distinct namespaces and names, sorted.
+	namespaces, names []string
+}
+
+// podsOf returns the distinct pods among pods (nil entries left out).
+func podsOf(pods []*metav1.PartialObjectMetadata) podSet {
+	set := podSet{want: make(map[podKey]*metav1.PartialObjectMetadata, len(pods)), byNamespace: map[string][]string{}}
+	for _, pod := range pods {
+		if pod == nil {
+			continue
+		}
+		k := podKey{pod.Namespace, pod.Name}
+		if _, dup := set.want[k]; dup {
+			continue
+		}
+		set.want[k] = pod
+		set.byNamespace[pod.Namespace] = append(set.byNamespace[pod.Namespace], pod.Name)
+		set.namespaces = append(set.namespaces, pod.Namespace)
+		set.names = append(set.names, pod.Name)
+	}
+	set.namespaces, set.names = distinct(set.namespaces), distinct(set.names)
+	return set
+}
+
+// GetPodMetrics returns the usage of each given pod that has data, in the
+// order given; pods without usable data are left out (the API then answers
+// "not found" for a GET and omits them from a LIST). It sends one query per
+// resource for all the pods, whatever their namespaces.
+func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metrics.PodMetrics, error) {
+	out := []metrics.PodMetrics{}
+	set := podsOf(pods)
+	if len(set.want) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	ts := p.now()
+	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) { return p.podJobs(r, set) })
+	if err != nil {
+		return nil, err
+	}
+	data := p.podData(results, set)
+
+	created := metav1.NewTime(ts)
+	missing := 0
+	for _, pod := range pods {
+		if pod == nil || set.want[podKey{pod.Namespace, pod.Name}] != pod {
+			continue // nil, or a duplicate in the request
+		}
+		pm, reason := p.podMetrics(pod, data[podKey{pod.Namespace, pod.Name}])
+		if reason != "" {
+			missing++
+			klog.V(2).InfoS("No resource metrics for pod", "pod", klog.KRef(pod.Namespace, pod.Name), "reason", reason)
+			continue
+		}
+		pm.CreationTimestamp = created
+		out = append(out, pm)
+	}
+	if missing > 0 {
+		missingTotal.WithLabelValues("pod").Add(float64(missing))
+	}
+	return out, nil
+}
+
+// podJobs are the container queries of r for the pods: one shared query,
+// or, as prometheus-adapter sends them, one per namespace, whose samples
+// need no namespace label.
+func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
+	field := r.path + ".containerQuery"
+	if r.shareContainer.OK {
+		req := promql.Request{Parts: []promql.Part{p.oneOf(r.namespaceLabel, set.namespaces), p.oneOf(r.podLabel, set.names)},
+			GroupBy: r.sharedPodGroupBy()}
+		q, err := r.containerQuery.Build(req)
+		return []job{{query: r.query(field, q)}}, err
+	}
+	jobs := make([]job, 0, len(set.byNamespace))
+	for _, ns := range set.namespaces {
+		q, err := r.containerQuery.Build(r.podRequest(ns, distinct(set.byNamespace[ns])))
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job{query: r.query(field, q), namespace: ns})
+	}
+	return jobs, nil
+}
+
+// podData is the containers' values of the requested pods, from the
+// answers. The pod cgroup (no container label) and the pause container
+// are never counted.
+func (p *Provider) podData(results [2][]result, set podSet) map[podKey]map[string]*containerData {
+	data := make(map[podKey]map[string]*containerData, len(set.want))
+	p.gather(results, func(r *rule) unlabeledReport {
+		return unlabeledReport{r.path + ".containerQuery", fmt.Sprintf("%s and %s", r.namespaceLabel, r.podLabel),
+			"these series cannot be attributed to pods"}
+	}, func(r *rule, res result, s *model.Sample) (*containerData, bool) {
+		ns := res.namespace
+		if ns == "" {
+			ns = string(s.Metric[model.LabelName(r.namespaceLabel)])
+		}
+		name := string(s.Metric[model.LabelName(r.podLabel)])
+		if ns == "" || name == "" {
+			return nil, false
+		}
+		k := podKey{ns, name}
+		if _, ok := set.want[k]; !ok {
+			return nil, true // another pod of a namespace-wide query
+		}
+		c := string(s.Metric[model.LabelName(r.containerLabel)])
+		if c == "" || c == pauseContainer {
+			return nil, true
+		}
+		cs := data[k]
+		if cs == nil {
+			cs = map[string]*containerData{}
+			data[k] = cs
+		}
+		cd := cs[c]
+		if cd == nil {
+			cd = &containerData{}
+			cs[c] = cd
+		}
+		return cd, true
+	})
+	return data
+}
+
+// podMetrics builds a pod's metrics from its containers' data, or says why
+// it cannot. A container is counted when it has both a CPU and a memory
+// value; one with only one of them (a container that started less than two
+// samples ago, or stopped within the rate window, or whose value is not
+// usable) is skipped, as metrics-server skips a container whose usage it
+// cannot compute. A pod with no counted container is left out. See
+// docs/resource-metrics.md for why this, rather than leaving out a pod when
+// any container lacks a value, is the choice here.
+func (p *Provider) podMetrics(pod *metav1.PartialObjectMetadata, cs map[string]*containerData) (metrics.PodMetrics, string) {
+	if len(cs) == 0 {
+		return metrics.PodMetrics{}, "the queries returned no series for its containers"
+	}
+	names := make([]string, 0, len(cs))
+	for n := range cs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	pm := metrics.PodMetrics{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, Labels: pod.Labels},
+		Window:     metav1.Duration{Duration: p.window},
+		Containers: make([]metrics.ContainerMetrics, 0, len(names)),
+	}
+	var earliest model.Time
+	var skipped []string
+	for _, n := range names {
+		usage, ts, reason := p.usage(&cs[n].values[0], &cs[n].values[1])
+		if reason != "" {
+			skipped = append(skipped, fmt.Sprintf("container %q: %s", n, reason))
+			continue
+		}
+		pm.Containers = append(pm.Containers, metrics.ContainerMetrics{Name: n, Usage: usage})
+		if earliest == 0 || ts < earliest {
+			earliest = ts
+		}
+	}
+	if len(pm.Containers) == 0 {
+		return metrics.PodMetrics{}, "no container has both values: " + strings.Join(skipped, "; ")
+	}
+	if len(skipped) > 0 {
+		klog.V(2).InfoS("Skipping containers without both resource values", "pod", klog.KRef(pod.Namespace, pod.Name), "containers", skipped)
+	}
+	pm.Timestamp = metav1.NewTime(earliest.Time())
+	return pm, ""
+}
