@@ -13,6 +13,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/provider/resource"
@@ -79,7 +80,7 @@ func checkConfig(cfg *config.Config) ([]string, error) {
 	if cfg.ResourceRules != nil {
 		var rerr error
 		b, _ := cfg.Backend(cfg.ResourceRules.Backend)
-		rp, rerr = resource.New(cfg.ResourceRules, offline{}, mapper, resource.Options{Dialect: b.Dialect})
+		rp, rerr = resource.New(cfg.ResourceRules, &provider.Runner{Backends: provider.Single(offline{})}, mapper, resource.Options{Dialect: b.Dialect})
 		err = errors.Join(err, rerr)
 	}
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/promgate/promgate/pkg/explain"
 	"github.com/promgate/promgate/pkg/objects"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/rules"
@@ -148,10 +149,11 @@ func (o *explainOptions) run(ctx context.Context, w io.Writer) error {
 	}
 	snap := catalog.New(customRules, externalRules, client, mapper, o.maxAge).WithBackends(backends.Listers()).WithMethods(backends.Methods()).Refresh(ctx)
 	cat := staticCatalog{snap}
-	cp := custom.New(cat, client, objects.New(md, mapper, ctx.Done()), mapper)
-	cp.MaxNamesInQuery, cp.Batch, cp.PartialWindows, cp.Backends = o.maxNames, o.batch, o.partialWindows, backends
-	ep := external.New(cat, client, mapper)
-	ep.Batch, ep.PartialWindows, ep.Backends = o.batch, o.partialWindows, backends
+	run := &provider.Runner{Backends: backends, PartialWindows: o.partialWindows}
+	cp := custom.New(cat, run, objects.New(md, mapper, ctx.Done()), mapper)
+	cp.MaxNamesInQuery, cp.Batch = o.maxNames, o.batch
+	ep := external.New(cat, run, mapper)
+	ep.Batch = o.batch
 	e := &explain.Explainer{
 		Catalog: cat, Custom: customRules, External: externalRules, Mapper: mapper,
 		MaxAge: o.maxAge, Backend: client.Name(), Backends: explainBackends(backends),

@@ -14,6 +14,7 @@ import (
 	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/objects"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/provider/resource/storage"
 )
@@ -57,10 +58,15 @@ func (o *serveOptions) resourceProvider(rr *config.ResourceRules, backends *back
 	if !ok {
 		return nil, fmt.Errorf("resourceRules.backend: backend %q is not configured in this server (a reload cannot add backends)", name)
 	}
-	return resource.New(rr, b, mapper, o.resourceOptions(b.Dialect))
+	return resource.New(rr, o.runner(backends), mapper, o.resourceOptions(b.Dialect))
+}
+
+// runner sends the providers' queries to backends.
+func (o *serveOptions) runner(backends provider.Backends) *provider.Runner {
+	return &provider.Runner{Backends: backends, Budget: o.budget, PartialWindows: o.partialWindows}
 }
 
 // resourceOptions are the resource provider's options from the flags.
 func (o *serveOptions) resourceOptions(dialect string) resource.Options {
-	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, PartialWindows: o.partialWindows, Dialect: dialect, Budget: o.budget}
+	return resource.Options{Timeout: o.requestTimeout, MaxNamesInQuery: o.maxNames, Batch: o.batch, Dialect: dialect}
 }

@@ -114,18 +114,13 @@ func (o *serveOptions) run() error {
 	disc := catalog.New(customRules, externalRules, def.Client, mapper, maxAge).WithBackends(backends.Listers()).WithMethods(backends.Methods())
 	go disc.Run(ctx, o.relistInterval)
 
-	cp := custom.New(disc, def.Engine, objectCache, mapper)
+	run := o.runner(backends)
+	cp := custom.New(disc, run, objectCache, mapper)
 	cp.MaxNamesInQuery = o.maxNames
 	cp.Batch = o.batch
-	cp.PartialWindows = o.partialWindows
-	cp.Backends = backends
-	cp.Budget = o.budget
 	o.base.WithCustomMetrics(cp)
-	ep := external.New(disc, def.Engine, mapper)
+	ep := external.New(disc, run, mapper)
 	ep.Batch = o.batch
-	ep.PartialWindows = o.partialWindows
-	ep.Backends = backends
-	ep.Budget = o.budget
 	o.base.WithExternalMetrics(ep)
 
 	defs := []openapicommon.GetOpenAPIDefinitions{

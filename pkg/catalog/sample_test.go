@@ -18,6 +18,7 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/rules"
@@ -139,10 +140,9 @@ func TestPrometheusAdapterSample(t *testing.T) {
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "nginx-0", Labels: lbls("app", "nginx")},
 		kubetest.Object{Resource: kubetest.Nodes, Name: "n1"},
 	)
-	cp := custom.New(d, client, objects, mapper)
-	cp.PartialWindows = true // the fixtures are keyed by query text
-	ep := external.New(d, client, mapper)
-	ep.PartialWindows = true
+	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: true} // the fixtures are keyed by query text
+	cp := custom.New(d, run, objects, mapper)
+	ep := external.New(d, run, mapper)
 
 	requests := []struct {
 		gr       schema.GroupResource

@@ -19,6 +19,7 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/custom"
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/rules"
@@ -118,10 +119,11 @@ func newFixture(t *testing.T) *fixture {
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "web-0"},
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "web-1"},
 	)
-	cp := custom.New(d, client, objects, mapper)
-	cp.Batch, cp.PartialWindows = true, true
-	ep := external.New(d, client, mapper)
-	ep.Batch, ep.PartialWindows = true, true
+	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: true}
+	cp := custom.New(d, run, objects, mapper)
+	cp.Batch = true
+	ep := external.New(d, run, mapper)
+	ep.Batch = true
 	return &fixture{srv: srv, cp: cp, e: &Explainer{
 		Catalog: d, Custom: customRules, External: externalRules, Mapper: mapper,
 		Series: client, MaxAge: 10 * time.Minute, Backend: "prometheus",

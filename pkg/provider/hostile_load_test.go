@@ -151,10 +151,11 @@ func TestHostileLoad(t *testing.T) {
 	objects := &kubetest.Objects{}
 	objects.Add(kubetest.Object{Resource: kubetest.Pods, Namespace: "victim", Name: "v7"},
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "victim", Name: "v8"})
-	cp := custom.New(disc, eng, objects, mapper)
-	cp.Batch, cp.Budget = true, b
-	ep := external.New(disc, eng, mapper)
-	ep.Batch, ep.Budget = true, b
+	run := &provider.Runner{Backends: provider.Single(eng), Budget: b}
+	cp := custom.New(disc, run, objects, mapper)
+	cp.Batch = true
+	ep := external.New(disc, run, mapper)
+	ep.Batch = true
 
 	podsInfo := cmprovider.CustomMetricInfo{GroupResource: kubetest.Pods, Namespaced: true, Metric: "http_requests_per_second"}
 	queueInfo := cmprovider.ExternalMetricInfo{Metric: "queue_depth"}

@@ -56,7 +56,8 @@ type Runner struct {
 	Now func() time.Time
 }
 
-func (r *Runner) now() time.Time {
+// Clock is the time queries are evaluated at: Now, or time.Now.
+func (r *Runner) Clock() time.Time {
 	if r.Now == nil {
 		return time.Now()
 	}
@@ -79,7 +80,7 @@ func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error)
 	}
 	klog.V(4).InfoS("Metrics query", "api", q.API, "metric", q.Metric, "field", q.Field, "backend", q.Backend, "query", q.Query.Text)
 	vec, err := querier.Query(r.context(ctx, q), r.Text(q), ts)
-	ObserveAnswer(q.API, q.Metric, r.now(), vec, err)
+	ObserveAnswer(q.API, q.Metric, r.Clock(), vec, err)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return Answer{}, err

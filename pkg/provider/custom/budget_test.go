@@ -68,7 +68,7 @@ func TestSelectorLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			q := newWideQuerier(10)
-			f.p.querier = q
+			f.p.run.Backends = provider.Single(q)
 			_, err := f.p.GetMetricBySelector(context.Background(), "ns1", labels.Everything(), podsInfo, kubetest.WideSelector(t, "status", 0, tt.values, tt.valueBytes))
 			if tt.want == "" {
 				if err != nil {
@@ -100,10 +100,10 @@ func TestRequestMemoryStaysInBudget(t *testing.T) {
 	)
 	f := newFixture(t)
 	q := newWideQuerier(20000)
-	f.p.querier = q
-	f.p.PartialWindows = false
+	f.p.run.Backends = provider.Single(q)
+	f.p.run.PartialWindows = false
 	f.p.Batch = true
-	f.p.Budget = budget.New(limit)
+	f.p.run.Budget = budget.New(limit)
 
 	before := heapInUse()
 	for i := range requests {
@@ -118,18 +118,18 @@ func TestRequestMemoryStaysInBudget(t *testing.T) {
 	}
 	grown := heapInUse() - before
 	for _, k := range []budget.Kind{budget.Guarded, budget.Index} {
-		bytes, n := f.p.Budget.Usage(k)
+		bytes, n := f.p.run.Budget.Usage(k)
 		t.Logf("budget: %s %d entries, %d kB", k, n, bytes>>10)
 	}
 	t.Logf("%d requests: heap grew %d MiB; budget %d MiB holds %d; longest query %d kB",
-		requests, grown>>20, limit>>20, f.p.Budget.Bytes()>>20, q.longest>>10)
-	if f.p.Budget.Bytes() > limit {
-		t.Errorf("the budget holds %d bytes, over its %d", f.p.Budget.Bytes(), limit)
+		requests, grown>>20, limit>>20, f.p.run.Budget.Bytes()>>20, q.longest>>10)
+	if f.p.run.Budget.Bytes() > limit {
+		t.Errorf("the budget holds %d bytes, over its %d", f.p.run.Budget.Bytes(), limit)
 	}
-	if _, n := f.p.Budget.Usage(budget.Index); n == 0 {
+	if _, n := f.p.run.Budget.Usage(budget.Index); n == 0 {
 		t.Error("no index kept: the test does not reach the shared path")
 	}
-	if _, n := f.p.Budget.Usage(budget.Guarded); n == 0 {
+	if _, n := f.p.run.Budget.Usage(budget.Guarded); n == 0 {
 		t.Error("no guarded query kept: the test does not reach the guard")
 	}
 	// The answer itself (shared, 20,000 samples) is held by the querier;

@@ -18,6 +18,7 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -138,8 +139,8 @@ rules:
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns2", Name: "a"},
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns2", Name: "c"},
 	)
-	p := New(d, client, objects, mapper)
-	p.now = func() time.Time { return time.Unix(300, 0) }
+	p := New(d, &provider.Runner{Backends: provider.Single(client)}, objects, mapper)
+	p.run.Now = func() time.Time { return time.Unix(300, 0) }
 	e.Reset()
 	return &engineFixture{engine: e, p: p}
 }
@@ -177,7 +178,7 @@ load 15s
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("GET c (no series): %v, want 404", err)
 	}
-	f.p.PartialWindows = true
+	f.p.run.PartialWindows = true
 	if _, err := f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "b"}, compatInfo, labels.Everything()); err != nil {
 		t.Errorf("GET b with PartialWindows: %v", err)
 	}

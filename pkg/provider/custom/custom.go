@@ -25,7 +25,6 @@ import (
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
-	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
@@ -45,7 +44,7 @@ type ObjectLister interface {
 // Provider serves custom.metrics.k8s.io.
 type Provider struct {
 	catalog Catalog
-	querier provider.Querier
+	run     *provider.Runner
 	objects ObjectLister
 	mapper  apimeta.RESTMapper
 	// MaxNamesInQuery bounds the names put in one regex alternation; above
@@ -58,17 +57,6 @@ type Provider struct {
 	// coalescing and cache, all HPAs polling one metric then cost one
 	// Prometheus query per cache period instead of one each.
 	Batch bool
-	// PartialWindows serves rates computed over windows that samples cover
-	// only in part (see provider.CompleteWindows); off by default.
-	PartialWindows bool
-	// Backends, when set, answers for rules on other backends than the
-	// querier given to New (see provider.Route).
-	Backends provider.Backends
-	// Budget keeps what requests make the provider remember (guarded
-	// queries, indexes of shared answers) within the memory budget shared
-	// with the query cache; nil keeps nothing.
-	Budget *budget.Budget
-	now    func() time.Time
 
 	resolved resolutions
 }
@@ -101,9 +89,10 @@ type resolutions struct {
 
 var _ cmprovider.CustomMetricsProvider = (*Provider)(nil)
 
-// New returns a Provider.
-func New(c Catalog, q provider.Querier, objects ObjectLister, mapper apimeta.RESTMapper) *Provider {
-	return &Provider{catalog: c, querier: q, objects: objects, mapper: mapper, MaxNamesInQuery: 100, now: time.Now}
+// New returns a Provider that sends its queries with run (whose Budget also
+// keeps the indexes of shared answers).
+func New(c Catalog, run *provider.Runner, objects ObjectLister, mapper apimeta.RESTMapper) *Provider {
+	return &Provider{catalog: c, run: run, objects: objects, mapper: mapper, MaxNamesInQuery: 100}
 }
 
 // ListAllMetrics lists the discovered metrics.
@@ -239,7 +228,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	if err != nil {
 		return nil, nil, err
 	}
-	ans, err := p.runner().Run(ctx, pl.query(r.query), p.now())
+	ans, err := p.run.Run(ctx, pl.query(r.query), p.run.Clock())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -248,7 +237,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 	if r.share.OK && len(vec) > len(names) {
 		// A shared answer covers every object: index it once (per answer,
 		// not per request) and read this request's slice from the index.
-		idx := indexOf(p.Budget, pl.entry.Rule.Backend+"\x00"+r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
+		idx := indexOf(p.run.Budget, pl.entry.Rule.Backend+"\x00"+r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
 		for _, n := range names {
 			if s, ok := idx.lookup(pl.namespace, n, r.filterNamespace); ok {
 				out[n] = s
@@ -283,15 +272,6 @@ func (pl *plan) query(q promql.Query) provider.Query {
 	r := pl.entry.Rule
 	return provider.Query{API: provider.CustomAPI, Metric: pl.info.Metric, Backend: r.Backend,
 		Field: r.Path + ".metricsQuery", SeriesQuery: r.SeriesQuery, Query: q}
-}
-
-// runner sends the provider's queries.
-func (p *Provider) runner() *provider.Runner {
-	backends := p.Backends
-	if backends == nil {
-		backends = provider.Single(p.querier)
-	}
-	return &provider.Runner{Backends: backends, Budget: p.Budget, PartialWindows: p.PartialWindows, Now: p.now}
 }
 
 // rendered is the query a plan sends for a set of objects.
@@ -427,9 +407,9 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	if err != nil {
 		return false
 	}
-	run := p.runner()
+	run := p.run
 	q := pl.query(r.query)
-	if run.Withheld(ctx, q, p.now(), func(s *model.Sample) bool {
+	if run.Withheld(ctx, q, p.run.Clock(), func(s *model.Sample) bool {
 		obj, ok := pl.objectOf(s, r.filterNamespace)
 		return ok && obj == name
 	}) {
@@ -446,7 +426,7 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	if !ok {
 		return false
 	}
-	vec, err := run.Unguarded(ctx, pl.query(promql.Query{Text: pres}), p.now())
+	vec, err := run.Unguarded(ctx, pl.query(promql.Query{Text: pres}), p.run.Clock())
 	return err == nil && len(vec) > 0
 }
 

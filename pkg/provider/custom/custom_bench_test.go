@@ -124,7 +124,7 @@ func benchProviderWith(b testing.TB, custom []*rules.Rule, mapper apimeta.RESTMa
 		names[j] = fmt.Sprintf("pod-%d", j)
 	}
 	q := &benchQuerier{vec: vec}
-	p := New(d, q, benchObjects{names: names}, mapper)
+	p := New(d, &provider.Runner{Backends: provider.Single(q)}, benchObjects{names: names}, mapper)
 	return p, q
 }
 
@@ -191,7 +191,7 @@ func BenchmarkQueryRendering(b *testing.B) {
 func BenchmarkHostileSelector(b *testing.B) {
 	p, _ := benchProvider(b, benchVector(benchNamespaces, benchPods))
 	p.Batch = true
-	p.Budget = budget.New(0)
+	p.run.Budget = budget.New(0)
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0

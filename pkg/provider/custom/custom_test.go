@@ -22,6 +22,7 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -99,11 +100,11 @@ func newFixtureWith(t *testing.T, cfgText string) *fixture {
 		kubetest.Object{Resource: kubetest.Namespaces, Name: "ns1"},
 		kubetest.Object{Resource: kubetest.Namespaces, Name: "ns2"},
 	)
-	p := New(d, client, objects, mapper)
-	p.now = func() time.Time { return now }
+	p := New(d, &provider.Runner{Backends: provider.Single(client)}, objects, mapper)
+	p.run.Now = func() time.Time { return now }
 	// Fixtures are keyed by the query text; the partial-window guard is
 	// tested against Prometheus' engine (compat_test.go).
-	p.PartialWindows = true
+	p.run.PartialWindows = true
 	return &fixture{srv: srv, objects: objects, p: p}
 }
 

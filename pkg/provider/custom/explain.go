@@ -60,7 +60,7 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (provide
 		Backend: pl.entry.Rule.Backend,
 		Rule:    pl.entry.Rule.Path,
 		Series:  pl.entry.Series,
-		Query:   p.runner().Text(pl.query(r.query)),
+		Query:   p.run.Text(pl.query(r.query)),
 		Shared:  r.share.OK && (p.Batch || len(names) > p.MaxNamesInQuery),
 		Objects: &objects,
 	}

@@ -56,7 +56,7 @@ func TestSharingDecisionsInBudget(t *testing.T) {
 	const limit = 128 << 10
 	f := newFixture(t, testConfig)
 	f.p.Batch = true
-	f.p.Budget = budget.New(limit)
+	f.p.run.Budget = budget.New(limit)
 	info := cmprovider.ExternalMetricInfo{Metric: "queue_depth"}
 	for i := range 500 {
 		// A distinct shape each time: a label name of 60 bytes.
@@ -65,10 +65,10 @@ func TestSharingDecisionsInBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bytes, n := f.p.Budget.Usage(budget.Sharing)
+	bytes, n := f.p.run.Budget.Usage(budget.Sharing)
 	t.Logf("500 shapes: %d decisions kept, %d kB; budget %d kB", n, bytes>>10, limit>>10)
-	if f.p.Budget.Bytes() > limit || n == 0 || n == 500 {
-		t.Errorf("%d decisions, %d bytes kept in a budget of %d: want some, within it", n, f.p.Budget.Bytes(), limit)
+	if f.p.run.Budget.Bytes() > limit || n == 0 || n == 500 {
+		t.Errorf("%d decisions, %d bytes kept in a budget of %d: want some, within it", n, f.p.run.Budget.Bytes(), limit)
 	}
 	// A shape asked again is decided from the budget: the shared query is
 	// sent without building the request's own.

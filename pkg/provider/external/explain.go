@@ -25,7 +25,7 @@ func (p *Provider) Plan(ctx context.Context, namespace string, metricSelector la
 		Backend: r.entry.Rule.Backend,
 		Rule:    r.entry.Rule.Path,
 		Series:  r.entry.Series,
-		Query:   p.runner().Text(r.send(info.Metric)),
+		Query:   p.run.Text(r.send(info.Metric)),
 		Shared:  r.filter != nil,
 	}
 	switch {

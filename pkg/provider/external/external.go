@@ -38,7 +38,7 @@ type Catalog interface {
 // Provider serves external.metrics.k8s.io.
 type Provider struct {
 	catalog Catalog
-	querier provider.Querier
+	run     *provider.Runner
 	mapper  apimeta.RESTMapper
 	// Batch makes requests for a metric that differ only in their label
 	// selector and namespace send one query: the rule's query rendered
@@ -48,24 +48,14 @@ type Provider struct {
 	// filtering gives the same answer (promql.Filterable: the query keeps
 	// each series' labels); other queries are sent as they are.
 	Batch bool
-	// PartialWindows serves rates computed over windows that samples cover
-	// only in part (see provider.CompleteWindows); off by default.
-	PartialWindows bool
-	// Backends, when set, answers for rules on other backends than the
-	// querier given to New (see provider.Route).
-	Backends provider.Backends
-	// Budget keeps what requests make the provider remember (guarded
-	// queries, sharing decisions per selector shape) within the memory budget shared with the
-	// query cache; nil keeps nothing.
-	Budget *budget.Budget
-	now    func() time.Time
 }
 
 var _ cmprovider.ExternalMetricsProvider = (*Provider)(nil)
 
-// New returns a Provider.
-func New(c Catalog, q provider.Querier, mapper apimeta.RESTMapper) *Provider {
-	return &Provider{catalog: c, querier: q, mapper: mapper, now: time.Now}
+// New returns a Provider that sends its queries with run (whose Budget also
+// keeps the sharing decisions per selector shape).
+func New(c Catalog, run *provider.Runner, mapper apimeta.RESTMapper) *Provider {
+	return &Provider{catalog: c, run: run, mapper: mapper}
 }
 
 // ListAllExternalMetrics lists the discovered external metrics.
@@ -88,9 +78,9 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 	if err != nil {
 		return nil, err
 	}
-	run := p.runner()
+	run := p.run
 	q := r.send(info.Metric)
-	ans, err := run.Run(ctx, q, p.now())
+	ans, err := run.Run(ctx, q, run.Clock())
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +113,7 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			Value:         v,
 		})
 	}
-	if len(list.Items) == 0 && run.Withheld(ctx, q, p.now(), func(s *model.Sample) bool {
+	if len(list.Items) == 0 && run.Withheld(ctx, q, run.Clock(), func(s *model.Sample) bool {
 		return filter == nil || promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) })
 	}) {
 		// Every series was left out for a partly filled window: an empty
@@ -152,15 +142,6 @@ type rendered struct {
 func (r rendered) send(metric string) provider.Query {
 	return provider.Query{API: provider.ExternalAPI, Metric: metric, Backend: r.entry.Rule.Backend,
 		Field: r.entry.Rule.Path + ".metricsQuery", SeriesQuery: r.entry.Rule.SeriesQuery, Query: r.query}
-}
-
-// runner sends the provider's queries.
-func (p *Provider) runner() *provider.Runner {
-	backends := p.Backends
-	if backends == nil {
-		backends = provider.Single(p.querier)
-	}
-	return &provider.Runner{Backends: backends, Budget: p.Budget, PartialWindows: p.PartialWindows, Now: p.now}
 }
 
 // render resolves a request and builds its query (see GetExternalMetric).
@@ -228,7 +209,7 @@ func (p *Provider) decide(e catalog.Entry, req promql.Request) *decision {
 	}
 	// Selector shapes come from requests: the decisions are kept within
 	// the budget, charged for the key and the shared query's text and tree.
-	p.Budget.Put(budget.Sharing, key, d, int64(len(key))+4*int64(len(d.shared.Text)), time.Time{})
+	p.run.Budget.Put(budget.Sharing, key, d, int64(len(key))+4*int64(len(d.shared.Text)), time.Time{})
 	return d
 }
 
@@ -240,7 +221,7 @@ type decision struct {
 }
 
 func (p *Provider) decision(e catalog.Entry, key string) (*decision, bool) {
-	v, ok := p.Budget.Get(budget.Sharing, key)
+	v, ok := p.run.Budget.Get(budget.Sharing, key)
 	if !ok || v.(*decision).rule != e.Rule {
 		return nil, false
 	}

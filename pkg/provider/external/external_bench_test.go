@@ -14,6 +14,7 @@ import (
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -68,7 +69,7 @@ externalRules:
 		vec   model.Vector
 	}{{"batched-1000-series", true, all}, {"unbatched-1-series", false, all[17*20+7 : 17*20+8]}} {
 		b.Run(c.name, func(b *testing.B) {
-			p := New(d, benchQuerier{vec: c.vec}, mapper)
+			p := New(d, &provider.Runner{Backends: provider.Single(benchQuerier{vec: c.vec})}, mapper)
 			p.Batch = c.batch
 			ctx := context.Background()
 			b.ReportAllocs()

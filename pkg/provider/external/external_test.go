@@ -20,6 +20,7 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -74,9 +75,9 @@ func newFixture(t *testing.T, cfgText string) *fixture {
 	d := catalog.New(nil, external, client, mapper, time.Hour)
 	d.Refresh(context.Background())
 	srv.Reset()
-	p := New(d, client, mapper)
-	p.now = func() time.Time { return now }
-	p.PartialWindows = true // fixtures are keyed by query text; the guard is tested with the engine
+	p := New(d, &provider.Runner{Backends: provider.Single(client)}, mapper)
+	p.run.Now = func() time.Time { return now }
+	p.run.PartialWindows = true // fixtures are keyed by query text; the guard is tested with the engine
 	return &fixture{srv: srv, p: p}
 }
 

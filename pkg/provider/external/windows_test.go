@@ -15,6 +15,7 @@ import (
 	"github.com/promgate/promgate/pkg/internal/kubetest"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -47,8 +48,8 @@ load 15s
 	}
 	d := catalog.New(nil, external, client, kubetest.Mapper(), time.Hour)
 	d.Refresh(context.Background())
-	p := New(d, client, kubetest.Mapper())
-	p.now = func() time.Time { return time.Unix(300, 0) }
+	p := New(d, &provider.Runner{Backends: provider.Single(client)}, kubetest.Mapper())
+	p.run.Now = func() time.Time { return time.Unix(300, 0) }
 	info := cmprovider.ExternalMetricInfo{Metric: "topic_messages_per_second"}
 	for _, tt := range []struct {
 		sel     string

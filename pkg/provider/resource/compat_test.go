@@ -8,6 +8,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 )
 
 // compatData: the same pod name in two namespaces, cAdvisor-like series
@@ -51,18 +52,18 @@ resourceRules:
   window: 1m
 `
 
-func engineProvider(t *testing.T, rules string, opts Options) (*Provider, *promtest.Engine) {
+func engineProvider(t *testing.T, rules string, opts Options, partial bool) (*Provider, *promtest.Engine) {
 	t.Helper()
 	e := promtest.NewEngine(t, compatData)
 	client, err := prom.New(prom.Options{URL: e.URL, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(parseRules(t, rules), client, testMapper(), opts)
+	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: partial, Now: func() time.Time { return time.Unix(300, 0) }}
+	p, err := New(parseRules(t, rules), run, testMapper(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	p.now = func() time.Time { return time.Unix(300, 0) }
 	return p, e
 }
 
@@ -71,7 +72,7 @@ func engineProvider(t *testing.T, rules string, opts Options) (*Provider, *promt
 // because such a query is sent per namespace.
 func TestHandWrittenGroupBy(t *testing.T) {
 	for _, batch := range []bool{false, true} {
-		p, e := engineProvider(t, adapterRules, Options{Batch: batch})
+		p, e := engineProvider(t, adapterRules, Options{Batch: batch}, false)
 		got, err := p.GetPodMetrics(pod("ns1", "web"), pod("ns2", "web"))
 		if err != nil {
 			t.Fatalf("batch=%v: %v", batch, err)
@@ -95,7 +96,7 @@ func TestHandWrittenGroupBy(t *testing.T) {
 // TestDefaultRulesShared: the default rules group by <<.GroupBy>>, so all
 // pods share one query per resource when batching.
 func TestDefaultRulesShared(t *testing.T) {
-	p, e := engineProvider(t, testRules, Options{Batch: true})
+	p, e := engineProvider(t, testRules, Options{Batch: true}, false)
 	got, err := p.GetPodMetrics(pod("ns1", "web"), pod("ns2", "web"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func TestDefaultRulesShared(t *testing.T) {
 // and serve CPU.
 func TestCPUOnly(t *testing.T) {
 	rules := adapterRules[:strings.Index(adapterRules, "  memory:")] + "  window: 1m\n"
-	p, _ := engineProvider(t, rules, Options{})
+	p, _ := engineProvider(t, rules, Options{}, false)
 	got, err := p.GetPodMetrics(pod("ns1", "web"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestCPUOnly(t *testing.T) {
 // would read low.
 func TestPartlyFilledWindows(t *testing.T) {
 	for _, partial := range []bool{false, true} {
-		p, e := engineProvider(t, testRules, Options{Batch: true, PartialWindows: partial})
+		p, e := engineProvider(t, testRules, Options{Batch: true}, partial)
 		got, err := p.GetPodMetrics(pod("ns1", "web"), pod("ns3", "new"), pod("ns3", "gap"))
 		if err != nil {
 			t.Fatalf("partial=%v: %v", partial, err)

@@ -35,7 +35,7 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
-	ts := p.now()
+	ts := p.runner.Clock()
 	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
 		part := promql.OneOfPart(r.nodeLabel, names)
 		if r.shareNode.OK {

@@ -58,7 +58,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
-	ts := p.now()
+	ts := p.runner.Clock()
 	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) { return p.podJobs(r, set) })
 	if err != nil {
 		return nil, err

@@ -63,7 +63,9 @@ func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ans, err := p.runner.Run(ctx, jb.query, ts)
+				q := jb.query
+				q.Backend = p.backend
+				ans, err := p.runner.Run(ctx, q, ts)
 				if err != nil {
 					mu.Lock()
 					if first == nil {

@@ -20,7 +20,6 @@ import (
 	"k8s.io/klog/v2"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 
-	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
@@ -64,17 +63,10 @@ type Options struct {
 	// (every HPA with a Resource metric, kubectl top) then send the same
 	// two queries, which the query engine coalesces and caches.
 	Batch bool
-	// PartialWindows serves CPU rates computed over windows that samples
-	// cover only in part (see provider.CompleteWindows); off by default,
-	// as metrics-server reports a pod only once it has two points.
-	PartialWindows bool
 	// Dialect is the query language of the backend (config.DialectPromQL
 	// when empty): with config.DialectMetricsQL, templates that PromQL's
 	// parser cannot read are no warning (see promql.NewMetricsQLTemplate).
 	Dialect string
-	// Budget keeps the guarded queries within the memory budget shared
-	// with the query cache; nil keeps nothing.
-	Budget *budget.Budget
 }
 
 // Provider answers metrics.k8s.io requests from Prometheus. It is safe for
@@ -86,22 +78,23 @@ type Provider struct {
 	timeout     time.Duration
 	maxNames    int
 	batch       bool
-	now         func() time.Time
+	backend     string
 	warnings    throttle
 }
 
 var _ metricsapi.MetricsGetter = (*Provider)(nil)
 
-// New compiles rules into a Provider that runs its queries through q.
+// New compiles rules into a Provider that sends its queries with run, to
+// the backend rr names.
 // mapper resolves the resources block's labels to pods, namespaces and
 // nodes. Errors name the configuration field at fault, such as
 // "resourceRules.cpu.containerQuery".
-func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper, opts Options) (*Provider, error) {
+func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapper, opts Options) (*Provider, error) {
 	if rr == nil {
 		return nil, config.Fieldf("resourceRules", "is required to serve metrics.k8s.io")
 	}
-	if q == nil {
-		return nil, errors.New("resource metrics: a querier is required")
+	if run == nil {
+		return nil, errors.New("resource metrics: a runner is required")
 	}
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("resource metrics: timeout must not be negative, got %v", opts.Timeout)
@@ -132,10 +125,12 @@ func New(rr *config.ResourceRules, q provider.Querier, mapper apimeta.RESTMapper
 		timeout:  opts.Timeout,
 		maxNames: opts.MaxNamesInQuery,
 		batch:    opts.Batch,
-		now:      time.Now,
+		runner:   run,
+		backend:  rr.Backend,
 	}
-	p.runner = &provider.Runner{Backends: provider.Single(q), Budget: opts.Budget, PartialWindows: opts.PartialWindows,
-		Now: func() time.Time { return p.now() }}
+	if p.backend == "" {
+		p.backend = config.DefaultBackend
+	}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout
 	}

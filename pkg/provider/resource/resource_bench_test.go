@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/provider"
 )
 
 const benchResourceRules = `
@@ -68,7 +69,7 @@ func BenchmarkGetPodMetrics(b *testing.B) {
 			pods = append(pods, &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
 		}
 	}
-	p, err := New(cfg.ResourceRules, q, m, Options{Batch: true})
+	p, err := New(cfg.ResourceRules, &provider.Runner{Backends: provider.Single(q)}, m, Options{Batch: true})
 	if err != nil {
 		b.Fatal(err)
 	}

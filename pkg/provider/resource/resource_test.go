@@ -23,6 +23,7 @@ import (
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/provider"
 )
 
 // testRules are config/promgate.yaml's default resourceRules with each
@@ -174,12 +175,12 @@ func newTestProvider(t *testing.T, rules string, opts Options, f *fakeProm) (*Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.PartialWindows = true // the fake answers by query text; the guard is tested in compat_test.go
-	p, err := New(parseRules(t, rules), client, testMapper(), opts)
+	// The fake answers by query text; the guard is tested in compat_test.go.
+	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: true, Now: func() time.Time { return time.Unix(int64(t0), 0) }}
+	p, err := New(parseRules(t, rules), run, testMapper(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	p.now = func() time.Time { return time.Unix(int64(t0), 0) }
 	return p, srv
 }
 
@@ -679,7 +680,7 @@ func TestNew(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := New(rr, client, testMapper(), tt.opts)
+			p, err := New(rr, &provider.Runner{Backends: provider.Single(client)}, testMapper(), tt.opts)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error, want %q", tt.wantErr)
@@ -725,7 +726,7 @@ func TestShippedRuleFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := New(cfg.ResourceRules, client, testMapper(), Options{})
+			p, err := New(cfg.ResourceRules, &provider.Runner{Backends: provider.Single(client)}, testMapper(), Options{})
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}

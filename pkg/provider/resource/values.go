@@ -150,7 +150,7 @@ func (v *value) add(s *model.Sample) {
 // points at a label mapping or scrape configuration problem. It logs at
 // most once a minute per query so that HPA polling does not flood the log.
 func (p *Provider) warnUnlabeled(field string, n int, labels, hint string) {
-	if !p.warnings.allow(field, p.now()) {
+	if !p.warnings.allow(field, p.runner.Clock()) {
 		return
 	}
 	klog.ErrorS(nil, "Resource metrics query returned series without the labels that name objects; they are ignored",

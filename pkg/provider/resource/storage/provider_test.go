@@ -9,6 +9,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/provider"
 	"github.com/promgate/promgate/pkg/provider/resource"
 )
 
@@ -52,7 +53,7 @@ func newProvider(t *testing.T, url string) *resource.Provider {
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, apimeta.RESTScopeNamespace)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Node"}, apimeta.RESTScopeRoot)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, apimeta.RESTScopeRoot)
-	p, err := resource.New(cfg.ResourceRules, client, mapper, resource.Options{Timeout: 5 * time.Second})
+	p, err := resource.New(cfg.ResourceRules, &provider.Runner{Backends: provider.Single(client)}, mapper, resource.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("resource.New: %v", err)
 	}
