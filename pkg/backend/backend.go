@@ -33,7 +33,7 @@ type Backend struct {
 	// Dialect is config.DialectPromQL or config.DialectMetricsQL.
 	Dialect string
 	// Discovery is how discovery lists the backend's series.
-	Discovery catalog.Method
+	Discovery config.Method
 	// Client lists series (discovery) and runs uncached queries (explain).
 	Client *prom.LimitedClient
 	// Engine runs the providers' queries.
@@ -57,9 +57,10 @@ type Defaults struct {
 	Client prom.Options
 	Limits prom.Limits
 	Engine query.Options
-	// Discovery is the default backend's discovery method (empty: auto),
-	// which configured backends inherit unless they set their own.
-	Discovery catalog.Method
+	// Discovery is the default backend's discovery method (empty: the
+	// discoverer's default, series), which configured backends inherit
+	// unless they set their own.
+	Discovery config.Method
 }
 
 // New builds the default backend from def and one backend per element of
@@ -116,7 +117,7 @@ func New(def Defaults, configured []config.Backend) (*Set, error) {
 		}
 		b.Discovery = def.Discovery
 		if cb.Discovery != "" {
-			if b.Discovery, err = catalog.ParseMethod(cb.Discovery); err != nil {
+			if b.Discovery, err = config.ParseMethod(cb.Discovery); err != nil {
 				return nil, fmt.Errorf("backend %q: %w", cb.Name, err)
 			}
 		}
@@ -185,8 +186,8 @@ func (s *Set) Listers() map[string]catalog.SeriesLister {
 }
 
 // Methods returns each backend's discovery method.
-func (s *Set) Methods() map[string]catalog.Method {
-	out := make(map[string]catalog.Method, len(s.byName))
+func (s *Set) Methods() map[string]config.Method {
+	out := make(map[string]config.Method, len(s.byName))
 	for n, b := range s.byName {
 		out[n] = b.Discovery
 	}

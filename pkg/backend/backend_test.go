@@ -10,7 +10,6 @@ import (
 
 	commoncfg "github.com/prometheus/common/config"
 
-	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
@@ -142,14 +141,14 @@ func TestChanged(t *testing.T) {
 // backend's discovery method unless it sets its own.
 func TestDiscoveryMethods(t *testing.T) {
 	for _, tc := range []struct {
-		def  catalog.Method
+		def  config.Method
 		own  string
-		want map[string]catalog.Method
+		want map[string]config.Method
 	}{
-		{"", "", map[string]catalog.Method{"default": "", "b": ""}},
-		{catalog.MethodSeries, "", map[string]catalog.Method{"default": catalog.MethodSeries, "b": catalog.MethodSeries}},
-		{catalog.MethodSeries, "index", map[string]catalog.Method{"default": catalog.MethodSeries, "b": catalog.MethodIndex}},
-		{"", "auto", map[string]catalog.Method{"default": "", "b": catalog.MethodAuto}},
+		{"", "", map[string]config.Method{"default": "", "b": ""}},
+		{config.MethodSeries, "", map[string]config.Method{"default": config.MethodSeries, "b": config.MethodSeries}},
+		{config.MethodSeries, "index", map[string]config.Method{"default": config.MethodSeries, "b": config.MethodIndex}},
+		{"", "auto", map[string]config.Method{"default": "", "b": config.MethodAuto}},
 	} {
 		s, err := New(Defaults{Client: prom.Options{URL: "http://a:9090/", Timeout: time.Second}, Discovery: tc.def},
 			[]config.Backend{{Name: "b", URL: "http://b:9090/", Discovery: tc.own}})

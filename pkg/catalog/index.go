@@ -16,38 +16,27 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 )
 
-// Method is how discovery lists the shapes of a seriesQuery.
-type Method string
+// Method is config.Method, the discovery method.
+//
+// Deprecated: use config.Method; the alias stays until cmd/promgate and
+// pkg/server use config's.
+type Method = config.Method
 
-// The discovery methods.
+// The discovery methods, config's.
 const (
-	// MethodAuto uses the index when the backend answers it, and falls
-	// back to the series for good (logged once) when it does not.
-	MethodAuto Method = "auto"
-	// MethodIndex asks Prometheus' index: /api/v1/labels and
-	// /api/v1/label/__name__/values, a few requests per seriesQuery
-	// whatever the number of series. A backend that does not answer them
-	// is a discovery error.
-	MethodIndex Method = "index"
-	// MethodSeries streams every series of /api/v1/series, as
-	// prometheus-adapter does: O(series) per relist.
-	MethodSeries Method = "series"
+	MethodAuto   = config.MethodAuto
+	MethodIndex  = config.MethodIndex
+	MethodSeries = config.MethodSeries
 )
 
-// ParseMethod returns the Method called s ("" is MethodSeries, the
-// default: prometheus-adapter's semantics of --metrics-max-age).
-func ParseMethod(s string) (Method, error) {
-	switch m := Method(s); m {
-	case "":
-		return MethodSeries, nil
-	case MethodAuto, MethodIndex, MethodSeries:
-		return m, nil
-	}
-	return "", fmt.Errorf("discovery method %q: want auto, index or series", s)
-}
+// ParseMethod is config.ParseMethod.
+//
+// Deprecated: use config.ParseMethod.
+func ParseMethod(s string) (Method, error) { return config.ParseMethod(s) }
 
 // IndexLister reads Prometheus' index: the label names, and the values of
 // one label, of the series matching a selector that had samples between

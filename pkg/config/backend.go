@@ -18,13 +18,6 @@ import (
 // prometheus-adapter's configurations work unchanged.
 const DefaultBackend = "default"
 
-// Discovery methods of a backend (Backend.Discovery).
-const (
-	DiscoveryAuto   = "auto"
-	DiscoveryIndex  = "index"
-	DiscoverySeries = "series"
-)
-
 // Dialects of query language a backend speaks.
 const (
 	// DialectPromQL (the default): templates are parsed as PromQL and
@@ -69,11 +62,13 @@ type Backend struct {
 	Params map[string][]string `json:"params,omitempty" yaml:"params,omitempty"`
 	// Dialect is promql (default) or metricsql.
 	Dialect string `json:"dialect,omitempty" yaml:"dialect,omitempty"`
-	// Discovery is how series are discovered on this backend: auto (the
-	// default: index, falling back to series where the backend does not
-	// answer it), index (/api/v1/labels and /api/v1/label/__name__/values,
-	// a few requests per seriesQuery) or series (/api/v1/series, every
-	// series, as prometheus-adapter). See docs/discovery.md.
+	// Discovery is how series are discovered on this backend (a Method):
+	// series (/api/v1/series, every series, as prometheus-adapter), auto
+	// (index, falling back to series where the backend does not answer
+	// it) or index (/api/v1/labels and /api/v1/label/__name__/values, a
+	// few requests per seriesQuery). Unset, the backend inherits the
+	// default backend's, --discovery-method (series unless set). See
+	// docs/discovery.md.
 	Discovery string `json:"discovery,omitempty" yaml:"discovery,omitempty"`
 	// AllowPartialResponse serves answers the backend marks as partial
 	// (a Thanos store or Mimir ingester missing). By default they are
@@ -141,10 +136,10 @@ func (b Backend) validate(path string) []error {
 	if v := strings.ToUpper(b.Verb); v != "" && v != "GET" && v != "POST" {
 		errs = append(errs, Fieldf(path+".verb", "must be GET or POST, not %q", b.Verb))
 	}
-	switch b.Discovery {
-	case "", DiscoveryAuto, DiscoveryIndex, DiscoverySeries:
+	switch Method(b.Discovery) {
+	case "", MethodAuto, MethodIndex, MethodSeries:
 	default:
-		errs = append(errs, Fieldf(path+".discovery", "must be %s, %s or %s, not %q", DiscoveryAuto, DiscoveryIndex, DiscoverySeries, b.Discovery))
+		errs = append(errs, Fieldf(path+".discovery", "must be %s, %s or %s, not %q", MethodAuto, MethodIndex, MethodSeries, b.Discovery))
 	}
 	if b.Dialect != "" && b.Dialect != DialectPromQL && b.Dialect != DialectMetricsQL {
 		errs = append(errs, Fieldf(path+".dialect", "must be %s or %s, not %q", DialectPromQL, DialectMetricsQL, b.Dialect))
