@@ -103,8 +103,7 @@ func checkConfig(cfg *config.Config) ([]string, error) {
 		if r.Namespaced {
 			ns = r.Resources.NamespaceLabel(mapper)
 		}
-		ok, why := external.TemplateSharing(r.Query, ns)
-		report = append(report, sharingLine(r.Path+".metricsQuery", "", ok, why))
+		report = append(report, r.Path+".metricsQuery: "+external.SharingOf(r.Query, ns).String())
 	}
 	if rp != nil {
 		for _, w := range rp.Warnings() {
@@ -141,21 +140,9 @@ func ruleSharing(r *rules.Rule, mapper apimeta.RESTMapper) []string {
 		if !catalog.Namespaced(gr) {
 			ns = ""
 		}
-		ok, why := custom.TemplateSharing(r.Query, "some_metric", rl, ns)
-		out = append(out, sharingLine(r.Path+".metricsQuery", gr.String(), ok, why))
+		out = append(out, r.Path+".metricsQuery for "+gr.String()+": "+custom.SharingOf(r.Query, "some_metric", rl, ns).String())
 	}
 	return out
-}
-
-func sharingLine(field, resource string, ok bool, why string) string {
-	about := ""
-	if resource != "" {
-		about = " for " + resource
-	}
-	if ok {
-		return field + about + ": shared by all requests (one query per metric, filtered in promgate)"
-	}
-	return field + about + ": sent per request, as prometheus-adapter sends it (" + why + ")"
 }
 
 // configWarnings gathers what prometheus-adapter loads but promgate

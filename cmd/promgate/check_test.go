@@ -41,9 +41,9 @@ externalRules:
 		`warning: rules[2].name.as: YAML number read as the string "123"`,
 		`warning: rules[2].metricsQuery: does not parse as PromQL`,
 		`rules[0].metricsQuery for pods: shared by all requests`,
-		`rules[1].metricsQuery for pods: sent per request, as prometheus-adapter sends it (the template uses .LabelValuesByName`,
-		`rules[2].metricsQuery for pods: sent per request, as prometheus-adapter sends it (the query is not parsed as PromQL)`,
-		`rules[3].metricsQuery for pods: sent per request, as prometheus-adapter sends it (sum by (pod) when shared drops "namespace"`,
+		`rules[1].metricsQuery for pods: sent per request, as prometheus-adapter sends it: the template uses .LabelValuesByName`,
+		`rules[2].metricsQuery for pods: sent per request, as prometheus-adapter sends it: the query is not parsed as PromQL`,
+		`rules[3].metricsQuery for pods: sent per request, as prometheus-adapter sends it: sum by (pod) when shared drops "namespace"`,
 		`externalRules[0].metricsQuery: sent per request`,
 	}
 	if len(report) != len(want) {

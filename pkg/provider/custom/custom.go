@@ -350,12 +350,6 @@ func SharingOf(tmpl *promql.Template, series, resourceLabel, namespaceLabel stri
 	return s
 }
 
-// TemplateSharing is SharingOf as ok and reason.
-func TemplateSharing(tmpl *promql.Template, series, resourceLabel, namespaceLabel string) (bool, string) {
-	s := SharingOf(tmpl, series, resourceLabel, namespaceLabel)
-	return s.OK, s.Reason
-}
-
 // Sharing reports whether requests for a metric share one query (see
 // query) and, if not, why.
 func (p *Provider) Sharing(info cmprovider.CustomMetricInfo) (bool, string) {

@@ -259,12 +259,6 @@ func SharingOf(tmpl *promql.Template, namespaceLabel string) promql.Sharing {
 	return s
 }
 
-// TemplateSharing is SharingOf as ok and reason.
-func TemplateSharing(tmpl *promql.Template, namespaceLabel string) (bool, string) {
-	s := SharingOf(tmpl, namespaceLabel)
-	return s.OK, s.Reason
-}
-
 func notFound(snap *catalog.Snapshot, metric string) error {
 	msg := fmt.Sprintf("the server could not find the external metric %s", metric)
 	known := snap.ExternalMetrics()
