@@ -30,8 +30,11 @@ test:
 	$(MAKE) -j2 test-checks test-tools
 	$(MAKE) test-world
 
+# Each step prints how long it took, so that a CI log shows where a run's time goes.
+TIMED = s=$$(date +%s); $(MAKE) --no-print-directory -j1 $$t || exit 1; echo "== $$t: $$(( $$(date +%s) - s )) s"
+
 test-checks:
-	$(MAKE) -j1 lint test-unit fuzz bench-smoke
+	@for t in lint test-unit fuzz bench-smoke; do $(TIMED); done
 
 test-tools:
 	@mkdir -p $(CACHE_DIR)
@@ -42,7 +45,7 @@ test-tools:
 	else tail -60 $(CACHE_DIR)/tools.log; exit 1; fi
 
 test-world:
-	$(MAKE) -j1 helm-check monitoring-check e2e-auth e2e e2e-helm
+	@for t in helm-check monitoring-check e2e-auth e2e e2e-helm; do $(TIMED); done
 
 test-unit:
 	$(GO) test -race -count=1 ./...
