@@ -16,27 +16,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 )
-
-// Method is config.Method, the discovery method.
-//
-// Deprecated: use config.Method; the alias stays until cmd/promgate and
-// pkg/server use config's.
-type Method = config.Method
-
-// The discovery methods, config's.
-const (
-	MethodAuto   = config.MethodAuto
-	MethodIndex  = config.MethodIndex
-	MethodSeries = config.MethodSeries
-)
-
-// ParseMethod is config.ParseMethod.
-//
-// Deprecated: use config.ParseMethod.
-func ParseMethod(s string) (Method, error) { return config.ParseMethod(s) }
 
 // IndexLister reads Prometheus' index: the label names, and the values of
 // one label, of the series matching a selector that had samples between
