@@ -1,6 +1,11 @@
-// Package provider holds what the three metrics API providers (custom,
-// external, resource) share: the query interface they consume and the
-// mapping of failures to API status codes.
+// Package provider is the pipeline the three metrics APIs (custom,
+// external and resource, in the packages below it) share: the Runner, the
+// one path from a rendered query to samples (route to the rule's backend,
+// guard against partly filled windows, run, observe, map failures to API
+// statuses); the Plan that explain shows of a request; the checks of
+// request input at the door (validate.go); and the self-metrics of the
+// answers (freshness.go). The providers build requests and convert
+// samples; nothing else.
 package provider
 
 import (

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -54,6 +55,9 @@ type Runner struct {
 	PartialWindows bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+
+	mu        sync.Mutex
+	unguarded map[string]bool // fields whose query shape was said to be unguardable
 }
 
 // Clock is the time queries are evaluated at: Now, or time.Now.
@@ -66,7 +70,7 @@ func (r *Runner) Clock() time.Time {
 
 // Text is what is sent for q: q guarded, unless partial windows are served.
 func (r *Runner) Text(q Query) string {
-	return CompleteWindows(r.Budget, q.Query, r.PartialWindows, q.Field)
+	return r.guard(q.Query, q.Field)
 }
 
 // Run sends q, evaluated at ts, and observes its answer. Errors are API

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,59 +18,52 @@ type guardResult struct {
 	text string // what to send: the rewrite, or the query itself
 }
 
-// unguarded remembers the fields whose query shape cannot be guarded, so
-// that each is logged once, however many request texts it renders.
-var unguarded = struct {
-	sync.Mutex
-	m map[string]bool
-}{m: map[string]bool{}}
-
-// maxUnguarded bounds the fields remembered: they come from the
-// configuration, but reloads can name new ones for ever.
+// maxUnguarded bounds the fields a Runner remembers having logged: they
+// come from the configuration, but reloads can name new ones for ever.
 const maxUnguarded = 1024
 
-// CompleteWindows returns the text to send for q: unless partial windows
-// are allowed, q rewritten so that the backend leaves out every series
-// whose range windows samples cover only in part (promql.
-// RequireCompleteWindows; see docs/partial-windows.md). A rate over such a
-// window (after an outage, a Prometheus restart, for a new pod) reads low
-// and would scale a workload down; left out, the HPA treats the object
-// conservatively. A query of a shape that cannot be guarded, or one in
-// another dialect, is sent as it is, and said once per field (the rule's
-// query) in the log. Rewrites are remembered in b (nil: not remembered).
-func CompleteWindows(b *budget.Budget, q promql.Query, allowPartial bool, field string) string {
-	if allowPartial || !q.Checked {
+// guard returns the text to send for q: unless partial windows are
+// allowed, q rewritten so that the backend leaves out every series whose
+// range windows samples cover only in part (promql.RequireCompleteWindows;
+// see docs/partial-windows.md). A rate over such a window (after an
+// outage, a Prometheus restart, for a new pod) reads low and would scale a
+// workload down; left out, the HPA treats the object conservatively. A
+// query of a shape that cannot be guarded, or one in another dialect, is
+// sent as it is, and said once per field (the rule's query) in the log.
+// Rewrites are remembered in the Runner's Budget.
+func (r *Runner) guard(q promql.Query, field string) string {
+	if r.PartialWindows || !q.Checked {
 		return q.Text
 	}
-	if v, ok := b.Get(budget.Guarded, q.Text); ok {
+	if v, ok := r.Budget.Get(budget.Guarded, q.Text); ok {
 		return v.(*guardResult).text
 	}
 	g, ok := promql.RequireCompleteWindows(q.Expr)
-	r := &guardResult{text: q.Text}
+	res := &guardResult{text: q.Text}
 	if ok {
-		r.text = g.String()
+		res.text = g.String()
 	} else {
-		logUnguarded(field, q.Text)
+		r.logUnguarded(field, q.Text)
 	}
-	size := int64(len(r.text))
-	if r.text == q.Text {
+	size := int64(len(res.text))
+	if res.text == q.Text {
 		size = 0 // the same string as the key
 	}
-	b.Put(budget.Guarded, q.Text, r, size+32, time.Time{})
-	return r.text
+	r.Budget.Put(budget.Guarded, q.Text, res, size+32, time.Time{})
+	return res.text
 }
 
 // logUnguarded says once per field that its query cannot be guarded.
-func logUnguarded(field, text string) {
-	unguarded.Lock()
-	seen := unguarded.m[field]
+func (r *Runner) logUnguarded(field, text string) {
+	r.mu.Lock()
+	seen := r.unguarded[field]
 	if !seen {
-		if len(unguarded.m) >= maxUnguarded {
-			unguarded.m = map[string]bool{}
+		if r.unguarded == nil || len(r.unguarded) >= maxUnguarded {
+			r.unguarded = map[string]bool{}
 		}
-		unguarded.m[field] = true
+		r.unguarded[field] = true
 	}
-	unguarded.Unlock()
+	r.mu.Unlock()
 	if !seen {
 		klog.InfoS("Query shape cannot be guarded against partly filled windows; values are served as the backend computes them", "field", field, "query", text)
 	}

@@ -15,7 +15,7 @@ import (
 // per query text, which requests vary at will.
 func TestUnguardableLoggedOncePerRule(t *testing.T) {
 	log := klogtest.Capture(t, 0)
-	b := budget.New(1 << 20)
+	r := &Runner{Budget: budget.New(1 << 20)}
 	for _, field := range []string{"rules[7].metricsQuery", "rules[8].metricsQuery"} {
 		for i := range 200 {
 			text := fmt.Sprintf(`sum(rate(x{rule="%s",status="s%d"}[1m])) or vector(0)`, field, i)
@@ -24,7 +24,7 @@ func TestUnguardableLoggedOncePerRule(t *testing.T) {
 				t.Fatal(err)
 			}
 			q := promql.Query{Text: text, Expr: expr, Checked: true}
-			if got := CompleteWindows(b, q, false, field); got != text {
+			if got := r.guard(q, field); got != text {
 				t.Fatalf("sent %s, want the query as it is", got)
 			}
 		}
@@ -40,6 +40,7 @@ func TestUnguardableLoggedOncePerRule(t *testing.T) {
 func TestGuardedRewritesInBudget(t *testing.T) {
 	const limit = 256 << 10
 	b := budget.New(limit)
+	r := &Runner{Budget: b}
 	var first string
 	for i := range 2000 {
 		text := fmt.Sprintf(`sum(rate(x{status="%s"}[1m])) by (pod)`, strings.Repeat("v", 100)+fmt.Sprint(i))
@@ -47,13 +48,13 @@ func TestGuardedRewritesInBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := CompleteWindows(b, promql.Query{Text: text, Expr: expr, Checked: true}, false, "rules[0].metricsQuery")
+		got := r.guard(promql.Query{Text: text, Expr: expr, Checked: true}, "rules[0].metricsQuery")
 		if got == text {
 			t.Fatal("the query was not guarded")
 		}
 		if i == 1999 {
 			first = got
-			again := CompleteWindows(b, promql.Query{Text: text, Expr: expr, Checked: true}, false, "rules[0].metricsQuery")
+			again := r.guard(promql.Query{Text: text, Expr: expr, Checked: true}, "rules[0].metricsQuery")
 			if again != first {
 				t.Error("the rewrite remembered differs")
 			}
