@@ -23,6 +23,13 @@ import (
 	"github.com/promgate/promgate/pkg/promql"
 )
 
+// DefaultMaxNamesInQuery bounds the object names put in one matcher's
+// regular expression alternation, unless configured otherwise
+// (--max-names-in-query): above it, the custom and resource providers
+// select whole namespaces (or every one) and filter the answer, so that a
+// request about thousands of objects sends a short query.
+const DefaultMaxNamesInQuery = 100
+
 // Querier runs instant PromQL queries. Backend failures are *prom.Error.
 type Querier interface {
 	Query(ctx context.Context, query string, ts time.Time) (model.Vector, error)

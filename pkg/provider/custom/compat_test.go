@@ -83,7 +83,7 @@ func TestPrometheusAdapterValues(t *testing.T) {
 				if s := v.DescribedObject.Name + "=" + v.Value.String(); s != tt.one {
 					t.Errorf("batch=%v: one %q, want %q (queries %q)", batch, s, tt.one, f.engine.Queries())
 				}
-				ok, why := f.p.Sharing(compatInfo)
+				ok, why := f.p.sharingOf(compatInfo)
 				if ok != tt.shared {
 					t.Errorf("shared = %v (%s), want %v", ok, why, tt.shared)
 				}

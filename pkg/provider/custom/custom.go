@@ -92,7 +92,7 @@ var _ cmprovider.CustomMetricsProvider = (*Provider)(nil)
 // New returns a Provider that sends its queries with run (whose Budget also
 // keeps the indexes of shared answers).
 func New(c Catalog, run *provider.Runner, objects ObjectLister, mapper apimeta.RESTMapper) *Provider {
-	return &Provider{catalog: c, run: run, objects: objects, mapper: mapper, MaxNamesInQuery: 100}
+	return &Provider{catalog: c, run: run, objects: objects, mapper: mapper, MaxNamesInQuery: provider.DefaultMaxNamesInQuery}
 }
 
 // ListAllMetrics lists the discovered metrics.
@@ -350,9 +350,9 @@ func SharingOf(tmpl *promql.Template, series, resourceLabel, namespaceLabel stri
 	return s
 }
 
-// Sharing reports whether requests for a metric share one query (see
+// sharingOf reports whether requests for a metric share one query (see
 // query) and, if not, why.
-func (p *Provider) Sharing(info cmprovider.CustomMetricInfo) (bool, string) {
+func (p *Provider) sharingOf(info cmprovider.CustomMetricInfo) (bool, string) {
 	r, err := p.lookup(info, p.catalog.Snapshot())
 	if err != nil {
 		return false, err.Error()

@@ -29,8 +29,6 @@ const (
 	// DefaultTimeout bounds one GetPodMetrics or GetNodeMetrics call when
 	// Options.Timeout is zero.
 	DefaultTimeout = 10 * time.Second
-	// DefaultMaxNamesInQuery is Options.MaxNamesInQuery when it is zero.
-	DefaultMaxNamesInQuery = 100
 	// DefaultWindow is the window reported when resourceRules.window is
 	// unset and the CPU query has no single range to take it from.
 	DefaultWindow = time.Minute
@@ -56,7 +54,7 @@ type Options struct {
 	// expression alternation. Above it a pod query selects whole namespaces
 	// (or every namespace) and a node query every node, and the result is
 	// filtered here: `kubectl top pod -A` on 10,000 pods sends a short query
-	// rather than a 10,000-name regex. Zero means DefaultMaxNamesInQuery.
+	// rather than a 10,000-name regex. Zero means provider.DefaultMaxNamesInQuery.
 	MaxNamesInQuery int
 	// Batch makes every pod query select all pods and every node query all
 	// nodes, whatever was asked, filtering the result here: all requests
@@ -135,7 +133,7 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 		p.timeout = DefaultTimeout
 	}
 	if p.maxNames == 0 {
-		p.maxNames = DefaultMaxNamesInQuery
+		p.maxNames = provider.DefaultMaxNamesInQuery
 	}
 	var err error
 	if p.window, err = window(time.Duration(rr.Window), cpu); err != nil {
@@ -195,6 +193,3 @@ func (p *Provider) Warnings() []string {
 	}
 	return out
 }
-
-// Window is the window reported with every value.
-func (p *Provider) Window() time.Duration { return p.window }

@@ -695,8 +695,8 @@ func TestNew(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			if p.Window() != tt.wantWindow {
-				t.Errorf("window %v, want %v", p.Window(), tt.wantWindow)
+			if p.window != tt.wantWindow {
+				t.Errorf("window %v, want %v", p.window, tt.wantWindow)
 			}
 		})
 	}
