@@ -37,12 +37,12 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 	defer cancel()
 	ts := p.runner.Clock()
 	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
-		part := promql.OneOfPart(r.nodeLabel, names)
-		if r.shareNode.OK {
-			part = p.oneOf(r.nodeLabel, names)
+		part := promql.OneOfPart(r.NodeLabel, names)
+		if r.ShareNode.OK {
+			part = p.oneOf(r.NodeLabel, names)
 		}
-		q, err := r.nodeQuery.Build(promql.Request{Parts: []promql.Part{part}, GroupBy: []string{r.nodeLabel}})
-		return []job{{query: r.query(r.path+".nodeQuery", q)}}, err
+		q, err := r.NodeQuery.Build(promql.Request{Parts: []promql.Part{part}, GroupBy: []string{r.NodeLabel}})
+		return []job{{query: queryOf(r, r.Path+".nodeQuery", q)}}, err
 	})
 	if err != nil {
 		return nil, err
@@ -74,10 +74,10 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 func (p *Provider) nodeData(results [2][]result, want map[string]*corev1.Node) map[string]*containerData {
 	data := make(map[string]*containerData, len(want))
 	p.gather(results, func(r *rule) unlabeledReport {
-		return unlabeledReport{r.path + ".nodeQuery", r.nodeLabel,
-			"kubectl top node prints <unknown> for nodes whose series lack it; check the scrape config's relabeling and " + r.path + ".resources"}
+		return unlabeledReport{r.Path + ".nodeQuery", r.NodeLabel,
+			"kubectl top node prints <unknown> for nodes whose series lack it; check the scrape config's relabeling and " + r.Path + ".resources"}
 	}, func(r *rule, _ result, s *model.Sample) (*containerData, bool) {
-		name := string(s.Metric[model.LabelName(r.nodeLabel)])
+		name := string(s.Metric[model.LabelName(r.NodeLabel)])
 		if name == "" {
 			return nil, false
 		}
@@ -98,7 +98,7 @@ func (p *Provider) nodeData(results [2][]result, want map[string]*corev1.Node) m
 // cannot.
 func (p *Provider) nodeMetrics(n *corev1.Node, d *containerData) (metrics.NodeMetrics, string) {
 	if d == nil {
-		return metrics.NodeMetrics{}, fmt.Sprintf("the queries returned no series with %s=%q", p.primary().nodeLabel, n.Name)
+		return metrics.NodeMetrics{}, fmt.Sprintf("the queries returned no series with %s=%q", p.primary().NodeLabel, n.Name)
 	}
 	usage, ts, reason := p.usage(&d.values[0], &d.values[1])
 	if reason != "" {

@@ -90,20 +90,20 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 // or, as prometheus-adapter sends them, one per namespace, whose samples
 // need no namespace label.
 func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
-	field := r.path + ".containerQuery"
-	if r.shareContainer.OK {
-		req := promql.Request{Parts: []promql.Part{p.oneOf(r.namespaceLabel, set.namespaces), p.oneOf(r.podLabel, set.names)},
-			GroupBy: r.sharedPodGroupBy()}
-		q, err := r.containerQuery.Build(req)
-		return []job{{query: r.query(field, q)}}, err
+	field := r.Path + ".containerQuery"
+	if r.ShareContainer.OK {
+		req := promql.Request{Parts: []promql.Part{p.oneOf(r.NamespaceLabel, set.namespaces), p.oneOf(r.PodLabel, set.names)},
+			GroupBy: r.SharedPodGroupBy()}
+		q, err := r.ContainerQuery.Build(req)
+		return []job{{query: queryOf(r, field, q)}}, err
 	}
 	jobs := make([]job, 0, len(set.byNamespace))
 	for _, ns := range set.namespaces {
-		q, err := r.containerQuery.Build(r.podRequest(ns, distinct(set.byNamespace[ns])))
+		q, err := r.ContainerQuery.Build(r.PodRequest(ns, distinct(set.byNamespace[ns])))
 		if err != nil {
 			return nil, err
 		}
-		jobs = append(jobs, job{query: r.query(field, q), namespace: ns})
+		jobs = append(jobs, job{query: queryOf(r, field, q), namespace: ns})
 	}
 	return jobs, nil
 }
@@ -114,14 +114,14 @@ func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 func (p *Provider) podData(results [2][]result, set podSet) map[podKey]map[string]*containerData {
 	data := make(map[podKey]map[string]*containerData, len(set.want))
 	p.gather(results, func(r *rule) unlabeledReport {
-		return unlabeledReport{r.path + ".containerQuery", fmt.Sprintf("%s and %s", r.namespaceLabel, r.podLabel),
+		return unlabeledReport{r.Path + ".containerQuery", fmt.Sprintf("%s and %s", r.NamespaceLabel, r.PodLabel),
 			"these series cannot be attributed to pods"}
 	}, func(r *rule, res result, s *model.Sample) (*containerData, bool) {
 		ns := res.namespace
 		if ns == "" {
-			ns = string(s.Metric[model.LabelName(r.namespaceLabel)])
+			ns = string(s.Metric[model.LabelName(r.NamespaceLabel)])
 		}
-		name := string(s.Metric[model.LabelName(r.podLabel)])
+		name := string(s.Metric[model.LabelName(r.PodLabel)])
 		if ns == "" || name == "" {
 			return nil, false
 		}
@@ -129,7 +129,7 @@ func (p *Provider) podData(results [2][]result, set podSet) map[podKey]map[strin
 		if _, ok := set.want[k]; !ok {
 			return nil, true // another pod of a namespace-wide query
 		}
-		c := string(s.Metric[model.LabelName(r.containerLabel)])
+		c := string(s.Metric[model.LabelName(r.ContainerLabel)])
 		if c == "" || c == pauseContainer {
 			return nil, true
 		}

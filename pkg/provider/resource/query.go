@@ -23,9 +23,9 @@ type job struct {
 	namespace string
 }
 
-// query is q of the rule's field, as the provider sends it.
-func (r *rule) query(field string, q promql.Query) provider.Query {
-	return provider.Query{API: provider.ResourceAPI, Metric: strings.TrimPrefix(r.path, "resourceRules."), Field: field, Query: q}
+// queryOf is q of the rule's field, as the provider sends it.
+func queryOf(r *rule, field string, q promql.Query) provider.Query {
+	return provider.Query{API: provider.ResourceAPI, Metric: strings.TrimPrefix(r.Path, "resourceRules."), Field: field, Query: q}
 }
 
 // result is a job's answer.
@@ -51,7 +51,7 @@ func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule
 		}
 		jobs, err := build(r)
 		if err != nil {
-			field := r.path
+			field := r.Path
 			if len(jobs) > 0 {
 				field = jobs[0].query.Field
 			}

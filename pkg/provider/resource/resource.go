@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/klog/v2"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
@@ -23,6 +22,7 @@ import (
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
+	"github.com/promgate/promgate/pkg/rules"
 )
 
 const (
@@ -37,12 +37,6 @@ const (
 // pauseContainer is the name cAdvisor gives the sandbox (pause) container
 // under dockershim; containerd and CRI-O report it without a container name.
 const pauseContainer = "POD"
-
-var (
-	podsResource       = corev1.Resource("pods")
-	nodesResource      = corev1.Resource("nodes")
-	namespacesResource = corev1.Resource("namespaces")
-)
 
 // Options tune a Provider. The zero value gives the defaults.
 type Options struct {
@@ -105,10 +99,10 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 	var cpu, mem *rule
 	var cerr, merr error
 	if !rr.CPU.IsZero() {
-		cpu, cerr = compileRule("resourceRules.cpu", rr.CPU, mapper, opts.Dialect)
+		cpu, cerr = rules.CompileResourceRule("resourceRules.cpu", rr.CPU, mapper, opts.Dialect)
 	}
 	if !rr.Memory.IsZero() {
-		mem, merr = compileRule("resourceRules.memory", rr.Memory, mapper, opts.Dialect)
+		mem, merr = rules.CompileResourceRule("resourceRules.memory", rr.Memory, mapper, opts.Dialect)
 	}
 	if err := errors.Join(cerr, merr); err != nil {
 		return nil, err
@@ -150,7 +144,7 @@ func window(configured time.Duration, cpu *rule) (time.Duration, error) {
 	var rng time.Duration
 	var ok bool
 	if cpu != nil {
-		built, err := cpu.containerQuery.Build(cpu.podRequest("default", []string{"p"}))
+		built, err := cpu.ContainerQuery.Build(cpu.PodRequest("default", []string{"p"}))
 		if err != nil { // compileRule rendered the same template already
 			return 0, config.Fieldf("resourceRules.cpu.containerQuery", "%v", err)
 		}
@@ -178,7 +172,7 @@ func (p *Provider) Sharing() []string {
 		if r == nil {
 			continue
 		}
-		out = append(out, r.path+".containerQuery: "+r.shareContainer.String(), r.path+".nodeQuery: "+r.shareNode.String())
+		out = append(out, r.Path+".containerQuery: "+r.ShareContainer.String(), r.Path+".nodeQuery: "+r.ShareNode.String())
 	}
 	return out
 }
