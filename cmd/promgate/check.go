@@ -18,6 +18,7 @@ import (
 	"github.com/promgate/promgate/pkg/provider/external"
 	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/rules"
+	"github.com/promgate/promgate/pkg/server"
 )
 
 func newCheckCommand() *cobra.Command {
@@ -87,7 +88,7 @@ func checkConfig(cfg *config.Config) ([]string, error) {
 		return nil, err
 	}
 	var report []string
-	for _, w := range configWarnings(cfg, customRules, externalRules) {
+	for _, w := range server.ConfigWarnings(cfg, customRules, externalRules) {
 		report = append(report, "warning: "+w)
 	}
 	for _, r := range append(append([]*rules.Rule(nil), customRules...), externalRules...) {
@@ -141,19 +142,6 @@ func ruleSharing(r *rules.Rule, mapper apimeta.RESTMapper) []string {
 			ns = ""
 		}
 		out = append(out, r.Path+".metricsQuery for "+gr.String()+": "+custom.SharingOf(r.Query, "some_metric", rl, ns).String())
-	}
-	return out
-}
-
-// configWarnings gathers what prometheus-adapter loads but promgate
-// cannot check statically: config fields and query templates.
-func configWarnings(cfg *config.Config, customRules, externalRules []*rules.Rule) []string {
-	var out []string
-	for _, w := range cfg.Warnings() {
-		out = append(out, w.String())
-	}
-	for _, r := range append(append([]*rules.Rule(nil), customRules...), externalRules...) {
-		out = append(out, r.Warnings...)
 	}
 	return out
 }

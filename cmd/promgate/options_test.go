@@ -98,22 +98,24 @@ func TestServeOptionsValidate(t *testing.T) {
 
 func TestPromOptionsHeaders(t *testing.T) {
 	o := newServeOptions()
-	o.headers = []string{"X-Scope-OrgID=a", "x-extra=1", " X-Extra =2=3", "X-Empty="}
-	po, err := o.promOptions()
+	o.Prometheus.Headers = []string{"X-Scope-OrgID=a", "x-extra=1", " X-Extra =2=3", "X-Empty="}
+	cfg, err := o.ServerConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Names are canonical, so that repeated headers keep every value in order.
 	want := map[string][]string{"X-Scope-Orgid": {"a"}, "X-Extra": {"1", "2=3"}, "X-Empty": {""}}
-	if !reflect.DeepEqual(po.Headers, want) {
-		t.Errorf("headers = %q, want %q", po.Headers, want)
+	if !reflect.DeepEqual(cfg.Prometheus.Headers, want) {
+		t.Errorf("headers = %q, want %q", cfg.Prometheus.Headers, want)
 	}
-	if o.prom.Headers != nil {
-		t.Errorf("promOptions changed the options: %q", o.prom.Headers)
+	if o.Prometheus.Client.Headers != nil {
+		t.Errorf("ServerConfig changed the options: %q", o.Prometheus.Client.Headers)
 	}
 }
 
-func TestComplete(t *testing.T) {
+// TestDisableHTTP2: --disable-http2 reaches the apiserver's secure
+// serving options in the server's configuration.
+func TestDisableHTTP2(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		want bool
@@ -128,8 +130,11 @@ func TestComplete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.complete()
-		if got := o.base.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving; got != tt.want {
+		cfg, err := o.ServerConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Adapter.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving; got != tt.want {
 			t.Errorf("%q: HTTP/2 disabled = %v, want %v", tt.args, got, tt.want)
 		}
 	}
@@ -170,8 +175,8 @@ func TestLimitFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.limits != tt.want {
-				t.Errorf("limits %+v, want %+v", o.limits, tt.want)
+			if o.Prometheus.Limits != tt.want {
+				t.Errorf("limits %+v, want %+v", o.Prometheus.Limits, tt.want)
 			}
 			if errs := o.Validate(); len(errs) > 0 {
 				t.Errorf("Validate() = %q, want no errors", errs)
@@ -183,7 +188,7 @@ func TestLimitFlags(t *testing.T) {
 // TestLimitFlagsHelp: each answer limit's help gives its default, which
 // is pkg/prom's, and what negative means.
 func TestLimitFlagsHelp(t *testing.T) {
-	fs := newServeOptions().flags()
+	fs := allFlags(newServeOptions())
 	for _, tt := range []struct{ flag, def string }{
 		{prom.FlagMaxResponseBytes, "0: 64 MiB"},
 		{prom.FlagMaxSamples, fmt.Sprintf("0: %s", thousands(prom.DefaultMaxSamples))},
@@ -235,8 +240,8 @@ func TestQueryCacheTTL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.cacheAuto != tt.auto || o.cacheTTL != tt.ttl {
-				t.Errorf("auto %v, TTL %v; want %v, %v", o.cacheAuto, o.cacheTTL, tt.auto, tt.ttl)
+			if o.Cache.Auto != tt.auto || o.Cache.TTL != tt.ttl {
+				t.Errorf("auto %v, TTL %v; want %v, %v", o.Cache.Auto, o.Cache.TTL, tt.auto, tt.ttl)
 			}
 		})
 	}

@@ -23,14 +23,14 @@ func newRootCommand(o *serveOptions, serve func(*serveOptions) error) *cobra.Com
 		}
 		return serve(o)
 	}
-	fs := o.flags()
+	fss := o.Flags()
 	serveCmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the metrics API server (the default)",
 		Args:  legacyArgs,
 		RunE:  run,
 	}
-	serveCmd.Flags().AddFlagSet(fs)
+	addFlagSets(serveCmd, fss)
 	root := &cobra.Command{
 		Use:   "promgate",
 		Short: "Serve the Kubernetes metrics APIs from Prometheus",
@@ -45,14 +45,23 @@ prometheus-adapter, and a leading argument naming prometheus-adapter's binary
 		Args:         legacyArgs,
 		RunE:         run,
 	}
-	root.Flags().AddFlagSet(fs)
+	addFlagSets(root, fss)
 	root.AddCommand(serveCmd, newCheckCommand(), newExplainCommand())
 	// What component-base's cli.Run also does, so that the command parses
 	// the same however it is run: -v, --vmodule and --log-flush-frequency
 	// for every subcommand, and "_" accepted for "-" in flag names.
 	root.SetGlobalNormalizationFunc(cliflag.WordSepNormalizeFunc)
 	logs.AddFlags(root.PersistentFlags())
+	setSectionedHelp(root, fss)
+	setSectionedHelp(serveCmd, fss)
 	return root
+}
+
+// addFlagSets adds every section of fss to cmd's flags.
+func addFlagSets(cmd *cobra.Command, fss cliflag.NamedFlagSets) {
+	for _, name := range fss.Order {
+		cmd.Flags().AddFlagSet(fss.FlagSets[name])
+	}
 }
 
 // legacyBinaryNames are the base names of prometheus-adapter's binary.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 )
 
@@ -194,23 +195,32 @@ func execute(args ...string) (*serveOptions, bool, error) {
 	return o, served, root.Execute()
 }
 
+// allFlags is every flag of o, in one set.
+func allFlags(o *serveOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("promgate", pflag.ContinueOnError)
+	for _, f := range o.Flags().FlagSets {
+		fs.AddFlagSet(f)
+	}
+	return fs
+}
+
 func TestChartArgs(t *testing.T) {
 	log := resetKlog(t).capture(t)
 	o, served, err := execute(chartArgs...)
 	if err != nil || !served {
 		t.Fatalf("promgate %s: served %v, error %v", strings.Join(chartArgs, " "), served, err)
 	}
-	ss := o.base.CustomMetricsAdapterServerOptions.SecureServing
+	ss := o.Server.Adapter.CustomMetricsAdapterServerOptions.SecureServing
 	for _, c := range []struct {
 		flag      string
 		got, want any
 	}{
 		{"--secure-port", ss.BindPort, 6443},
 		{"--cert-dir", ss.ServerCert.CertDirectory, "/tmp/cert"},
-		{"--prometheus-url", o.prom.URL, "http://prometheus.default.svc:9090/"},
-		{"--metrics-relist-interval", o.relistInterval, time.Minute},
+		{"--prometheus-url", o.Prometheus.Client.URL, "http://prometheus.default.svc:9090/"},
+		{"--metrics-relist-interval", o.Discovery.RelistInterval, time.Minute},
 		{"--v", bool(klog.V(4).Enabled()) && !klog.V(5).Enabled(), true},
-		{"--config", o.configFile, "/etc/adapter/config.yaml"},
+		{"--config", o.Config.File, "/etc/adapter/config.yaml"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.flag, c.got, c.want)
@@ -243,13 +253,16 @@ func TestEveryAdapterFlag(t *testing.T) {
 		if err != nil || !served {
 			t.Fatalf("promgate %.40s...: served %v, error %v", strings.Join(args, " "), served, err)
 		}
-		o.complete()
-		ss := o.base.CustomMetricsAdapterServerOptions.SecureServing
-		if !ss.DisableHTTP2Serving || !o.disableHTTP2 {
+		cfg, err := o.ServerConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss := cfg.Adapter.CustomMetricsAdapterServerOptions.SecureServing
+		if !ss.DisableHTTP2Serving || !o.Server.DisableHTTP2 {
 			t.Errorf("--disable-http2 did not disable HTTP/2 serving")
 		}
-		if o.prom.Verb != "GET" || o.maxAge != 20*time.Minute || o.base.RemoteKubeConfigFile != "/etc/lister/kubeconfig" || len(o.headers) != 2 {
-			t.Errorf("flags not applied: verb %q, max age %s, lister kubeconfig %q, headers %d", o.prom.Verb, o.maxAge, o.base.RemoteKubeConfigFile, len(o.headers))
+		if cfg.Prometheus.Verb != "GET" || cfg.Discovery.MaxAge != 20*time.Minute || cfg.Adapter.RemoteKubeConfigFile != "/etc/lister/kubeconfig" || len(cfg.Prometheus.Headers) != 2 {
+			t.Errorf("flags not applied: verb %q, max age %s, lister kubeconfig %q, headers %d", cfg.Prometheus.Verb, cfg.Discovery.MaxAge, cfg.Adapter.RemoteKubeConfigFile, len(cfg.Prometheus.Headers))
 		}
 	}
 }
@@ -295,7 +308,7 @@ func TestArgs(t *testing.T) {
 
 func TestDefaultsDocumented(t *testing.T) {
 	// Defaults that differ from prometheus-adapter's on purpose say so.
-	fs := newServeOptions().flags()
+	fs := allFlags(newServeOptions())
 	for name, want := range map[string]string{
 		"prometheus-url":          "http://localhost:9090/",
 		"prometheus-verb":         "POST",

@@ -2,19 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/rest"
 )
 
 // malformedSecrets are configurations with a credential where the schema
@@ -63,68 +54,6 @@ func TestCheckQuotesNoSecret(t *testing.T) {
 			}
 			if !strings.Contains(printed, tt.field) {
 				t.Errorf("check does not name %s:\n%s", tt.field, printed)
-			}
-		})
-	}
-}
-
-// TestRefusedEventQuotesNoSecret: the Event recorded on promgate's Pod
-// for a refused reload names the field and quotes nothing of the
-// credential.
-func TestRefusedEventQuotesNoSecret(t *testing.T) {
-	var (
-		mu       sync.Mutex
-		messages []string
-	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var ev corev1.Event
-		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/namespaces/promgate/events") || json.Unmarshal(body, &ev) != nil {
-			t.Errorf("unexpected request %s %s (%s)", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
-			http.Error(w, "unexpected request", http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		messages = append(messages, ev.Message)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = w.Write(body)
-	}))
-	defer srv.Close()
-	t.Setenv("POD_NAME", "promgate-0")
-	t.Setenv("POD_NAMESPACE", "promgate")
-	for _, tt := range malformedSecrets {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "promgate.yaml")
-			if err := os.WriteFile(path, []byte("rules: []\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			o := &serveOptions{configFile: path}
-			w := o.reloader(nil, nil, nil, nil, &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}})
-			if w.Refused == nil {
-				t.Fatal("no Event recorder")
-			}
-			if err := w.Start(); err != nil {
-				t.Fatal(err)
-			}
-			writeBackendConfig(t, path, tt.config)
-			mu.Lock()
-			messages = nil
-			mu.Unlock()
-			if w.Check(context.Background(), false) {
-				t.Fatal("the configuration was applied")
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(messages) != 1 {
-				t.Fatalf("%d Events, want 1", len(messages))
-			}
-			if quotes(messages[0], tt.secret) {
-				t.Errorf("the Event quotes the credential: %s", messages[0])
-			}
-			if !strings.Contains(messages[0], tt.field) {
-				t.Errorf("the Event does not name %s: %s", tt.field, messages[0])
 			}
 		})
 	}
