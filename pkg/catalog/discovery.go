@@ -13,10 +13,8 @@ import (
 	"github.com/promgate/promgate/pkg/rules"
 )
 
-// Method is config.Method, the discovery method.
-//
-// Deprecated: use config.Method; the alias stays until cmd/promgate and
-// pkg/server use config's.
+// Method is config.Method, the discovery method: an alias kept until
+// cmd/promgate and pkg/server use config's.
 type Method = config.Method
 
 // The discovery methods, config's.
@@ -26,9 +24,7 @@ const (
 	MethodSeries = config.MethodSeries
 )
 
-// ParseMethod is config.ParseMethod.
-//
-// Deprecated: use config.ParseMethod.
+// ParseMethod is config.ParseMethod, kept until its callers use config's.
 func ParseMethod(s string) (Method, error) { return config.ParseMethod(s) }
 
 // Discoverer runs discovery periodically and holds the latest Snapshot.

@@ -189,43 +189,16 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 		return 0, fmt.Errorf("%w: it is not a PromQL selector: %v", errQueryUnsupported, err)
 	}
 	p := &indexPlan{il: il, start: start, end: end}
-	// The names, and the backend's label names, at once.
-	var names, all []string
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		names, err = p.names(gctx, base)
-		return err
-	})
-	if relevant != nil { // external rules: names only
-		g.Go(func() (err error) {
-			all, err = p.labelNames(gctx, nil)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	names, all, err := p.namesAndLabels(ctx, base, relevant != nil)
+	if err != nil {
 		return p.count(), err
 	}
-	// A backend that ignores match[] answers names the selector excludes.
-	for _, n := range names {
-		for _, m := range base {
-			if m.Name == model.MetricNameLabel && !m.Matches(n) {
-				return p.count(), fmt.Errorf("%w: it answered metric %q for %s", errUnsupported, n, query)
-			}
-		}
+	if err := matchHonoured(names, base, query); err != nil {
+		return p.count(), err
 	}
 	var carried, undecided []string // carried: by every series of query
 	if len(names) > 0 {
-		for _, l := range all {
-			if l == model.MetricNameLabel || !relevant(l) {
-				continue
-			}
-			switch c, known := decided(base, l); {
-			case known && c:
-				carried = append(carried, l)
-			case !known:
-				undecided = append(undecided, l)
-			}
-		}
+		carried, undecided = candidates(base, all, relevant)
 	}
 	if len(undecided) > maxCandidates {
 		ls, err := p.labelNames(ctx, base)
@@ -234,23 +207,9 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 		}
 		undecided = intersect(undecided, ls)
 	}
-	carriers := make([][]string, len(undecided)) // names with series carrying undecided[i]
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(planConcurrency)
-	for i, l := range undecided {
-		g.Go(func() (err error) {
-			carriers[i], err = p.names(gctx, with(base, l, labels.MatchNotEqual))
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	byName, err := p.carriers(ctx, base, undecided)
+	if err != nil {
 		return p.count(), err
-	}
-	byName := make(map[string][]string, len(names))
-	for i, l := range undecided {
-		for _, n := range carriers[i] {
-			byName[n] = append(byName[n], l)
-		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
@@ -259,6 +218,81 @@ func indexShapes(ctx context.Context, il IndexLister, query string, start, end t
 		emit(n, lbls)
 	}
 	return p.count(), nil
+}
+
+// namesAndLabels asks, at once, the metric names of base and, when
+// withLabels is set, the backend's label names (external rules need names
+// only).
+func (p *indexPlan) namesAndLabels(ctx context.Context, base []*labels.Matcher, withLabels bool) (names, all []string, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		names, err = p.names(gctx, base)
+		return err
+	})
+	if withLabels {
+		g.Go(func() (err error) {
+			all, err = p.labelNames(gctx, nil)
+			return err
+		})
+	}
+	err = g.Wait()
+	return names, all, err
+}
+
+// matchHonoured fails when names holds one that base's __name__ matchers
+// exclude: a backend that ignores match[] answers those.
+func matchHonoured(names []string, base []*labels.Matcher, query string) error {
+	for _, n := range names {
+		for _, m := range base {
+			if m.Name == model.MetricNameLabel && !m.Matches(n) {
+				return fmt.Errorf("%w: it answered metric %q for %s", errUnsupported, n, query)
+			}
+		}
+	}
+	return nil
+}
+
+// candidates sorts the relevant labels of all (the backend's label names)
+// by what base alone says of them: carried by every series of base, or
+// undecided (to ask about). Those base excludes are neither.
+func candidates(base []*labels.Matcher, all []string, relevant func(string) bool) (carried, undecided []string) {
+	for _, l := range all {
+		if l == model.MetricNameLabel || !relevant(l) {
+			continue
+		}
+		switch c, known := decided(base, l); {
+		case known && c:
+			carried = append(carried, l)
+		case !known:
+			undecided = append(undecided, l)
+		}
+	}
+	return carried, undecided
+}
+
+// carriers asks, per label of undecided, which metric names of base have
+// series carrying it, planConcurrency requests at a time, and returns the
+// labels by name, in undecided's order.
+func (p *indexPlan) carriers(ctx context.Context, base []*labels.Matcher, undecided []string) (map[string][]string, error) {
+	carriers := make([][]string, len(undecided)) // names with series carrying undecided[i]
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(planConcurrency)
+	for i, l := range undecided {
+		g.Go(func() (err error) {
+			carriers[i], err = p.names(gctx, with(base, l, labels.MatchNotEqual))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	byName := make(map[string][]string)
+	for i, l := range undecided {
+		for _, n := range carriers[i] {
+			byName[n] = append(byName[n], l)
+		}
+	}
+	return byName, nil
 }
 
 // probe asks for the names of a metric no series has: a backend that

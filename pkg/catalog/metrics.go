@@ -132,39 +132,49 @@ func observe(snap *Snapshot, results map[seriesKey]queryResult, took time.Durati
 	}
 	current := make(map[string]bool, len(snap.Reports))
 	for _, rep := range snap.Reports {
-		res := results[seriesKey{rep.Backend, rep.SeriesQuery}]
 		current[rep.Path] = true
-		ruleSeries.WithLabelValues(rep.Path).Set(float64(rep.Series))
-		byKind := map[string]int{}
-		for reason, n := range rep.Dropped {
-			byKind[DropKind(reason)] += n
-		}
-		for _, k := range dropKinds {
-			ruleDropped.WithLabelValues(rep.Path, k).Set(float64(byKind[k]))
-		}
-		ruleMetrics.WithLabelValues(rep.Path).Set(float64(served[rep.Path]))
-		ruleDuration.WithLabelValues(rep.Path).Set(res.took.Seconds())
-		for _, m := range []Method{MethodIndex, MethodSeries} {
-			v := 0.0
-			if res.method == m {
-				v = 1
-			}
-			ruleMethod.WithLabelValues(rep.Path, string(m)).Set(v)
-		}
-		ruleRequests.WithLabelValues(rep.Path).Set(float64(res.requests))
-		failing := 0.0
-		if res.err != nil {
-			failing = 1
-			ruleErrors.WithLabelValues(rep.Path, string(prom.KindOf(res.err))).Inc()
-		}
-		ruleFailing.WithLabelValues(rep.Path).Set(failing)
-		last := 0.0
-		if !rep.LastSuccess.IsZero() {
-			last = float64(rep.LastSuccess.UnixNano()) / 1e9
-		}
-		ruleLastSuccess.WithLabelValues(rep.Path).Set(last)
+		observeRule(rep, results[seriesKey{rep.Backend, rep.SeriesQuery}], served[rep.Path])
 	}
+	forgetRules(current)
+}
 
+// observeRule sets the self-metrics of one rule from its report, the
+// result of its seriesQuery and how many metrics it serves.
+func observeRule(rep RuleReport, res queryResult, served int) {
+	ruleSeries.WithLabelValues(rep.Path).Set(float64(rep.Series))
+	byKind := map[string]int{}
+	for reason, n := range rep.Dropped {
+		byKind[DropKind(reason)] += n
+	}
+	for _, k := range dropKinds {
+		ruleDropped.WithLabelValues(rep.Path, k).Set(float64(byKind[k]))
+	}
+	ruleMetrics.WithLabelValues(rep.Path).Set(float64(served))
+	ruleDuration.WithLabelValues(rep.Path).Set(res.took.Seconds())
+	for _, m := range []Method{MethodIndex, MethodSeries} {
+		v := 0.0
+		if res.method == m {
+			v = 1
+		}
+		ruleMethod.WithLabelValues(rep.Path, string(m)).Set(v)
+	}
+	ruleRequests.WithLabelValues(rep.Path).Set(float64(res.requests))
+	failing := 0.0
+	if res.err != nil {
+		failing = 1
+		ruleErrors.WithLabelValues(rep.Path, string(prom.KindOf(res.err))).Inc()
+	}
+	ruleFailing.WithLabelValues(rep.Path).Set(failing)
+	last := 0.0
+	if !rep.LastSuccess.IsZero() {
+		last = float64(rep.LastSuccess.UnixNano()) / 1e9
+	}
+	ruleLastSuccess.WithLabelValues(rep.Path).Set(last)
+}
+
+// forgetRules deletes the series of the rules the last observe set that
+// are not in current (a reload removed them), and remembers current.
+func forgetRules(current map[string]bool) {
 	observed.Lock()
 	defer observed.Unlock()
 	for p := range observed.rules {
