@@ -30,7 +30,9 @@ type Config struct {
 // DiscoveryRule describes which series become which metric and how a request
 // for that metric turns into PromQL.
 type DiscoveryRule struct {
-	// SeriesQuery is a Prometheus series selector, sent to /api/v1/series.
+	// SeriesQuery is a Prometheus series selector, sent as match[] to
+	// /api/v1/series or, with the index or auto discovery method, to
+	// /api/v1/labels and /api/v1/label/__name__/values.
 	SeriesQuery string `json:"seriesQuery" yaml:"seriesQuery"`
 	// SeriesFilters are extra regular expressions on the series name.
 	SeriesFilters []RegexFilter `json:"seriesFilters,omitempty" yaml:"seriesFilters,omitempty"`

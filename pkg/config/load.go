@@ -227,6 +227,10 @@ func coercions(data []byte, cfg *Config) []Warning {
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
+// walkCoercions appends to out the coercions of node, the YAML tree at
+// path, decoded into v: a non-string scalar in a string field, a
+// non-string key of a map with string keys. It skips what decodes itself
+// (a yaml.Unmarshaler) and what v does not hold.
 func walkCoercions(path string, node any, v reflect.Value, out *[]Warning) {
 	if node == nil {
 		return
@@ -240,63 +244,68 @@ func walkCoercions(path string, node any, v reflect.Value, out *[]Warning) {
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		return
 	}
-	join := func(field string) string {
-		if path == "" {
-			return field
-		}
-		return path + "." + field
-	}
 	switch v.Kind() {
 	case reflect.String:
 		if _, ok := node.(string); !ok {
 			*out = append(*out, Warning{Path: path, Message: fmt.Sprintf("YAML %s read as the string %q; quote it to say so", yamlKind(node), v.String())})
 		}
 	case reflect.Struct:
-		m, ok := node.(map[any]any)
-		if !ok {
-			return
-		}
-		t := v.Type()
-		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			if child, ok := m[name]; ok {
-				walkCoercions(join(name), child, v.Field(i), out)
-			}
+		if m, ok := node.(map[any]any); ok {
+			walkStruct(path, m, v, out)
 		}
 	case reflect.Slice:
-		s, ok := node.([]any)
-		if !ok {
-			return
-		}
-		for i := 0; i < len(s) && i < v.Len(); i++ {
-			walkCoercions(fmt.Sprintf("%s[%d]", path, i), s[i], v.Index(i), out)
+		if s, ok := node.([]any); ok {
+			for i := 0; i < len(s) && i < v.Len(); i++ {
+				walkCoercions(fmt.Sprintf("%s[%d]", path, i), s[i], v.Index(i), out)
+			}
 		}
 	case reflect.Map:
-		m, ok := node.(map[any]any)
-		if !ok || v.Type().Key().Kind() != reflect.String {
-			return
-		}
-		keys := make([]any, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
-		for _, k := range keys {
-			text := fmt.Sprint(k)
-			p := fmt.Sprintf("%s[%q]", path, text)
-			if _, ok := k.(string); !ok {
-				*out = append(*out, Warning{Path: p, Message: fmt.Sprintf("YAML %s key read as a string (its text as written); quote it to say so", yamlKind(k))})
-			}
-			if child := v.MapIndex(reflect.ValueOf(text).Convert(v.Type().Key())); child.IsValid() {
-				walkCoercions(p, m[k], child, out)
-			}
+		if m, ok := node.(map[any]any); ok && v.Type().Key().Kind() == reflect.String {
+			walkMap(path, m, v, out)
 		}
 	}
 }
 
+// walkStruct walks the fields of struct v that m sets, by their yaml name.
+func walkStruct(path string, m map[any]any, v reflect.Value, out *[]Warning) {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if child, ok := m[name]; ok {
+			field := name
+			if path != "" {
+				field = path + "." + name
+			}
+			walkCoercions(field, child, v.Field(i), out)
+		}
+	}
+}
+
+// walkMap walks the entries of m, decoded into v, a map with string keys,
+// in the order of their keys' text, and reports the keys that are not
+// YAML strings.
+func walkMap(path string, m map[any]any, v reflect.Value, out *[]Warning) {
+	keys := make([]any, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+	for _, k := range keys {
+		text := fmt.Sprint(k)
+		p := fmt.Sprintf("%s[%q]", path, text)
+		if _, ok := k.(string); !ok {
+			*out = append(*out, Warning{Path: p, Message: fmt.Sprintf("YAML %s key read as a string (its text as written); quote it to say so", yamlKind(k))})
+		}
+		if child := v.MapIndex(reflect.ValueOf(text).Convert(v.Type().Key())); child.IsValid() {
+			walkCoercions(p, m[k], child, out)
+		}
+	}
+}
+
+// yamlKind names the YAML type of a decoded scalar, for warnings.
 func yamlKind(v any) string {
 	switch v.(type) {
 	case bool:
