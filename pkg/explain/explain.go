@@ -318,18 +318,7 @@ func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Repo
 	snap := e.Catalog.Snapshot()
 	rep := &Report{Request: req, Discovery: snap.Time, Served: []Serving{}, Rules: []RuleFinding{}}
 	if req.Metric == "" {
-		rep.Reports = make([]catalog.RuleReport, len(snap.Reports))
-		for i, rr := range snap.Reports {
-			rr.Err = discoveryFailure(rr.Err)
-			if !scope.Wide {
-				rr.Examples = nil
-			}
-			rep.Reports[i] = rr
-		}
-		rep.Served = e.served(snap, "")
-		if !scope.Wide {
-			rep.Notes = append(rep.Notes, scope.Withheld)
-		}
+		e.overview(rep, snap, scope)
 		return rep, nil
 	}
 	var objSel, metricSel labels.Selector
@@ -350,6 +339,37 @@ func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Repo
 		}
 	}
 	probes := e.prober(ctx, req.Metric, scope.Wide)
+	if err := e.findings(ctx, rep, snap, tgt, probes); err != nil {
+		return nil, err
+	}
+	e.notes(rep, scope, probes)
+	e.addPlan(ctx, rep, tgt, objSel, metricSel)
+	return rep, nil
+}
+
+// overview fills rep, a report on no metric in particular, with every
+// rule's discovery report and every metric served.
+func (e *Explainer) overview(rep *Report, snap *catalog.Snapshot, scope Scope) {
+	rep.Reports = make([]catalog.RuleReport, len(snap.Reports))
+	for i, rr := range snap.Reports {
+		rr.Err = discoveryFailure(rr.Err)
+		if !scope.Wide {
+			rr.Examples = nil
+		}
+		rep.Reports[i] = rr
+	}
+	rep.Served = e.served(snap, "")
+	if !scope.Wide {
+		rep.Notes = append(rep.Notes, scope.Withheld)
+	}
+}
+
+// findings adds to rep what each rule that could give its metric did with
+// it: the custom rules unless the request is external, the external ones
+// unless it names a resource. Its only error is ctx's end while waiting
+// for the turn its probes need.
+func (e *Explainer) findings(ctx context.Context, rep *Report, snap *catalog.Snapshot, tgt target, probes *prober) error {
+	req := rep.Request
 	customRules, externalRules := e.Custom, e.External
 	if customRules == nil && externalRules == nil {
 		customRules, externalRules = snap.CustomRules, snap.ExternalRules
@@ -358,10 +378,12 @@ func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Repo
 	if probes.on {
 		// One turn for all of this report's probes, given back before
 		// the plan, whose query has the engine's limit.
+		var err error
 		if release, err = e.acquire(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	defer release()
 	if !req.External {
 		for i, r := range customRules {
 			if f, ok := e.customFinding(snap, r, reportFor(snap, r.Path, i), req.Metric, tgt, probes); ok {
@@ -376,21 +398,32 @@ func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Repo
 			}
 		}
 	}
-	release()
+	return nil
+}
+
+// notes adds to rep why it may say less than the reader expects: what its
+// scope withheld, no rule giving the metric, probes that failed.
+func (e *Explainer) notes(rep *Report, scope Scope, probes *prober) {
 	switch {
 	case !scope.Wide:
 		rep.Notes = append(rep.Notes, scope.Withheld)
 	case len(rep.Rules) == 0:
 		what := "no rule's series give this metric"
 		if probes.on {
-			what += fmt.Sprintf(", and no series named %s within %s matches a rule's seriesQuery", req.Metric, e.lookback())
+			what += fmt.Sprintf(", and no series named %s within %s matches a rule's seriesQuery", rep.Request.Metric, e.lookback())
 		}
 		rep.Notes = append(rep.Notes, what+"; a rule that renames series (name.as) shows the series it dropped under the full discovery (omit metric)")
 	}
 	if probes.err != "" {
 		rep.Notes = append(rep.Notes, "asking Prometheus for series named like the metric failed "+probes.err)
 	}
+}
 
+// addPlan adds to rep the query the request would send, from the
+// external or the custom planner, or a note on what the request lacks
+// for one.
+func (e *Explainer) addPlan(ctx context.Context, rep *Report, tgt target, objSel, metricSel labels.Selector) {
+	req := rep.Request
 	switch {
 	case req.External && e.ExternalPlanner != nil:
 		p, err := e.ExternalPlanner.Plan(ctx, req.Namespace, objSel, cmprovider.ExternalMetricInfo{Metric: req.Metric}, req.Run)
@@ -407,7 +440,6 @@ func (e *Explainer) Scoped(ctx context.Context, req Request, scope Scope) (*Repo
 	case req.Resource == "" && !req.External:
 		rep.Notes = append(rep.Notes, "add resource= (or external=true) and namespace=, name= for the query a request sends")
 	}
-	return rep, nil
 }
 
 // plan is what the report shows of a planner's answer: the plan, when a

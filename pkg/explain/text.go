@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/promgate/promgate/pkg/catalog"
+	"github.com/promgate/promgate/pkg/config"
 )
 
 // WriteText writes r for people: the answer of `promgate explain` and of
@@ -18,20 +19,41 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.writeDiscovery(tw)
 		return tw.err
 	}
-	q := r.Request
-	head := "metric " + q.Metric
-	switch {
-	case q.External:
-		head += ", external"
-	case q.Resource != "":
-		head += ", resource " + q.Resource
+	tw.printf("%s (discovery of %s)\n", r.Request.heading(), timeText(r.Discovery))
+	r.writeServed(tw)
+	r.writeRules(tw)
+	if r.Plan != nil {
+		writePlan(tw, r.Plan)
 	}
-	for _, kv := range [][2]string{{"namespace", q.Namespace}, {"name", q.Name}, {"labelSelector", q.LabelSelector}, {"metricLabelSelector", q.MetricLabelSelector}} {
+	if r.PlanError != "" {
+		tw.printf("request: %s\n", r.PlanError)
+	}
+	for _, n := range r.Notes {
+		tw.printf("note: %s\n", n)
+	}
+	return tw.err
+}
+
+// heading names the request: the metric, its API or resource, and the
+// parameters set.
+func (r Request) heading() string {
+	head := "metric " + r.Metric
+	switch {
+	case r.External:
+		head += ", external"
+	case r.Resource != "":
+		head += ", resource " + r.Resource
+	}
+	for _, kv := range [][2]string{{"namespace", r.Namespace}, {"name", r.Name}, {"labelSelector", r.LabelSelector}, {"metricLabelSelector", r.MetricLabelSelector}} {
 		if kv[1] != "" {
 			head += fmt.Sprintf(", %s %s", kv[0], kv[1])
 		}
 	}
-	tw.printf("%s (discovery of %s)\n", head, timeText(r.Discovery))
+	return head
+}
+
+// writeServed writes which rules serve the metric, and as what.
+func (r *Report) writeServed(tw *errWriter) {
 	tw.printf("served:\n")
 	if len(r.Served) == 0 {
 		tw.printf("  nowhere: no rule serves a metric of that name\n")
@@ -39,6 +61,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, s := range r.Served {
 		tw.printf("  %s by %s (series %s; %s)\n", s.what(), s.Rule, s.Series, s.Sharing)
 	}
+}
+
+// writeRules writes each rule's finding: whether it serves the metric,
+// and why.
+func (r *Report) writeRules(tw *errWriter) {
 	if len(r.Rules) > 0 {
 		tw.printf("rules:\n")
 	}
@@ -56,34 +83,31 @@ func (r *Report) WriteText(w io.Writer) error {
 			tw.printf("    - %s\n", reason)
 		}
 	}
-	if p := r.Plan; p != nil {
-		tw.printf("query")
-		if p.Backend != "" {
-			tw.printf(" (sent to %s)", p.Backend)
-		}
-		tw.printf(":\n  %s\n  from %s, series %s", p.Query, p.Rule, p.Series)
-		if p.Objects != nil {
-			tw.printf(", for %d objects", *p.Objects)
-		}
-		tw.printf("\n")
-		if p.Shared {
-			tw.printf("  shared: one query for all requests for the metric, filtered in promgate\n")
-		} else {
-			tw.printf("  %s\n", p.SharedReason)
-		}
-		if p.Ran {
-			tw.printf("  ran: %d values\n", p.Samples)
-		}
-	}
-	if r.PlanError != "" {
-		tw.printf("request: %s\n", r.PlanError)
-	}
-	for _, n := range r.Notes {
-		tw.printf("note: %s\n", n)
-	}
-	return tw.err
 }
 
+// writePlan writes the query a request sends: where it goes, what it
+// reads, whether it is shared and, when it ran, what it returned.
+func writePlan(tw *errWriter, p *Plan) {
+	tw.printf("query")
+	if p.Backend != "" {
+		tw.printf(" (sent to %s)", p.Backend)
+	}
+	tw.printf(":\n  %s\n  from %s, series %s", p.Query, p.Rule, p.Series)
+	if p.Objects != nil {
+		tw.printf(", for %d objects", *p.Objects)
+	}
+	tw.printf("\n")
+	if p.Shared {
+		tw.printf("  shared: one query for all requests for the metric, filtered in promgate\n")
+	} else {
+		tw.printf("  %s\n", p.SharedReason)
+	}
+	if p.Ran {
+		tw.printf("  ran: %d values\n", p.Samples)
+	}
+}
+
+// what names a served metric: its API or resource, name and scope.
 func (s Serving) what() string {
 	if s.API == "external" {
 		return "external " + s.Metric
@@ -104,6 +128,9 @@ func (r *Report) writeDiscovery(tw *errWriter) {
 	}
 }
 
+// writeRuleReport writes one rule's discovery report: its failure, the
+// shapes it saw and kept, those it dropped and why, what it serves and
+// what a later rule serves instead.
 func writeRuleReport(tw *errWriter, r catalog.RuleReport, served []Serving) {
 	tw.printf("%s  seriesQuery: %s\n", r.Path, r.SeriesQuery)
 	if r.Err != "" {
@@ -114,7 +141,7 @@ func writeRuleReport(tw *errWriter, r catalog.RuleReport, served []Serving) {
 		tw.printf("  ERROR: %s (%s)\n", r.Err, since)
 	}
 	switch r.Method {
-	case catalog.MethodIndex:
+	case config.MethodIndex:
 		tw.printf("  shapes (name and resource labels, from the index in %d requests; series not counted): %d, kept: %d\n", r.Requests, r.Series, r.Kept)
 	default:
 		tw.printf("  series shapes: %d, kept: %d\n", r.Series, r.Kept)
