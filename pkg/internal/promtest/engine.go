@@ -72,6 +72,7 @@ func (e *Engine) Reset() {
 	e.queries = nil
 }
 
+// serve routes a request to the endpoint that answers it.
 func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		write(w, r, Error(http.StatusBadRequest, "bad_data", err.Error()))
@@ -79,13 +80,17 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/api/v1/query":
+		e.query(w, r)
 	case "/api/v1/series":
 		e.series(w, r)
-		return
 	default:
 		write(w, r, Error(http.StatusNotFound, "bad_data", "promtest engine: only /api/v1/query and /api/v1/series"))
-		return
 	}
+}
+
+// query answers /api/v1/query: the query evaluated by Prometheus' engine
+// at time (default now), and recorded.
+func (e *Engine) query(w http.ResponseWriter, r *http.Request) {
 	qs := r.Form.Get("query")
 	e.mu.Lock()
 	e.queries = append(e.queries, qs)
@@ -111,19 +116,7 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m, err := res.Matrix(); err == nil { // a range-vector selector: raw samples, as Prometheus formats them
-		type series struct {
-			Metric map[string]string `json:"metric"`
-			Values [][2]any          `json:"values"`
-		}
-		out := make([]series, 0, len(m))
-		for _, s := range m {
-			ss := series{Metric: s.Metric.Map(), Values: [][2]any{}}
-			for _, p := range s.Floats {
-				ss.Values = append(ss.Values, [2]any{json.Number(strconv.FormatFloat(float64(p.T)/1000, 'f', -1, 64)), strconv.FormatFloat(p.F, 'f', -1, 64)})
-			}
-			out = append(out, ss)
-		}
-		write(w, r, Success(map[string]any{"resultType": "matrix", "result": out}))
+		write(w, r, Success(matrixData(m)))
 		return
 	}
 	vec, err := res.Vector()
@@ -131,6 +124,28 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 		write(w, r, Error(http.StatusBadRequest, "bad_data", fmt.Sprintf("promtest engine: %v (want an instant vector or a range vector)", err)))
 		return
 	}
+	write(w, r, Success(vectorData(vec)))
+}
+
+// matrixData is the data of a matrix answer, as Prometheus formats it.
+func matrixData(m promengine.Matrix) map[string]any {
+	type series struct {
+		Metric map[string]string `json:"metric"`
+		Values [][2]any          `json:"values"`
+	}
+	out := make([]series, 0, len(m))
+	for _, s := range m {
+		ss := series{Metric: s.Metric.Map(), Values: [][2]any{}}
+		for _, p := range s.Floats {
+			ss.Values = append(ss.Values, [2]any{json.Number(strconv.FormatFloat(float64(p.T)/1000, 'f', -1, 64)), strconv.FormatFloat(p.F, 'f', -1, 64)})
+		}
+		out = append(out, ss)
+	}
+	return map[string]any{"resultType": "matrix", "result": out}
+}
+
+// vectorData is the data of a vector answer, as Prometheus formats it.
+func vectorData(vec promengine.Vector) map[string]any {
 	type elem struct {
 		Metric map[string]string `json:"metric"`
 		Value  [2]any            `json:"value"`
@@ -142,7 +157,7 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 			Value:  [2]any{json.Number(strconv.FormatFloat(float64(s.T)/1000, 'f', -1, 64)), strconv.FormatFloat(s.F, 'f', -1, 64)},
 		})
 	}
-	write(w, r, Success(map[string]any{"resultType": "vector", "result": out}))
+	return map[string]any{"resultType": "vector", "result": out}
 }
 
 // series answers /api/v1/series over all loaded samples (start and end are
