@@ -159,45 +159,14 @@ func completeness(e parser.Expr, total, exact bool) (parser.Expr, error) {
 	return nil, unsupported("%T with a range function", e)
 }
 
+// callCompleteness is completeness of a function call that reads a range
+// function: one that reads a window itself, one that keeps its first
+// argument's labels, or histogram_quantile.
 func callCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
 	name := c.Func.Name
 	switch {
 	case guardedFuncs[name] || newestSampleFuncs[name]:
-		window := -1
-		for i, a := range c.Args {
-			if a.Type() == parser.ValueTypeMatrix {
-				window = i
-			} else if hasWindow(a) {
-				return nil, unsupported("range function in a scalar argument of %s", name)
-			}
-		}
-		if window < 0 {
-			return nil, unsupported("%s without a range argument", name)
-		}
-		switch w := unparen(c.Args[window]).(type) {
-		case *parser.MatrixSelector:
-			if newestSampleFuncs[name] {
-				return arith(parser.ADD, timesZero(c), number(1)), nil
-			}
-			ind, err := selectorCompleteness(w)
-			if err != nil {
-				return nil, err
-			}
-			if total {
-				ind = orExpr(ind, timesZero(c))
-			}
-			return ind, nil
-		case *parser.SubqueryExpr:
-			ind, err := subqueryCompleteness(w, exact)
-			if err != nil {
-				return nil, err
-			}
-			if total {
-				ind = orExpr(ind, timesZero(c))
-			}
-			return ind, nil
-		}
-		return nil, unsupported("range argument of %s", name)
+		return windowCompleteness(c, total, exact)
 	case valueFuncs[name], name == "label_replace", name == "label_join":
 		for _, a := range c.Args[1:] {
 			if hasWindow(a) {
@@ -226,6 +195,47 @@ func callCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
 	return nil, unsupported("function %s over a range function", name)
 }
 
+// windowCompleteness is completeness of a range function's call, c: the
+// indicator of its one range argument, a selector's window or a subquery
+// (always 1 for a function that reads only the newest samples), present
+// for each of c's series when total is set.
+func windowCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
+	name := c.Func.Name
+	window := -1
+	for i, a := range c.Args {
+		if a.Type() == parser.ValueTypeMatrix {
+			window = i
+		} else if hasWindow(a) {
+			return nil, unsupported("range function in a scalar argument of %s", name)
+		}
+	}
+	if window < 0 {
+		return nil, unsupported("%s without a range argument", name)
+	}
+	var ind parser.Expr
+	var err error
+	switch w := unparen(c.Args[window]).(type) {
+	case *parser.MatrixSelector:
+		if newestSampleFuncs[name] {
+			return arith(parser.ADD, timesZero(c), number(1)), nil
+		}
+		ind, err = selectorCompleteness(w)
+	case *parser.SubqueryExpr:
+		ind, err = subqueryCompleteness(w, exact)
+	default:
+		return nil, unsupported("range argument of %s", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if total {
+		ind = orExpr(ind, timesZero(c))
+	}
+	return ind, nil
+}
+
+// binaryCompleteness is completeness of a binary operation: the
+// indicators of its vector operands, multiplied with its matching.
 func binaryCompleteness(b *parser.BinaryExpr, total, exact bool) (parser.Expr, error) {
 	if b.VectorMatching != nil && (b.VectorMatching.FillValues.LHS != nil || b.VectorMatching.FillValues.RHS != nil) {
 		return nil, unsupported("fill modifiers")

@@ -82,7 +82,10 @@ func matcherCounts(ms []*labels.Matcher) map[string]int {
 }
 
 // walk compares the full and shared trees node by node and returns whether
-// the node's result carries the moved labels (depends on the request).
+// the node's result carries the moved labels (depends on the request). It
+// is one case per node type, each checking that both trees agree on the
+// node before descending: split, the cases would be scattered over
+// functions that each hold one comparison.
 func (c *comparer) walk(f, s parser.Expr) (bool, error) {
 	switch x := f.(type) {
 	case *parser.ParenExpr:
@@ -317,6 +320,10 @@ func (c *comparer) grouping(without bool, fg, sg []string, what string) error {
 	return nil
 }
 
+// binary compares two binary operations and returns whether the result
+// carries the moved labels: it does when a side does, and then its vector
+// matching must keep the request's series apart and its result follow a
+// side that depends on the request.
 func (c *comparer) binary(f, s *parser.BinaryExpr) (bool, error) {
 	lc, err := c.walk(f.LHS, s.LHS)
 	if err != nil {
@@ -334,53 +341,69 @@ func (c *comparer) binary(f, s *parser.BinaryExpr) (bool, error) {
 	if !lv || !rv { // with a scalar: sample by sample
 		return true, sameMatching(f, s)
 	}
+	if err := c.vectorMatching(f, s, lc, rc); err != nil {
+		return false, err
+	}
+	if err := followsRequest(f.Op, f.VectorMatching.Card, lc, rc); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// vectorMatching checks the matching of two vector-vector operations whose
+// left (lc) or right (rc) sides carry the moved labels.
+func (c *comparer) vectorMatching(f, s *parser.BinaryExpr, lc, rc bool) error {
 	fm, sm := f.VectorMatching, s.VectorMatching
 	if fm == nil || sm == nil {
-		return false, differ(f, s)
+		return differ(f, s)
 	}
 	if fm.Card != sm.Card || fm.On != sm.On || !slices.Equal(fm.Include, sm.Include) {
-		return false, differ(f, s)
+		return differ(f, s)
 	}
 	// Vector matching must pair series on the moved labels where both
 	// sides depend on the request, or where one-to-one matching against a
 	// request-independent side must stay unique.
 	if (lc && rc) || fm.Card == parser.CardOneToOne {
 		if fm.On {
-			if err := c.grouping(false, fm.MatchingLabels, sm.MatchingLabels, "on"); err != nil {
-				return false, err
-			}
-		} else if err := c.grouping(true, fm.MatchingLabels, sm.MatchingLabels, "ignoring"); err != nil {
-			return false, err
+			return c.grouping(false, fm.MatchingLabels, sm.MatchingLabels, "on")
 		}
-	} else if !slices.Equal(fm.MatchingLabels, sm.MatchingLabels) {
-		return false, differ(f, s)
+		return c.grouping(true, fm.MatchingLabels, sm.MatchingLabels, "ignoring")
 	}
-	// The result follows one side, which must depend on the request.
-	switch f.Op {
+	if !slices.Equal(fm.MatchingLabels, sm.MatchingLabels) {
+		return differ(f, s)
+	}
+	return nil
+}
+
+// followsRequest checks that the result of a vector-vector operation op
+// with matching card follows a side that depends on the request: lc and
+// rc say which do.
+func followsRequest(op parser.ItemType, card parser.VectorMatchCardinality, lc, rc bool) error {
+	switch op {
 	case parser.LOR:
 		if !lc || !rc {
-			return false, fmt.Errorf("or with a request-independent side")
+			return fmt.Errorf("or with a request-independent side")
 		}
-		return true, nil
+		return nil
 	case parser.LAND, parser.LUNLESS:
 		if !lc {
-			return false, fmt.Errorf("%s keeps the request-independent side", f.Op)
+			return fmt.Errorf("%s keeps the request-independent side", op)
 		}
-		return true, nil
+		return nil
 	}
-	switch fm.Card {
+	switch card {
 	case parser.CardOneToOne, parser.CardManyToOne:
 		if !lc {
-			return false, fmt.Errorf("%s keeps the labels of its request-independent left side", f.Op)
+			return fmt.Errorf("%s keeps the labels of its request-independent left side", op)
 		}
 	case parser.CardOneToMany:
 		if !rc {
-			return false, fmt.Errorf("%s keeps the labels of its request-independent right side", f.Op)
+			return fmt.Errorf("%s keeps the labels of its request-independent right side", op)
 		}
 	default:
-		return false, fmt.Errorf("%s with many-to-many matching", f.Op)
+		return fmt.Errorf("%s with many-to-many matching", op)
 	}
-	return true, nil
+	return nil
 }
 
 func sameMatching(f, s *parser.BinaryExpr) error {
