@@ -65,7 +65,7 @@
 // not known (not yet probed, no series, fewer than two samples in the
 // probe's window, a probe failure, a backend that returns no raw samples,
 // past the 4096 metrics or 1 MiB of their names an engine learns), or a
-// query without a metric name, gets the fixed TTL, today's behaviour.
+// query without a metric name, gets the fixed TTL, as without Auto.
 // Errors are never cached. What was learned is exported as
 // promgate_query_scrape_interval_seconds, the chosen lifetimes as
 // promgate_query_cache_lifetime_seconds by mode.

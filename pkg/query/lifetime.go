@@ -235,67 +235,35 @@ func (e *Engine) probe(name, rule string) {
 //     labels of the newest series; at most two samples, whatever the
 //     metric's size;
 //  2. that one series' raw samples over window, name{labels...}[window]:
-//     the median spacing of its samples is the scrape interval.
+//     their spacing gives the scrape interval (meanSpacing).
 //
 // When the newest and oldest latest samples lie within a tenth of the
 // interval of each other, and the one series' newest raw sample agrees
 // with step 1 (within 50ms), all series are scraped at one phase and the
 // oldest latest sample's time is kept as the phase: the first of them to
-// change is the next scrape of that one. An interval that cannot be learned (no series, a
-// series with fewer than two samples in the window) is the zero scrape
-// and no error. Both queries are built on the syntax tree: label values
-// come from sel (probeSelector: the name and the rule's selector) and the
-// backend's answer, and are quoted by the printer.
+// change is the next scrape of that one. An interval that cannot be
+// learned (no series, a series with fewer than two samples in the window)
+// is the zero scrape and no error. Both queries are built on the syntax
+// tree: label values come from sel (probeSelector: the name and the
+// rule's selector) and the backend's answer, and are quoted by the
+// printer.
 func learn(ctx context.Context, b Backend, sq SampleQuerier, name string, sel *parser.VectorSelector, window time.Duration, now time.Time) (scrape, error) {
 	if sq == nil {
 		return scrape{}, nil
 	}
-	ts := func() parser.Expr {
-		return &parser.Call{Func: parser.Functions["timestamp"], Args: parser.Expressions{sel}}
-	}
-	k := &parser.NumberLiteral{Val: 1}
-	q1 := &parser.BinaryExpr{
-		Op:             parser.LOR,
-		LHS:            &parser.AggregateExpr{Op: parser.TOPK, Param: k, Expr: ts()},
-		RHS:            &parser.AggregateExpr{Op: parser.BOTTOMK, Param: k, Expr: ts()},
-		VectorMatching: &parser.VectorMatching{Card: parser.CardManyToMany},
-	}
-	latest, err := b.Query(ctx, q1.String(), now)
+	latest, err := b.Query(ctx, latestQuery(sel), now)
 	if err != nil {
 		return scrape{}, err
 	}
 	if len(latest) == 0 {
 		return scrape{}, nil
 	}
-	newest, oldest := latest[0], latest[0]
-	for _, s := range latest[1:] {
-		if s.Value > newest.Value {
-			newest = s
-		}
-		if s.Value < oldest.Value {
-			oldest = s
-		}
-	}
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, name)}
-	for _, n := range sortedKeys(newest.Metric) {
-		if n != model.MetricNameLabel {
-			ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, string(n), string(newest.Metric[n])))
-		}
-	}
-	q2 := &parser.MatrixSelector{VectorSelector: nameSelector(name, ms), Range: window}
-	m, err := sq.QuerySamples(ctx, q2.String(), now)
+	newest, oldest := newestOldest(latest)
+	m, err := sq.QuerySamples(ctx, samplesQuery(name, newest.Metric, window), now)
 	if err != nil {
 		return scrape{}, err
 	}
-	var times []time.Time
-	for _, ss := range m {
-		if len(ss.Values) > len(times) {
-			times = times[:0]
-			for _, p := range ss.Values {
-				times = append(times, p.Timestamp.Time())
-			}
-		}
-	}
+	times := longestTimes(m)
 	interval := meanSpacing(times)
 	if interval <= 0 {
 		return scrape{}, nil
@@ -312,6 +280,66 @@ func learn(ctx context.Context, b Backend, sq SampleQuerier, name string, sel *p
 		s.phase = secondsTime(oldest.Value)
 	}
 	return s, nil
+}
+
+// latestQuery is learn's first probe: topk(1, timestamp(sel)) or
+// bottomk(1, timestamp(sel)).
+func latestQuery(sel *parser.VectorSelector) string {
+	ts := func() parser.Expr {
+		return &parser.Call{Func: parser.Functions["timestamp"], Args: parser.Expressions{sel}}
+	}
+	k := &parser.NumberLiteral{Val: 1}
+	q := &parser.BinaryExpr{
+		Op:             parser.LOR,
+		LHS:            &parser.AggregateExpr{Op: parser.TOPK, Param: k, Expr: ts()},
+		RHS:            &parser.AggregateExpr{Op: parser.BOTTOMK, Param: k, Expr: ts()},
+		VectorMatching: &parser.VectorMatching{Card: parser.CardManyToMany},
+	}
+	return q.String()
+}
+
+// newestOldest returns the samples of latest, which is not empty, with
+// the greatest and the least value (latest sample times).
+func newestOldest(latest model.Vector) (newest, oldest *model.Sample) {
+	newest, oldest = latest[0], latest[0]
+	for _, s := range latest[1:] {
+		if s.Value > newest.Value {
+			newest = s
+		}
+		if s.Value < oldest.Value {
+			oldest = s
+		}
+	}
+	return newest, oldest
+}
+
+// samplesQuery is learn's second probe: the raw samples over window of
+// the one series of metric name with the labels of metric,
+// name{labels...}[window].
+func samplesQuery(name string, metric model.Metric, window time.Duration) string {
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, name)}
+	for _, n := range sortedKeys(metric) {
+		if n != model.MetricNameLabel {
+			ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, string(n), string(metric[n])))
+		}
+	}
+	q := &parser.MatrixSelector{VectorSelector: nameSelector(name, ms), Range: window}
+	return q.String()
+}
+
+// longestTimes returns the sample times of the series of m with the most
+// samples (the first of those with as many).
+func longestTimes(m model.Matrix) []time.Time {
+	var times []time.Time
+	for _, ss := range m {
+		if len(ss.Values) > len(times) {
+			times = times[:0]
+			for _, p := range ss.Values {
+				times = append(times, p.Timestamp.Time())
+			}
+		}
+	}
+	return times
 }
 
 // meanSpacing is the scrape interval of samples at times: the median
