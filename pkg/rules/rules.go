@@ -21,7 +21,8 @@ import (
 type Rule struct {
 	// Path locates the rule in the config, e.g. "rules[2]".
 	Path string
-	// SeriesQuery is the selector sent to /api/v1/series.
+	// SeriesQuery is the selector discovery sends as match[]: to
+	// /api/v1/series, or to the index endpoints (see package catalog).
 	SeriesQuery string
 	// Resources associates labels with resources.
 	Resources *ResourceMap
@@ -79,19 +80,52 @@ func CompileRule(path string, r config.DiscoveryRule) (*Rule, error) {
 	return compileRule(path, r, config.DialectPromQL)
 }
 
+// compileRule compiles r, found at path, for a backend speaking dialect.
+// Its error joins every field's, in the order of the fields.
 func compileRule(path string, r config.DiscoveryRule, dialect string) (*Rule, error) {
 	out := &Rule{Path: path, SeriesQuery: r.SeriesQuery, Namespaced: r.Resources.IsNamespaced(), Backend: r.Backend}
 	if out.Backend == "" {
 		out.Backend = config.DefaultBackend
 	}
-	var errs []error
-	if ms, err := promql.ParseSelector(r.SeriesQuery); err != nil {
-		errs = append(errs, config.Fieldf(path+".seriesQuery", "invalid series selector %q: %v", r.SeriesQuery, err))
-	} else if !slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return !m.Matches("") }) {
-		// Prometheus refuses such a match[] in /api/v1/series.
-		errs = append(errs, config.Fieldf(path+".seriesQuery", "series selector %q must have a matcher that does not match the empty string", r.SeriesQuery))
+	errs := []error{checkSeriesQuery(path, r.SeriesQuery)}
+	errs = append(errs, out.compileFilters(path, r.SeriesFilters)...)
+	errs = append(errs, out.compileName(path, r.Name))
+	rm, err := NewResourceMap(path+".resources", r.Resources)
+	errs = append(errs, err)
+	out.Resources = rm
+	errs = append(errs, out.compileQuery(path, r.MetricsQuery, dialect))
+	if len(r.LabelValueReplacements) > 0 {
+		var pairs []string
+		for _, p := range r.LabelValueReplacements {
+			pairs = append(pairs, p.Find, p.Replace)
+		}
+		out.replacer = strings.NewReplacer(pairs...)
 	}
-	for j, f := range r.SeriesFilters {
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkSeriesQuery checks that q, the seriesQuery at path, is a selector
+// Prometheus accepts as match[].
+func checkSeriesQuery(path, q string) error {
+	ms, err := promql.ParseSelector(q)
+	if err != nil {
+		return config.Fieldf(path+".seriesQuery", "invalid series selector %q: %v", q, err)
+	}
+	if !slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return !m.Matches("") }) {
+		// Prometheus refuses such a match[] in /api/v1/series.
+		return config.Fieldf(path+".seriesQuery", "series selector %q must have a matcher that does not match the empty string", q)
+	}
+	return nil
+}
+
+// compileFilters adds the rule's seriesFilters to its filters, and
+// returns the errors of those that are invalid.
+func (r *Rule) compileFilters(path string, filters []config.RegexFilter) []error {
+	var errs []error
+	for j, f := range filters {
 		fp := fmt.Sprintf("%s.seriesFilters[%d]", path, j)
 		expr, positive, field := f.Is, true, ".is"
 		if f.IsNot != "" {
@@ -106,36 +140,45 @@ func compileRule(path string, r config.DiscoveryRule, dialect string) (*Rule, er
 		if !positive {
 			desc = "isNot " + expr
 		}
-		out.filters = append(out.filters, filter{re: re, positive: positive, desc: "seriesFilters[" + fmt.Sprint(j) + "] " + desc})
+		r.filters = append(r.filters, filter{re: re, positive: positive, desc: "seriesFilters[" + fmt.Sprint(j) + "] " + desc})
 	}
-	matches := r.Name.Matches
+	return errs
+}
+
+// compileName compiles the rule's name mapping: the regular expression
+// (default ".*"), which also filters when set, and what a match becomes
+// (default $0 without capture groups, $1 with one).
+func (r *Rule) compileName(path string, name config.NameMapping) error {
+	matches := name.Matches
 	if matches == "" {
 		matches = ".*"
 	}
 	re, err := regexp.Compile(matches)
 	if err != nil {
-		errs = append(errs, config.Fieldf(path+".name.matches", "invalid regular expression %q: %v", matches, err))
-	} else {
-		out.nameRE = re
-		out.nameAs = r.Name.As
-		if out.nameAs == "" {
-			switch re.NumSubexp() {
-			case 0:
-				out.nameAs = "$0"
-			case 1:
-				out.nameAs = "$1"
-			default:
-				errs = append(errs, config.Fieldf(path+".name.as", "is required when name.matches %q has several capture groups", matches))
-			}
-		}
-		if r.Name.Matches != "" {
-			out.filters = append(out.filters, filter{re: re, positive: true, desc: "name.matches " + matches})
+		return config.Fieldf(path+".name.matches", "invalid regular expression %q: %v", matches, err)
+	}
+	r.nameRE = re
+	r.nameAs = name.As
+	if name.Matches != "" {
+		r.filters = append(r.filters, filter{re: re, positive: true, desc: "name.matches " + matches})
+	}
+	if r.nameAs == "" {
+		switch re.NumSubexp() {
+		case 0:
+			r.nameAs = "$0"
+		case 1:
+			r.nameAs = "$1"
+		default:
+			return config.Fieldf(path+".name.as", "is required when name.matches %q has several capture groups", matches)
 		}
 	}
-	rm, err := NewResourceMap(path+".resources", r.Resources)
-	errs = append(errs, err)
-	out.Resources = rm
-	q := r.MetricsQuery
+	return nil
+}
+
+// compileQuery compiles the rule's metricsQuery (default
+// promql.DefaultMetricsQuery) for dialect, and keeps what could not be
+// checked as the rule's warnings.
+func (r *Rule) compileQuery(path, q, dialect string) error {
 	if q == "" {
 		q = promql.DefaultMetricsQuery
 	}
@@ -144,24 +187,14 @@ func compileRule(path string, r config.DiscoveryRule, dialect string) (*Rule, er
 		newTemplate = promql.NewMetricsQLTemplate
 	}
 	t, warnings, err := newTemplate(q)
-	if err != nil {
-		errs = append(errs, config.Fieldf(path+".metricsQuery", "%v", err))
-	}
 	for _, w := range warnings {
-		out.Warnings = append(out.Warnings, path+".metricsQuery: "+w)
+		r.Warnings = append(r.Warnings, path+".metricsQuery: "+w)
 	}
-	out.Query = t
-	if len(r.LabelValueReplacements) > 0 {
-		var pairs []string
-		for _, p := range r.LabelValueReplacements {
-			pairs = append(pairs, p.Find, p.Replace)
-		}
-		out.replacer = strings.NewReplacer(pairs...)
+	r.Query = t
+	if err != nil {
+		return config.Fieldf(path+".metricsQuery", "%v", err)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return nil
 }
 
 // Keep reports whether a series name passes the rule's filters, and if not,
