@@ -11,6 +11,14 @@ import (
 	"github.com/promgate/promgate/pkg/rules"
 )
 
+// The reasons a rule drops a shape (RuleReport.Dropped's keys), which
+// DropKind sorts into kinds.
+const (
+	reasonFiltered   = "filtered by " // then the filter
+	reasonNaming     = "naming: "     // then why the series gets no metric name
+	reasonNoResource = "no label maps to a Kubernetes resource"
+)
+
 // maxExamples is how many series names a report keeps per drop reason.
 const maxExamples = 3
 
@@ -110,6 +118,7 @@ func (d *Discoverer) externalRule(r *rules.Rule, res queryResult) (RuleReport, [
 	return rep, out
 }
 
+// newReport starts r's report from the result of its seriesQuery.
 func newReport(r *rules.Rule, res queryResult) RuleReport {
 	rep := RuleReport{Path: r.Path, SeriesQuery: r.SeriesQuery, Backend: r.Backend, LastSuccess: res.at, Series: len(res.shapes),
 		Method: res.method, Requests: res.requests,
@@ -120,6 +129,8 @@ func newReport(r *rules.Rule, res queryResult) RuleReport {
 	return rep
 }
 
+// drop counts a dropped shape under reason, keeping its series as an
+// example while there are fewer than maxExamples.
 func (rep *RuleReport) drop(reason, series string) {
 	rep.Dropped[reason]++
 	if len(rep.Examples[reason]) < maxExamples {
@@ -127,14 +138,16 @@ func (rep *RuleReport) drop(reason, series string) {
 	}
 }
 
+// nameFor returns the metric r names sh, or drops sh in rep, filtered or
+// unnamed.
 func (d *Discoverer) nameFor(r *rules.Rule, sh shape, rep *RuleReport) (string, bool) {
 	if ok, why := r.Keep(sh.name); !ok {
-		rep.drop("filtered by "+why, sh.name)
+		rep.drop(reasonFiltered+why, sh.name)
 		return "", false
 	}
 	metric, err := r.MetricName(sh.name)
 	if err != nil {
-		rep.drop("naming: "+err.Error(), sh.name)
+		rep.drop(reasonNaming+err.Error(), sh.name)
 		return "", false
 	}
 	return metric, true
@@ -173,7 +186,7 @@ func (d *Discoverer) customRule(r *rules.Rule, res queryResult) (RuleReport, []k
 			}
 		}
 		if len(out) == n {
-			rep.drop("no label maps to a Kubernetes resource", fmt.Sprintf("%s{%s}", sh.name, strings.Join(sh.labels, ",")))
+			rep.drop(reasonNoResource, fmt.Sprintf("%s{%s}", sh.name, strings.Join(sh.labels, ",")))
 			continue
 		}
 		rep.Kept++

@@ -107,6 +107,7 @@ func render(ms []*labels.Matcher) string {
 	return b.String()
 }
 
+// with returns a copy of ms with a matcher of type t on name and "".
 func with(ms []*labels.Matcher, name string, t labels.MatchType) []*labels.Matcher {
 	out := make([]*labels.Matcher, len(ms), len(ms)+1)
 	copy(out, ms)
@@ -124,6 +125,7 @@ func (p *indexPlan) sent() error {
 	return nil
 }
 
+// names asks the metric names of the series of ms.
 func (p *indexPlan) names(ctx context.Context, ms []*labels.Matcher) ([]string, error) {
 	if err := p.sent(); err != nil {
 		return nil, err

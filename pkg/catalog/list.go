@@ -25,10 +25,12 @@ type shape struct {
 	labels []string
 }
 
+// queryResult is what listing one seriesQuery gave: its shapes, in the
+// order the rules apply them, or its failure with the last good shapes.
 type queryResult struct {
 	shapes []shape
 	err    error
-	at     time.Time
+	at     time.Time     // when the shapes were listed; zero if never
 	took   time.Duration // how long listing took (self-metrics)
 	// method is the Method that ran (index or series); requests how many
 	// requests it sent.
@@ -40,8 +42,11 @@ type queryResult struct {
 // on the same backend share it.
 type seriesKey struct{ backend, query string }
 
+// keyOf is the discovery call of r.
 func keyOf(r *rules.Rule) seriesKey { return seriesKey{r.Backend, r.SeriesQuery} }
 
+// methodFor returns the discovery method of a backend: its own
+// (WithMethods), or else the default (WithMethod).
 func (d *Discoverer) methodFor(backend string) Method {
 	if m, ok := d.methods[backend]; ok && m != "" {
 		return m

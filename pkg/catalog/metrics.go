@@ -29,11 +29,11 @@ var dropKinds = []string{DropFiltered, DropNaming, DropNoResource, DropOther}
 // DropKind returns the kind of a RuleReport.Dropped reason.
 func DropKind(reason string) string {
 	switch {
-	case strings.HasPrefix(reason, "filtered by "):
+	case strings.HasPrefix(reason, reasonFiltered):
 		return DropFiltered
-	case strings.HasPrefix(reason, "naming: "):
+	case strings.HasPrefix(reason, reasonNaming):
 		return DropNaming
-	case reason == "no label maps to a Kubernetes resource":
+	case reason == reasonNoResource:
 		return DropNoResource
 	}
 	return DropOther
