@@ -38,14 +38,16 @@ type Discoverer struct {
 	method      Method            // of the default lister
 	methods     map[string]Method // by backend name, when set
 
-	clock    func() time.Time // the end of the time range listed
-	idxMu    sync.Mutex
-	fellBack map[string]string // backend -> why auto lists its series
-	probed   map[string]bool   // backends whose index narrows by match[]
+	clock func() time.Time // the end of the time range listed
+	idxMu sync.Mutex       // guards fellBack and probed
+	// fellBack says, by backend (or queryScope, for one seriesQuery), why
+	// auto lists its series instead of reading the index.
+	fellBack map[string]string
+	probed   map[string]bool // backends whose index narrows by match[]
 
 	current   atomic.Pointer[Snapshot]
-	refreshMu sync.Mutex // one discovery at a time: a reload's never races the ticker's
-	mu        sync.Mutex
+	refreshMu sync.Mutex                // one discovery at a time: a reload's never races the ticker's
+	mu        sync.Mutex                // guards last
 	last      map[seriesKey]queryResult // last good result per seriesQuery and backend
 	ready     chan struct{}
 	once      sync.Once
@@ -221,7 +223,9 @@ func (d *Discoverer) relevantLabels(custom []*rules.Rule) map[seriesKey]func(str
 }
 
 // keep records res as k's last good result, or, when it failed, returns
-// the last good one with its error.
+// the last good one with its error. An empty res where the last good one
+// had shapes is not recorded either until emptyGrace has passed: the last
+// good shapes are returned instead, without an error.
 func (d *Discoverer) keep(k seriesKey, now time.Time, res queryResult) queryResult {
 	q, shapes, err := k.query, res.shapes, res.err
 	d.mu.Lock()
