@@ -83,7 +83,6 @@ func New(maxBytes int64) *Budget {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	RegisterMetrics()
 	limitBytes.Set(float64(maxBytes))
 	return &Budget{max: maxBytes, now: time.Now, items: map[key]*list.Element{}, kinds: map[Kind]*usage{}}
 }
@@ -282,7 +281,8 @@ var (
 )
 
 // RegisterMetrics registers the budget's self-metrics with the server's
-// registry (served on /metrics). Safe to call more than once.
+// registry (served on /metrics), once at start (server.RegisterMetrics)
+// and before New, which sets the limit's gauge; later calls do nothing.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(limitBytes, usedBytes, usedEntries, evictions, skipped)

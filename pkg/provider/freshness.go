@@ -60,8 +60,9 @@ var (
 )
 
 // RegisterMetrics registers the answer and freshness self-metrics with the
-// server's registry (served on /metrics). Safe to call more than once;
-// ObserveAnswer calls it too.
+// server's registry (served on /metrics), once at start
+// (server.RegisterMetrics); later calls do nothing. Until then,
+// ObserveAnswer records nothing.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(answersTotal, sampleAge, newestSample, backendErrors)
@@ -73,7 +74,6 @@ func RegisterMetrics() {
 // failure (*prom.Error), its backend and kind. A provider calls it once
 // per query it sends, with what the Querier returned.
 func ObserveAnswer(api, metric string, now time.Time, vec model.Vector, err error) {
-	RegisterMetrics()
 	if err != nil {
 		answersTotal.WithLabelValues(api, metric, AnswerError).Inc()
 		if pe, ok := errors.AsType[*prom.Error](err); ok {

@@ -17,6 +17,7 @@ import (
 )
 
 func TestObserveAnswer(t *testing.T) {
+	RegisterMetrics() // as the server does at start
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 	}))
@@ -106,6 +107,7 @@ func TestObserveAnswer(t *testing.T) {
 // TestObserveAnswerNewestNeverMovesBack: an older answer finishing after
 // a newer one leaves the newest sample's time alone.
 func TestObserveAnswerNewestNeverMovesBack(t *testing.T) {
+	RegisterMetrics()
 	now := time.Unix(1_800_000_000, 0)
 	ts := func(sec int64) model.Vector { return model.Vector{{Timestamp: model.TimeFromUnix(sec)}} }
 	for _, sec := range []int64{100, 300, 200} {

@@ -36,9 +36,9 @@ import (
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/provider"
-	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/query"
 	"github.com/promgate/promgate/pkg/rules"
+	"github.com/promgate/promgate/pkg/server"
 )
 
 const root = "../.."
@@ -59,6 +59,7 @@ var external = map[string][]string{
 // families /metrics then serves.
 func exported(t *testing.T) []*dto.MetricFamily {
 	t.Helper()
+	server.RegisterMetrics() // every metric promgate exports, as at start
 	ctx := context.Background()
 
 	// Discovery: one rule whose seriesQuery works, one whose fails.
@@ -99,8 +100,6 @@ externalRules:
 
 	// The query engine: answers, a cached one, a failure, and more
 	// answers than its cache holds.
-	query.RegisterMetrics()
-	resource.RegisterMetrics()
 	eng := query.New(backendFunc(func(_ context.Context, q string) (model.Vector, error) {
 		if q == "fail" {
 			return nil, &prom.Error{Backend: "test", Op: "query", Err: &prom.KindError{Kind: prom.Timeout, Err: context.DeadlineExceeded}}

@@ -23,8 +23,8 @@ var missingTotal = metrics.NewCounterVec(
 var registerOnce sync.Once
 
 // RegisterMetrics registers the provider's self-metrics with the global
-// legacy registry, which the apiserver serves on /metrics. New calls it; it
-// is safe to call more than once.
+// legacy registry, which the apiserver serves on /metrics, once at start
+// (server.RegisterMetrics); later calls do nothing.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(missingTotal)

@@ -110,7 +110,6 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 	if cpu == nil && mem == nil {
 		return nil, config.Fieldf("resourceRules", "needs a cpu or a memory rule to serve metrics.k8s.io")
 	}
-	RegisterMetrics()
 	p := &Provider{
 		cpu:      cpu,
 		memory:   mem,

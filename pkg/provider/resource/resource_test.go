@@ -228,6 +228,7 @@ func nodeLines(ms []metrics.NodeMetrics) []string {
 
 func missing(t *testing.T, resource string) float64 {
 	t.Helper()
+	RegisterMetrics() // as the server does at start; until then the counter counts nothing
 	v, err := testutil.GetCounterMetricValue(missingTotal.WithLabelValues(resource))
 	if err != nil {
 		t.Fatal(err)
