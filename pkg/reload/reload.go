@@ -59,12 +59,12 @@ func (w *Watcher) Start() error {
 }
 
 // StartWith records data, the content the server loaded its configuration
-// from, so that any other content of the file reloads.
+// from, so that any other content of the file reloads. The reload metrics
+// count once registered (RegisterMetrics, at start).
 func (w *Watcher) StartWith(data []byte) {
 	w.mu.Lock()
 	w.hash = sha256.Sum256(data)
 	w.mu.Unlock()
-	RegisterMetrics()
 	lastSuccessful.Set(1)
 	lastSuccessTime.SetToCurrentTime()
 }
@@ -156,7 +156,9 @@ var (
 	registerOnce sync.Once
 )
 
-// RegisterMetrics registers the reload metrics with the legacy registry.
+// RegisterMetrics registers the reload metrics with the legacy registry,
+// once at start (server.RegisterMetrics); later calls do nothing. Until
+// then the metrics do not count.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(reloads, lastSuccessful, lastSuccessTime)

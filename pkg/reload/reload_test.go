@@ -12,6 +12,11 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 )
 
+func TestMain(m *testing.M) {
+	RegisterMetrics() // as the server does at start
+	os.Exit(m.Run())
+}
+
 func TestWatcher(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
