@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"strings"
@@ -33,7 +33,7 @@ externalRules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	report, err := checkConfig(cfg)
+	report, err := CheckConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
