@@ -300,7 +300,7 @@ func checkReports(t *testing.T, got, want []RuleReport, success time.Time) {
 		}
 		// These tests' stand-in answers no index: auto lists series, in
 		// one request per seriesQuery.
-		if want[i].Method == "" && (g.Method != MethodSeries || g.Requests != 1) {
+		if want[i].Method == "" && (g.Method != config.MethodSeries || g.Requests != 1) {
 			t.Errorf("%s: method %s in %d requests, want series in 1", g.Path, g.Method, g.Requests)
 		}
 		if want[i].Method == "" {

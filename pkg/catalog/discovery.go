@@ -13,8 +13,9 @@ import (
 	"github.com/promgate/promgate/pkg/rules"
 )
 
-// Method is config.Method, the discovery method: an alias kept until
-// cmd/promgate and pkg/server use config's.
+// Method is config.Method, the discovery method. The alias, its
+// constants and ParseMethod only keep callers that name catalog's
+// compiling; use config's.
 type Method = config.Method
 
 // The discovery methods, config's.
@@ -24,7 +25,7 @@ const (
 	MethodSeries = config.MethodSeries
 )
 
-// ParseMethod is config.ParseMethod, kept until its callers use config's.
+// ParseMethod is config.ParseMethod.
 func ParseMethod(s string) (Method, error) { return config.ParseMethod(s) }
 
 // Discoverer runs discovery periodically and holds the latest Snapshot.
@@ -35,8 +36,8 @@ type Discoverer struct {
 	mapper      apimeta.RESTMapper
 	maxAge      time.Duration
 	concurrency int
-	method      Method            // of the default lister
-	methods     map[string]Method // by backend name, when set
+	method      config.Method            // of the default lister
+	methods     map[string]config.Method // by backend name, when set
 
 	clock func() time.Time // the end of the time range listed
 	idxMu sync.Mutex       // guards fellBack and probed
@@ -59,7 +60,7 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 	d := &Discoverer{
 		lister: lister, mapper: mapper,
 		maxAge: maxAge, concurrency: 4,
-		method:   MethodSeries,
+		method:   config.MethodSeries,
 		clock:    time.Now,
 		fellBack: map[string]string{}, probed: map[string]bool{},
 		last:  map[seriesKey]queryResult{},
@@ -87,15 +88,15 @@ func (d *Discoverer) WithClock(clock func() time.Time) *Discoverer {
 }
 
 // WithMethod sets the discovery method of every backend WithMethods does
-// not name (default MethodSeries). Call it before Run.
-func (d *Discoverer) WithMethod(m Method) *Discoverer {
+// not name (default series). Call it before Run.
+func (d *Discoverer) WithMethod(m config.Method) *Discoverer {
 	d.method = m
 	return d
 }
 
 // WithMethods sets the discovery method of backends by name. Call it
 // before Run.
-func (d *Discoverer) WithMethods(m map[string]Method) *Discoverer {
+func (d *Discoverer) WithMethods(m map[string]config.Method) *Discoverer {
 	d.methods = m
 	return d
 }

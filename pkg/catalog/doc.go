@@ -5,9 +5,9 @@
 // remembers, per rule, how many shapes it kept and dropped and why, for
 // `promgate explain`.
 //
-// Shapes come from one of two methods (Method, per backend). The series
-// method streams /api/v1/series and keeps each series' name and label
-// names: a relist costs O(series). The index method asks Prometheus' index
+// Shapes come from one of two methods (config.Method, per backend). The
+// series method streams /api/v1/series and keeps each series' name and
+// label names: a relist costs O(series). The index method asks Prometheus' index
 // (/api/v1/labels and /api/v1/label/__name__/values with match[]) for the
 // metric names and, per name, the relevant labels (those a rule of the
 // seriesQuery maps to a resource, and the namespace label) that its series

@@ -125,7 +125,7 @@ func discoveryCases(t *testing.T) []discoveryCase {
 }
 
 // discover runs one discovery of cfgText against srv with method m.
-func discover(t *testing.T, cfgText []byte, url string, m Method) *Snapshot {
+func discover(t *testing.T, cfgText []byte, url string, m config.Method) *Snapshot {
 	t.Helper()
 	cfg, err := config.Parse(cfgText)
 	if err != nil {
@@ -168,14 +168,14 @@ func TestIndexDiscoveryEqualsSeriesDiscovery(t *testing.T) {
 	for _, tc := range discoveryCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := promtest.NewIndex(t, tc.series)
-			bySeries := discover(t, tc.config, srv.URL, MethodSeries)
+			bySeries := discover(t, tc.config, srv.URL, config.MethodSeries)
 			for _, r := range srv.Requests() {
 				if !strings.HasPrefix(r, "/api/v1/series ") {
 					t.Fatalf("series method asked %s", r)
 				}
 			}
 			srv.Reset()
-			byIndex := discover(t, tc.config, srv.URL, MethodIndex)
+			byIndex := discover(t, tc.config, srv.URL, config.MethodIndex)
 			for _, r := range srv.Requests() {
 				if strings.HasPrefix(r, "/api/v1/series ") {
 					t.Fatalf("index method asked %s", r)
@@ -189,7 +189,7 @@ func TestIndexDiscoveryEqualsSeriesDiscovery(t *testing.T) {
 				t.Errorf("index and series discovery differ:\nindex:\n  %s\nseries:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 			for _, r := range byIndex.Reports {
-				if r.Method != MethodIndex || r.Err != "" {
+				if r.Method != config.MethodIndex || r.Err != "" {
 					t.Errorf("%s: method %s, error %q", r.Path, r.Method, r.Err)
 				}
 			}
@@ -235,7 +235,7 @@ rules:
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := promtest.NewIndex(t, tc.series)
-			snap := discover(t, []byte(cfg), srv.URL, MethodIndex)
+			snap := discover(t, []byte(cfg), srv.URL, config.MethodIndex)
 			rep := snap.Reports[0]
 			if rep.Requests != tc.wantRequests || len(srv.Requests()) != tc.wantRequests {
 				t.Errorf("requests: report %d, server %d, want %d:\n%s", rep.Requests, len(srv.Requests()), tc.wantRequests, strings.Join(srv.Requests(), "\n"))
@@ -243,7 +243,7 @@ rules:
 			if rep.Series != tc.wantShapes || len(snap.CustomMetrics()) != tc.wantCustomList {
 				t.Errorf("shapes %d, custom metrics %d; want %d, %d", rep.Series, len(snap.CustomMetrics()), tc.wantShapes, tc.wantCustomList)
 			}
-			if !reflect.DeepEqual(served(snap), served(discover(t, []byte(cfg), srv.URL, MethodSeries))) {
+			if !reflect.DeepEqual(served(snap), served(discover(t, []byte(cfg), srv.URL, config.MethodSeries))) {
 				t.Error("index and series discovery differ")
 			}
 		})
@@ -257,21 +257,21 @@ func TestIndexDiscoveryFallback(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		setup    func(*promtest.Index)
-		wantAuto Method
+		wantAuto config.Method
 	}{
-		{"index answered", func(*promtest.Index) {}, MethodIndex},
-		{"no index endpoints", func(x *promtest.Index) { x.NoIndex = true }, MethodSeries},
-		{"match[] ignored", func(x *promtest.Index) { x.IgnoreMatch = true }, MethodSeries},
+		{"index answered", func(*promtest.Index) {}, config.MethodIndex},
+		{"no index endpoints", func(x *promtest.Index) { x.NoIndex = true }, config.MethodSeries},
+		{"match[] ignored", func(x *promtest.Index) { x.IgnoreMatch = true }, config.MethodSeries},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := promtest.NewIndex(t, edgeSeries)
 			tc.setup(srv)
-			want := served(discover(t, []byte(edgeConfig), srv.URL, MethodSeries))
+			want := served(discover(t, []byte(edgeConfig), srv.URL, config.MethodSeries))
 
 			cfg, _ := config.Parse([]byte(edgeConfig))
 			custom, external, _ := rules.Compile(cfg)
 			c, _ := prom.New(prom.Options{URL: srv.URL, Timeout: 5 * time.Second})
-			d := New(custom, external, c.WithLimits(prom.Limits{}), adapterMapper(), time.Hour).WithMethod(MethodAuto)
+			d := New(custom, external, c.WithLimits(prom.Limits{}), adapterMapper(), time.Hour).WithMethod(config.MethodAuto)
 			for i := range 2 {
 				srv.Reset()
 				snap := d.Refresh(context.Background())
@@ -283,7 +283,7 @@ func TestIndexDiscoveryFallback(t *testing.T) {
 						t.Errorf("refresh %d: %s: method %s, want %s", i, r.Path, r.Method, tc.wantAuto)
 					}
 				}
-				if i == 1 && tc.wantAuto == MethodSeries {
+				if i == 1 && tc.wantAuto == config.MethodSeries {
 					for _, r := range srv.Requests() {
 						if !strings.HasPrefix(r, "/api/v1/series ") {
 							t.Errorf("refresh after the fallback asked %s", r)
@@ -292,9 +292,9 @@ func TestIndexDiscoveryFallback(t *testing.T) {
 				}
 			}
 
-			byIndex := discover(t, []byte(edgeConfig), srv.URL, MethodIndex)
+			byIndex := discover(t, []byte(edgeConfig), srv.URL, config.MethodIndex)
 			for _, r := range byIndex.Reports {
-				if failed := r.Err != ""; failed != (tc.wantAuto == MethodSeries) {
+				if failed := r.Err != ""; failed != (tc.wantAuto == config.MethodSeries) {
 					t.Errorf("index method: %s: error %q", r.Path, r.Err)
 				}
 			}

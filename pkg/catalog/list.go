@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/rules"
 )
@@ -34,7 +35,7 @@ type queryResult struct {
 	took   time.Duration // how long listing took (self-metrics)
 	// method is the Method that ran (index or series); requests how many
 	// requests it sent.
-	method   Method
+	method   config.Method
 	requests int
 }
 
@@ -47,7 +48,7 @@ func keyOf(r *rules.Rule) seriesKey { return seriesKey{r.Backend, r.SeriesQuery}
 
 // methodFor returns the discovery method of a backend: its own
 // (WithMethods), or else the default (WithMethod).
-func (d *Discoverer) methodFor(backend string) Method {
+func (d *Discoverer) methodFor(backend string) config.Method {
 	if m, ok := d.methods[backend]; ok && m != "" {
 		return m
 	}
@@ -66,22 +67,22 @@ func (d *Discoverer) listerFor(backend string) (SeriesLister, error) {
 }
 
 // list lists the shapes of k's seriesQuery with the backend's method,
-// falling back from the index to the series under MethodAuto.
+// falling back from the index to the series under auto.
 func (d *Discoverer) list(ctx context.Context, k seriesKey, now time.Time, relevant func(string) bool) queryResult {
 	lister, err := d.listerFor(k.backend)
 	if err != nil {
-		return d.keep(k, now, queryResult{err: err, method: MethodSeries})
+		return d.keep(k, now, queryResult{err: err, method: config.MethodSeries})
 	}
 	method := d.methodFor(k.backend)
 	il, isIndex := lister.(IndexLister)
-	if method != MethodSeries && isIndex && d.useIndex(k.backend) {
+	if method != config.MethodSeries && isIndex && d.useIndex(k.backend) {
 		res := d.listIndex(ctx, il, k, now, relevant)
-		if res.err == nil || method == MethodIndex || !unsupported(res.err) {
+		if res.err == nil || method == config.MethodIndex || !unsupported(res.err) {
 			return d.keep(k, now, res)
 		}
 		d.fallBack(k, res.err)
-	} else if method == MethodIndex && !isIndex {
-		return d.keep(k, now, queryResult{err: fmt.Errorf("discovery method index: the lister of backend %q does not read the index", k.backend), method: MethodIndex})
+	} else if method == config.MethodIndex && !isIndex {
+		return d.keep(k, now, queryResult{err: fmt.Errorf("discovery method index: the lister of backend %q does not read the index", k.backend), method: config.MethodIndex})
 	}
 	return d.keep(k, now, d.listSeries(ctx, lister, k, now))
 }
@@ -122,14 +123,14 @@ func (d *Discoverer) listIndex(ctx context.Context, il IndexLister, k seriesKey,
 	probed := d.probed[k.backend]
 	d.idxMu.Unlock()
 	if skip {
-		return queryResult{err: fmt.Errorf("%w: falling back for this seriesQuery", errQueryUnsupported), method: MethodIndex}
+		return queryResult{err: fmt.Errorf("%w: falling back for this seriesQuery", errQueryUnsupported), method: config.MethodIndex}
 	}
 	start := now.Add(-d.maxAge)
 	requests := 0
 	if !probed {
 		requests++
 		if err := probe(ctx, il, start, now); err != nil {
-			return queryResult{err: err, method: MethodIndex, requests: requests}
+			return queryResult{err: err, method: config.MethodIndex, requests: requests}
 		}
 		d.idxMu.Lock()
 		d.probed[k.backend] = true
@@ -144,7 +145,7 @@ func (d *Discoverer) listIndex(ctx context.Context, il IndexLister, k seriesKey,
 		}
 		shapes = append(shapes, sh)
 	})
-	return queryResult{shapes: shapes, err: err, method: MethodIndex, requests: requests + n}
+	return queryResult{shapes: shapes, err: err, method: config.MethodIndex, requests: requests + n}
 }
 
 // listSeries streams the series of k and returns their distinct shapes,
@@ -185,7 +186,7 @@ func (d *Discoverer) listSeries(ctx context.Context, lister SeriesLister, k seri
 		shapes = append(shapes, sh)
 		last = append(last, pos)
 	})
-	return queryResult{shapes: byLastSeen(shapes, last), err: err, method: MethodSeries, requests: 1}
+	return queryResult{shapes: byLastSeen(shapes, last), err: err, method: config.MethodSeries, requests: 1}
 }
 
 // byLastSeen orders shapes by last, the position of each one's last series.

@@ -8,6 +8,7 @@ import (
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 )
 
@@ -151,7 +152,7 @@ func observeRule(rep RuleReport, res queryResult, served int) {
 	}
 	ruleMetrics.WithLabelValues(rep.Path).Set(float64(served))
 	ruleDuration.WithLabelValues(rep.Path).Set(res.took.Seconds())
-	for _, m := range []Method{MethodIndex, MethodSeries} {
+	for _, m := range []config.Method{config.MethodIndex, config.MethodSeries} {
 		v := 0.0
 		if res.method == m {
 			v = 1
@@ -184,7 +185,7 @@ func forgetRules(current map[string]bool) {
 		for _, g := range []*metrics.GaugeVec{ruleSeries, ruleMetrics, ruleDuration, ruleRequests, ruleFailing, ruleLastSuccess} {
 			g.DeleteLabelValues(p)
 		}
-		for _, m := range []Method{MethodIndex, MethodSeries} {
+		for _, m := range []config.Method{config.MethodIndex, config.MethodSeries} {
 			ruleMethod.DeleteLabelValues(p, string(m))
 		}
 		for _, k := range dropKinds {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/promgate/promgate/pkg/config"
 )
 
 // TestIndexDiscoveryRealPrometheus backfills the series of the equivalence
@@ -42,13 +44,13 @@ func TestIndexDiscoveryRealPrometheus(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			url := urls[strings.SplitN(tc.name, "/", 2)[1]]
-			want := served(discover(t, tc.config, url, MethodSeries))
-			byIndex := discover(t, tc.config, url, MethodIndex)
+			want := served(discover(t, tc.config, url, config.MethodSeries))
+			byIndex := discover(t, tc.config, url, config.MethodIndex)
 			if got := served(byIndex); !reflect.DeepEqual(got, want) {
 				t.Errorf("index and series discovery differ:\nindex:\n  %s\nseries:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 			for _, r := range byIndex.Reports {
-				if r.Method != MethodIndex || r.Err != "" {
+				if r.Method != config.MethodIndex || r.Err != "" {
 					t.Errorf("%s: method %s, error %q", r.Path, r.Method, r.Err)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
+	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/rules"
 )
 
@@ -51,19 +52,22 @@ type RuleReport struct {
 	// rule's series are those of LastSuccess.
 	Err         string
 	LastSuccess time.Time
-	// Method is how the shapes were listed: MethodIndex or MethodSeries.
+	// Method is how the shapes were listed: config.MethodIndex or
+	// config.MethodSeries.
 	// Requests is how many requests that took.
-	Method   Method
+	Method   config.Method
 	Requests int
 	// Series is the number of distinct shapes seen: (name, label names)
-	// per series with MethodSeries; with MethodIndex, one per name, with
-	// the relevant labels (that the rules sharing the seriesQuery map to
-	// resources, and the namespace label) any of its series carries.
+	// per series with the series method; with the index method, one per
+	// name, with the relevant labels (that the rules sharing the
+	// seriesQuery map to resources, and the namespace label) any of its
+	// series carries.
 	// Neither counts series; Kept and Dropped count the same shapes.
 	Series int
 	Kept   int
 	// Dropped counts dropped shapes by reason; Examples holds a few series
-	// names per reason (with MethodIndex, only relevant labels are shown).
+	// names per reason (with the index method, only relevant labels are
+	// shown).
 	Dropped  map[string]int
 	Examples map[string][]string
 	// Metrics are the metric names the rule produced, sorted.
