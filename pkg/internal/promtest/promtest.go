@@ -1,13 +1,16 @@
-// Package promtest is a fake Prometheus for tests: an httptest server that
-// answers /api/v1/query and /api/v1/series from fixtures with the JSON the
-// real HTTP API sends, checks the query timeout the way Prometheus does,
-// and records every request it received.
+// Package promtest is a fake Prometheus for tests. Server is an httptest
+// server that answers /api/v1/query and /api/v1/series from fixtures with
+// the JSON the real HTTP API sends, checks the query timeout the way
+// Prometheus does, and records every request it received. Two stand-ins
+// compute their answers instead: Index answers the series and the index
+// endpoints (/api/v1/labels, /api/v1/label/<name>/values) over a fixed
+// set of series, and Engine evaluates queries with Prometheus' own engine
+// over samples in promqltest's load notation (see Load).
 package promtest
 
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/prometheus/prometheus/promql/parser"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // Sample is one element of a vector result.
