@@ -13,21 +13,6 @@ import (
 	"github.com/promgate/promgate/pkg/rules"
 )
 
-// Method is config.Method, the discovery method. The alias, its
-// constants and ParseMethod only keep callers that name catalog's
-// compiling; use config's.
-type Method = config.Method
-
-// The discovery methods, config's.
-const (
-	MethodAuto   = config.MethodAuto
-	MethodIndex  = config.MethodIndex
-	MethodSeries = config.MethodSeries
-)
-
-// ParseMethod is config.ParseMethod.
-func ParseMethod(s string) (Method, error) { return config.ParseMethod(s) }
-
 // Discoverer runs discovery periodically and holds the latest Snapshot.
 type Discoverer struct {
 	rules       atomic.Pointer[ruleSet]

@@ -72,7 +72,7 @@ func run() error {
 	startS := flag.Float64("start", 0, "start of the time range, Unix seconds (with --end; default: the last minute)")
 	endS := flag.Float64("end", 0, "end of the time range, Unix seconds")
 	flag.Parse()
-	m, err := catalog.ParseMethod(*method)
+	m, err := config.ParseMethod(*method)
 	if err != nil {
 		return err
 	}
