@@ -176,13 +176,14 @@ func (s *Set) Querier(name string) (provider.Querier, bool) {
 	return b, true
 }
 
-// Listers returns each backend's series lister, for discovery.
-func (s *Set) Listers() map[string]catalog.SeriesLister {
-	out := make(map[string]catalog.SeriesLister, len(s.byName))
-	for n, b := range s.byName {
-		out[n] = b.Client
+// Lister returns a backend's series lister, for discovery
+// (catalog.Listers).
+func (s *Set) Lister(name string) (catalog.SeriesLister, bool) {
+	b, ok := s.byName[name]
+	if !ok {
+		return nil, false
 	}
-	return out
+	return b.Client, true
 }
 
 // Methods returns each backend's discovery method.

@@ -128,7 +128,7 @@ func TestPrometheusAdapterConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			snap := New(custom, external, universe, adapterMapper(), time.Hour).Refresh(context.Background())
+			snap := New(custom, external, Single(universe), adapterMapper(), time.Hour).Refresh(context.Background())
 
 			gotCustom := []goldenCustom{}
 			for _, m := range snap.CustomMetrics() {

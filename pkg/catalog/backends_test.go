@@ -43,8 +43,7 @@ externalRules:
 		}
 		return c
 	}
-	d := New(nil, external, nil, kubetest.Mapper(), 10*time.Minute).WithBackends(map[string]SeriesLister{
-		config.DefaultBackend: client(def.URL), "other": client(other.URL)})
+	d := New(nil, external, listerMap{config.DefaultBackend: client(def.URL), "other": client(other.URL)}, kubetest.Mapper(), 10*time.Minute)
 	snap := d.Refresh(context.Background())
 	got := map[string]string{}
 	for _, m := range snap.ExternalMetrics() {
@@ -71,4 +70,12 @@ externalRules:
 	if rep := snap.Reports[1]; rep.Backend != "other" || rep.Err == "" {
 		t.Errorf("other's report: backend %q, error %q: want other and its failure", rep.Backend, rep.Err)
 	}
+}
+
+// listerMap is Listers by backend name.
+type listerMap map[string]SeriesLister
+
+func (m listerMap) Lister(backend string) (SeriesLister, bool) {
+	l, ok := m[backend]
+	return l, ok
 }

@@ -67,7 +67,7 @@ func benchDiscoverer(b *testing.B, series benchSeries) *Discoverer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return New(custom, external, series, kubetest.Mapper(), time.Minute)
+	return New(custom, external, Single(series), kubetest.Mapper(), time.Minute)
 }
 
 // BenchmarkRefresh is one discovery of 100,000 series over 100 names with

@@ -78,7 +78,7 @@ func setup(t *testing.T, cfgText string) (*promtest.Server, *Discoverer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, New(custom, external, client, kubetest.Mapper(), 10*time.Minute)
+	return srv, New(custom, external, Single(client), kubetest.Mapper(), 10*time.Minute)
 }
 
 func appSeries(srv *promtest.Server, extra ...map[string]string) {

@@ -16,8 +16,7 @@ import (
 // Discoverer runs discovery periodically and holds the latest Snapshot.
 type Discoverer struct {
 	rules       atomic.Pointer[ruleSet]
-	lister      SeriesLister            // the default backend's
-	listers     map[string]SeriesLister // by backend name, when set
+	listers     Listers
 	mapper      apimeta.RESTMapper
 	maxAge      time.Duration
 	concurrency int
@@ -39,11 +38,12 @@ type Discoverer struct {
 	once      sync.Once
 }
 
-// New returns a Discoverer; maxAge bounds how long ago a series must have
-// had samples to count.
-func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RESTMapper, maxAge time.Duration) *Discoverer {
+// New returns a Discoverer that lists each rule's series from the lister
+// of its backend (rules.Rule.Backend); maxAge bounds how long ago a series
+// must have had samples to count.
+func New(custom, external []*rules.Rule, listers Listers, mapper apimeta.RESTMapper, maxAge time.Duration) *Discoverer {
 	d := &Discoverer{
-		lister: lister, mapper: mapper,
+		listers: listers, mapper: mapper,
 		maxAge: maxAge, concurrency: 4,
 		method:   config.MethodSeries,
 		clock:    time.Now,
@@ -53,14 +53,6 @@ func New(custom, external []*rules.Rule, lister SeriesLister, mapper apimeta.RES
 	}
 	d.rules.Store(&ruleSet{custom: custom, external: external})
 	d.current.Store(&Snapshot{custom: map[CustomKey]Entry{}, external: map[string]Entry{}})
-	return d
-}
-
-// WithBackends makes rules list their series from the lister of their
-// backend (rules.Rule.Backend); the lister given to New serves only when
-// listers is nil. Call it before Run.
-func (d *Discoverer) WithBackends(listers map[string]SeriesLister) *Discoverer {
-	d.listers = listers
 	return d
 }
 

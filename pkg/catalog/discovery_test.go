@@ -97,7 +97,7 @@ func TestSlowQueryDoesNotBlockOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(custom, external, client, kubetest.Mapper(), time.Hour)
+	d := New(custom, external, Single(client), kubetest.Mapper(), time.Hour)
 	appSeries(srv)
 	nodeSeries(srv)
 	srv.SeriesReply(qBroken, promtest.Reply{Body: `{"status":"success","data":[]}`, Delay: time.Minute})

@@ -139,7 +139,7 @@ func discover(t *testing.T, cfgText []byte, url string, m config.Method) *Snapsh
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(custom, external, c.WithLimits(prom.Limits{}), adapterMapper(), time.Hour).WithMethod(m).Refresh(context.Background())
+	return New(custom, external, Single(c.WithLimits(prom.Limits{})), adapterMapper(), time.Hour).WithMethod(m).Refresh(context.Background())
 }
 
 // served is what a snapshot serves, and what each rule's report says
@@ -271,7 +271,7 @@ func TestIndexDiscoveryFallback(t *testing.T) {
 			cfg, _ := config.Parse([]byte(edgeConfig))
 			custom, external, _ := rules.Compile(cfg)
 			c, _ := prom.New(prom.Options{URL: srv.URL, Timeout: 5 * time.Second})
-			d := New(custom, external, c.WithLimits(prom.Limits{}), adapterMapper(), time.Hour).WithMethod(config.MethodAuto)
+			d := New(custom, external, Single(c.WithLimits(prom.Limits{})), adapterMapper(), time.Hour).WithMethod(config.MethodAuto)
 			for i := range 2 {
 				srv.Reset()
 				snap := d.Refresh(context.Background())

@@ -55,12 +55,23 @@ func (d *Discoverer) methodFor(backend string) config.Method {
 	return d.method
 }
 
+// Listers gives the series lister of a backend by name (a rule's
+// Backend).
+type Listers interface {
+	Lister(backend string) (SeriesLister, bool)
+}
+
+// Single is Listers with one lister that answers for every backend: a
+// server with no other backend than the default, and tests.
+func Single(l SeriesLister) Listers { return single{l} }
+
+type single struct{ l SeriesLister }
+
+func (s single) Lister(string) (SeriesLister, bool) { return s.l, true }
+
 // listerFor returns the series lister of a backend.
 func (d *Discoverer) listerFor(backend string) (SeriesLister, error) {
-	if d.listers == nil {
-		return d.lister, nil
-	}
-	if l, ok := d.listers[backend]; ok {
+	if l, ok := d.listers.Lister(backend); ok {
 		return l, nil
 	}
 	return nil, fmt.Errorf("backend %q is not configured in this server; restart promgate to apply a configuration with new backends", backend)

@@ -83,7 +83,7 @@ func TestPrometheusAdapterSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	mapper := kubetest.Mapper()
-	d := catalog.New(customRules, externalRules, client, mapper, 10*time.Minute)
+	d := catalog.New(customRules, externalRules, catalog.Single(client), mapper, 10*time.Minute)
 	snap := d.Refresh(context.Background())
 	for _, r := range snap.Reports {
 		if r.Err != "" {

@@ -111,7 +111,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	mapper := kubetest.Mapper()
-	d := catalog.New(customRules, externalRules, client, mapper, 10*time.Minute)
+	d := catalog.New(customRules, externalRules, catalog.Single(client), mapper, 10*time.Minute)
 	d.Refresh(context.Background())
 
 	objects := &kubetest.Objects{}

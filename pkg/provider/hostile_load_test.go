@@ -145,7 +145,7 @@ func TestHostileLoad(t *testing.T) {
 	b := budget.New(limit)
 	eng := query.New(lc, query.Options{Backend: "hostile", TTL: time.Minute, Budget: b, MaxConcurrent: workers})
 	mapper := kubetest.Mapper()
-	disc := catalog.New(customRules, externalRules, lc, mapper, time.Hour)
+	disc := catalog.New(customRules, externalRules, catalog.Single(lc), mapper, time.Hour)
 	disc.Refresh(context.Background())
 
 	objects := &kubetest.Objects{}

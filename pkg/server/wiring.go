@@ -71,8 +71,7 @@ func (c *Config) newBackends(f *configFile, b *budget.Budget) (*backend.Set, err
 
 // newDiscoverer is the discovery of f's rules on backends.
 func (c *Config) newDiscoverer(f *configFile, backends *backend.Set, mapper apimeta.RESTMapper) *catalog.Discoverer {
-	return catalog.New(f.custom, f.external, backends.Default().Client, mapper, c.Discovery.EffectiveMaxAge()).
-		WithBackends(backends.Listers()).WithMethods(backends.Methods())
+	return catalog.New(f.custom, f.external, backends, mapper, c.Discovery.EffectiveMaxAge()).WithMethods(backends.Methods())
 }
 
 // newRunner sends the providers' queries to backends; b is the memory

@@ -96,7 +96,7 @@ externalRules:
 	mapper := apimeta.NewDefaultRESTMapper(nil)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, apimeta.RESTScopeNamespace)
 	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, apimeta.RESTScopeRoot)
-	catalog.New(custom, ext, client, mapper, time.Hour).Refresh(ctx)
+	catalog.New(custom, ext, catalog.Single(client), mapper, time.Hour).Refresh(ctx)
 
 	// The query engine: answers, a cached one, a failure, and more
 	// answers than its cache holds.

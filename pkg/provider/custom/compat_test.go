@@ -129,7 +129,7 @@ rules:
 		t.Fatal(err)
 	}
 	mapper := kubetest.Mapper()
-	d := catalog.New(custom, nil, client, mapper, time.Hour)
+	d := catalog.New(custom, nil, catalog.Single(client), mapper, time.Hour)
 	d.Refresh(context.Background())
 	objects := &kubetest.Objects{}
 	objects.Add(

@@ -117,7 +117,7 @@ func benchProvider(b testing.TB, vec model.Vector) (*Provider, *benchQuerier) {
 
 func benchProviderWith(b testing.TB, custom []*rules.Rule, mapper apimeta.RESTMapper, vec model.Vector) (*Provider, *benchQuerier) {
 	b.Helper()
-	d := catalog.New(custom, nil, benchLister{}, mapper, time.Minute)
+	d := catalog.New(custom, nil, catalog.Single(benchLister{}), mapper, time.Minute)
 	d.Refresh(context.Background())
 	names := make([]string, benchPods)
 	for j := range names {

@@ -85,7 +85,7 @@ func newFixtureWith(t *testing.T, cfgText string) *fixture {
 		t.Fatal(err)
 	}
 	mapper := kubetest.Mapper()
-	d := catalog.New(custom, nil, client, mapper, time.Hour)
+	d := catalog.New(custom, nil, catalog.Single(client), mapper, time.Hour)
 	d.Refresh(context.Background())
 	srv.Reset()
 

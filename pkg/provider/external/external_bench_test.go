@@ -49,7 +49,7 @@ externalRules:
 		b.Fatal(err)
 	}
 	mapper := kubetest.Mapper()
-	d := catalog.New(nil, external, benchLister{}, mapper, time.Minute)
+	d := catalog.New(nil, external, catalog.Single(benchLister{}), mapper, time.Minute)
 	d.Refresh(context.Background())
 	ts := model.TimeFromUnixNano(time.Unix(1_800_000_000, 0).UnixNano())
 	var all model.Vector

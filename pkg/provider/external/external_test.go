@@ -72,7 +72,7 @@ func newFixture(t *testing.T, cfgText string) *fixture {
 		t.Fatal(err)
 	}
 	mapper := kubetest.Mapper()
-	d := catalog.New(nil, external, client, mapper, time.Hour)
+	d := catalog.New(nil, external, catalog.Single(client), mapper, time.Hour)
 	d.Refresh(context.Background())
 	srv.Reset()
 	p := New(d, &provider.Runner{Backends: provider.Single(client)}, mapper)

@@ -46,7 +46,7 @@ load 15s
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := catalog.New(nil, external, client, kubetest.Mapper(), time.Hour)
+	d := catalog.New(nil, external, catalog.Single(client), kubetest.Mapper(), time.Hour)
 	d.Refresh(context.Background())
 	p := New(d, &provider.Runner{Backends: provider.Single(client)}, kubetest.Mapper())
 	p.run.Now = func() time.Time { return time.Unix(300, 0) }

@@ -96,7 +96,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	d := catalog.New(custom, external, client.WithLimits(prom.Limits{}), staticMapper(), maxAge).WithMethod(m).WithClock(clock)
+	d := catalog.New(custom, external, catalog.Single(client.WithLimits(prom.Limits{})), staticMapper(), maxAge).WithMethod(m).WithClock(clock)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
