@@ -141,22 +141,18 @@ type Explainer struct {
 	// included).
 	Custom, External []*rules.Rule
 	Mapper           apimeta.RESTMapper
-	// Series, when set, is asked, per rule that does not serve the metric,
-	// for the series named like the metric that its seriesQuery matches:
-	// within MaxAge (at most MaxProbeSeries series read), then, if there
-	// are none, within Lookback (default 24h; one series read, all the
-	// report needs to say they are too old).
-	Series   catalog.SeriesLister
+	// Backends are the backends rules name (rules.Rule.Backend), shown by
+	// name and URL. When set, a rule's backend is asked, per rule that does
+	// not serve the metric, for the series named like the metric that its
+	// seriesQuery matches: within MaxAge (at most MaxProbeSeries series
+	// read), then, if there are none, within Lookback (default 24h; one
+	// series read, all the report needs to say they are too old).
+	Backends map[string]ExplainBackend
 	MaxAge   time.Duration
 	Lookback time.Duration
-	// CustomPlanner and ExternalPlanner give the query a request sends;
-	// Backend names where it is sent.
+	// CustomPlanner and ExternalPlanner give the query a request sends.
 	CustomPlanner   CustomPlanner
 	ExternalPlanner ExternalPlanner
-	Backend         string
-	// Backends, when set, are the backends rules name (rules.Rule.Backend),
-	// asked for series instead of Series, and shown by name and URL.
-	Backends map[string]ExplainBackend
 
 	// MaxConcurrent bounds the explanations that ask the backends for
 	// series at once, in all (default DefaultMaxConcurrent). Another
@@ -227,10 +223,10 @@ type ExplainBackend struct {
 
 // backendName describes backend name for a plan: its name and URL.
 func (e *Explainer) backendName(name string) string {
-	if b, ok := e.Backends[name]; ok {
+	if b, ok := e.Backends[name]; ok && b.URL != "" {
 		return fmt.Sprintf("%s (%s)", name, b.URL)
 	}
-	return e.Backend
+	return name
 }
 
 // Report is an explanation.
@@ -713,7 +709,7 @@ type prober struct {
 }
 
 func (e *Explainer) prober(ctx context.Context, metric string, wide bool) *prober {
-	return &prober{ctx: ctx, e: e, metric: metric, wide: wide, on: wide && (e.Series != nil || e.Backends != nil), done: map[string]*probeResult{}}
+	return &prober{ctx: ctx, e: e, metric: metric, wide: wide, on: wide && e.Backends != nil, done: map[string]*probeResult{}}
 }
 
 func (e *Explainer) lookback() time.Duration {
@@ -827,10 +823,7 @@ func discoveryFailure(s string) string {
 
 // seriesOf returns the series lister of a backend, or nil.
 func (e *Explainer) seriesOf(backend string) catalog.SeriesLister {
-	if e.Backends != nil {
-		return e.Backends[backend].Series
-	}
-	return e.Series
+	return e.Backends[backend].Series
 }
 
 // found reports whether Prometheus was asked about seriesQuery and has

@@ -126,7 +126,7 @@ func newFixture(t *testing.T) *fixture {
 	ep.Batch = true
 	return &fixture{srv: srv, cp: cp, e: &Explainer{
 		Catalog: d, Custom: customRules, External: externalRules, Mapper: mapper,
-		Series: client, MaxAge: 10 * time.Minute, Backend: "prometheus",
+		Backends: map[string]ExplainBackend{config.DefaultBackend: {Series: client}}, MaxAge: 10 * time.Minute,
 		CustomPlanner: cp, ExternalPlanner: ep,
 	}}
 }
@@ -198,7 +198,7 @@ rules:
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
     - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
-query (sent to prometheus):
+query (sent to default):
   sum by (namespace, pod) (rate(app_requests_total{pod!=""}[1m]))
   from rules[0], series app_requests_total, for 2 objects
   shared: one query for all requests for the metric, filtered in promgate
@@ -277,7 +277,7 @@ rules:
   rules[2]  seriesQuery: {__name__=~"^broken_.*"}
     does not serve it
     - its seriesQuery fails: prometheus backend URL: series failed; the backend's answer is in promgate's log (it never succeeded)
-query (sent to prometheus):
+query (sent to default):
   sum by (pod) (app_requests_total{namespace="ns1",pod="web-0"})
   from rules[1], series app_requests_total, for 1 objects
   shareable, but sent per request: batching is off and the request names few objects
@@ -312,7 +312,7 @@ served:
 rules:
   externalRules[0]  seriesQuery: {__name__=~"^queue_.*"}
     serves it
-query (sent to prometheus):
+query (sent to default):
   sum by (queue) (queue_depth)
   from externalRules[0], series queue_depth
   shared: one query for all requests for the metric, filtered in promgate

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/promgate/promgate/pkg/catalog"
+	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/internal/klogtest"
 	"github.com/promgate/promgate/pkg/prom"
 )
@@ -71,7 +73,8 @@ func TestExplainConcurrencyLimit(t *testing.T) {
 	t.Run("at most MaxConcurrent explanations ask the backends at once", func(t *testing.T) {
 		f := newFixture(t)
 		l := newBlockingLister()
-		f.e.Series, f.e.MaxConcurrent, f.e.QueueWait = l, 2, time.Minute
+		f.e.Backends = only(l)
+		f.e.MaxConcurrent, f.e.QueueWait = 2, time.Minute
 		var wg sync.WaitGroup
 		errs := make(chan error, 6)
 		for range 6 {
@@ -103,7 +106,8 @@ func TestExplainConcurrencyLimit(t *testing.T) {
 		f := newFixture(t)
 		l := newBlockingLister()
 		defer close(l.release)
-		f.e.Series, f.e.MaxConcurrent, f.e.QueueWait = l, 1, 50*time.Millisecond
+		f.e.Backends = only(l)
+		f.e.MaxConcurrent, f.e.QueueWait = 1, 50*time.Millisecond
 		go func() { _, _ = f.e.Explain(context.Background(), probing) }()
 		<-l.started
 
@@ -131,7 +135,8 @@ func TestExplainConcurrencyLimit(t *testing.T) {
 		f := newFixture(t)
 		l := newBlockingLister()
 		defer close(l.release)
-		f.e.Series, f.e.MaxConcurrent, f.e.QueueWait = l, 1, time.Minute
+		f.e.Backends = only(l)
+		f.e.MaxConcurrent, f.e.QueueWait = 1, time.Minute
 		ctx, cancel := context.WithCancel(context.Background())
 		first := make(chan error, 1)
 		go func() {
@@ -170,7 +175,8 @@ func TestExplainConcurrencyLimit(t *testing.T) {
 		f := newFixture(t)
 		l := newBlockingLister()
 		defer close(l.release)
-		f.e.Series, f.e.MaxConcurrent, f.e.QueueWait = l, 1, time.Minute
+		f.e.Backends = only(l)
+		f.e.MaxConcurrent, f.e.QueueWait = 1, time.Minute
 		go func() { _, _ = f.e.Explain(context.Background(), probing) }()
 		<-l.started
 		rep, err := f.e.Scoped(context.Background(), probing, Scope{Withheld: "withheld"})
@@ -225,7 +231,8 @@ func TestExplainProbeBounded(t *testing.T) {
 	t.Run("recent", func(t *testing.T) {
 		f := newFixture(t)
 		l := &endlessLister{recent: true, maxAge: f.e.MaxAge}
-		f.e.Series, f.e.MaxProbeSeries = l, 10
+		f.e.Backends = only(l)
+		f.e.MaxProbeSeries = 10
 		rep, err := f.e.Explain(context.Background(), probing)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +249,7 @@ func TestExplainProbeBounded(t *testing.T) {
 	t.Run("look-back", func(t *testing.T) {
 		f := newFixture(t)
 		l := &endlessLister{maxAge: f.e.MaxAge}
-		f.e.Series = l
+		f.e.Backends = only(l)
 		rep, err := f.e.Explain(context.Background(), probing)
 		if err != nil {
 			t.Fatal(err)
@@ -286,7 +293,7 @@ func TestExplainBackendFailureText(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			log := klogtest.Capture(t, 0)
 			f := newFixture(t)
-			f.e.Series = failingLister{err: tt.err}
+			f.e.Backends = only(failingLister{err: tt.err})
 			rep, err := f.e.Explain(context.Background(), probing)
 			if err != nil {
 				t.Fatal(err)
@@ -350,4 +357,9 @@ func TestFailureTexts(t *testing.T) {
 	if got := planFailure(apierrors.NewServiceUnavailable(prom.Summary(pe))); got != "prometheus backend b: query failed: queue full" {
 		t.Errorf("planFailure of a status: %q", got)
 	}
+}
+
+// only is the default backend, asked for series through l.
+func only(l catalog.SeriesLister) map[string]ExplainBackend {
+	return map[string]ExplainBackend{config.DefaultBackend: {Series: l}}
 }

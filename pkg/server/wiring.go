@@ -96,7 +96,7 @@ func (c *Config) newExplainer(cat explain.Catalog, mapper apimeta.RESTMapper, ba
 	cp *custom.Provider, ep *external.Provider) *explain.Explainer {
 	return &explain.Explainer{
 		Catalog: cat, Mapper: mapper,
-		MaxAge: c.Discovery.EffectiveMaxAge(), Backend: backends.Default().Client.Name(), Backends: explainBackends(backends),
+		MaxAge: c.Discovery.EffectiveMaxAge(), Backends: explainBackends(backends),
 		CustomPlanner: cp, ExternalPlanner: ep,
 	}
 }
