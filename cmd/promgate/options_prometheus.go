@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/promgate/promgate/pkg/backend"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/query"
 	"github.com/promgate/promgate/pkg/server"
 )
 
@@ -25,7 +25,7 @@ type PrometheusOptions struct {
 func NewPrometheusOptions() *PrometheusOptions {
 	return &PrometheusOptions{Client: prom.Options{
 		URL:     "http://localhost:9090/",
-		Timeout: 10 * time.Second,
+		Timeout: query.DefaultTimeout,
 		Verb:    "POST",
 	}}
 }

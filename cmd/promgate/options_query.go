@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/promgate/promgate/pkg/config"
+	"github.com/promgate/promgate/pkg/provider"
+	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/query"
 	"github.com/promgate/promgate/pkg/server"
 )
@@ -95,7 +97,9 @@ type QueryOptions struct {
 }
 
 // NewQueryOptions returns the defaults.
-func NewQueryOptions() *QueryOptions { return &QueryOptions{MaxNames: 100, Batch: true} }
+func NewQueryOptions() *QueryOptions {
+	return &QueryOptions{MaxNames: provider.DefaultMaxNamesInQuery, Batch: true}
+}
 
 // AddFlags adds the query flags to fs.
 func (o *QueryOptions) AddFlags(fs *pflag.FlagSet) {
@@ -129,7 +133,7 @@ type CacheOptions struct {
 
 // NewCacheOptions returns the defaults.
 func NewCacheOptions() *CacheOptions {
-	return &CacheOptions{TTL: query.DefaultTTL, Auto: true, MinTTL: query.DefaultMinTTL, MaxTTL: query.DefaultMaxTTL, MaxConcurrent: 16}
+	return &CacheOptions{TTL: query.DefaultTTL, Auto: true, MinTTL: query.DefaultMinTTL, MaxTTL: query.DefaultMaxTTL, MaxConcurrent: query.DefaultMaxConcurrent}
 }
 
 // AddFlags adds the cache flags to fs.
@@ -202,7 +206,7 @@ type ResourceOptions struct {
 
 // NewResourceOptions returns the defaults.
 func NewResourceOptions() *ResourceOptions {
-	return &ResourceOptions{Enabled: true, Timeout: 10 * time.Second}
+	return &ResourceOptions{Enabled: true, Timeout: resource.DefaultTimeout}
 }
 
 // AddFlags adds the metrics.k8s.io flags to fs.

@@ -164,13 +164,22 @@ type Result struct {
 	Cached bool
 }
 
+// Defaults of Options.
+const (
+	// DefaultMaxConcurrent bounds the queries in flight to one backend
+	// (--max-concurrent-queries).
+	DefaultMaxConcurrent = 16
+	// DefaultTimeout is a query's deadline (--prometheus-timeout).
+	DefaultTimeout = 10 * time.Second
+)
+
 // New returns an Engine over backend.
 func New(backend Backend, opts Options) *Engine {
 	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = 16
+		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 10 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
