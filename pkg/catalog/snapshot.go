@@ -99,17 +99,6 @@ func (s *Snapshot) ExternalEntry(metric string) (Entry, bool) {
 	return e, ok
 }
 
-// External returns the entry serving an external metric as a slice of at
-// most one.
-//
-// Deprecated: use ExternalEntry; one metric has one entry.
-func (s *Snapshot) External(metric string) []Entry {
-	if e, ok := s.external[metric]; ok {
-		return []Entry{e}
-	}
-	return nil
-}
-
 // CustomMetrics lists the custom metrics, sorted.
 func (s *Snapshot) CustomMetrics() []provider.CustomMetricInfo { return s.customList }
 

@@ -96,7 +96,7 @@ func benignInput(n int) hostileInput {
 // cannot carry (invalid UTF-8), and then no query may come with it.
 func checkBuild(t *testing.T, s hostileShape, in hostileInput) {
 	t.Helper()
-	tmpl := MustTemplate(s.tmpl)
+	tmpl := mustTemplate(s.tmpl)
 	const series = "x"
 	groupBy := []string{"pod"}
 	if s.shared {

@@ -118,7 +118,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildRefusesBadSeriesName(t *testing.T) {
-	_, err := MustTemplate(DefaultMetricsQuery).Build(Request{Series: `x{a="b"} or y`})
+	_, err := mustTemplate(DefaultMetricsQuery).Build(Request{Series: `x{a="b"} or y`})
 	if err == nil || !strings.Contains(err.Error(), "not a valid metric name") {
 		t.Fatalf("Build = %v", err)
 	}
@@ -285,7 +285,7 @@ func TestShareableExternal(t *testing.T) {
 // placeholder (which would take knowing the nonce) is still the request's
 // own value: it is neither replaced nor makes the query select more.
 func TestBuildKeepsValuesSpellingPlaceholders(t *testing.T) {
-	tmpl := MustTemplate(`sum(<<.Series>>{<<.LabelMatchers>>,pod=~"<<.LabelValuesByName.pod>>"}) by (<<.GroupBy>>)`)
+	tmpl := mustTemplate(`sum(<<.Series>>{<<.LabelMatchers>>,pod=~"<<.LabelValuesByName.pod>>"}) by (<<.GroupBy>>)`)
 	for _, v := range []string{sentinel(1), "x" + sentinel(1) + "x", sentinel(0), "__promgate_v1__"} {
 		q, err := tmpl.Build(Request{Series: "x", Parts: []Part{EqualPart("code", v), EqualPart("namespace", "ns1"), OneOfPart("pod", []string{"a"})}, GroupBy: []string{"pod"}})
 		if err != nil {

@@ -290,16 +290,6 @@ func newTemplate(text string, metricsQL bool) (*Template, []string, error) {
 	return tp, warnings, nil
 }
 
-// MustTemplate is NewTemplate for templates known to be valid PromQL; it
-// panics otherwise.
-func MustTemplate(text string) *Template {
-	t, w, err := NewTemplate(text)
-	if err != nil || len(w) > 0 {
-		panic(fmt.Sprintf("promql.MustTemplate(%q): %v %v", text, err, w))
-	}
-	return t
-}
-
 // String returns the template's text.
 func (t *Template) String() string { return t.text }
 

@@ -39,7 +39,7 @@ func BenchmarkAlternation(b *testing.B) {
 // BenchmarkBuild renders and parses a rule's query with a 300-name
 // alternation, as a request for 300 pods does.
 func BenchmarkBuild(b *testing.B) {
-	t := MustTemplate(`sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)`)
+	t := mustTemplate(`sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)`)
 	r := Request{
 		Series:  "http_requests_total",
 		Parts:   []Part{EqualPart("namespace", "shop"), OneOfPart("pod", benchNames(300))},

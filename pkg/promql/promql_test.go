@@ -109,7 +109,7 @@ var hostile = []string{
 // exactly the intended literal, and that regex alternations match exactly
 // the given values.
 func TestHostileValuesKeepTheirMeaning(t *testing.T) {
-	tmpl := MustTemplate(DefaultMetricsQuery)
+	tmpl := mustTemplate(DefaultMetricsQuery)
 	for _, v := range hostile {
 		for _, op := range []selection.Operator{selection.Equals, selection.NotEquals, selection.In, selection.NotIn} {
 			values := []string{v}
@@ -342,7 +342,7 @@ func FuzzMatchersForSelector(f *testing.F) {
 	f.Add("app", "gt", "3", "")
 	f.Add("app.kubernetes.io/name", "=", "web", "")
 	f.Add("1app", "=", "web", "")
-	tmpl := MustTemplate(DefaultMetricsQuery)
+	tmpl := mustTemplate(DefaultMetricsQuery)
 	f.Fuzz(func(t *testing.T, key, op, v0, v1 string) {
 		operator := selection.Operator(op)
 		values := []string{v0}
@@ -374,4 +374,13 @@ func FuzzMatchersForSelector(f *testing.F) {
 		}
 		checkRendered(t, tmpl, ms, key, operator, values)
 	})
+}
+
+// mustTemplate is NewTemplate for texts known to parse without warnings.
+func mustTemplate(text string) *Template {
+	t, w, err := NewTemplate(text)
+	if err != nil || len(w) > 0 {
+		panic(fmt.Sprintf("mustTemplate(%q): %v %v", text, err, w))
+	}
+	return t
 }

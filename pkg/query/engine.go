@@ -155,8 +155,8 @@ type entry struct {
 	expires time.Time
 }
 
-// Result is a query's outcome, with when it was computed.
-type Result struct {
+// result is a query's outcome, with when it was computed.
+type result struct {
 	Vector model.Vector
 	// At is when the backend evaluated the query (equals the query time).
 	At time.Time
@@ -213,16 +213,16 @@ func New(backend Backend, opts Options) *Engine {
 // flight, or by running it. The ts argument is ignored: promgate always
 // asks for the latest values, and sharing needs one evaluation time.
 func (e *Engine) Query(ctx context.Context, query string, _ time.Time) (model.Vector, error) {
-	r, err := e.Do(ctx, query)
+	r, err := e.do(ctx, query)
 	return r.Vector, err
 }
 
-// Do is Query returning the Result's metadata too. Callers must not modify
+// do is Query returning the result's metadata too. Callers must not modify
 // the returned vector: it is shared.
-func (e *Engine) Do(ctx context.Context, query string) (Result, error) {
+func (e *Engine) do(ctx context.Context, query string) (result, error) {
 	if c, ok := e.lookup(query); ok {
 		queriesTotal.WithLabelValues(e.opts.Backend, "cache").Inc()
-		return Result{Vector: c.vec, At: c.at, Cached: true}, nil
+		return result{Vector: c.vec, At: c.at, Cached: true}, nil
 	}
 	rule := ruleSelector(ctx) // the rule's selector, for probes (WithRuleSelector)
 	ch := e.group.DoChan(query, func() (any, error) {
@@ -234,16 +234,16 @@ func (e *Engine) Do(ctx context.Context, query string) (Result, error) {
 		if ctx.Err() == context.Canceled {
 			kind = prom.Canceled
 		}
-		return Result{}, &prom.Error{Backend: e.opts.Backend, Op: "query", Err: &prom.KindError{Kind: kind, Err: ctx.Err()}}
+		return result{}, &prom.Error{Backend: e.opts.Backend, Op: "query", Err: &prom.KindError{Kind: kind, Err: ctx.Err()}}
 	case res := <-ch:
 		if res.Err != nil {
-			return Result{}, res.Err
+			return result{}, res.Err
 		}
 		c := res.Val.(entry)
 		if res.Shared {
 			queriesTotal.WithLabelValues(e.opts.Backend, "coalesced").Inc()
 		}
-		return Result{Vector: c.vec, At: c.at}, nil
+		return result{Vector: c.vec, At: c.at}, nil
 	}
 }
 

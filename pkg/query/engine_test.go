@@ -115,7 +115,7 @@ func TestCacheTTL(t *testing.T) {
 				t.Fatal(err)
 			}
 			clk.Add(tt.advance)
-			r, err := e.Do(context.Background(), "q")
+			r, err := e.do(context.Background(), "q")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -296,7 +296,7 @@ func TestCacheMemoryBound(t *testing.T) {
 			if evicted := kept - int(entries); evicted != tt.evicted {
 				t.Errorf("%d entries kept of %d, %d evicted; want %d evicted", entries, kept, evicted, tt.evicted)
 			}
-			r, err := e.Do(context.Background(), tt.again)
+			r, err := e.do(context.Background(), tt.again)
 			if err != nil {
 				t.Fatal(err)
 			}

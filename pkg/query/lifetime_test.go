@@ -199,7 +199,7 @@ func TestAutoLifetime(t *testing.T) {
 				if q == "" {
 					continue
 				}
-				if _, err := e.Do(context.Background(), q); err != nil {
+				if _, err := e.do(context.Background(), q); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -222,7 +222,7 @@ func TestAutoLifetime(t *testing.T) {
 			hist := cacheLifetime.WithLabelValues(backend, tt.mode)
 			before, _ := testutil.GetHistogramMetricCount(hist)
 			sumBefore, _ := testutil.GetHistogramMetricValue(hist)
-			if _, err := e.Do(context.Background(), q); err != nil {
+			if _, err := e.do(context.Background(), q); err != nil {
 				t.Fatal(err)
 			}
 			e.probes.Wait()
@@ -265,7 +265,7 @@ func TestAutoProbesOncePerPeriod(t *testing.T) {
 		t.Helper()
 		clk.Add(d)
 		for _, q := range queries {
-			if _, err := e.Do(context.Background(), q); err != nil {
+			if _, err := e.do(context.Background(), q); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -301,11 +301,11 @@ func TestAutoErrorsAreNotCached(t *testing.T) {
 	b := failing{newClient(t, srv.URL), func(q string) bool { return fail && !isProbe(q) }}
 	clk := &clock{t: t0}
 	e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now})
-	if _, err := e.Do(context.Background(), `sum(m)`); !errors.Is(err, errInjected) {
+	if _, err := e.do(context.Background(), `sum(m)`); !errors.Is(err, errInjected) {
 		t.Fatalf("err = %v", err)
 	}
 	fail = false
-	r, err := e.Do(context.Background(), `sum(m)`)
+	r, err := e.do(context.Background(), `sum(m)`)
 	if err != nil || r.Cached {
 		t.Errorf("after an error: cached %v, err %v; want a fresh answer", r.Cached, err)
 	}
@@ -319,7 +319,7 @@ func TestAutoWithoutSamples(t *testing.T) {
 	e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now})
 	for _, d := range []time.Duration{0, 4 * time.Second, time.Second} {
 		clk.Add(d)
-		if _, err := e.Do(context.Background(), "m"); err != nil {
+		if _, err := e.do(context.Background(), "m"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -378,7 +378,7 @@ func simulateHPAs(t testing.TB, opts Options, targets []target, hpas, metrics, c
 		if warm < 0 && p.at >= 15*time.Second {
 			warm, _ = testutil.GetCounterMetricValue(queriesTotal.WithLabelValues(backend, "backend"))
 		}
-		served, err := e.Do(context.Background(), p.query)
+		served, err := e.do(context.Background(), p.query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -666,7 +666,7 @@ func TestProbeSelectsByRuleNotRequest(t *testing.T) {
 			if first == "" {
 				first = `sum(m{` + request + `})`
 			}
-			if _, err := e.Do(ctx, first); err != nil {
+			if _, err := e.do(ctx, first); err != nil {
 				t.Fatal(err)
 			}
 			e.probes.Wait()
@@ -718,7 +718,7 @@ func TestProbeSelectsByRuleNotRequest(t *testing.T) {
 			q := `sum(m{namespace="victim"})`
 			for _, d := range []time.Duration{0, 15*time.Second + time.Millisecond} {
 				clk.Add(d)
-				r, err := e.Do(WithRuleSelector(context.Background(), `m{job="node"}`), q)
+				r, err := e.do(WithRuleSelector(context.Background(), `m{job="node"}`), q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -821,7 +821,7 @@ func TestLearnedMetricsAreBounded(t *testing.T) {
 			e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: fmt.Sprintf("bounded-%d", i)})
 			setLearnerBounds(e, tt.names, tt.bytes)
 			for _, q := range tt.queries {
-				_, _ = e.Do(context.Background(), q)
+				_, _ = e.do(context.Background(), q)
 				e.probes.Wait()
 			}
 			if got := b.probed(t); !slices.Equal(got, tt.probed) {
@@ -832,7 +832,7 @@ func TestLearnedMetricsAreBounded(t *testing.T) {
 			clk.Add(DefaultProbeEvery)
 			for _, q := range []string{tt.relearn, tt.relearnRefused} {
 				if q != "" {
-					_, _ = e.Do(context.Background(), q)
+					_, _ = e.do(context.Background(), q)
 					e.probes.Wait()
 				}
 			}
@@ -852,7 +852,7 @@ func TestProbesInFlightAreBounded(t *testing.T) {
 	const bound = 3
 	setLearnerBounds(e, bound, 1<<20)
 	for i := 0; i < 20; i++ {
-		if _, err := e.Do(context.Background(), fmt.Sprintf("m%d", i)); err != nil {
+		if _, err := e.do(context.Background(), fmt.Sprintf("m%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}

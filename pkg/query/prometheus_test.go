@@ -89,7 +89,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 
 	t.Logf("three scrapes after %v", time.Since(start).Round(time.Millisecond))
 	e := New(client, Options{Auto: true, TTL: 5 * time.Second, Backend: "real-prometheus"})
-	if _, err := e.Do(ctx, `sum(probe_test_value)`); err != nil {
+	if _, err := e.do(ctx, `sum(probe_test_value)`); err != nil {
 		t.Fatal(err)
 	}
 	e.probes.Wait()
@@ -98,7 +98,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 	if d := interval - 2*time.Second; d < -20*time.Millisecond || d > 20*time.Millisecond || !aligned {
 		t.Fatalf("learned interval %v, aligned %v; want 2s, one phase", interval, aligned)
 	}
-	if _, err := e.Do(ctx, `sum(probe_test_spread)`); err != nil {
+	if _, err := e.do(ctx, `sum(probe_test_spread)`); err != nil {
 		t.Fatal(err)
 	}
 	e.probes.Wait()
@@ -118,7 +118,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 	// it.
 	var c *entry
 	for _, q := range []string{`max(probe_test_value)`, `min(probe_test_value)`} {
-		if _, err := e.Do(ctx, q); err != nil {
+		if _, err := e.do(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 		v, ok := e.cache.Get(budget.Answer, e.key(q))
