@@ -82,7 +82,9 @@ func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error)
 	if err != nil {
 		return Answer{}, err
 	}
-	klog.V(4).InfoS("Metrics query", "api", q.API, "metric", q.Metric, "field", q.Field, "backend", q.Backend, "query", q.Query.Text)
+	if v := klog.V(4); v.Enabled() { // the arguments cost allocations on every request otherwise
+		v.InfoS("Metrics query", "api", q.API, "metric", q.Metric, "field", q.Field, "backend", q.Backend, "query", q.Query.Text)
+	}
 	vec, err := querier.Query(r.context(ctx, q), r.Text(q), ts)
 	ObserveAnswer(q.API, q.Metric, r.Clock(), vec, err)
 	if err != nil {
