@@ -31,10 +31,7 @@ type goldenRequest struct {
 
 func customList(ns string, gr cmprovider.CustomMetricInfo, sel, metricSel string) func(context.Context, *fixture.World) (string, error) {
 	return func(ctx context.Context, w *fixture.World) (string, error) {
-		list, err := w.Custom.GetMetricBySelector(ctx, ns, labels.SelectorFromSet(nil), gr, mustParse(metricSel))
-		if sel != "" {
-			list, err = w.Custom.GetMetricBySelector(ctx, ns, mustParse(sel), gr, mustParse(metricSel))
-		}
+		list, err := w.Custom.GetMetricBySelector(ctx, ns, mustParse(sel), gr, mustParse(metricSel))
 		if err != nil {
 			return "", err
 		}
