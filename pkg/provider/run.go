@@ -96,6 +96,13 @@ func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error)
 	return Answer{Vector: vec, Window: WindowSeconds(q.Query.Expr)}, nil
 }
 
+// Guarded reports whether what is sent for q is q guarded: partial windows
+// are not served, q was checked, and the guard applies to its shape. Only
+// then can an answer lack a value because its window is partly covered.
+func (r *Runner) Guarded(q Query) bool {
+	return !r.PartialWindows && q.Query.Checked && r.Text(q) != q.Query.Text
+}
+
 // Unguarded sends q's text as it is, without the guard and unobserved: for
 // the questions asked about an answer that lacks a value (Withheld).
 func (r *Runner) Unguarded(ctx context.Context, q Query, ts time.Time) (model.Vector, error) {
@@ -111,7 +118,7 @@ func (r *Runner) Unguarded(ctx context.Context, q Query, ts time.Time) (model.Ve
 // partly covered by samples. Asked only when a requested value is missing,
 // so it costs a query only then.
 func (r *Runner) Withheld(ctx context.Context, q Query, ts time.Time, keep func(*model.Sample) bool) bool {
-	if r.PartialWindows || !q.Query.Checked || r.Text(q) == q.Query.Text {
+	if !r.Guarded(q) {
 		return false
 	}
 	vec, err := r.Unguarded(ctx, q, ts)

@@ -409,7 +409,7 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	}) {
 		return true
 	}
-	if run.PartialWindows || !r.query.Checked || run.Text(q) == r.query.Text {
+	if !run.Guarded(q) {
 		return false
 	}
 	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: pl.requestParts([]string{name}), GroupBy: []string{pl.resourceLabel}})
