@@ -9,12 +9,14 @@
 #   make e2e-backends the suite's core with promgate reading Thanos, Thanos with tenancy, and
 #                     VictoriaMetrics in turn (E2E_BACKEND=... of world.sh)
 #
-# Knobs: E2E_REUSE=1 / E2E_KEEP=1 (make e2e), E2E_RUN=<regexp> (go test -run), plus every
+# Knobs: E2E_REUSE=1 / E2E_KEEP=1 (make e2e), E2E_RUN=<regexp> (go test -run), E2E_SKIP=<regexp>
+# (go test -skip), plus every
 # E2E_* variable of test/e2e/hack/world.sh (ports, E2E_NODES, E2E_RUN_DIR, E2E_BACKEND, ...).
 
 E2E_HACK    ?= test/e2e/hack
 E2E_TIMEOUT ?= 40m
 E2E_RUN     ?=
+E2E_SKIP    ?=
 
 .PHONY: tools e2e world-up world-down
 
@@ -22,7 +24,17 @@ tools:
 	$(E2E_HACK)/install-tools.sh
 
 e2e:
-	go test -tags e2e -v -count=1 -parallel 16 -timeout $(E2E_TIMEOUT) $(if $(E2E_RUN),-run '$(E2E_RUN)') ./test/e2e/...
+	go test -tags e2e -v -count=1 -parallel 16 -timeout $(E2E_TIMEOUT) $(if $(E2E_RUN),-run '$(E2E_RUN)') $(if $(E2E_SKIP),-skip '$(E2E_SKIP)') ./test/e2e/...
+
+# make test runs the suite as two halves in two worlds side by side (see test-world in the
+# Makefile): the fault suite, which stops and restarts the world's components and takes longest
+# (~8 min), and everything else. Each needs its own E2E_RUN_DIR and E2E_PORT_OFFSET when both run.
+.PHONY: e2e-main e2e-fault
+e2e-main: build
+	$(MAKE) e2e E2E_SKIP='^TestFault$$' PROMGATE_BIN=$(abspath $(BIN_DIR)/promgate)
+
+e2e-fault: build
+	$(MAKE) e2e E2E_RUN='^TestFault$$' PROMGATE_BIN=$(abspath $(BIN_DIR)/promgate)
 
 world-up:
 	$(E2E_HACK)/world.sh up
@@ -35,7 +47,7 @@ world-down:
 E2E_HELM_RUN ?= TestSmoke|TestCustomAndExternalMetrics
 .PHONY: e2e-helm
 e2e-helm: helm-check build
-	PROMGATE_DEPLOY_BASE=$(abspath $(HELM_RENDERED)) $(MAKE) e2e E2E_RUN='$(E2E_HELM_RUN)'
+	PROMGATE_DEPLOY_BASE=$(abspath $(HELM_RENDERED)) $(MAKE) e2e E2E_RUN='$(E2E_HELM_RUN)' PROMGATE_BIN=$(abspath $(BIN_DIR)/promgate)
 
 # The core of the suite (custom, external and resource metrics, HPAs) with promgate reading each
 # scale-out backend of the world (test/e2e/hack/world.sh: E2E_BACKEND) instead of Prometheus: a
