@@ -14,7 +14,7 @@ STATICCHECK ?= $(CACHE_DIR)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can report its own
 # deadline as a failure on a loaded machine (go.dev/issue/75804, fixed in Go 1.27).
-FUZZTIME    ?= 10000x
+FUZZTIME    ?= 5000x
 # The Go compiler, linker and analysers spend about a fifth of their CPU collecting garbage at the
 # default GOGC; the builds run with this one (a cold compile of k8s.io/api and client-go: 220 CPU-s
 # at 100, 178 at 400; a link's peak memory barely moves). Tests run at the default.
@@ -22,10 +22,12 @@ BUILD_GOGC  ?= 400
 
 .PHONY: all build test test-checks test-tools test-world test-unit lint fuzz bench-smoke demo demo-down clean
 
-# Plain builds are static (CGO_ENABLED=0), as the e2e world's tools are built
-# (test/e2e/hack/install-tools.sh): on a fresh machine the Kubernetes libraries then compile once
-# for both. The race detector needs cgo: the targets that use it set CGO_ENABLED=1.
+# Two build flavours, each compiled once on a fresh machine: plain builds are static
+# (CGO_ENABLED=0), as the e2e world's tools are built (test/e2e/hack/install-tools.sh), so that the
+# Kubernetes libraries compile once for both; the unit tests, vet and staticcheck use the race
+# detector's flavour (which needs cgo: those targets set RACE_ENV).
 export CGO_ENABLED ?= 0
+RACE_ENV = CGO_ENABLED=1 GOFLAGS=-race
 
 all: build
 
@@ -34,13 +36,13 @@ build:
 
 # make test runs in two phases, each as wide as a 2-core machine allows:
 #  1. the world's tools build (output in $(CACHE_DIR)/tools.log) beside the race-enabled unit
-#     tests and the fuzz smoke runs, which need none of them (the builds at a lower CPU priority,
-#     so that tests that measure time are not starved);
+#     tests (with one run of each benchmark) and the fuzz smoke runs, which need none of them (the
+#     builds at a lower CPU priority, so that tests that measure time are not starved);
 #  2. the e2e suites run in two worlds side by side (the fault suite, which stops and restarts the
-#     world's components, in a world of its own, after the auth tests, which need no world), and
-#     lint and the benchmark smoke run beside them at the lowest CPU priority, in the CPU the
-#     worlds leave idle. Lint comes after the tools because its compile of the Kubernetes
-#     libraries is then already in the build cache. The lanes' logs: $(CACHE_DIR)/lanes/.
+#     world's components, in a world of its own, without the scale-out backends it does not use),
+#     and lint and the monitoring checks run beside them at the lowest CPU priority, in the CPU
+#     the worlds leave idle. The lanes' logs: $(CACHE_DIR)/lanes/.
+# A fresh 2-core machine's run and where its time goes: README.md.
 test:
 	$(MAKE) -j2 test-checks test-tools
 	$(MAKE) --no-print-directory test-world
@@ -61,23 +63,24 @@ test-tools:
 
 test-world: build
 	@LANES_DIR=$(CACHE_DIR)/lanes test/lanes.sh \
-	  'world: helm-check monitoring-check e2e-main e2e-helm' \
-	  'fault: E2E_PORT_OFFSET=1000 E2E_RUN_DIR=$(abspath $(CACHE_DIR))/e2e-run-fault e2e-auth e2e-fault' \
-	  'checks@19: lint bench-smoke'
+	  'world: helm-check e2e-auth e2e-main e2e-helm' \
+	  'fault: E2E_PORT_OFFSET=1000 E2E_RUN_DIR=$(abspath $(CACHE_DIR))/e2e-run-fault e2e-fault' \
+	  'checks@19: lint monitoring-check'
 
-# The packages compile first, at BUILD_GOGC; the tests then run at the default GOGC.
+# The packages compile first, at BUILD_GOGC; the tests then run at the default GOGC, and each
+# benchmark once (as bench-smoke: the test binaries are linked once for both).
 test-unit:
-	CGO_ENABLED=1 GOGC=$(BUILD_GOGC) $(GO) build -race ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) build ./...
+	$(RACE_ENV) $(GO) test -count=1 -bench . -benchtime 1x ./...
 
 $(STATICCHECK):
 	GOGC=$(BUILD_GOGC) GOBIN=$(abspath $(CACHE_DIR)/bin) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	GOGC=$(BUILD_GOGC) $(GO) vet ./...
-	GOGC=$(BUILD_GOGC) $(GO) vet -tags e2e ./test/e2e/... ./test/auth/...
-	GOGC=$(BUILD_GOGC) GOMEMLIMIT=6GiB $(STATICCHECK) ./...
+	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) vet ./...
+	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) vet -tags e2e ./test/e2e/... ./test/auth/...
+	$(RACE_ENV) GOGC=$(BUILD_GOGC) GOMEMLIMIT=6GiB $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 
 # Short runs of every fuzz target, so they can't rot. The targets are found in the sources (go test
@@ -90,10 +93,10 @@ fuzz:
 	  done; \
 	done
 
-# One iteration of every Go benchmark, so they can't rot; with the race detector, like the unit
-# tests, whose compile it reuses.
+# One iteration of every Go benchmark, so they can't rot (test-unit runs them too); with the race
+# detector, like the unit tests, whose compile it reuses.
 bench-smoke:
-	CGO_ENABLED=1 $(GO) test -race -run '^$$' -bench . -benchtime 1x ./...
+	$(RACE_ENV) $(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 demo: build tools
 	test/e2e/hack/demo.sh

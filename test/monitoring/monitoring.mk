@@ -14,4 +14,4 @@ monitoring-check: tools
 	@test -x $(PROMTOOL) || { echo "monitoring-check: $(PROMTOOL) not found; run make tools or set PROMTOOL=/path/to/promtool"; exit 1; }
 	$(PROMTOOL) check rules deploy/monitoring/promgate-alerts.yaml
 	$(PROMTOOL) test rules deploy/monitoring/tests.yaml
-	PROMTOOL=$(abspath $(PROMTOOL)) $(GO) test -count=1 ./test/monitoring/
+	PROMTOOL=$(abspath $(PROMTOOL)) $(RACE_ENV) $(GO) test -count=1 ./test/monitoring/
