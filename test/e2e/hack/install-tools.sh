@@ -83,8 +83,8 @@ GO
 # share compile once. That module requires, beside them, everything promgate's go.mod requires:
 # where promgate's versions are the newer, the tools build with them, and then promgate's own
 # (plain, CGO_ENABLED=0, no -trimpath) builds find those packages compiled in the Go build cache:
-# on a fresh machine, lint and the e2e suite do not compile the Kubernetes libraries a second
-# time. Version skew only loses that sharing; the tools are correct either way.
+# on a fresh machine, promgate's binary and the e2e and auth suites do not compile the Kubernetes
+# libraries a second time. Version skew only loses that sharing; the tools are correct either way.
 KUBE_TOOLS="kube-apiserver kube-controller-manager kube-scheduler kubectl helm kwok"
 
 # kube_tool_version NAME: the version NAME is cached under.
