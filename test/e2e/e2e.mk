@@ -19,6 +19,8 @@ E2E_HACK    ?= test/e2e/hack
 E2E_TIMEOUT ?= 40m
 E2E_RUN     ?=
 E2E_SKIP    ?=
+# The binary the halves and e2e-helm run, built once by `make build` (their prerequisite).
+E2E_PROMGATE_BIN = $(abspath $(BIN_DIR)/promgate)
 
 .PHONY: tools e2e world-up world-down
 
@@ -34,10 +36,10 @@ e2e:
 # everything else. Each needs its own E2E_RUN_DIR and E2E_PORT_OFFSET when both run.
 .PHONY: e2e-main e2e-fault
 e2e-main: build
-	$(MAKE) e2e E2E_SKIP='^TestFault$$' PROMGATE_BIN=$(abspath $(BIN_DIR)/promgate)
+	$(MAKE) e2e E2E_SKIP='^TestFault$$' PROMGATE_BIN=$(E2E_PROMGATE_BIN)
 
 e2e-fault: build
-	E2E_BACKENDS=0 $(MAKE) e2e E2E_RUN='^TestFault$$' PROMGATE_BIN=$(abspath $(BIN_DIR)/promgate)
+	E2E_BACKENDS=0 $(MAKE) e2e E2E_RUN='^TestFault$$' PROMGATE_BIN=$(E2E_PROMGATE_BIN)
 
 world-up:
 	$(E2E_HACK)/world.sh up
@@ -50,7 +52,7 @@ world-down:
 E2E_HELM_RUN ?= TestSmoke|TestCustomAndExternalMetrics
 .PHONY: e2e-helm
 e2e-helm: helm-check build
-	E2E_BACKENDS=0 PROMGATE_DEPLOY_BASE=$(abspath $(HELM_RENDERED)) $(MAKE) e2e E2E_RUN='$(E2E_HELM_RUN)' PROMGATE_BIN=$(abspath $(BIN_DIR)/promgate)
+	E2E_BACKENDS=0 PROMGATE_DEPLOY_BASE=$(abspath $(HELM_RENDERED)) $(MAKE) e2e E2E_RUN='$(E2E_HELM_RUN)' PROMGATE_BIN=$(E2E_PROMGATE_BIN)
 
 # The core of the suite (custom, external and resource metrics, HPAs) with promgate reading each
 # scale-out backend of the world (test/e2e/hack/world.sh: E2E_BACKEND) instead of Prometheus: a

@@ -41,6 +41,11 @@ export GOFLAGS=-mod=mod
 export GOGC=${GOGC:-400}
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
+# gomod_of MODULE@VERSION: the path of that module's go.mod in the module cache (downloaded).
+gomod_of() {
+  go mod download -json "$1" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p'
+}
+
 # link NAME VERSION: points $BIN/NAME at the cached build of VERSION; fails when absent.
 link() {
   local f=$TOOLS/$1-$2/$1
@@ -114,7 +119,7 @@ build_kube() {
 kube_module() {
   local d=$BUILD/kubernetes gomod goline
   rm -rf "$d" && mkdir -p "$d" && cd "$d"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  gomod=$(gomod_of "k8s.io/kubernetes@$KUBE_VERSION")
   # The newer go line of the two.
   goline=$(printf '%s\n' "$(sed -n 's/^go //p' "$gomod" | head -1)" "$(sed -n 's/^go //p' "$ROOT/go.mod" | head -1)" | sort -V | tail -1)
   {
@@ -214,7 +219,7 @@ build_thanos() {
   local d=$BUILD/thanos
   rm -rf "$d" && mkdir -p "$d" && cd "$d"
   local gomod
-  gomod=$(go mod download -json "github.com/thanos-io/thanos@$THANOS_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  gomod=$(gomod_of "github.com/thanos-io/thanos@$THANOS_VERSION")
   {
     echo "module promgate.local/thanosbuild"
     echo
@@ -251,7 +256,7 @@ build_vm() {
   local d=$BUILD/victoriametrics
   rm -rf "$d" && mkdir -p "$d" && cd "$d"
   local gomod
-  gomod=$(go mod download -json "github.com/VictoriaMetrics/VictoriaMetrics@$VM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  gomod=$(gomod_of "github.com/VictoriaMetrics/VictoriaMetrics@$VM_VERSION")
   {
     echo "module promgate.local/vmbuild"
     echo
