@@ -68,10 +68,14 @@ test-world: build
 	  'checks@19: lint monitoring-check'
 
 # The packages compile first, at BUILD_GOGC; the tests then run at the default GOGC, and each
-# benchmark once (as bench-smoke: the test binaries are linked once for both).
+# benchmark once (as bench-smoke: the test binaries are linked once for both). The output is also
+# kept in $(CACHE_DIR)/test-unit.log; when a test fails, what failed is printed again at the end.
 test-unit:
 	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) build ./...
-	$(RACE_ENV) $(GO) test -count=1 -bench . -benchtime 1x ./...
+	@mkdir -p $(CACHE_DIR)
+	@{ $(RACE_ENV) $(GO) test -count=1 -bench . -benchtime 1x ./... 2>&1; echo $$? > $(CACHE_DIR)/test-unit.rc; } \
+	  | tee $(CACHE_DIR)/test-unit.log; \
+	rc=$$(cat $(CACHE_DIR)/test-unit.rc); [ "$$rc" = 0 ] || test/failures.sh $(CACHE_DIR)/test-unit.log; exit $$rc
 
 $(STATICCHECK):
 	GOGC=$(BUILD_GOGC) GOBIN=$(abspath $(CACHE_DIR)/bin) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -12,7 +12,8 @@
 #
 # Each target's start, end and duration are printed as they happen ("== NAME/target: N s"); a
 # lane's whole log is printed when the lane ends. A failed target ends its lane; the other lanes
-# go on, and lanes.sh exits 1 if any lane failed.
+# go on, and lanes.sh exits 1 if any lane failed, after printing again what failed in the failed
+# lanes' go test output (failures.sh), so that the end of the output says what broke.
 set -uo pipefail
 
 dir=${LANES_DIR:-.cache/lanes}
@@ -65,6 +66,9 @@ while [ ${#lane_of[@]} -gt 0 ]; do
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
+  for name in "${failed[@]}"; do
+    "$(dirname "$0")/failures.sh" "$dir/$name.log"
+  done
   echo "lanes: FAILED: ${failed[*]}"
   exit 1
 fi

@@ -54,7 +54,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("global:\n  scrape_interval: 2s\nscrape_configs:\n- job_name: tiny\n  static_configs:\n  - targets: [%q]\n- job_name: spread\n  static_configs:\n  - targets: [%q, %q]\n", exporters[0], exporters[1], exporters[2])), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prometheusBinary, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
@@ -73,21 +73,28 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 
 	client := newClient(t, "http://"+promAddr)
 	start := time.Now()
-	// Wait for three scrapes: two spacings.
-	deadline := time.Now().Add(18 * time.Second)
+	// Wait for five scrapes: four spacings, so that one scrape that a
+	// loaded machine delays moves the learned mean by a quarter of the
+	// delay at most.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		v, err := client.Query(ctx, `min(count_over_time({__name__=~"probe_test_.*",pod="a"}[1m]))`, time.Now())
 		n, _ := client.Query(ctx, `count({__name__=~"probe_test_.*",pod="a"})`, time.Now())
-		if err == nil && len(v) == 1 && v[0].Value >= 3 && len(n) == 1 && n[0].Value == 3 {
+		if err == nil && len(v) == 1 && v[0].Value >= 5 && len(n) == 1 && n[0].Value == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus has not scraped the exporter three times: %v %v", v, err)
+			t.Fatalf("Prometheus has not scraped the exporters five times: %v %v", v, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	t.Logf("three scrapes after %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("five scrapes after %v", time.Since(start).Round(time.Millisecond))
+	// Prometheus stamps a sample with its scheduled time only when the
+	// scrape starts within 2ms of it; a loaded machine (make test builds
+	// beside the tests) starts some later, so the spacings vary by tens of
+	// milliseconds. 50ms still tells 2s from any other interval.
+	const tolerance = 50 * time.Millisecond
 	e := New(client, Options{Auto: true, TTL: 5 * time.Second, Backend: "real-prometheus"})
 	if _, err := e.do(ctx, `sum(probe_test_value)`); err != nil {
 		t.Fatal(err)
@@ -95,7 +102,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 	e.probes.Wait()
 	interval, aligned := e.Learned("probe_test_value")
 	t.Logf("probe_test_value (one target): learned interval %v, one phase %v", interval, aligned)
-	if d := interval - 2*time.Second; d < -20*time.Millisecond || d > 20*time.Millisecond || !aligned {
+	if d := interval - 2*time.Second; d < -tolerance || d > tolerance || !aligned {
 		t.Fatalf("learned interval %v, aligned %v; want 2s, one phase", interval, aligned)
 	}
 	if _, err := e.do(ctx, `sum(probe_test_spread)`); err != nil {
@@ -103,7 +110,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 	}
 	e.probes.Wait()
 	spread, spreadAligned := e.Learned("probe_test_spread")
-	if d := spread - 2*time.Second; d < -20*time.Millisecond || d > 20*time.Millisecond {
+	if d := spread - 2*time.Second; d < -tolerance || d > tolerance {
 		t.Errorf("probe_test_spread: learned interval %v, want 2s", spread)
 	}
 	if v, err := client.Query(ctx, `timestamp(probe_test_spread{pod="a"})`, time.Now()); err == nil && len(v) == 2 {
@@ -136,7 +143,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	// The lifetime ends a grace (400ms) after a scrape: the newest sample
-	// when it ends is a 400ms old.
+	// when it ends is a 400ms old, less the delay of a late scrape.
 	for time.Now().Before(c.expires.Add(100 * time.Millisecond)) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -146,7 +153,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 	}
 	if age := c.expires.Sub(secondsTime(v[0].Value)); age < 0 || age > 2*time.Second {
 		t.Errorf("at expiry, the newest sample is %v old", age)
-	} else if age < 300*time.Millisecond || age > 500*time.Millisecond {
+	} else if age < 400*time.Millisecond-4*tolerance || age > 500*time.Millisecond {
 		t.Errorf("at expiry, the newest sample is %v old, want the 400ms grace: the cache ends out of phase with the scrapes", age)
 	}
 }
