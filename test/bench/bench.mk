@@ -11,7 +11,7 @@
 #                Knobs: BENCH_DISCO_REAL, BENCH_PORT, BENCH_DIR (test/bench/disco-real.sh).
 #
 #   make bench-compare BASE=<ref>   the Go benchmarks at BASE (a git worktree in .cache/, removed
-#                on exit) and in the working tree, then benchstat's comparison of the two; results
+#                on exit) and in the working tree, run in interleaved rounds, then benchstat's comparison; results
 #                in .cache/bench-compare/{base,head}.txt. Knobs: BENCH_COMPARE_COUNT (6 runs per
 #                benchmark and side), BENCH_GO_PKGS (./pkg/...), BENCH_FILTER (the -bench regexp, .).
 #                benchstat is installed into .cache/bin at BENCHSTAT_VERSION (not in go.mod).

@@ -124,7 +124,9 @@ func benchProviderWith(b testing.TB, custom []*rules.Rule, mapper apimeta.RESTMa
 		names[j] = fmt.Sprintf("pod-%d", j)
 	}
 	q := &benchQuerier{vec: vec}
-	p := New(d, &provider.Runner{Backends: provider.Single(q)}, benchObjects{names: names}, mapper)
+	// The server's default budget: sharing decisions and guard rewrites are
+	// remembered across requests, as in production.
+	p := New(d, &provider.Runner{Backends: provider.Single(q), Budget: budget.New(0)}, benchObjects{names: names}, mapper)
 	return p, q
 }
 

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/internal/kubetest"
@@ -69,7 +70,9 @@ externalRules:
 		vec   model.Vector
 	}{{"batched-1000-series", true, all}, {"unbatched-1-series", false, all[17*20+7 : 17*20+8]}} {
 		b.Run(c.name, func(b *testing.B) {
-			p := New(d, &provider.Runner{Backends: provider.Single(benchQuerier{vec: c.vec})}, mapper)
+			// The server's default budget: sharing decisions and guard rewrites are
+			// remembered across requests, as in production.
+			p := New(d, &provider.Runner{Backends: provider.Single(benchQuerier{vec: c.vec}), Budget: budget.New(0)}, mapper)
 			p.Batch = c.batch
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/provider"
 )
@@ -69,7 +70,9 @@ func BenchmarkGetPodMetrics(b *testing.B) {
 			pods = append(pods, &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
 		}
 	}
-	p, err := New(cfg.ResourceRules, &provider.Runner{Backends: provider.Single(q)}, m, Options{Batch: true})
+	// The server's default budget: sharing decisions and guard rewrites are
+	// remembered across requests, as in production.
+	p, err := New(cfg.ResourceRules, &provider.Runner{Backends: provider.Single(q), Budget: budget.New(0)}, m, Options{Batch: true})
 	if err != nil {
 		b.Fatal(err)
 	}
