@@ -201,6 +201,7 @@ rules:
 query (sent to default):
   sum by (namespace, pod) (rate(app_requests_total{pod!=""}[1m]))
   from rules[0], series app_requests_total, for 2 objects
+  guard: off: partial windows are served (--serve-partial-windows)
   shared: one query for all requests for the metric, filtered in promgate
   ran: 1 values
 `,
@@ -280,6 +281,7 @@ rules:
 query (sent to default):
   sum by (pod) (app_requests_total{namespace="ns1",pod="web-0"})
   from rules[1], series app_requests_total, for 1 objects
+  guard: off: partial windows are served (--serve-partial-windows)
   shareable, but sent per request: batching is off and the request names few objects
 note: asking Prometheus for series named like the metric failed for seriesQuery {__name__=~"^broken_.*"}: prometheus backend URL: series failed: bad status (HTTP 500)
 `,
@@ -315,6 +317,7 @@ rules:
 query (sent to default):
   sum by (queue) (queue_depth)
   from externalRules[0], series queue_depth
+  guard: off: partial windows are served (--serve-partial-windows)
   shared: one query for all requests for the metric, filtered in promgate
 `,
 		},

@@ -96,7 +96,10 @@ func writePlan(tw *errWriter, p *Plan) {
 	if p.Objects != nil {
 		tw.printf(", for %d objects", *p.Objects)
 	}
-	tw.printf("\n")
+	tw.printf("\n  guard: %s\n", p.Guard)
+	if p.Sent != "" {
+		tw.printf("  sent: the query with the guard, %d bytes (in the JSON report: sent)\n", len(p.Sent))
+	}
 	if p.Shared {
 		tw.printf("  shared: one query for all requests for the metric, filtered in promgate\n")
 	} else {

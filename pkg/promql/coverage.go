@@ -74,6 +74,35 @@ func RequireCompleteWindows(expr parser.Expr) (guarded parser.Expr, ok bool) {
 	return out, true
 }
 
+// GuardedReads returns what RequireCompleteWindows guards in expr, for
+// people to read: each range-function call whose window it checks, as
+// text (say rate(x{pod="a"}[1m])), in the order of the query. Neither
+// calls nor an error: expr reads no window that a partly filled one biases
+// (no range, or only irate, idelta, last_over_time, present_over_time). An
+// error says why expr cannot be guarded.
+func GuardedReads(expr parser.Expr) ([]string, error) {
+	if expr == nil {
+		return nil, errors.New("the query is not parsed")
+	}
+	if !hasWindow(expr) {
+		return nil, nil
+	}
+	if expr.Type() != parser.ValueTypeVector {
+		return nil, unsupported("the result is a %s", expr.Type())
+	}
+	if _, err := completeness(expr, false, false); err != nil {
+		return nil, err
+	}
+	var reads []string
+	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		if c, ok := n.(*parser.Call); ok && guardedFuncs[c.Func.Name] {
+			reads = append(reads, c.String())
+		}
+		return nil
+	})
+	return reads, nil
+}
+
 // errUnsupported marks shapes RequireCompleteWindows cannot guard.
 var errUnsupported = errors.New("unsupported shape")
 

@@ -483,3 +483,40 @@ func newEngine(t *testing.T) *promengine.Engine {
 	t.Cleanup(func() { _ = ng.Close() })
 	return ng
 }
+
+// TestGuardedReads: what explain shows of the guard is what
+// RequireCompleteWindows does: the reads it checks, none, or why not.
+func TestGuardedReads(t *testing.T) {
+	tests := []struct {
+		query string
+		reads []string
+		err   string // a part of the error; "" for none
+	}{
+		{`sum by (pod) (container_memory_working_set_bytes{container!=""})`, nil, ""},
+		{`irate(x[1m])`, nil, ""},
+		{`sum by (pod) (rate(x{pod="a"}[1m]))`, []string{`rate(x{pod="a"}[1m])`}, ""},
+		{`rate(x[1m]) / ignoring (code) group_left rate(y[2m])`, []string{`rate(x[1m])`, `rate(y[2m])`}, ""},
+		{`max_over_time(rate(x[1m])[5m:1m])`, []string{`max_over_time(rate(x[1m])[5m:1m])`, `rate(x[1m])`}, ""},
+		{`sum(rate(x[1m])) or vector(0)`, nil, "or with a range function"},
+		{`topk(3, rate(x[1m]))`, nil, "aggregation topk"},
+		{`x[5m]`, nil, "the result is a matrix"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			expr, err := Parse(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads, err := GuardedReads(expr)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("error %v, want one with %q", err, tc.err)
+			}
+			if strings.Join(reads, "; ") != strings.Join(tc.reads, "; ") {
+				t.Errorf("reads %q, want %q", reads, tc.reads)
+			}
+			if _, ok := RequireCompleteWindows(expr); ok != (err == nil) {
+				t.Errorf("RequireCompleteWindows ok = %v, GuardedReads error %v: they disagree", ok, err)
+			}
+		})
+	}
+}

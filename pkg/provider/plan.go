@@ -8,8 +8,12 @@ type Plan struct {
 	// Series is the series name its query is rendered for.
 	Rule   string `json:"rule"`
 	Series string `json:"series"`
-	// Query is the PromQL text sent, after the partial-window guard.
+	// Query is the rule's query as the request renders it; Guard says
+	// what the partial-window guard adds to it (Runner.Guard), and Sent,
+	// when the guard changed it, is the text sent.
 	Query string `json:"query"`
+	Guard string `json:"guard"`
+	Sent  string `json:"sent,omitempty"`
 	// Shared tells whether the query is the one shared by every request
 	// for the metric, filtered in promgate; SharedReason says why not.
 	Shared       bool   `json:"shared"`

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,6 +95,38 @@ func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error)
 		return Answer{}, StatusError(err)
 	}
 	return Answer{Vector: vec, Window: WindowSeconds(q.Query.Expr)}, nil
+}
+
+// Plan is the start of explain's Plan for q: its backend, the rule's
+// query, what the guard does to it and, when the guard changed it, the
+// text sent.
+func (r *Runner) Plan(q Query) Plan {
+	p := Plan{Backend: q.Backend, Query: q.Query.Text, Guard: r.Guard(q)}
+	if sent := r.Text(q); sent != q.Query.Text {
+		p.Sent = sent
+	}
+	return p
+}
+
+// Guard says, for people, what the partial-window guard does to q: which
+// range reads of the rule's query it checks (the query sent is the rule's
+// with the guard around it), or why q is sent as it is.
+func (r *Runner) Guard(q Query) string {
+	switch {
+	case r.PartialWindows:
+		return "off: partial windows are served (--serve-partial-windows)"
+	case !q.Query.Checked:
+		return "off: the query is not parsed as PromQL (another dialect), so it is sent as rendered"
+	}
+	reads, err := promql.GuardedReads(q.Query.Expr)
+	switch {
+	case err != nil:
+		return "none: the query's shape cannot be guarded (" + err.Error() + "); values are served as the backend computes them"
+	case len(reads) == 0:
+		return "none needed: the query reads no window that a partly filled one biases"
+	}
+	return "series are left out while samples cover the window of " + strings.Join(reads, ", ") +
+		" only in part (docs/partial-windows.md)"
 }
 
 // Guarded reports whether what is sent for q is q guarded: partial windows

@@ -66,3 +66,39 @@ func TestGuardedRewritesInBudget(t *testing.T) {
 		t.Errorf("%d rewrites, %d bytes kept in a budget of %d: want some, within it", n, b.Bytes(), limit)
 	}
 }
+
+// TestPlanGuard: explain's plan shows the rule's query and the guard apart,
+// with the text sent when the guard changed it.
+func TestPlanGuard(t *testing.T) {
+	const text = `sum by (pod) (rate(x{pod="a"}[1m]))`
+	expr, err := promql.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := Query{Backend: "default", Query: promql.Query{Text: text, Expr: expr, Checked: true}}
+	tests := []struct {
+		name     string
+		run      *Runner
+		q        Query
+		guard    string
+		sentDiff bool
+	}{
+		{"guarded", &Runner{}, q, `series are left out while samples cover the window of rate(x{pod="a"}[1m]) only in part`, true},
+		{"partial windows served", &Runner{PartialWindows: true}, q, "off: partial windows are served (--serve-partial-windows)", false},
+		{"another dialect", &Runner{}, Query{Query: promql.Query{Text: "x[1m] default 0"}}, "off: the query is not parsed as PromQL", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.run.Plan(tc.q)
+			if p.Query != tc.q.Query.Text || p.Backend != tc.q.Backend {
+				t.Errorf("query %q on %q, want the rule's %q on %q", p.Query, p.Backend, tc.q.Query.Text, tc.q.Backend)
+			}
+			if !strings.HasPrefix(p.Guard, tc.guard) {
+				t.Errorf("guard %q, want it to start %q", p.Guard, tc.guard)
+			}
+			if (p.Sent != "") != tc.sentDiff || tc.sentDiff && !strings.HasPrefix(p.Sent, text+" and (") {
+				t.Errorf("sent %q", p.Sent)
+			}
+		})
+	}
+}

@@ -10,6 +10,10 @@
 #                (discobench); ~15 min on 2 cores, ~3 GiB while backfilling 1.05M. Not run by CI.
 #                Knobs: BENCH_DISCO_REAL, BENCH_PORT, BENCH_DIR (test/bench/disco-real.sh).
 #
+#   make bench-guard   what the partial-window guard costs a real Prometheus: the rule's query
+#                plain and guarded, interleaved, at BENCH_GUARD_PODS (3000) pods scraped every
+#                BENCH_SCRAPE_INTERVAL (15s); Prometheus' evaluation time, samples and CPU per
+#                query (test/bench/guard-cost.sh; docs/partial-windows.md, "Cost"). Not run by CI.
 #   make bench-compare BASE=<ref>   the Go benchmarks at BASE (a git worktree in .cache/, removed
 #                on exit) and in the working tree, run in interleaved rounds, then benchstat's comparison; results
 #                in .cache/bench-compare/{base,head}.txt. Knobs: BENCH_COMPARE_COUNT (6 runs per
@@ -20,10 +24,13 @@
 #
 # `make bench-smoke` (in the Makefile) runs every Go benchmark once.
 
-.PHONY: bench bench-go bench-disco-real bench-compare
+.PHONY: bench bench-go bench-disco-real bench-guard bench-compare
 
 bench-disco-real:
 	test/bench/disco-real.sh
+
+bench-guard:
+	test/bench/guard-cost.sh
 
 bench: build tools
 	test/bench/bench.sh

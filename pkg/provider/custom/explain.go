@@ -56,14 +56,9 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (provide
 		return provider.Plan{}, err
 	}
 	objects := len(names)
-	out := provider.Plan{
-		Backend: pl.entry.Rule.Backend,
-		Rule:    pl.entry.Rule.Path,
-		Series:  pl.entry.Series,
-		Query:   p.run.Text(pl.query(r.query)),
-		Shared:  r.share.OK && (p.Batch || len(names) > p.MaxNamesInQuery),
-		Objects: &objects,
-	}
+	out := p.run.Plan(pl.query(r.query))
+	out.Rule, out.Series, out.Objects = pl.entry.Rule.Path, pl.entry.Series, &objects
+	out.Shared = r.share.OK && (p.Batch || len(names) > p.MaxNamesInQuery)
 	switch {
 	case !r.share.OK:
 		out.SharedReason = r.share.String()

@@ -21,13 +21,8 @@ func (p *Provider) Plan(ctx context.Context, namespace string, metricSelector la
 	if err != nil {
 		return provider.Plan{}, err
 	}
-	out := provider.Plan{
-		Backend: r.entry.Rule.Backend,
-		Rule:    r.entry.Rule.Path,
-		Series:  r.entry.Series,
-		Query:   p.run.Text(r.send(info.Metric)),
-		Shared:  r.filter != nil,
-	}
+	out := p.run.Plan(r.send(info.Metric))
+	out.Rule, out.Series, out.Shared = r.entry.Rule.Path, r.entry.Series, r.filter != nil
 	switch {
 	case out.Shared:
 	case r.share != nil:
