@@ -27,7 +27,14 @@ BUILD_GOGC  ?= 400
 # Kubernetes libraries compile once for both; the unit tests, vet and staticcheck use the race
 # detector's flavour (which needs cgo: those targets set RACE_ENV).
 export CGO_ENABLED ?= 0
-RACE_ENV = CGO_ENABLED=1 GOFLAGS=-race
+# No DWARF: the compiler's debug information is for debuggers, which these builds, tests and tools
+# never meet (stack traces and race reports come from the symbol table, which stays); without it a
+# cold compile takes 12 % less CPU (client-go and k8s.io/apiserver/pkg/server: 644 CPU-s, 566
+# without). It goes into GOFLAGS, so every go command of make, the e2e suite and install-tools.sh
+# builds the same flavour and shares the build cache. `make NO_DWARF= ...` keeps DWARF.
+NO_DWARF ?= -gcflags=all=-dwarf=false
+export GOFLAGS := $(strip $(filter-out $(NO_DWARF),$(GOFLAGS)) $(NO_DWARF))
+RACE_ENV = CGO_ENABLED=1 GOFLAGS="$(GOFLAGS) -race"
 
 all: build
 

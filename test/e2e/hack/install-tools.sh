@@ -35,7 +35,9 @@ THANOS_VERSION=${THANOS_VERSION:-v0.42.4}
 # v1.151.0 is the newest VictoriaMetrics that resolves with Go 1.26.
 VM_VERSION=${VM_VERSION:-v1.151.0}
 
-export GOFLAGS=-mod=mod
+# The caller's GOFLAGS stay (make adds -gcflags=all=-dwarf=false, so that the tools' packages
+# are compiled as promgate's builds compile them and share the build cache).
+export GOFLAGS="-mod=mod${GOFLAGS:+ $GOFLAGS}"
 # The compiler and linker spend about a fifth of their CPU collecting garbage at the default GOGC
 # (see BUILD_GOGC in the Makefile).
 export GOGC=${GOGC:-400}
