@@ -35,6 +35,8 @@ export CGO_ENABLED ?= 0
 NO_DWARF ?= -gcflags=all=-dwarf=false
 export GOFLAGS := $(strip $(filter-out $(NO_DWARF),$(GOFLAGS)) $(NO_DWARF))
 RACE_ENV = CGO_ENABLED=1 GOFLAGS="$(GOFLAGS) -race"
+# Builds and analyses (not tests) in the race flavour, at BUILD_GOGC.
+RACE_BUILD_ENV = $(RACE_ENV) GOGC=$(BUILD_GOGC)
 
 all: build
 
@@ -78,7 +80,7 @@ test-world: build
 # benchmark once (as bench-smoke: the test binaries are linked once for both). The output is also
 # kept in $(CACHE_DIR)/test-unit.log; when a test fails, what failed is printed again at the end.
 test-unit:
-	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) build ./...
+	$(RACE_BUILD_ENV) $(GO) build ./...
 	@mkdir -p $(CACHE_DIR)
 	@{ $(RACE_ENV) $(GO) test -count=1 -bench . -benchtime 1x ./... 2>&1; echo $$? > $(CACHE_DIR)/test-unit.rc; } \
 	  | tee $(CACHE_DIR)/test-unit.log; \
@@ -89,9 +91,9 @@ $(STATICCHECK):
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) vet ./...
-	$(RACE_ENV) GOGC=$(BUILD_GOGC) $(GO) vet -tags e2e ./test/e2e/... ./test/auth/...
-	$(RACE_ENV) GOGC=$(BUILD_GOGC) GOMEMLIMIT=6GiB $(STATICCHECK) ./...
+	$(RACE_BUILD_ENV) $(GO) vet ./...
+	$(RACE_BUILD_ENV) $(GO) vet -tags e2e ./test/e2e/... ./test/auth/...
+	$(RACE_BUILD_ENV) GOMEMLIMIT=6GiB $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 
 # Short runs of every fuzz target, so they can't rot. The targets are found in the sources (go test
