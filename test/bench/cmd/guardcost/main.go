@@ -194,7 +194,7 @@ func floorForms(ctx context.Context, c *client, query string) ([]form, error) {
 // oneSeries returns a selector of exactly one of the series sel selects:
 // its name and all its labels.
 func (c *client) oneSeries(ctx context.Context, sel string) (*parser.VectorSelector, error) {
-	v, err := c.vector(ctx, "limitk(1, "+sel+")")
+	v, err := c.vector(ctx, "topk(1, "+sel+")")
 	if err != nil || len(v) == 0 {
 		return nil, fmt.Errorf("one series of %s: %v (%d series)", sel, err, len(v))
 	}
