@@ -208,30 +208,11 @@ func (c *client) oneSeries(ctx context.Context, sel string) (*parser.VectorSelec
 
 // vector runs an instant query and returns its samples.
 func (c *client) vector(ctx context.Context, text string) (model.Vector, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/query", strings.NewReader(url.Values{"query": {text}}.Encode()))
-	if err != nil {
-		return nil, err
+	var data struct {
+		Result model.Vector `json:"result"`
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result model.Vector `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	if body.Status != "success" {
-		return nil, errors.New(body.Error)
-	}
-	return body.Data.Result, nil
+	err := c.post(ctx, url.Values{"query": {text}}, &data)
+	return data.Result, err
 }
 
 // stats is what one query cost, from Prometheus' answer.
@@ -247,39 +228,48 @@ type client struct {
 
 // query sends text as an instant query at the current time with stats=all.
 func (c *client) query(ctx context.Context, text string) (stats, error) {
-	form := url.Values{"query": {text}, "stats": {"all"}}
+	var data struct {
+		Result []json.RawMessage `json:"result"`
+		Stats  struct {
+			Timings struct {
+				Eval float64 `json:"evalTotalTime"`
+			} `json:"timings"`
+			Samples struct {
+				Total float64 `json:"totalQueryableSamples"`
+			} `json:"samples"`
+		} `json:"stats"`
+	}
+	if err := c.post(ctx, url.Values{"query": {text}, "stats": {"all"}}, &data); err != nil {
+		return stats{}, err
+	}
+	return stats{eval: data.Stats.Timings.Eval, samples: data.Stats.Samples.Total, series: len(data.Result)}, nil
+}
+
+// post sends form to /api/v1/query and decodes the answer's data into
+// data; an answer whose status is not success is an error with its text.
+func (c *client) post(ctx context.Context, form url.Values, data any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/query", strings.NewReader(form.Encode()))
 	if err != nil {
-		return stats{}, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return stats{}, err
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []json.RawMessage `json:"result"`
-			Stats  struct {
-				Timings struct {
-					Eval float64 `json:"evalTotalTime"`
-				} `json:"timings"`
-				Samples struct {
-					Total float64 `json:"totalQueryableSamples"`
-				} `json:"samples"`
-			} `json:"stats"`
-		} `json:"data"`
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return stats{}, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+		return fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
 	}
 	if body.Status != "success" {
-		return stats{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body.Error)
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, body.Error)
 	}
-	return stats{eval: body.Data.Stats.Timings.Eval, samples: body.Data.Stats.Samples.Total, series: len(body.Data.Result)}, nil
+	return json.Unmarshal(body.Data, data)
 }
 
 // cpuSeconds is the user and system CPU of process pid so far (0 when pid
