@@ -45,6 +45,13 @@ func (b *Backend) Query(ctx context.Context, q string, ts time.Time) (model.Vect
 	return b.Engine.Query(ctx, q, ts)
 }
 
+// Canaries returns the series of metric the partial-window guard checks
+// (query.Engine.Canaries).
+func (b *Backend) Canaries(metric string) []model.Metric { return b.Engine.Canaries(metric) }
+
+// CanaryGone says a canary of metric is gone (query.Engine.CanaryGone).
+func (b *Backend) CanaryGone(metric string) { b.Engine.CanaryGone(metric) }
+
 // Set is the backends of a server, by name. It is immutable.
 type Set struct {
 	byName     map[string]*Backend

@@ -35,6 +35,9 @@ const (
 	Index Kind = "index"
 	// Sharing is a sharing decision for a selector shape, with its query.
 	Sharing Kind = "sharing"
+	// Windows is what the partial-window guard remembers of a query's
+	// answers: when each of its series was first seen.
+	Windows Kind = "windows"
 )
 
 // DefaultMaxBytes is the default budget (--query-cache-max-bytes): some 30

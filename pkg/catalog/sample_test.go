@@ -140,7 +140,7 @@ func TestPrometheusAdapterSample(t *testing.T) {
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "nginx-0", Labels: lbls("app", "nginx")},
 		kubetest.Object{Resource: kubetest.Nodes, Name: "n1"},
 	)
-	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: true} // the fixtures are keyed by query text
+	run := &provider.Runner{Backends: provider.Single(client), Windows: provider.GuardOff} // the fixtures are keyed by query text
 	cp := custom.New(d, run, objects, mapper)
 	ep := external.New(d, run, mapper)
 

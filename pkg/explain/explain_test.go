@@ -119,7 +119,7 @@ func newFixture(t *testing.T) *fixture {
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "web-0"},
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "web-1"},
 	)
-	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: true}
+	run := &provider.Runner{Backends: provider.Single(client), Windows: provider.GuardOff}
 	cp := custom.New(d, run, objects, mapper)
 	cp.Batch = true
 	ep := external.New(d, run, mapper)
@@ -201,7 +201,7 @@ rules:
 query (sent to default):
   sum by (namespace, pod) (rate(app_requests_total{pod!=""}[1m]))
   from rules[0], series app_requests_total, for 2 objects
-  guard: off: partial windows are served (--serve-partial-windows)
+  guard: off: partial windows are served (--partial-window-guard=off)
   shared: one query for all requests for the metric, filtered in promgate
   ran: 1 values
 `,
@@ -281,7 +281,7 @@ rules:
 query (sent to default):
   sum by (pod) (app_requests_total{namespace="ns1",pod="web-0"})
   from rules[1], series app_requests_total, for 1 objects
-  guard: off: partial windows are served (--serve-partial-windows)
+  guard: off: partial windows are served (--partial-window-guard=off)
   shareable, but sent per request: batching is off and the request names few objects
 note: asking Prometheus for series named like the metric failed for seriesQuery {__name__=~"^broken_.*"}: prometheus backend URL: series failed: bad status (HTTP 500)
 `,
@@ -317,7 +317,7 @@ rules:
 query (sent to default):
   sum by (queue) (queue_depth)
   from externalRules[0], series queue_depth
-  guard: off: partial windows are served (--serve-partial-windows)
+  guard: off: partial windows are served (--partial-window-guard=off)
   shared: one query for all requests for the metric, filtered in promgate
 `,
 		},

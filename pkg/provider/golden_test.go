@@ -19,6 +19,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/internal/fixture"
 	"github.com/promgate/promgate/pkg/internal/kubetest"
+	"github.com/promgate/promgate/pkg/provider"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from what the providers do now")
@@ -163,7 +164,7 @@ func TestGolden(t *testing.T) {
 		opts fixture.Options
 	}{
 		{"golden-defaults.txt", fixture.Options{}},
-		{"golden-adapter.txt", fixture.Options{Unbatched: true, PartialWindows: true}},
+		{"golden-adapter.txt", fixture.Options{Unbatched: true, Windows: provider.GuardOff}},
 	} {
 		t.Run(mode.file, func(t *testing.T) {
 			w := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, mode.opts)

@@ -50,10 +50,11 @@ type Answer struct {
 type Runner struct {
 	// Backends gives the querier of each backend.
 	Backends Backends
-	// Budget keeps the guarded texts; nil keeps none.
+	// Budget keeps the guarded texts and the guard's histories; nil keeps
+	// none.
 	Budget *budget.Budget
-	// PartialWindows sends queries unguarded.
-	PartialWindows bool
+	// Windows is the partial-window guard; the zero value is GuardStrict.
+	Windows WindowGuard
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 
@@ -69,9 +70,28 @@ func (r *Runner) Clock() time.Time {
 	return r.Now()
 }
 
-// Text is what is sent for q: q guarded, unless partial windows are served.
+// Text is the strict form of q: q rewritten so that the backend leaves out
+// every series whose windows samples cover only in part, or q's text when
+// partial windows are served or q's shape cannot be guarded.
 func (r *Runner) Text(q Query) string {
-	return r.guard(q.Query, q.Field)
+	if r.Windows == GuardOff || !q.Query.Checked {
+		return q.Query.Text
+	}
+	return r.guardOf(q.Query, q.Field).text
+}
+
+// send sends q to querier as the guard has it (WindowGuard).
+func (r *Runner) send(ctx context.Context, querier Querier, q Query, ts time.Time) (model.Vector, error) {
+	if r.Windows == GuardOff || !q.Query.Checked {
+		return querier.Query(ctx, q.Query.Text, ts)
+	}
+	g := r.guardOf(q.Query, q.Field)
+	if c, ok := querier.(Canaries); ok && r.Windows == GuardCanary && g.reads != nil {
+		if vec, done, err := r.canary(ctx, querier, c, q, g, ts); done {
+			return vec, err
+		}
+	}
+	return querier.Query(ctx, g.text, ts)
 }
 
 // Run sends q, evaluated at ts, and observes its answer. Errors are API
@@ -86,7 +106,7 @@ func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error)
 	if v := klog.V(4); v.Enabled() { // the arguments cost allocations on every request otherwise
 		v.InfoS("Metrics query", "api", q.API, "metric", q.Metric, "field", q.Field, "backend", q.Backend, "query", q.Query.Text)
 	}
-	vec, err := querier.Query(r.context(ctx, q), r.Text(q), ts)
+	vec, err := r.send(r.context(ctx, q), querier, q, ts)
 	ObserveAnswer(q.API, q.Metric, r.Clock(), vec, err)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
@@ -102,10 +122,27 @@ func (r *Runner) Run(ctx context.Context, q Query, ts time.Time) (Answer, error)
 // text sent.
 func (r *Runner) Plan(q Query) Plan {
 	p := Plan{Backend: q.Backend, Query: q.Query.Text, Guard: r.Guard(q)}
-	if sent := r.Text(q); sent != q.Query.Text {
+	if sent := r.sent(q); sent != q.Query.Text {
 		p.Sent = sent
 	}
 	return p
+}
+
+// sent is the text a request for q sends now: with GuardCanary and the
+// canaries known, q with its checks; otherwise the strict form (Text).
+func (r *Runner) sent(q Query) string {
+	if r.Windows != GuardCanary || !q.Query.Checked {
+		return r.Text(q)
+	}
+	g := r.guardOf(q.Query, q.Field)
+	if querier, err := Route(r.Backends, q.Backend); err == nil && g.reads != nil {
+		if c, ok := querier.(Canaries); ok {
+			if text, ok := g.checks(q.Query, c); ok {
+				return text
+			}
+		}
+	}
+	return g.text
 }
 
 // Guard says, for people, what the partial-window guard does to q: which
@@ -113,8 +150,8 @@ func (r *Runner) Plan(q Query) Plan {
 // with the guard around it), or why q is sent as it is.
 func (r *Runner) Guard(q Query) string {
 	switch {
-	case r.PartialWindows:
-		return "off: partial windows are served (--serve-partial-windows)"
+	case r.Windows == GuardOff:
+		return "off: partial windows are served (--partial-window-guard=off)"
 	case !q.Query.Checked:
 		return "off: the query is not parsed as PromQL (another dialect), so it is sent as rendered"
 	}
@@ -125,15 +162,22 @@ func (r *Runner) Guard(q Query) string {
 	case len(reads) == 0:
 		return "none needed: the query reads no window that a partly filled one biases"
 	}
-	return "series are left out while samples cover the window of " + strings.Join(reads, ", ") +
-		" only in part (docs/partial-windows.md)"
+	what := "series are left out while samples cover the window of " + strings.Join(reads, ", ") + " only in part"
+	if r.Windows == GuardCanary {
+		if g := r.guardOf(q.Query, q.Field); g.reads != nil {
+			return what + ": checked on one or two series per metric sent beside the query, and series are served once they have been in its answers for " +
+				g.lookback.String() + "; when a check fails, every series is checked in the query (docs/partial-windows.md)"
+		}
+		return what + ": every series is checked in the query, as no series can stand for the metric (docs/partial-windows.md)"
+	}
+	return what + ": every series is checked in the query (docs/partial-windows.md)"
 }
 
 // Guarded reports whether what is sent for q is q guarded: partial windows
 // are not served, q was checked, and the guard applies to its shape. Only
 // then can an answer lack a value because its window is partly covered.
 func (r *Runner) Guarded(q Query) bool {
-	return !r.PartialWindows && q.Query.Checked && r.Text(q) != q.Query.Text
+	return r.Windows != GuardOff && q.Query.Checked && r.Text(q) != q.Query.Text
 }
 
 // Unguarded sends q's text as it is, without the guard and unobserved: for

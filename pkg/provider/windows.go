@@ -1,8 +1,14 @@
 package provider
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/model"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 
@@ -10,36 +16,84 @@ import (
 	"github.com/promgate/promgate/pkg/promql"
 )
 
-// guardResult is a remembered rewrite (budget.Guarded): the rewrite costs
-// more than the rest of a shared request's work, and the texts repeat (a
-// shared query is the same for every request). Per-request texts come from
-// requests, so they are kept within the memory budget, never beside it.
+// WindowGuard is how a Runner keeps values computed over partly filled
+// windows out of answers (docs/partial-windows.md). A rate over such a
+// window (after an outage, a Prometheus restart, for a new pod) reads low
+// and would scale a workload down; left out, the HPA treats the object
+// conservatively.
+type WindowGuard int
+
+const (
+	// GuardStrict sends every query rewritten so that the backend checks
+	// the windows of every series it reads (promql.RequireCompleteWindows):
+	// exact, but on a real Prometheus 60 to 80 times the query's cost.
+	GuardStrict WindowGuard = iota
+	// GuardCanary sends the query with the windows of one or two series
+	// per metric checked beside it (promql.WithChecks), which sees a gap
+	// the backend's samples have in common (an outage, a freeze, a
+	// restart), and leaves out the series that have been in the query's
+	// answers for less than its longest window (new pods). When a check
+	// fails or no series can be checked, the query is sent as with
+	// GuardStrict.
+	GuardCanary
+	// GuardOff sends queries as they are.
+	GuardOff
+)
+
+// WindowGuards are the guards by name, for flags.
+var WindowGuards = map[string]WindowGuard{"strict": GuardStrict, "canary": GuardCanary, "off": GuardOff}
+
+func (g WindowGuard) String() string {
+	for n, v := range WindowGuards {
+		if v == g {
+			return n
+		}
+	}
+	return strconv.Itoa(int(g))
+}
+
+// Canaries is a querier that knows, per metric, series whose windows stand
+// for the metric's samples (query.Engine's).
+type Canaries interface {
+	Canaries(metric string) []model.Metric
+	CanaryGone(metric string)
+}
+
+// guardResult is what the guard made of a query text (budget.Guarded):
+// parsing and rewriting cost more than the rest of a shared request's
+// work, and the texts repeat (a shared query is the same for every
+// request). Per-request texts come from requests, so they are kept within
+// the memory budget, never beside it.
 type guardResult struct {
-	text string // what to send: the rewrite, or the query itself
+	text string // strict: the rewrite, or the query itself
+
+	// Canary mode; reads is nil when the query cannot be checked so.
+	reads    []promql.Read
+	lookback time.Duration // the longest window
+	shortest time.Duration // the shortest window
+	seed     string        // the query lookback earlier (promql.Shift)
+	checked  atomic.Pointer[checkedText]
+}
+
+// checkedText is a query with its checks, for one set of canaries.
+type checkedText struct {
+	canaries [][]model.Metric // per read, as the querier gave them
+	text     string
 }
 
 // maxUnguarded bounds the fields a Runner remembers having logged: they
 // come from the configuration, but reloads can name new ones for ever.
 const maxUnguarded = 1024
 
-// guard returns the text to send for q: unless partial windows are
-// allowed, q rewritten so that the backend leaves out every series whose
-// range windows samples cover only in part (promql.RequireCompleteWindows;
-// see docs/partial-windows.md). A rate over such a window (after an
-// outage, a Prometheus restart, for a new pod) reads low and would scale a
-// workload down; left out, the HPA treats the object conservatively. A
-// query of a shape that cannot be guarded, or one in another dialect, is
-// sent as it is, and said once per field (the rule's query) in the log.
-// Rewrites are remembered in the Runner's Budget.
-func (r *Runner) guard(q promql.Query, field string) string {
-	if r.PartialWindows || !q.Checked {
-		return q.Text
-	}
+// guardOf returns what the guard makes of q; see WindowGuard. A query of a
+// shape that cannot be guarded, or one in another dialect, is sent as it
+// is, and said once per field (the rule's query) in the log.
+func (r *Runner) guardOf(q promql.Query, field string) *guardResult {
 	if v, ok := r.Budget.Get(budget.Guarded, q.Text); ok {
-		return v.(*guardResult).text
+		return v.(*guardResult)
 	}
-	g, ok := promql.RequireCompleteWindows(q.Expr)
 	res := &guardResult{text: q.Text}
+	g, ok := promql.RequireCompleteWindows(q.Expr)
 	if ok {
 		res.text = g.String()
 	} else {
@@ -49,8 +103,263 @@ func (r *Runner) guard(q promql.Query, field string) string {
 	if res.text == q.Text {
 		size = 0 // the same string as the key
 	}
+	if ok && res.text != q.Text {
+		if reads, err := promql.Reads(q.Expr); err == nil && len(reads) > 0 {
+			if seed, err := promql.Shift(q.Expr, promql.Lookback(reads)); err == nil {
+				res.reads, res.seed = reads, seed.String()
+				res.lookback, res.shortest = promql.Lookback(reads), reads[0].Range
+				for _, rd := range reads {
+					res.shortest = min(res.shortest, rd.Range)
+				}
+				// The checked text is about twice the strict one per canary.
+				size += int64(len(res.seed) + 4*len(res.text)*len(reads))
+			}
+		}
+	}
 	r.Budget.Put(budget.Guarded, q.Text, res, size+32, time.Time{})
-	return res.text
+	return res
+}
+
+// checks returns q's text with the checks of the canaries c knows for
+// g's reads, or false when some read's metric has none.
+func (g *guardResult) checks(q promql.Query, c Canaries) (string, bool) {
+	cs := make([][]model.Metric, len(g.reads))
+	for i, rd := range g.reads {
+		if cs[i] = c.Canaries(rd.Metric); len(cs[i]) == 0 {
+			return "", false
+		}
+	}
+	if ct := g.checked.Load(); ct != nil && sameCanaries(ct.canaries, cs) {
+		return ct.text, true
+	}
+	var checks []promql.Check
+	for i, rd := range g.reads {
+		for j, m := range cs[i] {
+			checks = append(checks, promql.Check{ID: checkID(i, j), Read: rd, Series: m})
+		}
+	}
+	e, err := promql.WithChecks(q.Expr, checks)
+	if err != nil {
+		return "", false
+	}
+	ct := &checkedText{canaries: cs, text: e.String()}
+	g.checked.Store(ct)
+	return ct.text, true
+}
+
+func checkID(read, canary int) string { return strconv.Itoa(read) + "." + strconv.Itoa(canary) }
+
+// sameCanaries reports whether a and b hold the same canaries: the
+// querier gives the same slice until it learns new ones.
+func sameCanaries(a, b [][]model.Metric) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) || len(a[i]) > 0 && &a[i][0] != &b[i][0] {
+			return false
+		}
+	}
+	return true
+}
+
+// verdict is what the checks of one answer say.
+type verdict int
+
+const (
+	// windowsFull: every read's checked series is complete; the answer's
+	// series are left out only while they are new.
+	windowsFull verdict = iota
+	// windowsUnknown: a check failed for one series and not for another,
+	// or no checked series is left: the strict query decides.
+	windowsUnknown
+	// windowsGap: two or more checked series of a read, and all of them,
+	// are incomplete: the backend's samples have a gap in the window, and
+	// no value of the answer is served.
+	windowsGap
+)
+
+// judge splits an answer into the query's series and the checks' verdict,
+// telling c of checked series that are gone.
+func judge(vec model.Vector, g *guardResult, c Canaries) (model.Vector, verdict) {
+	type tally struct{ complete, incomplete int }
+	t := make([]tally, len(g.reads))
+	data := make(model.Vector, 0, len(vec))
+	for _, s := range vec {
+		id, ok := s.Metric[promql.CheckLabel]
+		if !ok {
+			data = append(data, s)
+			continue
+		}
+		var i, j int
+		if _, err := fmt.Sscanf(string(id), "%d.%d", &i, &j); err != nil || i < 0 || i >= len(t) {
+			continue
+		}
+		if s.Value == promql.CheckComplete {
+			t[i].complete++
+		} else {
+			t[i].incomplete++
+		}
+	}
+	v := windowsFull
+	for i, ti := range t {
+		switch {
+		case ti.complete+ti.incomplete == 0:
+			c.CanaryGone(g.reads[i].Metric)
+			v = max(v, windowsUnknown)
+		case ti.incomplete >= 2 && ti.complete == 0:
+			v = windowsGap
+		case ti.incomplete > 0:
+			v = max(v, windowsUnknown)
+		}
+		if n := len(c.Canaries(g.reads[i].Metric)); ti.complete+ti.incomplete < n {
+			c.CanaryGone(g.reads[i].Metric) // one of two is gone: learn others soon
+		}
+	}
+	return data, v
+}
+
+// history is what the guard remembers of a query's answers
+// (budget.Windows): when each of its series was first seen, so that a
+// series is served once it has been in the answers for the query's longest
+// window, and the last answer judged, which every request reading the
+// same cached answer shares.
+type history struct {
+	mu    sync.Mutex
+	seen  time.Time // evaluation time of the last answer whose series first holds
+	first map[model.Fingerprint]time.Time
+
+	// The last answer judged: its evaluation time and length, the verdict
+	// and the series served.
+	judged  time.Time
+	n       int
+	verdict verdict
+	out     model.Vector
+}
+
+// same reports whether vec is the answer h judged last; h.mu is held.
+func (h *history) same(vec model.Vector) bool {
+	return !h.judged.IsZero() && len(vec) == h.n && len(vec) > 0 && vec[0].Timestamp.Time().Equal(h.judged)
+}
+
+// stale reports whether h cannot vouch for series at ts: it has seen no
+// answer, or none within the query's shortest window (a series may have
+// gone and come back unseen); h.mu is held.
+func (h *history) stale(ts time.Time, g *guardResult) bool {
+	return h.first == nil || ts.Sub(h.seen) > g.shortest
+}
+
+// update judges data, the answer's series evaluated at ts: the series
+// first seen at least lookback ago are served. With seed (the query
+// evaluated lookback earlier), a series in both is taken to be that old;
+// h.mu is held.
+func (h *history) update(ts time.Time, data, seed model.Vector, lookback time.Duration, stale bool) model.Vector {
+	var old map[model.Fingerprint]bool
+	if stale {
+		old = make(map[model.Fingerprint]bool, len(seed))
+		for _, s := range seed {
+			old[s.Metric.Fingerprint()] = true
+		}
+	}
+	first := make(map[model.Fingerprint]time.Time, len(data))
+	out := make(model.Vector, 0, len(data))
+	for _, s := range data {
+		fp := s.Metric.Fingerprint()
+		f, ok := h.first[fp]
+		switch {
+		case stale && old[fp]:
+			f = ts.Add(-lookback)
+		case stale || !ok:
+			f = ts
+		}
+		first[fp] = f
+		if ts.Sub(f) >= lookback {
+			out = append(out, s)
+		}
+	}
+	h.first, h.seen = first, ts
+	return out
+}
+
+// size is what h counts in the budget.
+func (h *history) size() int64 { return int64(len(h.first))*48 + int64(len(h.out))*8 + 128 }
+
+// canary runs q with its checks (GuardCanary) and returns the series to
+// serve; done is false when the strict query must decide instead.
+func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Query, g *guardResult, ts time.Time) (vec model.Vector, done bool, err error) {
+	text, ok := g.checks(q.Query, c)
+	if !ok {
+		return nil, false, nil
+	}
+	ans, err := querier.Query(ctx, text, ts)
+	if err != nil {
+		return nil, true, err
+	}
+	key := q.Backend + "\x00" + q.Query.Text
+	h := r.history(key)
+	h.mu.Lock()
+	if h.same(ans) {
+		defer h.mu.Unlock()
+		return h.result(q)
+	}
+	h.mu.Unlock()
+
+	data, v := judge(ans, g, c)
+	at := ts
+	if len(ans) > 0 {
+		at = ans[0].Timestamp.Time()
+	}
+	h.mu.Lock()
+	stale := h.stale(at, g)
+	h.mu.Unlock()
+	var seed model.Vector
+	if stale && len(data) > 0 {
+		// Whatever the verdict: the series seen now are remembered, and
+		// after a gap the seed's window may still hold their samples.
+		if seed, err = querier.Query(ctx, g.seed, ts); err != nil {
+			return nil, true, err
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.same(ans) {
+		var out model.Vector
+		if len(data) > 0 || !stale {
+			out = h.update(at, data, seed, g.lookback, stale)
+		}
+		h.judged, h.n, h.verdict, h.out = at, len(ans), v, out
+		r.Budget.Put(budget.Windows, key, h, h.size(), time.Time{})
+	}
+	return h.result(q)
+}
+
+// result is the series of the last answer judged, an error saying the
+// backend's samples have a gap, or not done when the strict query
+// decides; h.mu is held.
+func (h *history) result(q Query) (model.Vector, bool, error) {
+	switch h.verdict {
+	case windowsGap:
+		return nil, true, apierrors.NewServiceUnavailable(fmt.Sprintf("%s: backend %q has a gap in its samples of the query's metrics within the query's window (an outage, a freeze or a restart); values are served once the window is full again (docs/partial-windows.md)", q.Metric, q.Backend))
+	case windowsUnknown:
+		return nil, false, nil
+	}
+	return h.out, true, nil
+}
+
+// history returns the history of the query with key, new if the budget
+// holds none.
+func (r *Runner) history(key string) *history {
+	if v, ok := r.Budget.Get(budget.Windows, key); ok {
+		return v.(*history)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.Budget.Get(budget.Windows, key); ok {
+		return v.(*history)
+	}
+	h := &history{}
+	r.Budget.Put(budget.Windows, key, h, h.size(), time.Time{})
+	return h
 }
 
 // logUnguarded says once per field that its query cannot be guarded.

@@ -24,7 +24,7 @@ func TestUnguardableLoggedOncePerRule(t *testing.T) {
 				t.Fatal(err)
 			}
 			q := promql.Query{Text: text, Expr: expr, Checked: true}
-			if got := r.guard(q, field); got != text {
+			if got := r.Text(Query{Query: q, Field: field}); got != text {
 				t.Fatalf("sent %s, want the query as it is", got)
 			}
 		}
@@ -48,13 +48,13 @@ func TestGuardedRewritesInBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := r.guard(promql.Query{Text: text, Expr: expr, Checked: true}, "rules[0].metricsQuery")
+		got := r.Text(Query{Query: promql.Query{Text: text, Expr: expr, Checked: true}, Field: "rules[0].metricsQuery"})
 		if got == text {
 			t.Fatal("the query was not guarded")
 		}
 		if i == 1999 {
 			first = got
-			again := r.guard(promql.Query{Text: text, Expr: expr, Checked: true}, "rules[0].metricsQuery")
+			again := r.Text(Query{Query: promql.Query{Text: text, Expr: expr, Checked: true}, Field: "rules[0].metricsQuery"})
 			if again != first {
 				t.Error("the rewrite remembered differs")
 			}
@@ -84,7 +84,7 @@ func TestPlanGuard(t *testing.T) {
 		sentDiff bool
 	}{
 		{"guarded", &Runner{}, q, `series are left out while samples cover the window of rate(x{pod="a"}[1m]) only in part`, true},
-		{"partial windows served", &Runner{PartialWindows: true}, q, "off: partial windows are served (--serve-partial-windows)", false},
+		{"partial windows served", &Runner{Windows: GuardOff}, q, "off: partial windows are served (--partial-window-guard=off)", false},
 		{"another dialect", &Runner{}, Query{Query: promql.Query{Text: "x[1m] default 0"}}, "off: the query is not parsed as PromQL", false},
 	}
 	for _, tc := range tests {

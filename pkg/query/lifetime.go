@@ -54,6 +54,37 @@ type scrape struct {
 	// at one phase (one target, or targets in step); zero when they are not.
 	phase time.Time
 	at    time.Time // when learned (or when the probe failed)
+	// canaries are up to two series of the metric (their labels without
+	// __name__), the newest and the oldest by latest sample: the series
+	// whose windows the partial-window guard checks for the metric's
+	// (Engine.Canaries). They come from the backend's answer; their bytes
+	// count in the learner's bound.
+	canaries []model.Metric
+	// relearn is set when a canary was found gone: the next query probes
+	// again, once MinTTL has passed since the last probe.
+	relearn bool
+}
+
+// maxCanaryBytes bounds the labels of one canary: a series with larger
+// ones stands for no metric (its checks would make every query long).
+const maxCanaryBytes = 2048
+
+// metricBytes is what the labels of m count in the learner's bound.
+func metricBytes(m model.Metric) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v) + 16
+	}
+	return n
+}
+
+// canaryBytes is what the canaries of s count in the learner's bound.
+func (s *scrape) canaryBytes() int {
+	n := 0
+	for _, m := range s.canaries {
+		n += metricBytes(m)
+	}
+	return n
 }
 
 // learner remembers, per metric name, the scrape interval and phase.
@@ -84,6 +115,16 @@ func (l *learner) admit(name string) bool {
 		bytes = l.maxBytes
 	}
 	return len(l.metrics) < names && l.bytes+len(name) <= bytes
+}
+
+// fits reports whether n more bytes stay within the learner's bound; l.mu
+// is held.
+func (l *learner) fits(n int) bool {
+	bytes := maxLearnedBytes
+	if l.maxBytes > 0 {
+		bytes = l.maxBytes
+	}
+	return l.bytes+n <= bytes
 }
 
 // lifetime returns how long the result of query, evaluated at at, is
@@ -173,7 +214,7 @@ func (e *Engine) scrapeOf(name, rule string, now time.Time) (scrape, bool) {
 		l.metrics[name] = s
 		l.bytes += len(name)
 	}
-	if (!ok || now.Sub(s.at) >= e.opts.ProbeEvery) && !l.probing[name] {
+	if (!ok || now.Sub(s.at) >= e.opts.ProbeEvery || s.relearn && now.Sub(s.at) >= e.opts.MinTTL) && !l.probing[name] {
 		l.probing[name] = true
 		e.probes.Add(1)
 		go e.probe(name, rule)
@@ -214,10 +255,19 @@ func (e *Engine) probe(name, rule string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.probing, name)
-	if old, ok := l.metrics[name]; ok && s.interval <= 0 && old.interval > 0 && s.at.Sub(old.at) < 2*e.opts.ProbeEvery {
+	old, ok := l.metrics[name]
+	if ok && s.interval <= 0 && old.interval > 0 && s.at.Sub(old.at) < 2*e.opts.ProbeEvery {
 		// A failed relearning keeps what was learned for one more period.
-		old.at = s.at
+		old.at, old.relearn = s.at, false
 		return
+	}
+	if ok {
+		l.bytes -= old.canaryBytes()
+	}
+	if add := s.canaryBytes(); !l.fits(add) {
+		s.canaries = nil
+	} else {
+		l.bytes += add
 	}
 	l.metrics[name] = &s
 	if s.interval > 0 {
@@ -269,6 +319,11 @@ func learn(ctx context.Context, b Backend, sq SampleQuerier, name string, sel *p
 		return scrape{}, nil
 	}
 	s := scrape{interval: interval}
+	for _, c := range []*model.Sample{newest, oldest} {
+		if metricBytes(c.Metric) <= maxCanaryBytes && (len(s.canaries) == 0 || !s.canaries[0].Equal(c.Metric)) {
+			s.canaries = append(s.canaries, c.Metric)
+		}
+	}
 	// timestamp() gives the newest series' latest sample time to the
 	// millisecond, so its raw samples agree with it within the jitter of
 	// a scrape (one may have come in between). A backend whose timestamp()
@@ -436,6 +491,33 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Canaries returns up to two series of metric (labels without __name__)
+// whose windows stand for the metric's in the partial-window guard's
+// checks: the series with the newest and the oldest latest sample when the
+// metric was last probed, of the rule whose query first read it. None
+// while nothing is learned. The slice is shared and must not be changed;
+// it is the same until the metric is probed again.
+func (e *Engine) Canaries(metric string) []model.Metric {
+	e.learner.mu.Lock()
+	defer e.learner.mu.Unlock()
+	if s, ok := e.learner.metrics[metric]; ok {
+		return s.canaries
+	}
+	return nil
+}
+
+// CanaryGone tells the engine that a canary of metric has no samples any
+// more (its pod was deleted): the metric's next query probes it again,
+// once the minimum lifetime has passed since the last probe; the
+// canaries stay what they are until then.
+func (e *Engine) CanaryGone(metric string) {
+	e.learner.mu.Lock()
+	defer e.learner.mu.Unlock()
+	if s, ok := e.learner.metrics[metric]; ok {
+		s.relearn = true
+	}
 }
 
 // Learned returns the scrape interval the engine learned for metric, and

@@ -884,11 +884,11 @@ func checkLearnerBounds(t *testing.T, e *Engine, names, bytes int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for name := range l.metrics {
-		n += len(name)
+	for name, s := range l.metrics {
+		n += len(name) + s.canaryBytes()
 	}
 	if len(l.metrics) > names || n > bytes || n != l.bytes {
-		t.Errorf("%d metrics, %d bytes of names (counted %d); bounds %d, %d", len(l.metrics), n, l.bytes, names, bytes)
+		t.Errorf("%d metrics, %d bytes of names and canaries (counted %d); bounds %d, %d", len(l.metrics), n, l.bytes, names, bytes)
 	}
 	for name := range l.probing {
 		if _, ok := l.metrics[name]; !ok {
@@ -927,4 +927,66 @@ func TestProbeSelector(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCanaries: a probe leaves the newest and the oldest series of the
+// metric as its canaries, within the learner's bound; a canary said gone
+// makes the next query probe again, once MinTTL has passed.
+func TestCanaries(t *testing.T) {
+	st := scrapeStore([]string{"m"}, staggered(3, 15*time.Second), t0.Add(-time.Hour), t0.Add(time.Hour))
+	srv := promtest.NewEngineOver(t, st)
+	probes := func() int {
+		n := 0
+		for _, q := range srv.Queries() {
+			if isProbe(q) {
+				n++
+			}
+		}
+		return n
+	}
+	clk := &clock{t: t0}
+	e := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: "canaries"})
+	if c := e.Canaries("m"); c != nil {
+		t.Fatalf("canaries %v before any probe", c)
+	}
+	if _, err := e.do(context.Background(), `sum(rate(m[1m]))`); err != nil {
+		t.Fatal(err)
+	}
+	e.probes.Wait()
+	c := e.Canaries("m")
+	if len(c) != 2 || c[0].Equal(c[1]) {
+		t.Fatalf("canaries %v, want two series", c)
+	}
+	for _, m := range c {
+		if m["job"] != "node" || m["instance"] == "" || m[model.MetricNameLabel] != "" {
+			t.Errorf("canary %v: want the series' labels without its name", m)
+		}
+	}
+	checkLearnerBounds(t, e, maxLearned, maxLearnedBytes)
+	n := probes()
+	e.CanaryGone("m")
+	if got := e.Canaries("m"); len(got) != 2 {
+		t.Errorf("canaries %v after one is gone, want them kept until the next probe", got)
+	}
+	clk.Add(e.opts.MinTTL)
+	if _, err := e.do(context.Background(), `sum(rate(m[2m]))`); err != nil {
+		t.Fatal(err)
+	}
+	e.probes.Wait()
+	if probes() != n+2 {
+		t.Errorf("%d probe queries after a canary is gone, want 2 more than %d", probes(), n)
+	}
+	checkLearnerBounds(t, e, maxLearned, maxLearnedBytes)
+
+	// Canaries that do not fit the bound are not kept.
+	e2 := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: "canaries-bounded"})
+	setLearnerBounds(e2, 10, 40)
+	if _, err := e2.do(context.Background(), `sum(rate(m[1m]))`); err != nil {
+		t.Fatal(err)
+	}
+	e2.probes.Wait()
+	if d, _ := e2.Learned("m"); d != 15*time.Second || e2.Canaries("m") != nil {
+		t.Errorf("learned %v, canaries %v: want the interval and no canaries past the bound", d, e2.Canaries("m"))
+	}
+	checkLearnerBounds(t, e2, 10, 40)
 }

@@ -80,7 +80,8 @@ func (d DiscoveryConfig) EffectiveMaxAge() time.Duration {
 type QueryConfig struct {
 	MaxNamesInQuery int
 	Batch           bool
-	PartialWindows  bool
+	// Windows is the partial-window guard.
+	Windows provider.WindowGuard
 }
 
 // CacheConfig is the query engines' cache, memory budget and concurrency.

@@ -77,7 +77,7 @@ func (c *Config) newDiscoverer(f *configFile, backends *backend.Set, mapper apim
 // newRunner sends the providers' queries to backends; b is the memory
 // budget of the guarded queries (nil: none, offline).
 func (c *Config) newRunner(backends *backend.Set, b *budget.Budget) *provider.Runner {
-	return &provider.Runner{Backends: backends, Budget: b, PartialWindows: c.Query.PartialWindows}
+	return &provider.Runner{Backends: backends, Budget: b, Windows: c.Query.Windows}
 }
 
 // newProviders builds the custom and external metrics providers on cat,

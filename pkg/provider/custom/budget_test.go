@@ -101,7 +101,7 @@ func TestRequestMemoryStaysInBudget(t *testing.T) {
 	f := newFixture(t)
 	q := newWideQuerier(20000)
 	f.p.run.Backends = provider.Single(q)
-	f.p.run.PartialWindows = false
+	f.p.run.Windows = provider.GuardStrict
 	f.p.Batch = true
 	f.p.run.Budget = budget.New(limit)
 

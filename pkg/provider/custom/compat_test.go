@@ -178,7 +178,7 @@ load 15s
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("GET c (no series): %v, want 404", err)
 	}
-	f.p.run.PartialWindows = true
+	f.p.run.Windows = provider.GuardOff
 	if _, err := f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "b"}, compatInfo, labels.Everything()); err != nil {
 		t.Errorf("GET b with PartialWindows: %v", err)
 	}

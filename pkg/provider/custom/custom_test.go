@@ -104,7 +104,7 @@ func newFixtureWith(t *testing.T, cfgText string) *fixture {
 	p.run.Now = func() time.Time { return now }
 	// Fixtures are keyed by the query text; the partial-window guard is
 	// tested against Prometheus' engine (compat_test.go).
-	p.run.PartialWindows = true
+	p.run.Windows = provider.GuardOff
 	return &fixture{srv: srv, objects: objects, p: p}
 }
 

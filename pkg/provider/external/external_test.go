@@ -77,7 +77,7 @@ func newFixture(t *testing.T, cfgText string) *fixture {
 	srv.Reset()
 	p := New(d, &provider.Runner{Backends: provider.Single(client)}, mapper)
 	p.run.Now = func() time.Time { return now }
-	p.run.PartialWindows = true // fixtures are keyed by query text; the guard is tested with the engine
+	p.run.Windows = provider.GuardOff // fixtures are keyed by query text; the guard is tested with the engine
 	return &fixture{srv: srv, p: p}
 }
 

@@ -59,7 +59,10 @@ func engineProvider(t *testing.T, rules string, opts Options, partial bool) (*Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: partial, Now: func() time.Time { return time.Unix(300, 0) }}
+	run := &provider.Runner{Backends: provider.Single(client), Now: func() time.Time { return time.Unix(300, 0) }}
+	if partial {
+		run.Windows = provider.GuardOff
+	}
 	p, err := New(parseRules(t, rules), run, testMapper(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -176,7 +176,7 @@ func newTestProvider(t *testing.T, rules string, opts Options, f *fakeProm) (*Pr
 		t.Fatal(err)
 	}
 	// The fake answers by query text; the guard is tested in compat_test.go.
-	run := &provider.Runner{Backends: provider.Single(client), PartialWindows: true, Now: func() time.Time { return time.Unix(int64(t0), 0) }}
+	run := &provider.Runner{Backends: provider.Single(client), Windows: provider.GuardOff, Now: func() time.Time { return time.Unix(int64(t0), 0) }}
 	p, err := New(parseRules(t, rules), run, testMapper(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -1,0 +1,217 @@
+package promql
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	promengine "github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/promgate/promgate/pkg/internal/promtest"
+)
+
+func TestReads(t *testing.T) {
+	tests := []struct {
+		query string
+		reads []Read
+		err   string
+	}{
+		{`sum by (pod) (container_memory_working_set_bytes{container!=""})`, nil, ""},
+		{`irate(x[1m])`, nil, ""},
+		{`sum by (pod) (rate(x{pod="a"}[1m]))`, []Read{{"x", time.Minute, 0}}, ""},
+		{`rate(x[1m]) / ignoring (code) group_left rate(y[2m] offset 1m)`, []Read{{"x", time.Minute, 0}, {"y", 2 * time.Minute, time.Minute}}, ""},
+		{`rate(x[1m]) + rate(x[1m])`, []Read{{"x", time.Minute, 0}}, ""},
+		{`max_over_time(rate(x[1m])[5m:1m] offset 2m)`, []Read{{"x", 6 * time.Minute, 2 * time.Minute}}, ""},
+		{`rate({__name__="x",pod="a"}[1m])`, []Read{{"x", time.Minute, 0}}, ""},
+		{`rate({__name__=~"x|y"}[1m])`, nil, "names no one metric"},
+		{`topk(3, rate(x[1m]))`, nil, "aggregation topk"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			expr, err := Parse(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads, err := Reads(expr)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("error %v, want one with %q", err, tc.err)
+			}
+			if len(reads) != len(tc.reads) {
+				t.Fatalf("reads %v, want %v", reads, tc.reads)
+			}
+			for i := range reads {
+				if reads[i] != tc.reads[i] {
+					t.Errorf("read %d: %v, want %v", i, reads[i], tc.reads[i])
+				}
+			}
+		})
+	}
+}
+
+// TestWithChecksEngine evaluates checks with Prometheus' engine over
+// windowData: a check of a series says what the guard says of its window,
+// and the query's own series come back unchanged beside the checks.
+func TestWithChecksEngine(t *testing.T) {
+	st := promtest.Load(t, windowData)
+	ng := newEngine(t)
+	const q = `sum by (pod) (rate(http_requests_total[1m]))`
+	expr, err := Parse(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, err := Reads(expr)
+	if err != nil || len(reads) != 1 {
+		t.Fatalf("reads %v, %v", reads, err)
+	}
+	pods := []string{"steady", "gap", "missed", "new", "gone"}
+	var checks []Check
+	for _, p := range pods {
+		checks = append(checks, Check{ID: p, Read: reads[0], Series: model.Metric{"pod": model.LabelValue(p)}})
+	}
+	checked, err := WithChecks(expr, checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := checked.String()
+	if _, err := Parse(text); err != nil {
+		t.Fatalf("%s does not parse: %v", text, err)
+	}
+	// The guard's own verdict per pod (present: complete).
+	guarded, _ := RequireCompleteWindows(expr)
+	for _, at := range []time.Duration{280, 310, 390, 405, 435, 465, 510} {
+		at *= time.Second
+		plain := evalByPod(t, ng, st, q, at)
+		strict := evalByPod(t, ng, st, guarded.String(), at)
+		vec := evalVector(t, ng, st, text, at)
+		seen := map[string]bool{}
+		for _, s := range vec {
+			id := s.Metric.Get(CheckLabel)
+			if id == "" {
+				pod := s.Metric.Get("pod")
+				if want, ok := plain[pod]; !ok || want != s.F {
+					t.Errorf("at %v: series %v = %v, the plain query gives %v", at, s.Metric, s.F, plain[pod])
+				}
+				seen[pod] = true
+				continue
+			}
+			if s.Metric.Get("pod") != id {
+				t.Errorf("at %v: check %s has labels %v", at, id, s.Metric)
+			}
+			_, complete := strict[id]
+			want := float64(CheckIncomplete)
+			if complete {
+				want = CheckComplete
+			}
+			if s.F != want {
+				t.Errorf("at %v: check of %s = %v, the guard keeps it: %v", at, id, s.F, complete)
+			}
+			seen["check "+id] = true
+		}
+		for pod := range plain {
+			if !seen[pod] {
+				t.Errorf("at %v: the query's series of %s is missing", at, pod)
+			}
+		}
+		if seen["check gone"] {
+			t.Errorf("at %v: a series that never existed has a check sample", at)
+		}
+		if at >= 300*time.Second && !seen["check steady"] {
+			t.Errorf("at %v: the steady series has no check sample", at)
+		}
+	}
+}
+
+// TestWithChecksSelectors: the checks' selectors hold the check's metric
+// and series labels and nothing else; the query's own matchers, where
+// request input lies, never enter them, whatever the query.
+func TestWithChecksSelectors(t *testing.T) {
+	expr, err := Parse(`sum by (pod) (rate(http_requests_total{namespace="shop",pod=~"a|b"}[1m]))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := model.Metric{"namespace": "other", "pod": `x"y`, "job": "web"}
+	checked, err := WithChecks(expr, []Check{{ID: "0", Read: Read{"http_requests_total", time.Minute, 0}, Series: series}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reparsed, err := Parse(checked.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := reparsed.(*parser.BinaryExpr)
+	if top.Op != parser.LOR || unparen(top.LHS).String() != expr.String() {
+		t.Fatalf("not the query or the checks: %s", reparsed)
+	}
+	parser.Inspect(top.RHS, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		want := map[string]string{"__name__": "http_requests_total", "namespace": "other", "pod": `x"y`, "job": "web"}
+		for _, m := range vs.LabelMatchers {
+			if m.Type != labels.MatchEqual || want[m.Name] != m.Value {
+				t.Errorf("check selector %s has matcher %s", vs, m)
+			}
+			delete(want, m.Name)
+		}
+		if len(want) > 0 {
+			t.Errorf("check selector %s lacks %v", vs, want)
+		}
+		return nil
+	})
+}
+
+func TestShift(t *testing.T) {
+	st := promtest.Load(t, windowData)
+	ng := newEngine(t)
+	for _, q := range []string{
+		`sum by (pod) (rate(http_requests_total[1m]))`,
+		`max_over_time(rate(http_requests_total[1m])[2m:15s]) + 0 * rate(http_requests_total[1m] offset 30s)`,
+	} {
+		expr, err := Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shifted, err := Shift(expr, 75*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []time.Duration{400, 465, 510} {
+			at *= time.Second
+			got := evalByPod(t, ng, st, shifted.String(), at)
+			want := evalByPod(t, ng, st, q, at-75*time.Second)
+			if !sameValues(got, want) {
+				t.Errorf("%s at %v: %v, %s at %v: %v", shifted, at, got, q, at-75*time.Second, want)
+			}
+		}
+	}
+	for _, q := range []string{`rate(x[1m] @ 100)`, `time() - timestamp(x)`} {
+		expr, _ := Parse(q)
+		if _, err := Shift(expr, time.Minute); err == nil {
+			t.Errorf("Shift(%s) did not refuse", q)
+		}
+	}
+}
+
+func evalVector(t *testing.T, ng *promengine.Engine, st storage.Queryable, q string, at time.Duration) promengine.Vector {
+	t.Helper()
+	qry, err := ng.NewInstantQuery(context.Background(), st, nil, q, time.Unix(0, 0).Add(at))
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer qry.Close()
+	res := qry.Exec(context.Background())
+	if res.Err != nil {
+		t.Fatalf("%s: %v", q, res.Err)
+	}
+	vec, err := res.Vector()
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return vec
+}

@@ -1,0 +1,220 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/promgate/promgate/pkg/budget"
+	"github.com/promgate/promgate/pkg/internal/promtest"
+	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/promql"
+)
+
+// canaryData is scraped every 15s at 10 requests/s per pod; sample i is
+// at 15*i seconds. The backend is frozen from 300s to 360s for every
+// series but those of the "other" job (a second target set, not frozen):
+//   - a, b: steady but for the freeze;
+//   - late: a pod that starts at 450s;
+//   - solo: scraped by another target, which missed the scrapes 300s-360s
+//     alone (the freeze is not the backend's there).
+const canaryData = `
+load 15s
+	http_requests_total{pod="a"}              0+150x19 _x5 3750+150x20
+	http_requests_total{pod="b"}              0+150x19 _x5 3750+150x20
+	http_requests_total{pod="late"}           _x30 4500+150x15
+	http_requests_total{pod="c", job="other"} 0+150x45
+	http_requests_total{pod="d", job="other"} 0+150x45
+`
+
+// canaryQuerier is a backend whose canaries the test sets.
+type canaryQuerier struct {
+	*prom.Client
+	mu       sync.Mutex
+	canaries map[string][]model.Metric
+	gone     []string
+}
+
+func (c *canaryQuerier) Canaries(metric string) []model.Metric {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.canaries[metric]
+}
+
+func (c *canaryQuerier) CanaryGone(metric string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gone = append(c.gone, metric)
+}
+
+func canaryRunner(t *testing.T, canaries ...model.Metric) (*Runner, *canaryQuerier, *promtest.Engine) {
+	t.Helper()
+	e := promtest.NewEngine(t, canaryData)
+	client, err := prom.New(prom.Options{Name: "default", URL: e.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &canaryQuerier{Client: client, canaries: map[string][]model.Metric{"http_requests_total": canaries}}
+	return &Runner{Backends: Single(c), Budget: budget.New(1 << 20), Windows: GuardCanary}, c, e
+}
+
+func perPodQuery(t *testing.T) Query {
+	t.Helper()
+	const text = `sum by (pod) (rate(http_requests_total[1m]))`
+	expr, err := promql.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Query{API: "custom", Metric: "http_requests_per_second", Backend: "default", Field: "rules[0].metricsQuery",
+		Query: promql.Query{Text: text, Expr: expr, Checked: true}}
+}
+
+func byPod(vec model.Vector) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range vec {
+		out[string(s.Metric["pod"])] = float64(s.Value)
+	}
+	return out
+}
+
+// TestCanaryGuard runs the canary guard over Prometheus' engine: it serves
+// what the strict guard serves after a freeze of the backend, and new
+// series once they have been in the answers for the query's window, while
+// it sends the strict query only when its checks disagree.
+func TestCanaryGuard(t *testing.T) {
+	steady := []model.Metric{{"pod": "a"}, {"pod": "b"}}
+	type step struct {
+		at     time.Duration
+		served map[string]float64 // nil: a 503 saying the backend has a gap
+		strict bool               // the strict query was sent
+		seed   bool               // the query a window earlier was sent
+	}
+	tests := []struct {
+		name     string
+		canaries []model.Metric
+		steps    []step
+	}{
+		{
+			name: "a freeze of the backend, then a new pod", canaries: steady,
+			steps: []step{
+				{at: 240, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}, seed: true},
+				{at: 255, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+				{at: 300, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+				// The last samples of a and b are 25s old: both checks fail.
+				{at: 310, served: nil},
+				// Unobserved for longer than the window: seeded again.
+				{at: 390, served: nil, seed: true},
+				{at: 420, served: nil},
+				// The windows of a and b are full again (the strict guard
+				// serves them), but a window before the first answer after
+				// the freeze they had no rate: they count as new until a
+				// window after it.
+				{at: 435, served: map[string]float64{"c": 10, "d": 10}},
+				{at: 450, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+				// late is in the answers from 465s (two samples) and served a
+				// window later.
+				{at: 465, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+				{at: 510, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+				{at: 525, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10, "late": 10}},
+			},
+		},
+		{
+			name: "one target's gap: the checks disagree and the strict query decides", canaries: []model.Metric{{"pod": "a"}, {"pod": "c", "job": "other"}},
+			steps: []step{
+				{at: 240, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}, seed: true},
+				{at: 390, served: map[string]float64{"c": 10, "d": 10}, strict: true, seed: true},
+				{at: 435, served: map[string]float64{"c": 10, "d": 10}},
+				{at: 450, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+			},
+		},
+		{
+			name: "a canary gone: the other decides", canaries: []model.Metric{{"pod": "gone"}, {"pod": "c", "job": "other"}},
+			steps: []step{
+				{at: 240, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}, seed: true},
+				{at: 255, served: map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+			},
+		},
+		{
+			name: "every canary gone: the strict query decides", canaries: []model.Metric{{"pod": "gone"}},
+			steps: []step{
+				{at: 390, served: map[string]float64{"c": 10, "d": 10}, strict: true, seed: true},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, c, e := canaryRunner(t, tc.canaries...)
+			q := perPodQuery(t)
+			strict, seedText := r.Text(q), r.guardOf(q.Query, q.Field).seed
+			for _, st := range tc.steps {
+				e.Reset()
+				ans, err := r.Run(context.Background(), q, time.Unix(0, 0).Add(st.at*time.Second))
+				sent := e.Queries()
+				var sentStrict, sentSeed bool
+				for _, s := range sent {
+					sentStrict = sentStrict || s == strict
+					sentSeed = sentSeed || s == seedText
+				}
+				if sentStrict != st.strict || sentSeed != st.seed {
+					t.Errorf("at %ds: strict query sent %v, seed %v; want %v, %v; sent %q", st.at, sentStrict, sentSeed, st.strict, st.seed, sent)
+				}
+				if st.served == nil {
+					if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), `backend "default" has a gap`) {
+						t.Errorf("at %ds: %v, %v; want a 503 saying the backend has a gap", st.at, byPod(ans.Vector), err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("at %ds: %v", st.at, err)
+				}
+				if got := byPod(ans.Vector); !sameFloats(got, st.served) {
+					t.Errorf("at %ds: served %v, want %v", st.at, got, st.served)
+				}
+				for _, s := range ans.Vector {
+					if _, ok := s.Metric[promql.CheckLabel]; ok {
+						t.Errorf("at %ds: a check's sample is served: %v", st.at, s)
+					}
+				}
+			}
+			if tc.name == "a canary gone: the other decides" && len(c.gone) == 0 {
+				t.Error("the engine was not told that a canary is gone")
+			}
+		})
+	}
+}
+
+// TestCanaryWithheld: a new series the canary guard leaves out is one the
+// providers say is withheld (a 503), not missing (a 404).
+func TestCanaryWithheld(t *testing.T) {
+	r, _, _ := canaryRunner(t, model.Metric{"pod": "a"}, model.Metric{"pod": "b"})
+	q := perPodQuery(t)
+	for _, at := range []time.Duration{435, 465} {
+		if _, err := r.Run(context.Background(), q, time.Unix(0, 0).Add(at*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := time.Unix(465, 0)
+	if !r.Withheld(context.Background(), q, ts, func(s *model.Sample) bool { return s.Metric["pod"] == "late" }) {
+		t.Error("late is not said to be withheld")
+	}
+	if r.Withheld(context.Background(), q, ts, func(s *model.Sample) bool { return s.Metric["pod"] == "nope" }) {
+		t.Error("a pod without series is said to be withheld")
+	}
+}
+
+func sameFloats(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if w, ok := a[k]; !ok || w-v > 1e-9 || v-w > 1e-9 {
+			return false
+		}
+	}
+	return true
+}
