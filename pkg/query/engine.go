@@ -70,6 +70,10 @@
 // promgate_query_scrape_interval_seconds, the chosen lifetimes as
 // promgate_query_cache_lifetime_seconds by mode.
 //
+// The probe runs with a fixed TTL too: step 1's newest and oldest series
+// are the canaries of the partial-window guard (Engine.Canaries), the
+// series whose windows are checked beside a query for the whole metric's.
+//
 // Prometheus' /api/v1/targets would give scrape intervals and last scrape
 // times too, but only Prometheus serves it (not Thanos Query, Mimir or
 // VictoriaMetrics' query API), it needs the target that scrapes a metric
@@ -202,8 +206,8 @@ func New(backend Backend, opts Options) *Engine {
 		e.cache = budget.New(opts.MaxCacheBytes).WithClock(opts.Now)
 	}
 	e.learner.metrics, e.learner.probing = map[string]*scrape{}, map[string]bool{}
-	if sq, ok := backend.(SampleQuerier); ok && opts.Auto {
-		e.samples = sq
+	if sq, ok := backend.(SampleQuerier); ok {
+		e.samples = sq // probes learn intervals (Auto) and canaries (Canaries)
 	}
 	return e
 }

@@ -137,12 +137,15 @@ func (l *learner) fits(n int) bool {
 // query serves (WithRuleSelector, "" if none), never by the query's own
 // matchers, which carry request input.
 func (e *Engine) lifetime(query, rule string, at time.Time) (time.Duration, string) {
-	if !e.opts.Auto {
-		return e.opts.TTL, modeFixed
-	}
 	var names []string
 	if e.samples != nil {
 		names = metricNames(query)
+	}
+	if !e.opts.Auto {
+		for _, name := range names {
+			e.scrapeOf(name, rule, at) // the canaries (Canaries)
+		}
+		return e.opts.TTL, modeFixed
 	}
 	if len(names) == 0 {
 		return e.opts.TTL, modeUnknown

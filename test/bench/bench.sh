@@ -31,7 +31,7 @@
 #                           /metrics every BENCH_SCRAPE_INTERVAL (15s), the fake forwarding and
 #                           counting the queries; or "fake", the fake's model itself
 #   BENCH_PROMETHEUS_PORT=39410
-#   BENCH_PROMGATE_ARGS=    more promgate flags for every scenario (e.g. --serve-partial-windows)
+#   BENCH_PROMGATE_ARGS=    more promgate flags for every scenario (e.g. --partial-window-guard=off)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

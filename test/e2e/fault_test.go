@@ -48,9 +48,11 @@ func TestFault(t *testing.T) {
 	started := time.Now()
 	promTimeout := promgateDuration(t, "prometheus-timeout", 10*time.Second)
 	cacheTTL := promgateDuration(t, "query-cache-ttl", 5*time.Second)
-	if promgateFlag(t, "serve-partial-windows", "false") == "true" {
-		t.Log("promgate runs with --serve-partial-windows: expect the aftermath checks to fail")
+	guard := promgateFlag(t, "partial-window-guard", "canary")
+	if guard == "off" || promgateFlag(t, "serve-partial-windows", "false") == "true" {
+		t.Log("promgate runs with the partial-window guard off: expect the aftermath checks to fail")
 	}
+	t.Logf("promgate: --partial-window-guard=%s", guard)
 	t.Logf("promgate: --prometheus-timeout=%v --query-cache-ttl=%v", promTimeout, cacheTTL)
 
 	ns := CreateNamespace(t, "fault")

@@ -68,12 +68,17 @@ func run() error {
 	}
 	forms := []form{{"plain", expr.String()}}
 	if g, ok := promql.RequireCompleteWindows(expr); ok {
-		forms = append(forms, form{"guarded", g.String()})
+		forms = append(forms, form{"strict", g.String()})
 	} else {
 		return errors.New("--query: the guard cannot rewrite this shape")
 	}
 	c := &client{base: strings.TrimRight(*base, "/"), http: &http.Client{Timeout: *timeout}}
 	ctx := context.Background()
+	checked, err := canaryForm(ctx, c, expr)
+	if err != nil {
+		return err
+	}
+	forms = append(forms, checked)
 	floors, err := floorForms(ctx, c, *query)
 	if err != nil {
 		return err
@@ -113,6 +118,34 @@ func run() error {
 			dur(r.cpu/float64(*rounds)), ratio(r.cpu, p.cpu, *pid), len(f.text))
 	}
 	return w.Flush()
+}
+
+// canaryForm is the query as promgate's default guard sends it
+// (--partial-window-guard=canary): the query with the windows of two of
+// its metric's series checked beside it, the series with the newest and the
+// oldest latest sample, as promgate's probe picks them.
+func canaryForm(ctx context.Context, c *client, expr parser.Expr) (form, error) {
+	reads, err := promql.Reads(expr)
+	if err != nil || len(reads) == 0 {
+		return form{}, fmt.Errorf("--query: no window to check (%v)", err)
+	}
+	var checks []promql.Check
+	for i, rd := range reads {
+		sel := (&parser.VectorSelector{Name: rd.Metric, LabelMatchers: []*labels.Matcher{
+			labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, rd.Metric)}}).String()
+		v, err := c.vector(ctx, "topk(1, timestamp("+sel+")) or bottomk(1, timestamp("+sel+"))")
+		if err != nil || len(v) == 0 {
+			return form{}, fmt.Errorf("canaries of %s: %v (%d series)", rd.Metric, err, len(v))
+		}
+		for j, s := range v {
+			checks = append(checks, promql.Check{ID: fmt.Sprintf("%d.%d", i, j), Read: rd, Series: s.Metric})
+		}
+	}
+	checked, err := promql.WithChecks(expr, checks)
+	if err != nil {
+		return form{}, err
+	}
+	return form{"canary (default)", checked.String()}, nil
 }
 
 // floorForms are what other guards would cost at least, for choosing one:
