@@ -45,9 +45,11 @@ func (b *Backend) Query(ctx context.Context, q string, ts time.Time) (model.Vect
 	return b.Engine.Query(ctx, q, ts)
 }
 
-// Canaries returns the series of metric the partial-window guard checks
-// (query.Engine.Canaries).
-func (b *Backend) Canaries(metric string) []model.Metric { return b.Engine.Canaries(metric) }
+// CanariesNow returns the series of metric the partial-window guard
+// checks (query.Engine.CanariesNow).
+func (b *Backend) CanariesNow(ctx context.Context, metric, rule string) []model.Metric {
+	return b.Engine.CanariesNow(ctx, metric, rule)
+}
 
 // CanaryGone says a canary of metric is gone (query.Engine.CanaryGone).
 func (b *Backend) CanaryGone(metric string) { b.Engine.CanaryGone(metric) }

@@ -197,46 +197,42 @@ func Lookback(reads []Read) time.Duration {
 	return d
 }
 
-// Shift returns expr evaluated d earlier: every selector and subquery
-// moved back by d with offset. Shift(expr, d) evaluated at t answers what
-// expr evaluated at t-d would, but for time() and the @ modifier, which
-// it refuses, as it does ranges and offsets given as expressions. The
-// result is freshly parsed and shares no nodes with expr. Selectors inside
-// a subquery are evaluated at its steps and move with it.
-func Shift(expr parser.Expr, d time.Duration) (parser.Expr, error) {
-	out, err := Parse(expr.String())
+// Established returns the query that answers the series of expr whose
+// every guarded window has a sample at or before its start, within the
+// lookback delta (five minutes): the series that are not new. It is
+// RequireCompleteWindows' query with that one question for its rule, so
+// it reads each guarded selector once more and is evaluated once, when no
+// earlier answers of expr tell which series are new. The result is freshly
+// parsed and shares no nodes with expr.
+func Established(expr parser.Expr) (parser.Expr, error) {
+	if expr == nil || expr.Type() != parser.ValueTypeVector {
+		return nil, errors.New("not an instant vector query")
+	}
+	ind, err := completeness(expr, false, false, startCovered)
 	if err != nil {
 		return nil, err
 	}
-	var bad error
-	parser.Inspect(out, func(n parser.Node, path []parser.Node) error {
-		for _, p := range path {
-			if _, ok := p.(*parser.SubqueryExpr); ok {
-				return nil // evaluated at the subquery's steps, which move with it
-			}
-		}
-		switch n := n.(type) {
-		case *parser.VectorSelector:
-			if n.Timestamp != nil || n.StartOrEnd != 0 || n.OriginalOffsetExpr != nil {
-				bad = unsupported("@ or an offset given as an expression")
-			}
-			n.OriginalOffset += d
-			n.Offset = n.OriginalOffset
-		case *parser.SubqueryExpr:
-			if n.Timestamp != nil || n.StartOrEnd != 0 || n.OriginalOffsetExpr != nil || n.RangeExpr != nil || n.StepExpr != nil {
-				bad = unsupported("@, or a subquery's range, step or offset given as an expression")
-			}
-			n.OriginalOffset += d
-			n.Offset = n.OriginalOffset
-		case *parser.Call:
-			if n.Func.Name == "time" {
-				bad = unsupported("time()")
-			}
-		}
-		return nil
-	})
-	if bad != nil {
-		return nil, bad
+	q := &parser.BinaryExpr{
+		Op:             parser.LAND,
+		LHS:            paren(expr),
+		RHS:            &parser.ParenExpr{Expr: compare(parser.EQLC, false, ind, number(1))},
+		VectorMatching: &parser.VectorMatching{Card: parser.CardManyToMany},
 	}
-	return out, nil
+	return Parse(q.String())
+}
+
+// startCovered is 1 for each series of sel with a sample at or before the
+// window's start (within the lookback delta): timestamp(sel offset o+r) * 0 + 1.
+func startCovered(m *parser.MatrixSelector) (parser.Expr, error) {
+	vs, ok := m.VectorSelector.(*parser.VectorSelector)
+	if !ok {
+		return nil, unsupported("range over %T", m.VectorSelector)
+	}
+	switch {
+	case m.RangeExpr != nil || vs.OriginalOffsetExpr != nil:
+		return nil, unsupported("range or offset given as an expression")
+	case vs.Timestamp != nil || vs.StartOrEnd != 0:
+		return nil, unsupported("@ modifier")
+	}
+	return arith(parser.ADD, arith(parser.MUL, timestampAt(vs, vs.OriginalOffset+m.Range), number(0)), number(1)), nil
 }

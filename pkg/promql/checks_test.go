@@ -2,6 +2,7 @@ package promql
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,34 +167,45 @@ func TestWithChecksSelectors(t *testing.T) {
 	})
 }
 
-func TestShift(t *testing.T) {
+// TestEstablished: the series of a query that are not new are those
+// whose every window has a sample at or before its start; a series that
+// went through a gap longer than the window is not new.
+func TestEstablished(t *testing.T) {
 	st := promtest.Load(t, windowData)
 	ng := newEngine(t)
-	for _, q := range []string{
-		`sum by (pod) (rate(http_requests_total[1m]))`,
-		`max_over_time(rate(http_requests_total[1m])[2m:15s]) + 0 * rate(http_requests_total[1m] offset 30s)`,
-	} {
-		expr, err := Parse(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		shifted, err := Shift(expr, 75*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, at := range []time.Duration{400, 465, 510} {
-			at *= time.Second
-			got := evalByPod(t, ng, st, shifted.String(), at)
-			want := evalByPod(t, ng, st, q, at-75*time.Second)
-			if !sameValues(got, want) {
-				t.Errorf("%s at %v: %v, %s at %v: %v", shifted, at, got, q, at-75*time.Second, want)
+	const q = `sum by (pod) (rate(http_requests_total[1m]))`
+	expr, err := Parse(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, err := Established(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		at   time.Duration
+		pods []string
+	}{
+		{280, []string{"gap", "missed", "mixed", "steady"}},
+		// gap's last sample before the window's start is 285s.
+		{390, []string{"gap", "missed", "mixed", "steady"}},
+		// new starts at 450s; mixed has a member that does.
+		{465, []string{"gap", "missed", "steady"}},
+		{510, []string{"gap", "missed", "mixed", "new", "steady"}},
+	}
+	for _, tc := range tests {
+		got := evalByPod(t, ng, st, est.String(), tc.at*time.Second)
+		plain := evalByPod(t, ng, st, q, tc.at*time.Second)
+		var pods []string
+		for p, v := range got {
+			pods = append(pods, p)
+			if plain[p] != v {
+				t.Errorf("at %ds: %s = %v, the query gives %v", tc.at, p, v, plain[p])
 			}
 		}
-	}
-	for _, q := range []string{`rate(x[1m] @ 100)`, `time() - timestamp(x)`} {
-		expr, _ := Parse(q)
-		if _, err := Shift(expr, time.Minute); err == nil {
-			t.Errorf("Shift(%s) did not refuse", q)
+		slices.Sort(pods)
+		if !slices.Equal(pods, tc.pods) {
+			t.Errorf("at %ds: established %v, want %v", tc.at, pods, tc.pods)
 		}
 	}
 }

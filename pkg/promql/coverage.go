@@ -57,7 +57,7 @@ func RequireCompleteWindows(expr parser.Expr) (guarded parser.Expr, ok bool) {
 	if expr.Type() != parser.ValueTypeVector {
 		return expr, false
 	}
-	ind, err := completeness(expr, false, false)
+	ind, err := completeness(expr, false, false, selectorCompleteness)
 	if err != nil {
 		return expr, false
 	}
@@ -90,7 +90,7 @@ func GuardedReads(expr parser.Expr) ([]string, error) {
 	if expr.Type() != parser.ValueTypeVector {
 		return nil, unsupported("the result is a %s", expr.Type())
 	}
-	if _, err := completeness(expr, false, false); err != nil {
+	if _, err := completeness(expr, false, false, selectorCompleteness); err != nil {
 		return nil, err
 	}
 	var reads []string
@@ -151,7 +151,7 @@ var minAggregations = map[parser.ItemType]bool{
 // must be present, so that an incomplete member cannot hide by being absent.
 // With exact set the result holds no series e lacks, which vector matching
 // needs (an extra series could make a one-to-one match ambiguous).
-func completeness(e parser.Expr, total, exact bool) (parser.Expr, error) {
+func completeness(e parser.Expr, total, exact bool, rule windowRule) (parser.Expr, error) {
 	if !hasWindow(e) {
 		if e.Type() != parser.ValueTypeVector {
 			return nil, unsupported("%s is not an instant vector", e.Type())
@@ -160,11 +160,11 @@ func completeness(e parser.Expr, total, exact bool) (parser.Expr, error) {
 	}
 	switch n := e.(type) {
 	case *parser.ParenExpr:
-		return completeness(n.Expr, total, exact)
+		return completeness(n.Expr, total, exact, rule)
 	case *parser.UnaryExpr:
-		return completeness(n.Expr, total, exact)
+		return completeness(n.Expr, total, exact, rule)
 	case *parser.Call:
-		return callCompleteness(n, total, exact)
+		return callCompleteness(n, total, exact, rule)
 	case *parser.AggregateExpr:
 		if !minAggregations[n.Op] {
 			return nil, unsupported("aggregation %s", n.Op)
@@ -172,7 +172,7 @@ func completeness(e parser.Expr, total, exact bool) (parser.Expr, error) {
 		if n.Param != nil && hasWindow(n.Param) {
 			return nil, unsupported("range function in the parameter of %s", n.Op)
 		}
-		inner, err := completeness(n.Expr, true, exact)
+		inner, err := completeness(n.Expr, true, exact, rule)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func completeness(e parser.Expr, total, exact bool) (parser.Expr, error) {
 			Without:  n.Without,
 		}, nil
 	case *parser.BinaryExpr:
-		return binaryCompleteness(n, total, exact)
+		return binaryCompleteness(n, total, exact, rule)
 	}
 	return nil, unsupported("%T with a range function", e)
 }
@@ -191,18 +191,18 @@ func completeness(e parser.Expr, total, exact bool) (parser.Expr, error) {
 // callCompleteness is completeness of a function call that reads a range
 // function: one that reads a window itself, one that keeps its first
 // argument's labels, or histogram_quantile.
-func callCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
+func callCompleteness(c *parser.Call, total, exact bool, rule windowRule) (parser.Expr, error) {
 	name := c.Func.Name
 	switch {
 	case guardedFuncs[name] || newestSampleFuncs[name]:
-		return windowCompleteness(c, total, exact)
+		return windowCompleteness(c, total, exact, rule)
 	case valueFuncs[name], name == "label_replace", name == "label_join":
 		for _, a := range c.Args[1:] {
 			if hasWindow(a) {
 				return nil, unsupported("range function in a scalar argument of %s", name)
 			}
 		}
-		inner, err := completeness(c.Args[0], total, exact)
+		inner, err := completeness(c.Args[0], total, exact, rule)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +215,7 @@ func callCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
 		if hasWindow(c.Args[0]) {
 			return nil, unsupported("range function in the quantile of histogram_quantile")
 		}
-		inner, err := completeness(c.Args[1], true, exact)
+		inner, err := completeness(c.Args[1], true, exact, rule)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +228,7 @@ func callCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
 // indicator of its one range argument, a selector's window or a subquery
 // (always 1 for a function that reads only the newest samples), present
 // for each of c's series when total is set.
-func windowCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) {
+func windowCompleteness(c *parser.Call, total, exact bool, rule windowRule) (parser.Expr, error) {
 	name := c.Func.Name
 	window := -1
 	for i, a := range c.Args {
@@ -248,9 +248,9 @@ func windowCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) 
 		if newestSampleFuncs[name] {
 			return arith(parser.ADD, timesZero(c), number(1)), nil
 		}
-		ind, err = selectorCompleteness(w)
+		ind, err = rule(w)
 	case *parser.SubqueryExpr:
-		ind, err = subqueryCompleteness(w, exact)
+		ind, err = subqueryCompleteness(w, exact, rule)
 	default:
 		return nil, unsupported("range argument of %s", name)
 	}
@@ -265,7 +265,7 @@ func windowCompleteness(c *parser.Call, total, exact bool) (parser.Expr, error) 
 
 // binaryCompleteness is completeness of a binary operation: the
 // indicators of its vector operands, multiplied with its matching.
-func binaryCompleteness(b *parser.BinaryExpr, total, exact bool) (parser.Expr, error) {
+func binaryCompleteness(b *parser.BinaryExpr, total, exact bool, rule windowRule) (parser.Expr, error) {
 	if b.VectorMatching != nil && (b.VectorMatching.FillValues.LHS != nil || b.VectorMatching.FillValues.RHS != nil) {
 		return nil, unsupported("fill modifiers")
 	}
@@ -278,17 +278,17 @@ func binaryCompleteness(b *parser.BinaryExpr, total, exact bool) (parser.Expr, e
 		if hasWindow(b.RHS) {
 			return nil, unsupported("range function on the right of %s", b.Op)
 		}
-		left, err := completeness(b.LHS, total, exact)
+		left, err := completeness(b.LHS, total, exact, rule)
 		if err != nil {
 			return nil, err
 		}
 		return &parser.BinaryExpr{Op: b.Op, LHS: paren(left), RHS: paren(b.RHS), VectorMatching: copyMatching(b.VectorMatching)}, nil
 	case lv && rv:
-		left, err := completeness(b.LHS, total, true)
+		left, err := completeness(b.LHS, total, true, rule)
 		if err != nil {
 			return nil, err
 		}
-		right, err := completeness(b.RHS, total, true)
+		right, err := completeness(b.RHS, total, true, rule)
 		if err != nil {
 			return nil, err
 		}
@@ -305,7 +305,7 @@ func binaryCompleteness(b *parser.BinaryExpr, total, exact bool) (parser.Expr, e
 		if hasWindow(other) {
 			return nil, unsupported("range function in a scalar operand")
 		}
-		ind, err := completeness(vec, total, exact)
+		ind, err := completeness(vec, total, exact, rule)
 		if err != nil {
 			return nil, err
 		}
@@ -316,6 +316,10 @@ func binaryCompleteness(b *parser.BinaryExpr, total, exact bool) (parser.Expr, e
 	}
 	return nil, unsupported("scalar expression with a range function")
 }
+
+// windowRule returns the 0/1 indicator of one range selector's window per
+// series: selectorCompleteness, or another question about the window.
+type windowRule func(*parser.MatrixSelector) (parser.Expr, error)
 
 // tolerance is the part of a window whose loss the guard accepts beyond
 // what the scrape interval explains: 5% of a rate is within the HPA's own
@@ -392,7 +396,7 @@ func maxOf(a, b parser.Expr) parser.Expr {
 // Each step contributes 2*inner-1 (1 when complete, -1 when not, nothing
 // when missing), so the sum reaches r/s only when all steps are there and
 // complete.
-func subqueryCompleteness(sq *parser.SubqueryExpr, exact bool) (parser.Expr, error) {
+func subqueryCompleteness(sq *parser.SubqueryExpr, exact bool, rule windowRule) (parser.Expr, error) {
 	switch {
 	case sq.RangeExpr != nil || sq.StepExpr != nil || sq.OriginalOffsetExpr != nil:
 		return nil, unsupported("subquery range, step or offset given as an expression")
@@ -401,7 +405,7 @@ func subqueryCompleteness(sq *parser.SubqueryExpr, exact bool) (parser.Expr, err
 	case sq.Step <= 0 || sq.Range%sq.Step != 0:
 		return nil, unsupported("subquery step %s must be given and divide its range %s", sq.Step, sq.Range)
 	}
-	inner, err := completeness(sq.Expr, false, exact)
+	inner, err := completeness(sq.Expr, false, exact, rule)
 	if err != nil {
 		return nil, err
 	}

@@ -53,9 +53,11 @@ func (g WindowGuard) String() string {
 }
 
 // Canaries is a querier that knows, per metric, series whose windows stand
-// for the metric's samples (query.Engine's).
+// for the metric's samples (query.Engine's): CanariesNow learns them
+// first, within ctx, when none are known; rule is the rule's series
+// selector (Query.SeriesQuery).
 type Canaries interface {
-	Canaries(metric string) []model.Metric
+	CanariesNow(ctx context.Context, metric, rule string) []model.Metric
 	CanaryGone(metric string)
 }
 
@@ -71,7 +73,7 @@ type guardResult struct {
 	reads    []promql.Read
 	lookback time.Duration // the longest window
 	shortest time.Duration // the shortest window
-	seed     string        // the query lookback earlier (promql.Shift)
+	seed     string        // the query's series that are not new (promql.Established)
 	checked  atomic.Pointer[checkedText]
 }
 
@@ -105,7 +107,7 @@ func (r *Runner) guardOf(q promql.Query, field string) *guardResult {
 	}
 	if ok && res.text != q.Text {
 		if reads, err := promql.Reads(q.Expr); err == nil && len(reads) > 0 {
-			if seed, err := promql.Shift(q.Expr, promql.Lookback(reads)); err == nil {
+			if seed, err := promql.Established(q.Expr); err == nil {
 				res.reads, res.seed = reads, seed.String()
 				res.lookback, res.shortest = promql.Lookback(reads), reads[0].Range
 				for _, rd := range reads {
@@ -121,16 +123,17 @@ func (r *Runner) guardOf(q promql.Query, field string) *guardResult {
 }
 
 // checks returns q's text with the checks of the canaries c knows for
-// g's reads, or false when some read's metric has none.
-func (g *guardResult) checks(q promql.Query, c Canaries) (string, bool) {
+// g's reads, and the canaries per read, or false when some read's metric
+// has none.
+func (g *guardResult) checks(ctx context.Context, q Query, c Canaries) (string, [][]model.Metric, bool) {
 	cs := make([][]model.Metric, len(g.reads))
 	for i, rd := range g.reads {
-		if cs[i] = c.Canaries(rd.Metric); len(cs[i]) == 0 {
-			return "", false
+		if cs[i] = c.CanariesNow(ctx, rd.Metric, q.SeriesQuery); len(cs[i]) == 0 {
+			return "", nil, false
 		}
 	}
 	if ct := g.checked.Load(); ct != nil && sameCanaries(ct.canaries, cs) {
-		return ct.text, true
+		return ct.text, cs, true
 	}
 	var checks []promql.Check
 	for i, rd := range g.reads {
@@ -138,13 +141,13 @@ func (g *guardResult) checks(q promql.Query, c Canaries) (string, bool) {
 			checks = append(checks, promql.Check{ID: checkID(i, j), Read: rd, Series: m})
 		}
 	}
-	e, err := promql.WithChecks(q.Expr, checks)
+	e, err := promql.WithChecks(q.Query.Expr, checks)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
 	ct := &checkedText{canaries: cs, text: e.String()}
 	g.checked.Store(ct)
-	return ct.text, true
+	return ct.text, cs, true
 }
 
 func checkID(read, canary int) string { return strconv.Itoa(read) + "." + strconv.Itoa(canary) }
@@ -180,8 +183,9 @@ const (
 )
 
 // judge splits an answer into the query's series and the checks' verdict,
-// telling c of checked series that are gone.
-func judge(vec model.Vector, g *guardResult, c Canaries) (model.Vector, verdict) {
+// telling c of checked series that are gone; cs are the canaries checked,
+// per read.
+func judge(vec model.Vector, g *guardResult, cs [][]model.Metric, c Canaries) (model.Vector, verdict) {
 	type tally struct{ complete, incomplete int }
 	t := make([]tally, len(g.reads))
 	data := make(model.Vector, 0, len(vec))
@@ -212,7 +216,7 @@ func judge(vec model.Vector, g *guardResult, c Canaries) (model.Vector, verdict)
 		case ti.incomplete > 0:
 			v = max(v, windowsUnknown)
 		}
-		if n := len(c.Canaries(g.reads[i].Metric)); ti.complete+ti.incomplete < n {
+		if ti.complete+ti.incomplete < len(cs[i]) {
 			c.CanaryGone(g.reads[i].Metric) // one of two is gone: learn others soon
 		}
 	}
@@ -250,9 +254,9 @@ func (h *history) stale(ts time.Time, g *guardResult) bool {
 }
 
 // update judges data, the answer's series evaluated at ts: the series
-// first seen at least lookback ago are served. With seed (the query
-// evaluated lookback earlier), a series in both is taken to be that old;
-// h.mu is held.
+// first seen at least lookback ago are served. With seed (the query's
+// series whose windows have a sample at or before their start), a series
+// in both is taken to be that old; h.mu is held.
 func (h *history) update(ts time.Time, data, seed model.Vector, lookback time.Duration, stale bool) model.Vector {
 	var old map[model.Fingerprint]bool
 	if stale {
@@ -287,7 +291,7 @@ func (h *history) size() int64 { return int64(len(h.first))*48 + int64(len(h.out
 // canary runs q with its checks (GuardCanary) and returns the series to
 // serve; done is false when the strict query must decide instead.
 func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Query, g *guardResult, ts time.Time) (vec model.Vector, done bool, err error) {
-	text, ok := g.checks(q.Query, c)
+	text, cs, ok := g.checks(ctx, q, c)
 	if !ok {
 		return nil, false, nil
 	}
@@ -304,7 +308,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	}
 	h.mu.Unlock()
 
-	data, v := judge(ans, g, c)
+	data, v := judge(ans, g, cs, c)
 	at := ts
 	if len(ans) > 0 {
 		at = ans[0].Timestamp.Time()
@@ -314,8 +318,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	h.mu.Unlock()
 	var seed model.Vector
 	if stale && len(data) > 0 {
-		// Whatever the verdict: the series seen now are remembered, and
-		// after a gap the seed's window may still hold their samples.
+		// Whatever the verdict, the series seen now are remembered.
 		if seed, err = querier.Query(ctx, g.seed, ts); err != nil {
 			return nil, true, err
 		}

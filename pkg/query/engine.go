@@ -205,7 +205,7 @@ func New(backend Backend, opts Options) *Engine {
 	if e.cache == nil {
 		e.cache = budget.New(opts.MaxCacheBytes).WithClock(opts.Now)
 	}
-	e.learner.metrics, e.learner.probing = map[string]*scrape{}, map[string]bool{}
+	e.learner.metrics, e.learner.probing = map[string]*scrape{}, map[string]chan struct{}{}
 	if sq, ok := backend.(SampleQuerier); ok {
 		e.samples = sq // probes learn intervals (Auto) and canaries (Canaries)
 	}

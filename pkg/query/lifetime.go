@@ -95,9 +95,9 @@ func (s *scrape) canaryBytes() int {
 // forgets a name, so the bounds hold for the engine's life.
 type learner struct {
 	mu      sync.Mutex
-	metrics map[string]*scrape // what was learned; the zero scrape while the first probe runs
-	probing map[string]bool    // metrics whose probe runs
-	bytes   int                // of the names in metrics
+	metrics map[string]*scrape       // what was learned; the zero scrape while the first probe runs
+	probing map[string]chan struct{} // metrics whose probe runs, closed when it ends
+	bytes   int                      // of the names in metrics
 
 	// maxNames and maxBytes override maxLearned and maxLearnedBytes
 	// (tests).
@@ -217,15 +217,30 @@ func (e *Engine) scrapeOf(name, rule string, now time.Time) (scrape, bool) {
 		l.metrics[name] = s
 		l.bytes += len(name)
 	}
-	if (!ok || now.Sub(s.at) >= e.opts.ProbeEvery || s.relearn && now.Sub(s.at) >= e.opts.MinTTL) && !l.probing[name] {
-		l.probing[name] = true
-		e.probes.Add(1)
-		go e.probe(name, rule)
-	}
+	e.startProbe(name, rule, s, ok, now)
 	if s.interval <= 0 {
 		return scrape{}, false
 	}
 	return *s, true
+}
+
+// startProbe starts a probe of metric name, known or not yet, if one is
+// due: nothing known, what is known older than ProbeEvery, or a canary
+// gone and MinTTL passed. It returns the channel the running probe closes
+// when it ends, nil when none runs; l.mu is held.
+func (e *Engine) startProbe(name, rule string, s *scrape, known bool, now time.Time) chan struct{} {
+	l := &e.learner
+	if done := l.probing[name]; done != nil {
+		return done
+	}
+	if known && now.Sub(s.at) < e.opts.ProbeEvery && (!s.relearn || now.Sub(s.at) < e.opts.MinTTL) {
+		return nil
+	}
+	done := make(chan struct{})
+	l.probing[name] = done
+	e.probes.Add(1)
+	go e.probe(name, rule)
+	return done
 }
 
 // probe learns the scrape interval and phase of metric name from the
@@ -257,6 +272,7 @@ func (e *Engine) probe(name, rule string) {
 	l := &e.learner
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	close(l.probing[name])
 	delete(l.probing, name)
 	old, ok := l.metrics[name]
 	if ok && s.interval <= 0 && old.interval > 0 && s.at.Sub(old.at) < 2*e.opts.ProbeEvery {
@@ -509,6 +525,42 @@ func (e *Engine) Canaries(metric string) []model.Metric {
 		return s.canaries
 	}
 	return nil
+}
+
+// CanariesNow is Canaries, but when the metric is due a probe (nothing
+// is known of it, or a canary is gone), it probes it first and waits for
+// the probe, at most until ctx is done: the first query of a metric after
+// a start need not go without canaries. rule is the rule's series
+// selector (WithRuleSelector), "" for none; a metric the learner's bounds
+// do not admit has none.
+func (e *Engine) CanariesNow(ctx context.Context, metric, rule string) []model.Metric {
+	if e.samples == nil {
+		return nil
+	}
+	l := &e.learner
+	l.mu.Lock()
+	s, ok := l.metrics[metric]
+	if !ok {
+		if !l.admit(metric) {
+			l.mu.Unlock()
+			return nil
+		}
+		s = &scrape{}
+		l.metrics[metric] = s
+		l.bytes += len(metric)
+	}
+	done := e.startProbe(metric, rule, s, ok, e.opts.Now())
+	canaries := s.canaries
+	l.mu.Unlock()
+	if done == nil || len(canaries) > 0 {
+		return canaries
+	}
+	select {
+	case <-done:
+		return e.Canaries(metric)
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // CanaryGone tells the engine that a canary of metric has no samples any

@@ -980,6 +980,20 @@ func TestCanaries(t *testing.T) {
 	}
 	checkLearnerBounds(t, e, maxLearned, maxLearnedBytes)
 
+	// CanariesNow probes a metric not known yet and waits for it; with a
+	// context done already, it waits for nothing.
+	e3 := New(newClient(t, srv.URL), Options{TTL: 5 * time.Second, Now: clk.Now, Backend: "canaries-now"})
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c := e3.CanariesNow(done, "m", `{job="node"}`); c != nil {
+		t.Errorf("canaries %v with a context done", c)
+	}
+	e3.probes.Wait()
+	e4 := New(newClient(t, srv.URL), Options{TTL: 5 * time.Second, Now: clk.Now, Backend: "canaries-now-2"})
+	if c := e4.CanariesNow(context.Background(), "m", `{job="node"}`); len(c) != 2 {
+		t.Errorf("CanariesNow of a metric not known: %v, want two series", c)
+	}
+
 	// Canaries that do not fit the bound are not kept.
 	e2 := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: "canaries-bounded"})
 	setLearnerBounds(e2, 10, 40)
