@@ -214,3 +214,21 @@ func sameFloats(a, b map[string]float64) bool {
 	}
 	return true
 }
+
+// TestPlanCanary: explain shows the query with its checks when the
+// canaries are known, and the strict query when not, and says so.
+func TestPlanCanary(t *testing.T) {
+	r, c, _ := canaryRunner(t, model.Metric{"pod": "a"}, model.Metric{"pod": "b"})
+	q := perPodQuery(t)
+	p := r.Plan(q)
+	if !strings.HasPrefix(p.Sent, q.Query.Text+" or ") || !strings.Contains(p.Sent, promql.CheckLabel) {
+		t.Errorf("sent %q, want the query with its checks", p.Sent)
+	}
+	if !strings.Contains(p.Guard, "checked on one or two series per metric") || !strings.Contains(p.Guard, "1m0s") {
+		t.Errorf("guard %q", p.Guard)
+	}
+	c.canaries = nil
+	if p := r.Plan(q); p.Sent != r.Text(q) {
+		t.Errorf("without canaries, sent %q, want the strict query", p.Sent)
+	}
+}
