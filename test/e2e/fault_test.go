@@ -72,8 +72,10 @@ func TestFault(t *testing.T) {
 		worldSh(t, "signal", "prometheus", "STOP")
 		stopped := time.Now()
 		time.Sleep(faultWindow + 10*time.Second)
-		worldSh(t, "signal", "prometheus", "CONT")
+		// Taken before the signal: Prometheus answers the queries it held
+		// the moment it runs again, before the world's script returns.
 		resumed := time.Now()
+		worldSh(t, "signal", "prometheus", "CONT")
 		time.Sleep(2 * time.Minute)
 		rules.check(t, pr, outage{from: stopped, to: resumed, end: time.Now()})
 		mon.check(t, from, time.Now(), true)
