@@ -49,6 +49,17 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"backend", "kind"})
 
+	guardVerdicts = metrics.NewCounterVec(&metrics.CounterOpts{
+		Name:           "promgate_window_guard_answers_total",
+		Help:           "Answers judged by the canary partial-window guard, by backend and verdict: complete (the checked series' windows are full; new series held back), gap (every checked series' window is partly filled: nothing served), strict (the checks disagree or a checked series is gone: the strict query decides), no canary (no series known for a metric: the strict query is sent).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend", "verdict"})
+	guardHeldBack = metrics.NewCounterVec(&metrics.CounterOpts{
+		Name:           "promgate_window_guard_new_series_total",
+		Help:           "Series the canary partial-window guard held back because they have been in a query's answers for less than its window (new pods), per judged answer, by backend.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"backend"})
+
 	registerOnce sync.Once
 
 	// newest is the newest sample time served per api and metric, so that
@@ -65,7 +76,7 @@ var (
 // ObserveAnswer records nothing.
 func RegisterMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(answersTotal, sampleAge, newestSample, backendErrors)
+		legacyregistry.MustRegister(answersTotal, sampleAge, newestSample, backendErrors, guardVerdicts, guardHeldBack)
 	})
 }
 

@@ -182,6 +182,16 @@ const (
 	windowsGap
 )
 
+func (v verdict) String() string {
+	switch v {
+	case windowsGap:
+		return "gap"
+	case windowsUnknown:
+		return "strict"
+	}
+	return "complete"
+}
+
 // judge splits an answer into the query's series and the checks' verdict,
 // telling c of checked series that are gone; cs are the canaries checked,
 // per read.
@@ -293,6 +303,7 @@ func (h *history) size() int64 { return int64(len(h.first))*48 + int64(len(h.out
 func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Query, g *guardResult, ts time.Time) (vec model.Vector, done bool, err error) {
 	text, cs, ok := g.checks(ctx, q, c)
 	if !ok {
+		guardVerdicts.WithLabelValues(q.Backend, "no canary").Inc()
 		return nil, false, nil
 	}
 	ans, err := querier.Query(ctx, text, ts)
@@ -332,6 +343,10 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 		}
 		h.judged, h.n, h.verdict, h.out = at, len(ans), v, out
 		r.Budget.Put(budget.Windows, key, h, h.size(), time.Time{})
+		guardVerdicts.WithLabelValues(q.Backend, v.String()).Inc()
+		if v == windowsFull && len(data) > len(out) {
+			guardHeldBack.WithLabelValues(q.Backend).Add(float64(len(data) - len(out)))
+		}
 	}
 	return h.result(q)
 }

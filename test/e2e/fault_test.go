@@ -364,10 +364,11 @@ func (f *faultWorld) apiserverRestart(t *testing.T, cacheTTL time.Duration) {
 	})
 	labelled := time.Now()
 	path := "/apis/custom.metrics.k8s.io/v1beta2/namespaces/" + ns + "/pods/*/http_requests_per_second?labelSelector=" + url.QueryEscape("fault-probe=after-restart")
-	// client-go's reflectors retry a broken watch with a backoff that reaches 30 s: after an
-	// outage of 20 s or more (kube-apiserver killed after its 20 s of SIGTERM grace), the
-	// watch can resume up to 30 s after kube-apiserver is back.
-	WaitFor(t, 30*time.Second+20*time.Second+cacheTTL, "the relabelled pod in promgate's answer", func() (bool, error) {
+	// client-go's reflectors retry a broken watch with a backoff that reaches 30 s, jittered
+	// by up to as much again (client-go tools/cache/reflector.go: "backoff will stop at [30,60) sec"):
+	// after an outage of 20 s or more (kube-apiserver killed after its 20 s of SIGTERM grace),
+	// the watch can resume up to 60 s after kube-apiserver is back.
+	WaitFor(t, 60*time.Second+20*time.Second+cacheTTL, "the relabelled pod in promgate's answer", func() (bool, error) {
 		l, err := rawList(path)
 		if err != nil {
 			return false, err
