@@ -2,7 +2,9 @@ package promql
 
 import (
 	"errors"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -93,30 +95,35 @@ func metricName(vs *parser.VectorSelector) string {
 
 // Check asks whether samples cover the window of Read for one series of
 // its metric, the one with the labels Series (without __name__); the
-// answer's sample for it carries CheckLabel=ID.
+// answer's samples for it carry CheckLabel=ID/<ingredient>.
 type Check struct {
 	ID     string
 	Read   Read
 	Series model.Metric
 }
 
-// Check values in an answer (CheckValue).
+// The ingredients of a check: what RequireCompleteWindows' rule is
+// computed from, read once each (docs/partial-windows.md, "The rule for
+// one window"): the times of the last sample at or before the window's
+// start, middle and end, and the sample counts of its halves.
 const (
-	// CheckComplete: samples cover the series' window.
-	CheckComplete = 1
-	// CheckIncomplete: the series has samples near the window, but they
-	// cover it only in part (a gap, a late last sample, a new series).
-	CheckIncomplete = 0
+	IngredientStart  = "B"
+	IngredientMiddle = "M"
+	IngredientEnd    = "L"
+	IngredientFirst  = "c1"
+	IngredientSecond = "c2"
 )
 
 // WithChecks returns expr or the checks: the query answers expr's series
-// and, for each check, one sample labelled CheckLabel=ID with the check
-// series' labels, valued CheckComplete when samples cover the series'
-// window (by RequireCompleteWindows' rule, docs/partial-windows.md),
-// CheckIncomplete when they cover it in part, and missing when the series
-// has no sample within the window and five minutes before it (the series
-// is gone). Both are evaluated at one time by the backend, so the checks
-// say what expr's windows saw.
+// and, for each check, up to five samples labelled CheckLabel=ID/<name>
+// with the check series' labels, the ingredients of the rule for one
+// window (IngredientStart and the others), which Coverage.Complete judges.
+// A series with no sample within five minutes before the window's end has
+// none (it is gone). expr and the checks are evaluated at one time by the
+// backend, so the checks say what expr's windows saw. A check reads its
+// series five times (three instants, two half windows); the strict query
+// computes the rule in PromQL, which reads every selector again for each
+// of its uses.
 //
 // A check's selector is the check's metric with an equality matcher for
 // every label of Series: the series' labels come from the backend, its
@@ -132,25 +139,29 @@ func WithChecks(expr parser.Expr, checks []Check) (parser.Expr, error) {
 	}
 	var all parser.Expr
 	for _, c := range checks {
-		e, err := check(c)
+		parts, err := ingredients(c)
 		if err != nil {
 			return nil, err
 		}
-		if all == nil {
-			all = e
-		} else {
-			all = orExpr(all, e)
+		for _, e := range parts {
+			if all == nil {
+				all = e
+			} else {
+				all = orExpr(all, e)
+			}
 		}
 	}
 	return orExpr(expr, all), nil
 }
 
-// check is one check's expression:
-//
-//	label_replace(indicator or last_over_time(sel[range+5m] offset o) * 0, CheckLabel, id, "", "")
-func check(c Check) (parser.Expr, error) {
-	if !model.LabelValue(c.Read.Metric).IsValid() || c.Read.Metric == "" {
+// ingredients are one check's five expressions, each labelled
+// CheckLabel=ID/<name>.
+func ingredients(c Check) ([]parser.Expr, error) {
+	if c.Read.Metric == "" || !model.LabelValue(c.Read.Metric).IsValid() {
 		return nil, errors.New("a check needs a metric name")
+	}
+	if c.Read.Range < 2*time.Millisecond {
+		return nil, unsupported("range %s", c.Read.Range)
 	}
 	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, c.Read.Metric)}
 	for _, n := range sortedLabelNames(c.Series) {
@@ -159,22 +170,81 @@ func check(c Check) (parser.Expr, error) {
 		}
 		ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, string(n), string(c.Series[n])))
 	}
-	vs := &parser.VectorSelector{LabelMatchers: ms, OriginalOffset: c.Read.Offset, Offset: c.Read.Offset}
+	vs := &parser.VectorSelector{LabelMatchers: ms}
 	if model.LegacyValidation.IsValidMetricName(c.Read.Metric) {
 		vs.Name = c.Read.Metric
 	}
-	ind, err := selectorCompleteness(&parser.MatrixSelector{VectorSelector: vs, Range: c.Read.Range})
-	if err != nil {
-		return nil, err
-	}
-	near := &parser.Call{Func: parser.Functions["last_over_time"], Args: parser.Expressions{
-		&parser.MatrixSelector{VectorSelector: withOffset(vs, c.Read.Offset), Range: c.Read.Range + 5*time.Minute},
-	}}
-	v := orExpr(ind, arith(parser.MUL, near, number(0)))
+	r, o := c.Read.Range, c.Read.Offset
+	h := r / 2
 	str := func(s string) parser.Expr { return &parser.StringLiteral{Val: s} }
-	return &parser.Call{Func: parser.Functions["label_replace"], Args: parser.Expressions{
-		v, str(CheckLabel), str(c.ID), str(""), str(""),
-	}}, nil
+	tag := func(e parser.Expr, name string) parser.Expr {
+		return &parser.Call{Func: parser.Functions["label_replace"], Args: parser.Expressions{
+			e, str(CheckLabel), str(c.ID + "/" + name), str(""), str(""),
+		}}
+	}
+	return []parser.Expr{
+		tag(timestampAt(vs, o+r), IngredientStart),
+		tag(timestampAt(vs, o+h), IngredientMiddle),
+		tag(timestampAt(vs, o), IngredientEnd),
+		tag(countOver(vs, r-h, o+h), IngredientFirst),
+		tag(countOver(vs, h, o), IngredientSecond),
+	}, nil
+}
+
+// SplitCheckLabel splits a CheckLabel value into the check's ID and the
+// ingredient's name.
+func SplitCheckLabel(v string) (id, ingredient string, ok bool) {
+	i := strings.LastIndexByte(v, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return v[:i], v[i+1:], true
+}
+
+// ingredientNames are the ingredients in Coverage's order.
+var ingredientNames = [5]string{IngredientStart, IngredientMiddle, IngredientEnd, IngredientFirst, IngredientSecond}
+
+// Coverage is what an answer holds of one check's ingredients.
+type Coverage struct {
+	v   [5]float64 // in ingredientNames' order
+	has [5]bool
+}
+
+// Set records the value of the ingredient called name; false for a name
+// that is none.
+func (c *Coverage) Set(name string, v float64) bool {
+	i := slices.Index(ingredientNames[:], name)
+	if i < 0 {
+		return false
+	}
+	c.v[i], c.has[i] = v, true
+	return true
+}
+
+// Present reports whether the answer held any ingredient: the series has
+// a sample within five minutes before the window's end, or in it.
+func (c *Coverage) Present() bool { return slices.Contains(c.has[:], true) }
+
+// Complete applies RequireCompleteWindows' rule for one window of range r
+// and offset o to the ingredients, the query evaluated at now (seconds, as
+// time() is): the arithmetic of selectorCompleteness in the same order,
+// so that a check decides as the strict query would for the series. A
+// missing ingredient leaves the window incomplete, as a missing operand
+// leaves the strict query's series out.
+func (c *Coverage) Complete(now float64, r, o time.Duration) bool {
+	if slices.Contains(c.has[:], false) {
+		return false
+	}
+	start, middle, end, c1, c2 := c.v[0], c.v[1], c.v[2], c.v[3], c.v[4]
+	maxOf := func(a, b float64) float64 { return ((a + b) + math.Abs(a-b)) / 2 }
+	g1 := middle - start
+	g2 := end - middle
+	t := now - o.Seconds()
+	slack := tolerance * r.Seconds()
+	first := g1*c2 <= c1*g2+maxOf(0.5*g2, slack*c2)
+	second := g2*c1 <= c2*g1+maxOf(0.5*g1, slack*c1)
+	recent := (t-end)*c2 <= maxOf(1.1*g2, 0.5*g2+slack*c2)
+	return first && second && recent
 }
 
 func sortedLabelNames(m model.Metric) []model.LabelName {

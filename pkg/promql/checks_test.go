@@ -2,6 +2,8 @@ package promql
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -90,9 +92,10 @@ func TestWithChecksEngine(t *testing.T) {
 		strict := evalByPod(t, ng, st, guarded.String(), at)
 		vec := evalVector(t, ng, st, text, at)
 		seen := map[string]bool{}
+		cov := map[string]*Coverage{}
 		for _, s := range vec {
-			id := s.Metric.Get(CheckLabel)
-			if id == "" {
+			v := s.Metric.Get(CheckLabel)
+			if v == "" {
 				pod := s.Metric.Get("pod")
 				if want, ok := plain[pod]; !ok || want != s.F {
 					t.Errorf("at %v: series %v = %v, the plain query gives %v", at, s.Metric, s.F, plain[pod])
@@ -100,18 +103,23 @@ func TestWithChecksEngine(t *testing.T) {
 				seen[pod] = true
 				continue
 			}
-			if s.Metric.Get("pod") != id {
-				t.Errorf("at %v: check %s has labels %v", at, id, s.Metric)
+			id, part, ok := SplitCheckLabel(v)
+			if !ok || s.Metric.Get("pod") != id {
+				t.Fatalf("at %v: check sample %v", at, s.Metric)
 			}
+			if cov[id] == nil {
+				cov[id] = &Coverage{}
+			}
+			if !cov[id].Set(part, s.F) {
+				t.Fatalf("at %v: check sample %v names no ingredient", at, s.Metric)
+			}
+		}
+		for id, c := range cov {
 			_, complete := strict[id]
-			want := float64(CheckIncomplete)
-			if complete {
-				want = CheckComplete
+			if got := c.Complete(float64(at/time.Millisecond)/1000, reads[0].Range, reads[0].Offset); got != complete {
+				t.Errorf("at %v: check of %s says complete %v, the strict query %v", at, id, got, complete)
 			}
-			if s.F != want {
-				t.Errorf("at %v: check of %s = %v, the guard keeps it: %v", at, id, s.F, complete)
-			}
-			seen["check "+id] = true
+			seen["check "+id] = c.Present()
 		}
 		for pod := range plain {
 			if !seen[pod] {
@@ -226,4 +234,92 @@ func evalVector(t *testing.T, ng *promengine.Engine, st storage.Queryable, q str
 		t.Fatalf("%s: %v", q, err)
 	}
 	return vec
+}
+
+// TestChecksAgreeWithStrict: over series with jitter, lost scrapes and
+// outages, a check of a series decides at every evaluation as the strict
+// query decides for it.
+func TestChecksAgreeWithStrict(t *testing.T) {
+	ng := newEngine(t)
+	for _, tc := range []struct {
+		interval, window, offset, jitter time.Duration
+	}{
+		{15 * time.Second, time.Minute, 0, 500 * time.Millisecond},
+		{15 * time.Second, 2 * time.Minute, 30 * time.Second, 500 * time.Millisecond},
+		{time.Second, time.Minute, 0, 100 * time.Millisecond},
+		{30 * time.Second, 5 * time.Minute, 0, time.Second},
+	} {
+		t.Run(fmt.Sprintf("scrape %s window %s offset %s", tc.interval, tc.window, tc.offset), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(2, uint64(tc.interval+tc.offset)))
+			st := &promtest.MemStorage{}
+			const n = 300
+			perWindow := int(tc.window / tc.interval)
+			pods := []string{"a", "b", "c", "d", "e", "f"}
+			for p, pod := range pods {
+				ls := labels.FromStrings("__name__", "x", "pod", pod)
+				outage, from := 0, 0
+				for i := range n {
+					if i%100 == p*10 {
+						outage, from = rnd.IntN(perWindow+4), i
+					}
+					if i < p*20 || rnd.Float64() < 0.05 || i-from < outage {
+						continue // not yet started, a missed scrape, an outage
+					}
+					ts := time.Duration(i)*tc.interval + time.Duration((rnd.Float64()*2-1)*float64(tc.jitter))
+					st.Add(ls, ts.Milliseconds(), float64(i))
+				}
+			}
+			q := fmt.Sprintf("rate(x[%s] offset %s)", model.Duration(tc.window), model.Duration(tc.offset))
+			expr, err := Parse(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			guarded, _ := RequireCompleteWindows(expr)
+			reads, err := Reads(expr)
+			if err != nil || len(reads) != 1 {
+				t.Fatal(reads, err)
+			}
+			var checks []Check
+			for _, pod := range pods {
+				checks = append(checks, Check{ID: pod, Read: reads[0], Series: model.Metric{"pod": model.LabelValue(pod)}})
+			}
+			checked, err := WithChecks(expr, checks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			disagree, compared, complete := 0, 0, 0
+			for i := perWindow; i < n; i += 3 {
+				at := time.Duration(i)*tc.interval + tc.interval/3
+				strict := evalByPod(t, ng, st, guarded.String(), at)
+				cov := map[string]*Coverage{}
+				for _, s := range evalVector(t, ng, st, checked.String(), at) {
+					if id, part, ok := SplitCheckLabel(s.Metric.Get(CheckLabel)); ok {
+						if cov[id] == nil {
+							cov[id] = &Coverage{}
+						}
+						cov[id].Set(part, s.F)
+					}
+				}
+				for _, pod := range pods {
+					c := cov[pod]
+					got := c != nil && c.Complete(float64(at/time.Millisecond)/1000, reads[0].Range, reads[0].Offset)
+					_, want := strict[pod]
+					compared++
+					if want {
+						complete++
+					}
+					if got != want {
+						disagree++
+						if disagree <= 5 {
+							t.Errorf("at %v: %s complete by its check %v, by the strict query %v", at, pod, got, want)
+						}
+					}
+				}
+			}
+			t.Logf("%d verdicts compared (%d complete), %d disagree", compared, complete, disagree)
+			if complete == 0 || complete == compared {
+				t.Error("the data gave only one verdict: the comparison tests nothing")
+			}
+		})
+	}
 }

@@ -196,38 +196,49 @@ func (v verdict) String() string {
 // telling c of checked series that are gone; cs are the canaries checked,
 // per read.
 func judge(vec model.Vector, g *guardResult, cs [][]model.Metric, c Canaries) (model.Vector, verdict) {
-	type tally struct{ complete, incomplete int }
-	t := make([]tally, len(g.reads))
+	covs := make([][]promql.Coverage, len(g.reads))
+	for i := range covs {
+		covs[i] = make([]promql.Coverage, len(cs[i]))
+	}
 	data := make(model.Vector, 0, len(vec))
+	var now float64
 	for _, s := range vec {
-		id, ok := s.Metric[promql.CheckLabel]
+		now = float64(s.Timestamp) / 1000
+		v, ok := s.Metric[promql.CheckLabel]
 		if !ok {
 			data = append(data, s)
 			continue
 		}
-		var i, j int
-		if _, err := fmt.Sscanf(string(id), "%d.%d", &i, &j); err != nil || i < 0 || i >= len(t) {
+		id, part, ok := promql.SplitCheckLabel(string(v))
+		if !ok {
 			continue
 		}
-		if s.Value == promql.CheckComplete {
-			t[i].complete++
-		} else {
-			t[i].incomplete++
+		var i, j int
+		if _, err := fmt.Sscanf(id, "%d.%d", &i, &j); err != nil || i < 0 || i >= len(covs) || j < 0 || j >= len(covs[i]) {
+			continue
 		}
+		covs[i][j].Set(part, float64(s.Value))
 	}
 	v := windowsFull
-	for i, ti := range t {
-		switch {
-		case ti.complete+ti.incomplete == 0:
-			c.CanaryGone(g.reads[i].Metric)
-			v = max(v, windowsUnknown)
-		case ti.incomplete >= 2 && ti.complete == 0:
-			v = windowsGap
-		case ti.incomplete > 0:
-			v = max(v, windowsUnknown)
+	for i, rd := range g.reads {
+		complete, incomplete := 0, 0
+		for j := range covs[i] {
+			switch cov := &covs[i][j]; {
+			case !cov.Present():
+				c.CanaryGone(rd.Metric) // learn others soon
+			case cov.Complete(now, rd.Range, rd.Offset):
+				complete++
+			default:
+				incomplete++
+			}
 		}
-		if ti.complete+ti.incomplete < len(cs[i]) {
-			c.CanaryGone(g.reads[i].Metric) // one of two is gone: learn others soon
+		switch {
+		case complete+incomplete == 0:
+			v = max(v, windowsUnknown)
+		case incomplete >= 2 && complete == 0:
+			v = windowsGap
+		case incomplete > 0:
+			v = max(v, windowsUnknown)
 		}
 	}
 	return data, v
