@@ -151,7 +151,12 @@ func WithChecks(expr parser.Expr, checks []Check) (parser.Expr, error) {
 			}
 		}
 	}
-	return orExpr(expr, all), nil
+	// on(CheckLabel): Prometheus matches the sides of "or" on a signature
+	// of each series' labels; the query's series have none of this label,
+	// so theirs is one short signature instead of all their labels.
+	return &parser.BinaryExpr{Op: parser.LOR, LHS: paren(expr), RHS: paren(all), VectorMatching: &parser.VectorMatching{
+		Card: parser.CardManyToMany, MatchingLabels: []string{CheckLabel}, On: true,
+	}}, nil
 }
 
 // ingredients are one check's five expressions, each labelled

@@ -82,6 +82,9 @@ type QueryConfig struct {
 	Batch           bool
 	// Windows is the partial-window guard.
 	Windows provider.WindowGuard
+	// DemandNamespaces bounds the namespaces a shared query is narrowed
+	// to (provider.Demand); 0 reads the whole cluster.
+	DemandNamespaces int
 }
 
 // CacheConfig is the query engines' cache, memory budget and concurrency.

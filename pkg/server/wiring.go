@@ -86,6 +86,9 @@ func (c *Config) newProviders(cat custom.Catalog, run *provider.Runner, objs *ob
 	cp := custom.New(cat, run, objs, mapper)
 	cp.MaxNamesInQuery = c.Query.MaxNamesInQuery
 	cp.Batch = c.Query.Batch
+	if c.Query.DemandNamespaces > 0 {
+		cp.Demand = &provider.Demand{MaxNamespaces: c.Query.DemandNamespaces}
+	}
 	ep := external.New(cat, run, mapper)
 	ep.Batch = c.Query.Batch
 	return cp, ep

@@ -9,6 +9,7 @@
 #   BENCH_GUARD_PODS="3000 30000"   pod counts, one Prometheus each (multiples of 300)
 #   BENCH_GUARD_QUERY=...           the query (default: the default config's Pods rule, cluster-wide)
 #   BENCH_GUARD_ROUNDS=20           rounds of guardcost
+#   BENCH_GUARD_FORMS=              the forms besides plain (guardcost --forms; default all)
 #   BENCH_SCRAPE_INTERVAL=15s       Prometheus' scrape interval
 #   BENCH_GUARD_PORT=39420          fakeprom's port; Prometheus listens on the next one
 #   PROMETHEUS_BIN=prometheus
@@ -19,6 +20,7 @@ ROOT=$PWD
 PODS=${BENCH_GUARD_PODS:-3000}
 QUERY=${BENCH_GUARD_QUERY:-'sum(rate(http_requests_total{namespace!="",pod!=""}[1m])) by (namespace,pod)'}
 ROUNDS=${BENCH_GUARD_ROUNDS:-20}
+FORMS=${BENCH_GUARD_FORMS:-}
 SCRAPE_INTERVAL=${BENCH_SCRAPE_INTERVAL:-15s}
 PORT=${BENCH_GUARD_PORT:-39420}
 PROM_PORT=$((PORT + 1))
@@ -81,7 +83,7 @@ YAML
   # The guard reads the sample before the window: wait for the window and two more scrapes.
   sleep $((60 + 2 * interval_s))
   log "$n pods: $(value 'count({__name__!=""})') series in Prometheus"
-  "$BIN/guardcost" --prometheus="http://127.0.0.1:$PROM_PORT" --pid="$prom" --query="$QUERY" --rounds="$ROUNDS" | tee "$run/report.txt"
+  "$BIN/guardcost" --prometheus="http://127.0.0.1:$PROM_PORT" --pid="$prom" --query="$QUERY" --rounds="$ROUNDS" --forms="$FORMS" | tee "$run/report.txt"
   cleanup
   pids=()
 done

@@ -57,6 +57,10 @@ type Provider struct {
 	// coalescing and cache, all HPAs polling one metric then cost one
 	// Prometheus query per cache period instead of one each.
 	Batch bool
+	// Demand narrows a shared query to the namespaces requests asked it
+	// about recently (nil: the whole cluster), where the rule's query is
+	// proven equivalent so narrowed (DemandSharingOf).
+	Demand *provider.Demand
 
 	resolved resolutions
 }
@@ -78,6 +82,7 @@ type resolution struct {
 
 	shareOnce sync.Once
 	share     promql.Sharing
+	demandOK  bool // the shared query may be narrowed to namespaces (DemandSharingOf)
 }
 
 // resolutions remembers resolutions for one catalog snapshot.
@@ -294,6 +299,11 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 		if pl.nsLabel != "" {
 			groupBy = []string{pl.nsLabel, pl.resourceLabel}
 			filterNamespace = true
+			if pl.res.demandOK && p.Demand != nil {
+				if ns := p.Demand.Namespaces(pl.demandKey(), pl.namespace, time.Now()); ns != nil {
+					parts = append(parts, promql.OneOfPart(pl.nsLabel, ns))
+				}
+			}
 		}
 		parts = append(parts, promql.AnyPart(pl.resourceLabel))
 	case share.OK && len(names) > p.MaxNamesInQuery:
@@ -322,10 +332,35 @@ func (pl *plan) requestParts(names []string) []promql.Part {
 }
 
 // sharing decides, once per resolution, whether the rule's query may be
-// shared by all requests for the metric.
+// shared by all requests for the metric, and narrowed to namespaces.
 func (r *resolution) sharing(e catalog.Entry) promql.Sharing {
-	r.shareOnce.Do(func() { r.share = SharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel) })
+	r.shareOnce.Do(func() {
+		r.share = SharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel)
+		r.demandOK = r.share.OK && r.nsLabel != "" && DemandSharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel)
+	})
 	return r.share
+}
+
+// demandKey names the plan's shared query in Demand: its rule, series,
+// resource and metric selector.
+func (pl *plan) demandKey() string {
+	return pl.entry.Rule.Path + "\x00" + pl.entry.Series + "\x00" + pl.info.GroupResource.String() + "\x00" +
+		promql.JoinMatchers(promql.Matchers(pl.parts))
+}
+
+// DemandSharingOf decides whether the shared query of a template (see
+// SharingOf) may be narrowed to the namespaces requests ask about: the
+// query for one request and the query for all objects of a set of
+// namespaces, grouped by namespace and object, must be equivalent once
+// filtered.
+func DemandSharingOf(tmpl *promql.Template, series, resourceLabel, namespaceLabel string) bool {
+	one := []promql.Part{promql.EqualPart(namespaceLabel, "promgate-sample"), promql.OneOfPart(resourceLabel, []string{"sample-a", "sample-b"})}
+	s, err := tmpl.Sharing(
+		promql.Request{Series: series, Parts: one, GroupBy: []string{resourceLabel}},
+		promql.Request{Series: series, Parts: []promql.Part{
+			promql.OneOfPart(namespaceLabel, []string{"promgate-other", "promgate-sample"}), promql.AnyPart(resourceLabel),
+		}, GroupBy: []string{namespaceLabel, resourceLabel}})
+	return err == nil && s.OK
 }
 
 // SharingOf decides whether a template's queries about the objects named

@@ -1,0 +1,51 @@
+package provider_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/promgate/promgate/pkg/internal/fixture"
+)
+
+// TestDemandSharing: the shared query of a metric reads the namespaces
+// requests asked about, grows with a namespace asked about next, and
+// answers each as the whole cluster's query does.
+func TestDemandSharing(t *testing.T) {
+	ctx := context.Background()
+	info := metric("pods", true, "http_requests_per_second")
+	answer := func(w *fixture.World, ns string) string {
+		t.Helper()
+		s, err := customList(ns, info, "", "")(ctx, w)
+		if err != nil {
+			t.Fatalf("%s: %v", ns, err)
+		}
+		return s
+	}
+	w := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	wide := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	wide.Custom.Demand = nil
+
+	for _, step := range []struct {
+		ns   string
+		want string // the namespace matcher of the query sent
+	}{
+		{"shop", `namespace="shop"`},
+		{"team-b", `namespace=~"shop|team-b"`},
+		{"shop", `namespace=~"shop|team-b"`},
+	} {
+		w.Engine.Reset()
+		got := answer(w, step.ns)
+		sent := w.Engine.Queries()
+		if len(sent) == 0 || !slices.ContainsFunc(sent, func(q string) bool { return strings.Contains(q, step.want) }) {
+			t.Errorf("%s: sent %q, want a query with %s", step.ns, sent, step.want)
+		}
+		if want := answer(wide, step.ns); got != want {
+			t.Errorf("%s: answered\n%s\nthe whole cluster's query answers\n%s", step.ns, got, want)
+		}
+		if got == "" {
+			t.Errorf("%s: no values", step.ns)
+		}
+	}
+}

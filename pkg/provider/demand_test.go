@@ -1,0 +1,77 @@
+package provider
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDemand(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	type ask struct {
+		key, ns string
+		at      time.Duration
+		want    []string // nil: the whole cluster
+	}
+	tests := []struct {
+		name string
+		d    *Demand
+		asks []ask
+	}{
+		{"grows, sorted, per query", &Demand{}, []ask{
+			{"q", "b", 0, []string{"b"}},
+			{"q", "a", time.Second, []string{"a", "b"}},
+			{"q", "b", 2 * time.Second, []string{"a", "b"}},
+			{"r", "c", 2 * time.Second, []string{"c"}},
+		}},
+		{"forgets after TTL", &Demand{TTL: time.Minute}, []ask{
+			{"q", "a", 0, []string{"a"}},
+			{"q", "b", 50 * time.Second, []string{"a", "b"}},
+			{"q", "b", 70 * time.Second, []string{"b"}},
+			{"q", "a", 71 * time.Second, []string{"a", "b"}},
+		}},
+		{"past MaxNamespaces: the whole cluster, until some are forgotten", &Demand{MaxNamespaces: 2, TTL: time.Minute}, []ask{
+			{"q", "a", 0, []string{"a"}},
+			{"q", "b", 0, []string{"a", "b"}},
+			{"q", "c", 0, nil},
+			{"q", "a", 30 * time.Second, nil},
+			{"q", "a", 65 * time.Second, []string{"a"}},
+		}},
+		{"past MaxBytes: the whole cluster", &Demand{MaxBytes: 6}, []ask{
+			{"q", "aa", 0, []string{"aa"}},
+			{"q", "bbbb", 0, nil},
+			{"r", "c", 0, []string{"c"}},
+			{"s", "dd", 0, nil},
+		}},
+		{"nil", nil, []ask{{"q", "a", 0, nil}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, a := range tc.asks {
+				got := tc.d.Namespaces(a.key, a.ns, t0.Add(a.at))
+				if !slices.Equal(got, a.want) || (got == nil) != (a.want == nil) {
+					t.Errorf("%s asks %s at %v: %v, want %v", a.key, a.ns, a.at, got, a.want)
+				}
+			}
+		})
+	}
+}
+
+// TestDemandBounded: whatever requests name, the names kept stay within
+// MaxBytes, and forgotten ones free their bytes.
+func TestDemandBounded(t *testing.T) {
+	d := &Demand{MaxBytes: 4096, TTL: time.Minute}
+	t0 := time.Unix(0, 0)
+	for i := range 10000 {
+		d.Namespaces(fmt.Sprintf("q%d", i%50), strings.Repeat("n", i%60)+fmt.Sprint(i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if d.bytes > 4096 {
+		t.Errorf("%d bytes kept, bound 4096", d.bytes)
+	}
+	d.Namespaces("q", "a", t0.Add(time.Hour))
+	if d.bytes != len("q")+len("a") || len(d.sets) != 1 {
+		t.Errorf("after the TTL: %d bytes, %d sets; want only the last", d.bytes, len(d.sets))
+	}
+}
