@@ -299,15 +299,9 @@ func Established(expr parser.Expr) (parser.Expr, error) {
 // startCovered is 1 for each series of sel with a sample at or before the
 // window's start (within the lookback delta): timestamp(sel offset o+r) * 0 + 1.
 func startCovered(m *parser.MatrixSelector) (parser.Expr, error) {
-	vs, ok := m.VectorSelector.(*parser.VectorSelector)
-	if !ok {
-		return nil, unsupported("range over %T", m.VectorSelector)
-	}
-	switch {
-	case m.RangeExpr != nil || vs.OriginalOffsetExpr != nil:
-		return nil, unsupported("range or offset given as an expression")
-	case vs.Timestamp != nil || vs.StartOrEnd != 0:
-		return nil, unsupported("@ modifier")
+	vs, err := plainWindow(m)
+	if err != nil {
+		return nil, err
 	}
 	return arith(parser.ADD, arith(parser.MUL, timestampAt(vs, vs.OriginalOffset+m.Range), number(0)), number(1)), nil
 }

@@ -345,19 +345,9 @@ const tolerance = 0.05
 // loses at most 5% of the window. A series without a sample before the
 // window, in either half, or at the end is absent.
 func selectorCompleteness(m *parser.MatrixSelector) (parser.Expr, error) {
-	vs, ok := m.VectorSelector.(*parser.VectorSelector)
-	if !ok {
-		return nil, unsupported("range over %T", m.VectorSelector)
-	}
-	switch {
-	case m.RangeExpr != nil || vs.OriginalOffsetExpr != nil:
-		return nil, unsupported("range or offset given as an expression")
-	case vs.Timestamp != nil || vs.StartOrEnd != 0:
-		return nil, unsupported("@ modifier")
-	case vs.Anchored || vs.Smoothed:
-		return nil, unsupported("anchored or smoothed selector")
-	case m.Range < 2*time.Millisecond:
-		return nil, unsupported("range %s", m.Range)
+	vs, err := plainWindow(m)
+	if err != nil {
+		return nil, err
 	}
 	r, o := m.Range, vs.OriginalOffset
 	h := r / 2
@@ -383,6 +373,27 @@ func selectorCompleteness(m *parser.MatrixSelector) (parser.Expr, error) {
 		arith(parser.MUL, arith(parser.SUB, now, end), c2),
 		maxOf(arith(parser.MUL, number(1.1), g2), arith(parser.ADD, arith(parser.MUL, number(0.5), g2), arith(parser.MUL, slack, c2))))
 	return arith(parser.MUL, arith(parser.MUL, first, second), recent), nil
+}
+
+// plainWindow returns the selector of a window the guard can check: a
+// range and offset given as durations, no @, no anchored or smoothed
+// selector, a range of 2ms or more.
+func plainWindow(m *parser.MatrixSelector) (*parser.VectorSelector, error) {
+	vs, ok := m.VectorSelector.(*parser.VectorSelector)
+	if !ok {
+		return nil, unsupported("range over %T", m.VectorSelector)
+	}
+	switch {
+	case m.RangeExpr != nil || vs.OriginalOffsetExpr != nil:
+		return nil, unsupported("range or offset given as an expression")
+	case vs.Timestamp != nil || vs.StartOrEnd != 0:
+		return nil, unsupported("@ modifier")
+	case vs.Anchored || vs.Smoothed:
+		return nil, unsupported("anchored or smoothed selector")
+	case m.Range < 2*time.Millisecond:
+		return nil, unsupported("range %s", m.Range)
+	}
+	return vs, nil
 }
 
 // maxOf returns the per-series maximum of a and b, (a+b+|a-b|)/2.

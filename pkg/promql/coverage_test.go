@@ -430,19 +430,7 @@ func samples(t *testing.T, ng *promengine.Engine, st storage.Queryable, q string
 // returns the value of each series by its pod label.
 func evalByPod(t *testing.T, ng *promengine.Engine, st storage.Queryable, q string, at time.Duration) map[string]float64 {
 	t.Helper()
-	qry, err := ng.NewInstantQuery(context.Background(), st, nil, q, time.Unix(0, 0).Add(at))
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer qry.Close()
-	res := qry.Exec(context.Background())
-	if res.Err != nil {
-		t.Fatalf("%s: %v", q, res.Err)
-	}
-	vec, err := res.Vector()
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
+	vec := evalVector(t, ng, st, q, at)
 	out := map[string]float64{}
 	for _, s := range vec {
 		pod := s.Metric.Get("pod")

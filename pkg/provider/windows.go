@@ -260,6 +260,7 @@ type history struct {
 	n       int
 	verdict verdict
 	out     model.Vector
+	logged  bool // a verdict was logged (at -v=2, when it changes)
 }
 
 // same reports whether vec is the answer h judged last; h.mu is held.
@@ -352,7 +353,11 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 		if len(data) > 0 || !stale {
 			out = h.update(at, data, seed, g.lookback, stale)
 		}
-		h.judged, h.n, h.verdict, h.out = at, len(ans), v, out
+		if !h.logged || v != h.verdict {
+			klog.V(2).InfoS("Partial-window guard", "api", q.API, "metric", q.Metric, "backend", q.Backend,
+				"verdict", v.String(), "series", len(data), "heldBack", len(data)-len(out))
+		}
+		h.judged, h.n, h.verdict, h.out, h.logged = at, len(ans), v, out, true
 		r.Budget.Put(budget.Windows, key, h, h.size(), time.Time{})
 		guardVerdicts.WithLabelValues(q.Backend, v.String()).Inc()
 		if v == windowsFull && len(data) > len(out) {
