@@ -111,6 +111,17 @@ func (b evalTimestamps) Query(ctx context.Context, q string, ts time.Time) (mode
 
 // isProbe tells the engine's probe queries: latest sample times, or one
 // series' raw samples.
+// probeQueries counts the probe queries srv has evaluated.
+func probeQueries(srv *promtest.Engine) int {
+	n := 0
+	for _, q := range srv.Queries() {
+		if isProbe(q) {
+			n++
+		}
+	}
+	return n
+}
+
 func isProbe(q string) bool {
 	return strings.HasPrefix(q, "topk(1, timestamp(") || strings.HasSuffix(q, "]") && !strings.Contains(q, "(")
 }
@@ -252,15 +263,7 @@ func TestAutoProbesOncePerPeriod(t *testing.T) {
 	b := failing{newClient(t, srv.URL), func(q string) bool { return failProbes && isProbe(q) }}
 	clk := &clock{t: t0}
 	e := New(b, Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: "probe-period"})
-	probes := func() int {
-		n := 0
-		for _, q := range srv.Queries() {
-			if isProbe(q) {
-				n++
-			}
-		}
-		return n
-	}
+	probes := func() int { return probeQueries(srv) }
 	step := func(d time.Duration, queries ...string) {
 		t.Helper()
 		clk.Add(d)
@@ -937,15 +940,7 @@ func TestProbeSelector(t *testing.T) {
 func TestCanaries(t *testing.T) {
 	st := scrapeStore([]string{"m"}, staggered(3, 15*time.Second), t0.Add(-time.Hour), t0.Add(time.Hour))
 	srv := promtest.NewEngineOver(t, st)
-	probes := func() int {
-		n := 0
-		for _, q := range srv.Queries() {
-			if isProbe(q) {
-				n++
-			}
-		}
-		return n
-	}
+	probes := func() int { return probeQueries(srv) }
 	clk := &clock{t: t0}
 	e := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, Now: clk.Now, Backend: "canaries"})
 	if c := e.Canaries("m"); c != nil {
