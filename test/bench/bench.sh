@@ -115,13 +115,25 @@ prom_value() {
   curl -fsS --max-time 10 "$PROM_URL/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
     sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'
 }
-# wait_scraped PODS: until the real Prometheus has a rate for every pod of the fake's model.
+# wait_scraped PODS: until the real Prometheus has a rate for every pod of the fake's model and,
+# unless the partial-window guard is off, the [1m] windows of the newest of them are full: the
+# guard holds back a series whose window starts before its first sample (a new pod), so until
+# then the requests of the scenario would find no values.
 wait_scraped() {
   [ "$BACKEND" = prometheus ] || return 0
   local want=$(( 2 * $1 )) got=
   for _ in $(seq 120); do
     got=$(prom_value 'count(rate(http_requests_total[1m]))')
-    [ "$got" = "$want" ] && { log "Prometheus has rates for all $1 pods"; return 0; }
+    if [ "$got" = "$want" ]; then
+      log "Prometheus has rates for all $1 pods"
+      case " $BASE_ARGS " in
+        *" --partial-window-guard=off "* | *" --serve-partial-windows "* | *" --serve-partial-windows=true "*) return 0 ;;
+      esac
+      local interval_s=${SCRAPE_INTERVAL%s}
+      log "waiting $((60 + 2 * interval_s)) s for their windows to be full (the partial-window guard is on)"
+      sleep $((60 + 2 * interval_s))
+      return 0
+    fi
     sleep 2
   done
   log "Prometheus has $got http_requests_total rates, want $want"; return 1
