@@ -113,7 +113,8 @@ func (r *Runner) guardOf(q promql.Query, field string) *guardResult {
 				for _, rd := range reads {
 					res.shortest = min(res.shortest, rd.Range)
 				}
-				// The checked text is about twice the strict one per canary.
+				// The checked text, built later: the query and five short
+				// selectors per read and canary, well within this.
 				size += int64(len(res.seed) + 4*len(res.text)*len(reads))
 			}
 		}
