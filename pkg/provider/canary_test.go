@@ -232,3 +232,26 @@ func TestPlanCanary(t *testing.T) {
 		t.Errorf("without canaries, sent %q, want the strict query", p.Sent)
 	}
 }
+
+// TestCanaryEstablish: a series the strict query served while the checks
+// disagreed is not held back as new once they agree.
+func TestCanaryEstablish(t *testing.T) {
+	r, _, _ := canaryRunner(t, model.Metric{"pod": "a"})
+	q := perPodQuery(t)
+	g := r.guardOf(q.Query, q.Field)
+	key := q.Backend + "\x00" + q.Query.Text
+	h := r.history(key)
+	late := model.Metric{"pod": "late"}
+	t0 := time.Unix(465, 0)
+	h.mu.Lock()
+	h.update(t0, model.Vector{{Metric: late, Timestamp: model.TimeFromUnixNano(t0.UnixNano())}}, nil, g.lookback, false)
+	h.mu.Unlock()
+	t1 := time.Unix(510, 0)
+	r.establish(q, g, model.Vector{{Metric: late, Timestamp: model.TimeFromUnixNano(t1.UnixNano())}})
+	h.mu.Lock()
+	out := h.update(time.Unix(515, 0), model.Vector{{Metric: late}}, nil, g.lookback, false)
+	h.mu.Unlock()
+	if len(out) != 1 {
+		t.Errorf("the series the strict query served at 510s is held back at 515s as new")
+	}
+}

@@ -90,6 +90,11 @@ func (r *Runner) send(ctx context.Context, querier Querier, q Query, ts time.Tim
 		if vec, done, err := r.canary(ctx, querier, c, q, g, ts); done {
 			return vec, err
 		}
+		strict, err := querier.Query(ctx, g.text, ts)
+		if err == nil {
+			r.establish(q, g, strict)
+		}
+		return strict, err
 	}
 	return querier.Query(ctx, g.text, ts)
 }

@@ -262,6 +262,37 @@ type history struct {
 	verdict verdict
 	out     model.Vector
 	logged  bool // a verdict was logged (at -v=2, when it changes)
+
+	// established is the evaluation time of the last strict answer whose
+	// series were taken to be old (establish).
+	established time.Time
+}
+
+// establish takes the series of strict, the strict query's answer for q,
+// to be old in q's history: the strict query served them, so each of their
+// windows starts after their first sample. Without it a series served
+// while the checks disagreed would be held back again once they agree, as
+// new. Once per strict answer.
+func (r *Runner) establish(q Query, g *guardResult, strict model.Vector) {
+	v, ok := r.Budget.Get(budget.Windows, q.Backend+"\x00"+q.Query.Text)
+	if !ok || len(strict) == 0 {
+		return
+	}
+	h := v.(*history)
+	at := strict[0].Timestamp.Time()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.first == nil || at.Equal(h.established) {
+		return
+	}
+	h.established = at
+	old := at.Add(-g.lookback)
+	for _, s := range strict {
+		fp := s.Metric.Fingerprint()
+		if f, ok := h.first[fp]; ok && old.Before(f) {
+			h.first[fp] = old
+		}
+	}
 }
 
 // same reports whether vec is the answer h judged last; h.mu is held.
