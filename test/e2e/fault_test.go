@@ -48,7 +48,7 @@ func TestFault(t *testing.T) {
 	started := time.Now()
 	promTimeout := promgateDuration(t, "prometheus-timeout", 10*time.Second)
 	cacheTTL := promgateDuration(t, "query-cache-ttl", 5*time.Second)
-	guard := promgateFlag(t, "partial-window-guard", "strict")
+	guard := promgateFlag(t, "partial-window-guard", "canary")
 	if guard == "off" || promgateFlag(t, "serve-partial-windows", "false") == "true" {
 		t.Log("promgate runs with the partial-window guard off: expect the aftermath checks to fail")
 	}
