@@ -239,8 +239,7 @@ func TestCanaryEstablish(t *testing.T) {
 	r, _, _ := canaryRunner(t, model.Metric{"pod": "a"})
 	q := perPodQuery(t)
 	g := r.guardOf(q.Query, q.Field)
-	key := q.Backend + "\x00" + q.Query.Text
-	h := r.history(key)
+	h := r.history(historyKey(q))
 	late := model.Metric{"pod": "late"}
 	t0 := time.Unix(465, 0)
 	h.mu.Lock()

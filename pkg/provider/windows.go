@@ -274,7 +274,7 @@ type history struct {
 // while the checks disagreed would be held back again once they agree, as
 // new. Once per strict answer.
 func (r *Runner) establish(q Query, g *guardResult, strict model.Vector) {
-	v, ok := r.Budget.Get(budget.Windows, q.Backend+"\x00"+q.Query.Text)
+	v, ok := r.Budget.Get(budget.Windows, historyKey(q))
 	if !ok || len(strict) == 0 {
 		return
 	}
@@ -354,7 +354,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	if err != nil {
 		return nil, true, err
 	}
-	key := q.Backend + "\x00" + q.Query.Text
+	key := historyKey(q)
 	h := r.history(key)
 	h.mu.Lock()
 	if h.same(ans) {
@@ -411,6 +411,10 @@ func (h *history) result(q Query) (model.Vector, bool, error) {
 	}
 	return h.out, true, nil
 }
+
+// historyKey is q's key among the guard's histories (budget.Windows): its
+// backend and text.
+func historyKey(q Query) string { return q.Backend + "\x00" + q.Query.Text }
 
 // history returns the history of the query with key, new if the budget
 // holds none.
