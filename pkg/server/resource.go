@@ -16,6 +16,7 @@ import (
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/provider/resource"
 	"github.com/promgate/promgate/pkg/provider/resource/storage"
+	"github.com/promgate/promgate/pkg/wire"
 )
 
 // resourceGetter is the metrics.k8s.io getter a reload can replace.
@@ -69,6 +70,7 @@ func (s *Server) prepareResourceMetrics(k *cluster) (*resourceMetrics, error) {
 		// promgate's storage, not metrics-server's: that one wraps errors,
 		// which turns a backend failure's 503 into a 500.
 		info := metricsapi.Build(storage.Pods(getter, pods), storage.Nodes(getter, nodes.Lister()))
+		info.NegotiatedSerializer = wire.Negotiated(info.NegotiatedSerializer)
 		return gs.InstallAPIGroup(&info)
 	}}, nil
 }

@@ -46,8 +46,6 @@ func (s *Server) Run(ctx context.Context) error {
 	disc := s.cfg.newDiscoverer(s.file, s.backends, k.mapper)
 	go disc.Run(ctx, s.cfg.Discovery.RelistInterval)
 	cp, ep := s.cfg.newProviders(disc, s.runner(), k.objects, k.mapper)
-	base.WithCustomMetrics(cp)
-	base.WithExternalMetrics(ep)
 	setOpenAPI(base)
 
 	var rm *resourceMetrics
@@ -102,6 +100,12 @@ func (s *Server) connect(ctx context.Context) (*cluster, error) {
 // explain endpoint and the readiness check of the first discovery.
 func (s *Server) install(gs *genericapiserver.GenericAPIServer, rm *resourceMetrics, disc *catalog.Discoverer,
 	mapper apimeta.RESTMapper, cp *custom.Provider, ep *external.Provider) error {
+	if err := installCustomMetrics(gs, cp); err != nil {
+		return err
+	}
+	if err := installExternalMetrics(gs, ep); err != nil {
+		return err
+	}
 	if rm != nil {
 		if err := rm.install(gs); err != nil {
 			return err

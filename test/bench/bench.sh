@@ -32,6 +32,10 @@
 #                           counting the queries; or "fake", the fake's model itself
 #   BENCH_PROMETHEUS_PORT=39410
 #   BENCH_PROMGATE_ARGS=    more promgate flags for every scenario (e.g. --partial-window-guard=off)
+#   BENCH_ONLY=             rows to run, an extended regexp on their order numbers (e.g. '1[0-3]' for
+#                           A and its floor); empty: all
+#   BENCH_PROFILE=0         1: the closed-loop rows (A, floor) also write promgate's CPU profile of
+#                           the measured time to $BENCH_RESULTS/<order>-<letter>.cpu.pprof
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -177,17 +181,24 @@ promgate() {
 # floor ORDER TARGET: scenario A's request on staticapi (the apiserver library serving a prepared
 # answer of the same size) registered in promgate's place: the floor promgate is compared with.
 floor() {
+  only "$1" || return 0
   log "starting staticapi (the static floor) in promgate's place"
   PROMGATE_BIN=$BIN/staticapi PROMGATE_WAIT_APISERVICES="v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io" \
     PROMGATE_ARGS="$BASE_ARGS --pods=300" "$WORLD" register-promgate 2> "$RESULTS/register.log" ||
     { cat "$RESULTS/register.log" >&2; return 1; }
   "${LG[@]}" closed "${common[@]}" --order="$1" --scenario=A --name="static floor, 300 pods" --floor \
-    --out="$RESULTS/$1-A.json" --target="$2" --concurrency=20 --duration="$DURATION"
+    --out="$RESULTS/$1-A.json" --target="$2" --concurrency=20 --duration="$DURATION" $(profile "$1-A")
 }
+# only ORDER: whether BENCH_ONLY selects the row.
+only() { [[ "$1" =~ ^(${BENCH_ONLY:-.*})$ ]]; }
+# profile NAME: loadgen's flag for a CPU profile of the row, when BENCH_PROFILE=1.
+profile() { [ "${BENCH_PROFILE:-0}" = 1 ] && echo "--cpu-profile=$RESULTS/$1.cpu.pprof"; return 0; }
 pods() { "${LG[@]}" pods "${common[@]}" --nodes="$E2E_NODES" --layout="$1"; }
 # scenario ORDER LETTER NAME PROMGATE_ARGS LOADGEN_COMMAND FLAGS...
 scenario() {
   local order=$1 letter=$2 name=$3 args=$4 cmd=$5; shift 5
+  only "$order" || return 0
+  [ "$cmd" = closed ] && set -- "$@" $(profile "$order-$letter")
   promgate $args
   "${LG[@]}" "$cmd" "${common[@]}" --order="$order" --scenario="$letter" --name="$name" \
     --promgate-args="$args" --out="$RESULTS/$order-$letter.json" "$@"
@@ -204,13 +215,15 @@ if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
   scenario 21 C "pods metric, 300 pods, no cache, no batching" "--query-cache-ttl=0 --query-batching=false" rate --comparison --target=direct --rps=200 --latency=20ms --duration="$DURATION"
 fi
 scenario 30 D "top pod -A, 3,000 pods" "--query-cache-ttl=0" top --runs=10
+if only 40 || only 41; then
 pods 'ns-[0-9]=300,ns-[10-49]=20'
 wait_scraped 3800
+fi
 scenario 40 B "1,000 HPAs" "" hpa --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
 if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
   scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
 fi
-if [ "${BENCH_10K:-1}" = 1 ]; then
+if [ "${BENCH_10K:-1}" = 1 ] && only 31; then
   pods 'ns-[0-9]=920,ns-[10-49]=20'
   wait_scraped 10000
   scenario 31 D "top pod -A, 10,000 pods" "--query-cache-ttl=0" top --runs=10

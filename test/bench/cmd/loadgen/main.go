@@ -79,6 +79,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	metric := fs.String("metric", "http_requests_per_second", "closed, rate: metric of the Pods request")
 	pods := fs.Int("pods", 300, "closed, rate: pods in that namespace (the answer's expected size)")
 	concurrency := fs.Int("concurrency", 20, "closed: concurrent clients")
+	cpuProfile := fs.String("cpu-profile", "", "closed: write promgate's CPU profile of the measured time (its /debug/pprof/profile) to this file")
 	duration := fs.Duration("duration", 20*time.Second, "closed, rate: measured duration")
 	warmup := fs.Duration("warmup", 3*time.Second, "closed, rate: unmeasured load first")
 	rps := fs.Float64("rps", 200, "rate: requests per second")
@@ -104,7 +105,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	case "pods":
 		return ensurePods(ctx, w, *layout, *nodes, *timeout)
 	case "closed":
-		err = runClosed(ctx, w, &r, *tgt, podsRequest(*namespace, *metric, *pods), *concurrency, *warmup, *duration)
+		err = runClosed(ctx, w, &r, *tgt, podsRequest(*namespace, *metric, *pods), *concurrency, *warmup, *duration, *cpuProfile)
 	case "rate":
 		err = runRate(ctx, w, &r, *tgt, podsRequest(*namespace, *metric, *pods), *rps, *latency, *warmup, *duration)
 	case "hpa":

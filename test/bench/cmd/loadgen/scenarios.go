@@ -82,7 +82,7 @@ func podsRequest(ns, metric string, pods int) request {
 }
 
 // runClosed is scenario A: a fixed concurrency for a fixed time.
-func runClosed(ctx context.Context, w *world, r *Result, tgt string, req request, workers int, warmup, d time.Duration) error {
+func runClosed(ctx context.Context, w *world, r *Result, tgt string, req request, workers int, warmup, d time.Duration, profile string) error {
 	t, err := w.target(tgt)
 	if err != nil {
 		return err
@@ -101,9 +101,13 @@ func runClosed(ctx context.Context, w *world, r *Result, tgt string, req request
 		return err
 	}
 	logf("%s: %s for %v", r.Name, r.Load, d)
+	prof := w.cpuProfile(ctx, profile, d)
 	start := time.Now()
 	rec := closedLoop(ctx, t, req, workers, d, 10_000_000)
 	summarize(rec, time.Since(start), r)
+	if err := <-prof; err != nil {
+		logf("%s: CPU profile: %v", r.Name, err)
+	}
 	return m.stop(ctx, r)
 }
 

@@ -469,3 +469,33 @@ func layoutPods(spec string) int {
 	}
 	return l.Pods()
 }
+
+// cpuProfile fetches promgate's CPU profile over the next d (less a
+// second, so that it ends within the measured time) into file, asking as
+// kube-apiserver's front proxy for an administrator; the channel gets the
+// outcome. An empty file name sends nil at once.
+func (w *world) cpuProfile(ctx context.Context, file string, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	if file == "" {
+		done <- nil
+		return done
+	}
+	t, err := w.target("direct")
+	if err != nil {
+		done <- err
+		return done
+	}
+	secs := max(int(d.Seconds())-1, 1)
+	go func() {
+		code, body, err := t.get(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs))
+		switch {
+		case err != nil:
+		case code != http.StatusOK:
+			err = fmt.Errorf("HTTP %d: %.200s", code, body)
+		default:
+			err = os.WriteFile(file, body, 0o644)
+		}
+		done <- err
+	}()
+	return done
+}

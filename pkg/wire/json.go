@@ -1,0 +1,199 @@
+// Package wire writes the metrics APIs' lists as JSON without reflection:
+// the bytes the API library's JSON serializer writes for the same object
+// (apimachinery's runtime/serializer/json: encoding/json after the
+// conversion to the requested version), for the list shapes promgate
+// serves. Anything else (another type, version or media type, pretty
+// output, a field this package does not write) is left to the library.
+//
+// Negotiated wraps the library's NegotiatedSerializer of an API group; the
+// tests compare every shape byte for byte with the library's output.
+package wire
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// safe[b] says whether encoding/json writes the ASCII byte b as itself in
+// a string (with its default HTML escaping): printable, and none of
+// " \ < > &.
+var safe = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = true
+	}
+	for _, b := range `"\<>&` {
+		t[b] = false
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string, as encoding/json writes it.
+// Strings of safe ASCII (names, label values, nearly all of them) are
+// copied; anything else goes through encoding/json itself.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !safe[s[i]] {
+			q, err := json.Marshal(s)
+			if err != nil { // cannot happen for a string
+				panic(err)
+			}
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendKey appends "key": (key is a field name known to be safe).
+func appendKey(b []byte, key string) []byte {
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+// appendField appends ,"key": (or "key": as an object's first field).
+func appendField(b []byte, first bool, key string) []byte {
+	if !first {
+		b = append(b, ',')
+	}
+	return appendKey(b, key)
+}
+
+// appendTime appends t as metav1.Time.MarshalJSON writes it: null when
+// zero, else RFC 3339 in UTC, seconds.
+func appendTime(b []byte, t metav1.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"')
+}
+
+// appendQuantity appends q as resource.Quantity.MarshalJSON writes it.
+func appendQuantity(b []byte, q *resource.Quantity) []byte {
+	v, err := q.MarshalJSON()
+	if err != nil { // Quantity.MarshalJSON never fails
+		panic(err)
+	}
+	return append(b, v...)
+}
+
+// appendInt appends a JSON number.
+func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
+
+// appendStringMap appends m as encoding/json writes a map[string]string:
+// null when nil, keys in order.
+func appendStringMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendStrings appends a []string (null when nil).
+func appendStrings(b []byte, s []string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
+}
+
+// appendSelector appends a *metav1.LabelSelector (null when nil).
+func appendSelector(b []byte, s *metav1.LabelSelector) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '{')
+	first := true
+	if len(s.MatchLabels) > 0 {
+		b = appendField(b, first, "matchLabels")
+		b = appendStringMap(b, s.MatchLabels)
+		first = false
+	}
+	if len(s.MatchExpressions) > 0 {
+		b = appendField(b, first, "matchExpressions")
+		b = append(b, '[')
+		for i, e := range s.MatchExpressions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendKey(append(b, '{'), "key")
+			b = appendString(b, e.Key)
+			b = appendField(b, false, "operator")
+			b = appendString(b, string(e.Operator))
+			if len(e.Values) > 0 {
+				b = appendField(b, false, "values")
+				b = appendStrings(b, e.Values)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendListMeta appends "metadata":{...} of a list.
+func appendListMeta(b []byte, m *metav1.ListMeta) []byte {
+	b = appendField(b, false, "metadata")
+	b = append(b, '{')
+	first := true
+	//lint:ignore SA1019 written as the library writes it, while it exists
+	if self := m.SelfLink; self != "" {
+		b = appendField(b, first, "selfLink")
+		b = appendString(b, self)
+		first = false
+	}
+	if m.ResourceVersion != "" {
+		b = appendField(b, first, "resourceVersion")
+		b = appendString(b, m.ResourceVersion)
+		first = false
+	}
+	if m.Continue != "" {
+		b = appendField(b, first, "continue")
+		b = appendString(b, m.Continue)
+		first = false
+	}
+	if m.RemainingItemCount != nil {
+		b = appendField(b, first, "remainingItemCount")
+		b = appendInt(b, *m.RemainingItemCount)
+	}
+	return append(b, '}')
+}
+
+// appendListHead appends {"kind":…,"apiVersion":…,"metadata":{…},"items":
+func appendListHead(b []byte, kind, apiVersion string, m *metav1.ListMeta) []byte {
+	b = appendKey(append(b, '{'), "kind")
+	b = appendString(b, kind)
+	b = appendField(b, false, "apiVersion")
+	b = appendString(b, apiVersion)
+	b = appendListMeta(b, m)
+	return appendField(b, false, "items")
+}

@@ -1,0 +1,313 @@
+package wire
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/metrics/pkg/apis/custom_metrics"
+	"k8s.io/metrics/pkg/apis/external_metrics"
+	"k8s.io/metrics/pkg/apis/metrics"
+)
+
+// Versions of the metrics API groups this package writes.
+const (
+	customV1beta1   = "custom.metrics.k8s.io/v1beta1"
+	customV1beta2   = "custom.metrics.k8s.io/v1beta2"
+	externalV1beta1 = "external.metrics.k8s.io/v1beta1"
+	resourceV1beta1 = "metrics.k8s.io/v1beta1"
+)
+
+// Append appends obj (an internal-version object) as apiVersion's JSON,
+// with the serializer's closing newline, and says whether it could: false
+// for a type or version it does not write, or an object with a field it
+// does not write (b is then returned unchanged).
+func Append(b []byte, obj any, apiVersion string) ([]byte, bool) {
+	n := len(b)
+	var ok bool
+	switch o := obj.(type) {
+	case *custom_metrics.MetricValueList:
+		b, ok = appendMetricValueList(b, o, apiVersion)
+	case *external_metrics.ExternalMetricValueList:
+		b, ok = appendExternalList(b, o, apiVersion)
+	case *metrics.PodMetricsList:
+		b, ok = appendPodMetricsList(b, o, apiVersion)
+	case *metrics.NodeMetricsList:
+		b, ok = appendNodeMetricsList(b, o, apiVersion)
+	case *metrics.PodMetrics:
+		b, ok = appendPodMetrics(b, o, apiVersion, true)
+	case *metrics.NodeMetrics:
+		b, ok = appendNodeMetrics(b, o, apiVersion, true)
+	}
+	if !ok {
+		return b[:n], false
+	}
+	return append(b, '\n'), true
+}
+
+// appendMetricValueList writes custom.metrics.k8s.io's list in v1beta1
+// (metricName, window, selector per item) or v1beta2 (metric{name,
+// selector}, windowSeconds).
+func appendMetricValueList(b []byte, l *custom_metrics.MetricValueList, apiVersion string) ([]byte, bool) {
+	beta1 := apiVersion == customV1beta1
+	if !beta1 && apiVersion != customV1beta2 {
+		return b, false
+	}
+	b = appendListHead(b, "MetricValueList", apiVersion, &l.ListMeta)
+	if l.Items == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	for i := range l.Items {
+		v := &l.Items[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(append(b, '{'), "describedObject")
+		b = appendObjectReference(b, &v.DescribedObject)
+		if beta1 {
+			b = appendField(b, false, "metricName")
+			b = appendString(b, v.Metric.Name)
+		} else {
+			b = appendField(b, false, "metric")
+			b = appendKey(append(b, '{'), "name")
+			b = appendString(b, v.Metric.Name)
+			b = appendField(b, false, "selector")
+			b = appendSelector(b, v.Metric.Selector)
+			b = append(b, '}')
+		}
+		b = appendField(b, false, "timestamp")
+		b = appendTime(b, v.Timestamp)
+		if v.WindowSeconds != nil {
+			if beta1 {
+				b = appendField(b, false, "window")
+			} else {
+				b = appendField(b, false, "windowSeconds")
+			}
+			b = appendInt(b, *v.WindowSeconds)
+		}
+		b = appendField(b, false, "value")
+		b = appendQuantity(b, &v.Value)
+		if beta1 {
+			b = appendField(b, false, "selector")
+			b = appendSelector(b, v.Metric.Selector)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), true
+}
+
+// appendObjectReference writes a core/v1 ObjectReference (every field
+// omitted when empty).
+func appendObjectReference(b []byte, r *custom_metrics.ObjectReference) []byte {
+	b = append(b, '{')
+	first := true
+	for _, f := range [...]struct{ key, value string }{
+		{"kind", r.Kind}, {"namespace", r.Namespace}, {"name", r.Name}, {"uid", string(r.UID)},
+		{"apiVersion", r.APIVersion}, {"resourceVersion", r.ResourceVersion}, {"fieldPath", r.FieldPath},
+	} {
+		if f.value != "" {
+			b = appendField(b, first, f.key)
+			b = appendString(b, f.value)
+			first = false
+		}
+	}
+	return append(b, '}')
+}
+
+// appendExternalList writes external.metrics.k8s.io/v1beta1's list.
+func appendExternalList(b []byte, l *external_metrics.ExternalMetricValueList, apiVersion string) ([]byte, bool) {
+	if apiVersion != externalV1beta1 {
+		return b, false
+	}
+	b = appendListHead(b, "ExternalMetricValueList", apiVersion, &l.ListMeta)
+	if l.Items == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	for i := range l.Items {
+		v := &l.Items[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(append(b, '{'), "metricName")
+		b = appendString(b, v.MetricName)
+		b = appendField(b, false, "metricLabels")
+		b = appendStringMap(b, v.MetricLabels)
+		b = appendField(b, false, "timestamp")
+		b = appendTime(b, v.Timestamp)
+		if v.WindowSeconds != nil {
+			b = appendField(b, false, "window")
+			b = appendInt(b, *v.WindowSeconds)
+		}
+		b = appendField(b, false, "value")
+		b = appendQuantity(b, &v.Value)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), true
+}
+
+// appendPodMetricsList writes metrics.k8s.io/v1beta1's PodMetricsList.
+func appendPodMetricsList(b []byte, l *metrics.PodMetricsList, apiVersion string) ([]byte, bool) {
+	if apiVersion != resourceV1beta1 {
+		return b, false
+	}
+	b = appendListHead(b, "PodMetricsList", apiVersion, &l.ListMeta)
+	if l.Items == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	for i := range l.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = appendPodMetrics(b, &l.Items[i], apiVersion, false); !ok {
+			return b, false
+		}
+	}
+	return append(b, "]}"...), true
+}
+
+// appendNodeMetricsList writes metrics.k8s.io/v1beta1's NodeMetricsList.
+func appendNodeMetricsList(b []byte, l *metrics.NodeMetricsList, apiVersion string) ([]byte, bool) {
+	if apiVersion != resourceV1beta1 {
+		return b, false
+	}
+	b = appendListHead(b, "NodeMetricsList", apiVersion, &l.ListMeta)
+	if l.Items == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	for i := range l.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = appendNodeMetrics(b, &l.Items[i], apiVersion, false); !ok {
+			return b, false
+		}
+	}
+	return append(b, "]}"...), true
+}
+
+// appendPodMetrics writes one PodMetrics: with its kind and apiVersion
+// when it is the answer itself (top), without them as a list's item.
+func appendPodMetrics(b []byte, p *metrics.PodMetrics, apiVersion string, top bool) ([]byte, bool) {
+	if apiVersion != resourceV1beta1 {
+		return b, false
+	}
+	b, ok := appendItemHead(b, "PodMetrics", apiVersion, top, &p.ObjectMeta)
+	if !ok {
+		return b, false
+	}
+	b = appendField(b, false, "timestamp")
+	b = appendTime(b, p.Timestamp)
+	b = appendField(b, false, "window")
+	b = appendString(b, p.Window.Duration.String())
+	b = appendField(b, false, "containers")
+	if p.Containers == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range p.Containers {
+			c := &p.Containers[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendKey(append(b, '{'), "name")
+			b = appendString(b, c.Name)
+			b = appendField(b, false, "usage")
+			b = appendResourceList(b, c.Usage)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), true
+}
+
+// appendNodeMetrics writes one NodeMetrics (see appendPodMetrics).
+func appendNodeMetrics(b []byte, n *metrics.NodeMetrics, apiVersion string, top bool) ([]byte, bool) {
+	if apiVersion != resourceV1beta1 {
+		return b, false
+	}
+	b, ok := appendItemHead(b, "NodeMetrics", apiVersion, top, &n.ObjectMeta)
+	if !ok {
+		return b, false
+	}
+	b = appendField(b, false, "timestamp")
+	b = appendTime(b, n.Timestamp)
+	b = appendField(b, false, "window")
+	b = appendString(b, n.Window.Duration.String())
+	b = appendField(b, false, "usage")
+	b = appendResourceList(b, n.Usage)
+	return append(b, '}'), true
+}
+
+// appendItemHead writes {"kind":…,"apiVersion":…, (top only) and
+// "metadata":{…}. Object metadata is written for the fields the resource
+// metrics storage sets (name, namespace, creation time, labels); an object
+// with any other field set is left to the library.
+func appendItemHead(b []byte, kind, apiVersion string, top bool, m *metav1.ObjectMeta) ([]byte, bool) {
+	//lint:ignore SA1019 an object with a self link is left to the library
+	if m.GenerateName != "" || m.SelfLink != "" || m.UID != "" || m.ResourceVersion != "" || m.Generation != 0 ||
+		m.DeletionTimestamp != nil || m.DeletionGracePeriodSeconds != nil || m.Annotations != nil ||
+		m.OwnerReferences != nil || m.Finalizers != nil || m.ManagedFields != nil {
+		return b, false
+	}
+	b = append(b, '{')
+	if top {
+		b = appendKey(b, "kind")
+		b = appendString(b, kind)
+		b = appendField(b, false, "apiVersion")
+		b = appendString(b, apiVersion)
+		b = append(b, ',')
+	}
+	b = appendKey(b, "metadata")
+	b = append(b, '{')
+	first := true
+	if m.Name != "" {
+		b = appendField(b, first, "name")
+		b = appendString(b, m.Name)
+		first = false
+	}
+	if m.Namespace != "" {
+		b = appendField(b, first, "namespace")
+		b = appendString(b, m.Namespace)
+		first = false
+	}
+	if !m.CreationTimestamp.IsZero() {
+		b = appendField(b, first, "creationTimestamp")
+		b = appendTime(b, m.CreationTimestamp)
+		first = false
+	}
+	if len(m.Labels) > 0 {
+		b = appendField(b, first, "labels")
+		b = appendStringMap(b, m.Labels)
+	}
+	return append(b, '}'), true
+}
+
+// appendResourceList writes a ResourceList (a map of quantities; null
+// when nil).
+func appendResourceList(b []byte, l corev1.ResourceList) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, string(k))
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		q := l[corev1.ResourceName(k)]
+		b = appendQuantity(b, &q)
+	}
+	return append(b, '}')
+}
