@@ -1,9 +1,13 @@
-// Package wire writes the metrics APIs' lists as JSON without reflection:
-// the bytes the API library's JSON serializer writes for the same object
-// (apimachinery's runtime/serializer/json: encoding/json after the
-// conversion to the requested version), for the list shapes promgate
-// serves. Anything else (another type, version or media type, pretty
-// output, a field this package does not write) is left to the library.
+// Package wire writes the metrics APIs' answers as JSON and as Kubernetes
+// protobuf without reflection or conversion: the bytes the API library's
+// serializers write for the same object (apimachinery's
+// runtime/serializer/json, encoding/json after the conversion to the
+// requested version; runtime/serializer/protobuf, the generated
+// marshallers in their runtime.Unknown envelope), for the shapes promgate
+// serves: custom.metrics.k8s.io v1beta1 and v1beta2,
+// external.metrics.k8s.io v1beta1 and metrics.k8s.io v1beta1. Anything
+// else (another type, version or media type, pretty output, a field this
+// package does not write) is left to the library.
 //
 // Negotiated wraps the library's NegotiatedSerializer of an API group; the
 // tests compare every shape byte for byte with the library's output.
@@ -187,6 +191,10 @@ func appendListMeta(b []byte, m *metav1.ListMeta) []byte {
 	}
 	return append(b, '}')
 }
+
+// plainListMeta says whether m has only the fields appendListMeta writes
+// (a shard selector's ShardInfo is left to the library).
+func plainListMeta(m *metav1.ListMeta) bool { return m.ShardInfo == nil }
 
 // appendListHead appends {"kind":…,"apiVersion":…,"metadata":{…},"items":
 func appendListHead(b []byte, kind, apiVersion string, m *metav1.ListMeta) []byte {

@@ -24,6 +24,9 @@ const (
 // does not write (b is then returned unchanged).
 func Append(b []byte, obj any, apiVersion string) ([]byte, bool) {
 	n := len(b)
+	if m := listMeta(obj); m != nil && !plainListMeta(m) {
+		return b, false
+	}
 	var ok bool
 	switch o := obj.(type) {
 	case *custom_metrics.MetricValueList:
@@ -43,6 +46,21 @@ func Append(b []byte, obj any, apiVersion string) ([]byte, bool) {
 		return b[:n], false
 	}
 	return append(b, '\n'), true
+}
+
+// listMeta is the list metadata of the lists Append writes.
+func listMeta(obj any) *metav1.ListMeta {
+	switch o := obj.(type) {
+	case *custom_metrics.MetricValueList:
+		return &o.ListMeta
+	case *external_metrics.ExternalMetricValueList:
+		return &o.ListMeta
+	case *metrics.PodMetricsList:
+		return &o.ListMeta
+	case *metrics.NodeMetricsList:
+		return &o.ListMeta
+	}
+	return nil
 }
 
 // appendMetricValueList writes custom.metrics.k8s.io's list in v1beta1
@@ -249,10 +267,7 @@ func appendNodeMetrics(b []byte, n *metrics.NodeMetrics, apiVersion string, top 
 // metrics storage sets (name, namespace, creation time, labels); an object
 // with any other field set is left to the library.
 func appendItemHead(b []byte, kind, apiVersion string, top bool, m *metav1.ObjectMeta) ([]byte, bool) {
-	//lint:ignore SA1019 an object with a self link is left to the library
-	if m.GenerateName != "" || m.SelfLink != "" || m.UID != "" || m.ResourceVersion != "" || m.Generation != 0 ||
-		m.DeletionTimestamp != nil || m.DeletionGracePeriodSeconds != nil || m.Annotations != nil ||
-		m.OwnerReferences != nil || m.Finalizers != nil || m.ManagedFields != nil {
+	if !plainObjectMeta(m) {
 		return b, false
 	}
 	b = append(b, '{')
@@ -286,6 +301,16 @@ func appendItemHead(b []byte, kind, apiVersion string, top bool, m *metav1.Objec
 		b = appendStringMap(b, m.Labels)
 	}
 	return append(b, '}'), true
+}
+
+// plainObjectMeta says whether m has only the fields this package writes:
+// name, namespace, creation time and labels.
+func plainObjectMeta(m *metav1.ObjectMeta) bool {
+	//lint:ignore SA1019 an object with a self link is left to the library
+	self := m.SelfLink
+	return m.GenerateName == "" && self == "" && m.UID == "" && m.ResourceVersion == "" && m.Generation == 0 &&
+		m.DeletionTimestamp == nil && m.DeletionGracePeriodSeconds == nil && m.Annotations == nil &&
+		m.OwnerReferences == nil && m.Finalizers == nil && m.ManagedFields == nil
 }
 
 // appendResourceList writes a ResourceList (a map of quantities; null

@@ -13,33 +13,47 @@ import (
 // lists with Append, and everything else as ns's encoder does. Install an
 // API group with it in place of the library's codec factory.
 func Negotiated(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
+	n := negotiated{NegotiatedSerializer: ns}
 	for _, info := range ns.SupportedMediaTypes() {
-		if info.MediaType == runtime.ContentTypeJSON && info.Serializer != nil {
-			return negotiated{NegotiatedSerializer: ns, json: info.Serializer.Identifier()}
+		if info.Serializer == nil {
+			continue
+		}
+		switch info.MediaType {
+		case runtime.ContentTypeJSON:
+			n.json = info.Serializer.Identifier()
+		case runtime.ContentTypeProtobuf:
+			n.protobuf = info.Serializer.Identifier()
 		}
 	}
-	return ns
+	return n
 }
 
 type negotiated struct {
 	runtime.NegotiatedSerializer
-	json runtime.Identifier // the JSON serializer's
+	json, protobuf runtime.Identifier // the serializers' (empty: none)
 }
 
 func (n negotiated) EncoderForVersion(enc runtime.Encoder, gv runtime.GroupVersioner) runtime.Encoder {
 	inner := n.NegotiatedSerializer.EncoderForVersion(enc, gv)
 	v, ok := gv.(schema.GroupVersion)
-	if !ok || enc.Identifier() != n.json {
+	if !ok {
 		return inner
 	}
-	return &encoder{inner: inner, apiVersion: v.String()}
+	switch id := enc.Identifier(); {
+	case id == n.json && id != "":
+		return &encoder{inner: inner, apiVersion: v.String(), appendTo: Append}
+	case id == n.protobuf && id != "":
+		return &encoder{inner: inner, apiVersion: v.String(), appendTo: AppendProtobuf}
+	}
+	return inner
 }
 
-// encoder writes the lists Append knows in apiVersion's JSON, and passes
-// every other object to inner.
+// encoder writes the lists appendTo knows in apiVersion, and passes every
+// other object to inner.
 type encoder struct {
 	inner      runtime.Encoder
 	apiVersion string
+	appendTo   func([]byte, any, string) ([]byte, bool)
 }
 
 // buffers holds encoding buffers; ones grown past maxPooled are dropped,
@@ -48,19 +62,39 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &
 
 const maxPooled = 1 << 20
 
-func (e *encoder) Encode(obj runtime.Object, w io.Writer) error {
+// write writes obj if appendTo knows it; false: it is inner's.
+func (e *encoder) write(obj runtime.Object, w io.Writer) (bool, error) {
 	p := buffers.Get().(*[]byte)
-	b, ok := Append((*p)[:0], obj, e.apiVersion)
+	b, ok := e.appendTo((*p)[:0], obj, e.apiVersion)
 	if !ok {
 		buffers.Put(p)
-		return e.inner.Encode(obj, w)
+		return false, nil
 	}
 	_, err := w.Write(b)
 	if cap(b) <= maxPooled {
 		*p = b
 		buffers.Put(p)
 	}
-	return err
+	return true, err
+}
+
+func (e *encoder) Encode(obj runtime.Object, w io.Writer) error {
+	if done, err := e.write(obj, w); done {
+		return err
+	}
+	return e.inner.Encode(obj, w)
+}
+
+// EncodeWithAllocator is Encode; objects left to inner get the allocator
+// (the protobuf serializer wants one).
+func (e *encoder) EncodeWithAllocator(obj runtime.Object, w io.Writer, a runtime.MemoryAllocator) error {
+	if done, err := e.write(obj, w); done {
+		return err
+	}
+	if inner, ok := e.inner.(runtime.EncoderWithAllocator); ok {
+		return inner.EncodeWithAllocator(obj, w, a)
+	}
+	return e.inner.Encode(obj, w)
 }
 
 func (e *encoder) Identifier() runtime.Identifier {

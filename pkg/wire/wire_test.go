@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,41 +16,60 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/metrics/pkg/apis/custom_metrics"
+	cmv1beta1 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta1"
+	cmv1beta2 "k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
 	"k8s.io/metrics/pkg/apis/external_metrics"
+	emv1beta1 "k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	"k8s.io/metrics/pkg/apis/metrics"
+	mv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	cmapiserver "sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 )
 
-// libraryAndWire encodes obj as gv's JSON with the library's codec
-// factory (what the API handlers write) and with Negotiated's encoder.
-func libraryAndWire(t *testing.T, ns runtime.NegotiatedSerializer, gv schema.GroupVersion, obj runtime.Object) (lib, wire []byte) {
+// encode encodes obj with enc, with an allocator as the API handlers do.
+func encode(t testing.TB, enc runtime.Encoder, obj runtime.Object) []byte {
 	t.Helper()
-	info, ok := runtime.SerializerInfoForMediaType(ns.SupportedMediaTypes(), runtime.ContentTypeJSON)
-	if !ok {
-		t.Fatal("no JSON serializer")
+	var buf bytes.Buffer
+	var err error
+	if a, ok := enc.(runtime.EncoderWithAllocator); ok {
+		err = a.EncodeWithAllocator(obj, &buf, &runtime.Allocator{})
+	} else {
+		err = enc.Encode(obj, &buf)
 	}
-	var a, b bytes.Buffer
-	if err := ns.EncoderForVersion(info.Serializer, gv).Encode(obj, &a); err != nil {
-		t.Fatalf("library: %v", err)
+	if err != nil {
+		t.Fatalf("%s: %v", enc.Identifier(), err)
 	}
-	if err := Negotiated(ns).EncoderForVersion(info.Serializer, gv).Encode(obj, &b); err != nil {
-		t.Fatalf("wire: %v", err)
-	}
-	return a.Bytes(), b.Bytes()
+	return buf.Bytes()
 }
 
-// same checks that the wire encoder wrote obj itself (not the library,
-// unless wantLibrary) and that the bytes are the library's.
+// libraryAndWire encodes obj as gv's mediaType with the library's codec
+// factory (what the API handlers write) and with Negotiated's encoder.
+func libraryAndWire(t *testing.T, ns runtime.NegotiatedSerializer, mediaType string, gv schema.GroupVersion, obj runtime.Object) (lib, wire []byte) {
+	t.Helper()
+	info, ok := runtime.SerializerInfoForMediaType(ns.SupportedMediaTypes(), mediaType)
+	if !ok {
+		t.Fatalf("no %s serializer", mediaType)
+	}
+	return encode(t, ns.EncoderForVersion(info.Serializer, gv), obj), encode(t, Negotiated(ns).EncoderForVersion(info.Serializer, gv), obj)
+}
+
+// same checks, for JSON and protobuf, that the wire encoder wrote obj
+// itself (not the library, unless wantLibrary) and that the bytes are the
+// library's.
 func same(t *testing.T, ns runtime.NegotiatedSerializer, gv schema.GroupVersion, obj runtime.Object, wantLibrary bool) {
 	t.Helper()
-	lib, got := libraryAndWire(t, ns, gv, obj)
-	if !bytes.Equal(lib, got) {
-		t.Fatalf("%s %T differs from the library's\nlibrary: %s\nwire:    %s", gv, obj, lib, got)
-	}
-	_, wrote := Append(nil, obj, gv.String())
-	if wrote == wantLibrary {
-		t.Fatalf("%s %T: Append wrote it = %v, want %v", gv, obj, wrote, !wantLibrary)
+	for _, c := range []struct {
+		mediaType string
+		appendTo  func([]byte, any, string) ([]byte, bool)
+	}{{runtime.ContentTypeJSON, Append}, {runtime.ContentTypeProtobuf, AppendProtobuf}} {
+		lib, got := libraryAndWire(t, ns, c.mediaType, gv, obj)
+		if !bytes.Equal(lib, got) {
+			t.Fatalf("%s %T as %s differs from the library's\nlibrary: %q\nwire:    %q", gv, obj, c.mediaType, lib, got)
+		}
+		_, wrote := c.appendTo(nil, obj, gv.String())
+		if wrote == wantLibrary {
+			t.Fatalf("%s %T as %s: wrote it = %v, want %v", gv, obj, c.mediaType, wrote, !wantLibrary)
+		}
 	}
 }
 
@@ -286,6 +306,7 @@ func TestSameAsLibrary(t *testing.T) {
 func TestLeftToLibrary(t *testing.T) {
 	withAnnotations := metrics.PodMetrics{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{"a": "b"}}}
 	withOwner := metrics.NodeMetricsList{Items: []metrics.NodeMetrics{{ObjectMeta: metav1.ObjectMeta{Name: "n", UID: "u"}}}}
+	sharded := custom_metrics.MetricValueList{ListMeta: metav1.ListMeta{ShardInfo: &metav1.ShardInfo{Selector: "x"}}}
 	for _, c := range []struct {
 		name string
 		ns   runtime.NegotiatedSerializer
@@ -296,12 +317,16 @@ func TestLeftToLibrary(t *testing.T) {
 		{"an unknown version", cmapiserver.Codecs, schema.GroupVersion{Group: "custom.metrics.k8s.io", Version: "v1beta1"}, &external_metrics.ExternalMetricValueList{}},
 		{"metadata it does not write", metricsapi.Codecs, resourceV1, &withAnnotations},
 		{"metadata it does not write, in a list", metricsapi.Codecs, resourceV1, &withOwner},
+		{"a shard's list", cmapiserver.Codecs, customV2, &sharded},
 		{"metric identifier of another version", cmapiserver.Codecs, externalV1, &custom_metrics.MetricValueList{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if strings.Contains(c.name, "unknown version") || strings.Contains(c.name, "another version") {
 				// the library cannot encode these either; only Append's refusal is checked
 				if _, ok := Append(nil, c.obj, c.gv.String()); ok {
+					t.Fatal("Append wrote an object of another group")
+				}
+				if _, ok := AppendProtobuf(nil, c.obj, c.gv.String()); ok {
 					t.Fatal("Append wrote an object of another group")
 				}
 				return
@@ -315,9 +340,11 @@ func TestLeftToLibrary(t *testing.T) {
 func TestAppendKeepsPrefix(t *testing.T) {
 	p := metrics.PodMetrics{ObjectMeta: metav1.ObjectMeta{Name: "p", Finalizers: []string{"f"}}}
 	l := &metrics.PodMetricsList{Items: []metrics.PodMetrics{{ObjectMeta: metav1.ObjectMeta{Name: "ok"}}, p}}
-	b, ok := Append([]byte("prefix"), l, resourceV1.String())
-	if ok || string(b) != "prefix" {
-		t.Fatalf("Append = %q, %v; want the prefix alone, false", b, ok)
+	for _, f := range []func([]byte, any, string) ([]byte, bool){Append, AppendProtobuf} {
+		b, ok := f([]byte("prefix"), l, resourceV1.String())
+		if ok || string(b) != "prefix" {
+			t.Fatalf("= %q, %v; want the prefix alone, false", b, ok)
+		}
 	}
 }
 
@@ -353,15 +380,51 @@ func BenchmarkEncodePods(b *testing.B) {
 		{"wire-protobuf", Negotiated(cmapiserver.Codecs).EncoderForVersion(pb.Serializer, customV2)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			var buf bytes.Buffer
 			b.ReportAllocs()
+			var n int
 			for b.Loop() {
-				buf.Reset()
-				if err := c.enc.Encode(l, &buf); err != nil {
-					b.Fatal(err)
-				}
+				n = len(encode(b, c.enc, l))
 			}
-			b.SetBytes(int64(buf.Len()))
+			b.SetBytes(int64(n))
 		})
+	}
+}
+
+// TestKnownFields fails when a type this package writes gains or loses a
+// field (a new release of the API libraries): the writers and plainListMeta
+// / plainObjectMeta must then be brought up to date.
+func TestKnownFields(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{metav1.ObjectMeta{}, "Name GenerateName Namespace SelfLink UID ResourceVersion Generation CreationTimestamp DeletionTimestamp DeletionGracePeriodSeconds Labels Annotations OwnerReferences Finalizers ManagedFields"},
+		{metav1.ListMeta{}, "SelfLink ResourceVersion Continue RemainingItemCount ShardInfo"},
+		{metav1.LabelSelector{}, "MatchLabels MatchExpressions"},
+		{metav1.LabelSelectorRequirement{}, "Key Operator Values"},
+		{custom_metrics.MetricValue{}, "TypeMeta DescribedObject Metric Timestamp WindowSeconds Value"},
+		{custom_metrics.MetricIdentifier{}, "Name Selector"},
+		{custom_metrics.ObjectReference{}, "Kind Namespace Name UID APIVersion ResourceVersion FieldPath"},
+		{cmv1beta1.MetricValue{}, "TypeMeta DescribedObject MetricName Timestamp WindowSeconds Value Selector"},
+		{cmv1beta2.MetricValue{}, "TypeMeta DescribedObject Metric Timestamp WindowSeconds Value"},
+		{cmv1beta2.MetricIdentifier{}, "Name Selector"},
+		{corev1.ObjectReference{}, "Kind Namespace Name UID APIVersion ResourceVersion FieldPath"},
+		{external_metrics.ExternalMetricValue{}, "TypeMeta MetricName MetricLabels Timestamp WindowSeconds Value"},
+		{emv1beta1.ExternalMetricValue{}, "TypeMeta MetricName MetricLabels Timestamp WindowSeconds Value"},
+		{metrics.PodMetrics{}, "TypeMeta ObjectMeta Timestamp Window Containers"},
+		{metrics.NodeMetrics{}, "TypeMeta ObjectMeta Timestamp Window Usage"},
+		{metrics.ContainerMetrics{}, "Name Usage"},
+		{mv1beta1.PodMetrics{}, "TypeMeta ObjectMeta Timestamp Window Containers"},
+		{mv1beta1.NodeMetrics{}, "TypeMeta ObjectMeta Timestamp Window Usage"},
+		{mv1beta1.ContainerMetrics{}, "Name Usage"},
+	} {
+		typ := reflect.TypeOf(c.v)
+		var names []string
+		for f := range typ.Fields() {
+			names = append(names, f.Name)
+		}
+		if got := strings.Join(names, " "); got != c.want {
+			t.Errorf("%s has fields %q, the writers know %q", typ, got, c.want)
+		}
 	}
 }
