@@ -36,6 +36,42 @@ type Cache struct {
 
 	mu        sync.Mutex
 	informers map[schema.GroupVersionResource]*entry
+	// resolved remembers what the mapper said of a resource for
+	// resolveTTL: a mapper lookup scans every resource the cluster
+	// serves, and every request asks. Only resources the mapper knows
+	// are kept, so the map is bounded by the cluster's resources.
+	resolved map[schema.GroupResource]resolution
+}
+
+type resolution struct {
+	gvr schema.GroupVersionResource
+	at  time.Time
+}
+
+// resolveTTL bounds how long a resource's version is taken from memory
+// rather than from the mapper (which itself refreshes periodically).
+const resolveTTL = 30 * time.Second
+
+// resourceFor is c.mapper.ResourceFor(gr), remembered for resolveTTL.
+func (c *Cache) resourceFor(gr schema.GroupResource) (schema.GroupVersionResource, error) {
+	now := time.Now()
+	c.mu.Lock()
+	r, ok := c.resolved[gr]
+	c.mu.Unlock()
+	if ok && now.Sub(r.at) < resolveTTL {
+		return r.gvr, nil
+	}
+	gvr, err := c.mapper.ResourceFor(gr.WithVersion(""))
+	if err != nil {
+		return gvr, err
+	}
+	c.mu.Lock()
+	if c.resolved == nil {
+		c.resolved = map[schema.GroupResource]resolution{}
+	}
+	c.resolved[gr] = resolution{gvr: gvr, at: now}
+	c.mu.Unlock()
+	return gvr, nil
 }
 
 type entry struct {
@@ -118,7 +154,7 @@ func (c *Cache) List(ctx context.Context, gr schema.GroupResource, namespace str
 // While kube-apiserver refuses to let promgate list gr (403 or 401), it
 // returns a 503 status error that names the missing permission.
 func (c *Cache) Lister(ctx context.Context, gr schema.GroupResource) (cache.GenericLister, error) {
-	gvr, err := c.mapper.ResourceFor(gr.WithVersion(""))
+	gvr, err := c.resourceFor(gr)
 	if err != nil {
 		return nil, fmt.Errorf("resource %s is not known to the cluster: %w", gr, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -202,5 +203,45 @@ func TestResourceGone(t *testing.T) {
 	}
 	if n := lists.Load(); n != 2 {
 		t.Errorf("%d LISTs after a second request, want 2", n)
+	}
+}
+
+// countingMapper counts ResourceFor calls.
+type countingMapper struct {
+	apimeta.RESTMapper
+	calls atomic.Int32
+}
+
+func (m *countingMapper) ResourceFor(r schema.GroupVersionResource) (schema.GroupVersionResource, error) {
+	m.calls.Add(1)
+	return m.RESTMapper.ResourceFor(r)
+}
+
+// TestResolveRemembered: the mapper is asked about a resource once per
+// resolveTTL, not once per request, and unknown resources are not
+// remembered (requests cannot grow the memo).
+func TestResolveRemembered(t *testing.T) {
+	m := &countingMapper{RESTMapper: kubetest.Mapper()}
+	c := New(metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme()), m, nil)
+	pods := schema.GroupResource{Resource: "pods"}
+	for range 3 {
+		if gvr, err := c.resourceFor(pods); err != nil || gvr.Version != "v1" {
+			t.Fatalf("resourceFor(pods) = %v, %v", gvr, err)
+		}
+	}
+	if n := m.calls.Load(); n != 1 {
+		t.Errorf("mapper asked %d times, want 1", n)
+	}
+	c.resolved[pods] = resolution{gvr: c.resolved[pods].gvr, at: time.Now().Add(-resolveTTL)}
+	if _, err := c.resourceFor(pods); err != nil || m.calls.Load() != 2 {
+		t.Errorf("after resolveTTL: err %v, mapper asked %d times, want 2", err, m.calls.Load())
+	}
+	for range 3 {
+		if _, err := c.resourceFor(schema.GroupResource{Resource: "gizmos"}); err == nil {
+			t.Fatal("gizmos resolved")
+		}
+	}
+	if len(c.resolved) != 1 {
+		t.Errorf("memo holds %d resources, want 1 (pods)", len(c.resolved))
 	}
 }

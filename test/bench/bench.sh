@@ -11,10 +11,11 @@
 #
 #   A  GET custom.metrics.k8s.io .../namespaces/ns-0/pods/*/http_requests_per_second (300 pods),
 #      concurrency 20, directly to promgate and through kube-apiserver; then the same on
-#      test/bench/cmd/staticapi (the library's floor: a prepared answer of the same size)
+#      test/bench/cmd/staticapi (the library's floor: a prepared answer of the same size);
+#      in JSON (as kubectl asks) and in protobuf (as the HPA controller asks)
 #   C  the same request at 200 req/s, fake Prometheus latency 20 ms, --query-cache-ttl=0
 #   D  kubectl top pod -A, 3,000 pods (and 10,000), --query-cache-ttl=0, 10 runs
-#   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles
+#   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles, in protobuf
 #   discovery: 10k, 21k, 100k, 210k, 1M, 1.05M series with config/promgate.yaml's broad rules
 #
 # Needs bin/promgate (make build) and the world's tools (make tools). Knobs (environment):
@@ -182,12 +183,13 @@ promgate() {
 # answer of the same size) registered in promgate's place: the floor promgate is compared with.
 floor() {
   only "$1" || return 0
+  local order=$1 target=$2; shift 2
   log "starting staticapi (the static floor) in promgate's place"
   PROMGATE_BIN=$BIN/staticapi PROMGATE_WAIT_APISERVICES="v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io" \
     PROMGATE_ARGS="$BASE_ARGS --pods=300" "$WORLD" register-promgate 2> "$RESULTS/register.log" ||
     { cat "$RESULTS/register.log" >&2; return 1; }
-  "${LG[@]}" closed "${common[@]}" --order="$1" --scenario=A --name="static floor, 300 pods" --floor \
-    --out="$RESULTS/$1-A.json" --target="$2" --concurrency=20 --duration="$DURATION" $(profile "$1-A")
+  "${LG[@]}" closed "${common[@]}" --order="$order" --scenario=A --name="static floor, 300 pods${1:+, protobuf}" --floor \
+    --out="$RESULTS/$order-A.json" --target="$target" --concurrency=20 --duration="$DURATION" $(profile "$order-A") "$@"
 }
 # only ORDER: whether BENCH_ONLY selects the row.
 only() { [[ "$1" =~ ^(${BENCH_ONLY:-.*})$ ]]; }
@@ -210,6 +212,11 @@ scenario 10 A "pods metric, 300 pods" "" closed --target=direct --concurrency=20
 scenario 11 A "pods metric, 300 pods" "" closed --target=aggregated --concurrency=20 --duration="$DURATION"
 floor 12 direct
 floor 13 aggregated
+# the same in protobuf, which the HPA controller asks for (kubectl asks for JSON)
+scenario 14 A "pods metric, 300 pods, protobuf" "" closed --target=direct --concurrency=20 --duration="$DURATION" --protobuf
+scenario 15 A "pods metric, 300 pods, protobuf" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
+floor 16 direct --protobuf
+floor 17 aggregated --protobuf
 scenario 20 C "pods metric, 300 pods, no cache" "--query-cache-ttl=0" rate --target=direct --rps=200 --latency=20ms --duration="$DURATION"
 if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
   scenario 21 C "pods metric, 300 pods, no cache, no batching" "--query-cache-ttl=0 --query-batching=false" rate --comparison --target=direct --rps=200 --latency=20ms --duration="$DURATION"
@@ -219,9 +226,9 @@ if only 40 || only 41; then
 pods 'ns-[0-9]=300,ns-[10-49]=20'
 wait_scraped 3800
 fi
-scenario 40 B "1,000 HPAs" "" hpa --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
 if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
-  scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+  scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
 fi
 if [ "${BENCH_10K:-1}" = 1 ] && only 31; then
   pods 'ns-[0-9]=920,ns-[10-49]=20'

@@ -6,7 +6,6 @@ package custom
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -28,7 +27,6 @@ import (
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
-	"github.com/promgate/promgate/pkg/quantity"
 )
 
 // Catalog gives the current set of known metrics.
@@ -218,8 +216,21 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 	return err
 }
 
+// sortedUnique returns names if they are sorted without repeats, else a
+// sorted copy without repeats.
+func sortedUnique(names []string) []string {
+	for i := 1; i < len(names); i++ {
+		if names[i] <= names[i-1] {
+			return slices.Compact(slices.Sorted(slices.Values(names)))
+		}
+	}
+	return names
+}
+
 // query renders and runs the plan for the named objects and returns the
-// samples by object name.
+// samples of names (sorted, without repeats) in their order: a zero found
+// for an object without one. Their values are converted once per shared
+// answer (in its index), else once per request.
 //
 // The query is the one prometheus-adapter would send (the metric selector,
 // the namespace, the objects; grouped by the object label) unless the
@@ -228,7 +239,7 @@ func notFound(snap *catalog.Snapshot, info cmprovider.CustomMetricInfo) error {
 // the same cluster-wide query grouped by namespace and object, and with
 // more names than MaxNamesInQuery the query selects the whole namespace;
 // the result is filtered here.
-func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[string]*model.Sample, *int64, error) {
+func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found, *int64, error) {
 	r, err := p.render(pl, names)
 	if err != nil {
 		return nil, nil, err
@@ -238,26 +249,27 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) (map[str
 		return nil, nil, err
 	}
 	vec := ans.Vector
-	out := make(map[string]*model.Sample, len(names))
+	out := make([]found, len(names))
 	if r.share.OK && len(vec) > len(names) {
 		// A shared answer covers every object: index it once (per answer,
 		// not per request) and read this request's slice from the index.
 		idx := indexOf(p.run.Budget, pl.entry.Rule.Backend+"\x00"+r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
-		for _, n := range names {
-			if s, ok := idx.lookup(pl.namespace, n, r.filterNamespace); ok {
-				out[n] = s
-			}
+		for i, n := range names {
+			out[i], _ = idx.lookup(pl.namespace, n, r.filterNamespace)
 		}
 		return out, ans.Window, nil
 	}
-	wanted := make(map[string]bool, len(names))
-	for _, n := range names {
-		wanted[n] = true
-	}
 	for _, s := range vec {
-		if obj, ok := pl.objectOf(s, r.filterNamespace); ok && wanted[obj] {
-			// As prometheus-adapter: the last sample for an object wins.
-			out[obj] = s
+		if obj, ok := pl.objectOf(s, r.filterNamespace); ok {
+			if i, ok := slices.BinarySearch(names, obj); ok {
+				// As prometheus-adapter: the last sample for an object wins.
+				out[i].s = s
+			}
+		}
+	}
+	for i := range out {
+		if out[i].s != nil {
+			out[i] = foundOf(out[i].s)
 		}
 	}
 	return out, ans.Window, nil
@@ -405,18 +417,18 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 	if err != nil {
 		return nil, err
 	}
-	samples, window, err := p.query(ctx, pl, []string{name.Name})
+	got, window, err := p.query(ctx, pl, []string{name.Name})
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := samples[name.Name]; ok {
-		v, err := p.value(pl, name, s, window)
+	if got[0].s != nil {
+		v, err := p.value(pl, name, got[0], window)
 		if err != nil {
 			nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
 			nf.ErrStatus.Message += ": " + err.Error()
 			return nil, nf
 		}
-		return v, nil
+		return &v, nil
 	}
 	if p.withheld(ctx, pl, name.Name) {
 		return nil, provider.IncompleteWindow(fmt.Sprintf("%s %s/%s", pl.info.Metric, pl.info.GroupResource, name.Name))
@@ -474,50 +486,42 @@ func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, se
 	if len(names) == 0 {
 		return list, nil
 	}
-	samples, window, err := p.query(ctx, pl, names)
+	// Items in name order: query with the names sorted, rather than sort
+	// the (large) values afterwards.
+	names = sortedUnique(names)
+	got, window, err := p.query(ctx, pl, names)
 	if err != nil {
 		return nil, err
 	}
-	// Items in name order: walk the names sorted, rather than sort the
-	// (large) values afterwards.
-	if !slices.IsSorted(names) {
-		names = slices.Sorted(slices.Values(names))
-	}
-	list.Items = make([]custom_metrics.MetricValue, 0, len(samples))
+	list.Items = make([]custom_metrics.MetricValue, 0, len(got))
 	for i, obj := range names {
-		s, ok := samples[obj]
-		if !ok || (i > 0 && obj == names[i-1]) {
+		if got[i].s == nil {
 			continue
 		}
-		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, s, window)
+		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, got[i], window)
 		if err != nil {
 			klog.V(2).InfoS("skipping value", "metric", pl.info.Metric, "object", obj, "err", err)
 			continue
 		}
-		list.Items = append(list.Items, *v)
+		list.Items = append(list.Items, v)
 	}
 	return list, nil
 }
 
-func (p *Provider) value(pl *plan, name types.NamespacedName, s *model.Sample, window *int64) (*custom_metrics.MetricValue, error) {
-	f := float64(s.Value)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("value is %v", f)
-	}
-	q, err := quantity.FromFloat(f)
-	if err != nil {
-		return nil, err
+func (p *Provider) value(pl *plan, name types.NamespacedName, f found, window *int64) (custom_metrics.MetricValue, error) {
+	if f.err != nil {
+		return custom_metrics.MetricValue{}, f.err
 	}
 	ref, err := pl.reference(name)
 	if err != nil {
-		return nil, err
+		return custom_metrics.MetricValue{}, err
 	}
-	return &custom_metrics.MetricValue{
+	return custom_metrics.MetricValue{
 		DescribedObject: ref,
 		Metric:          custom_metrics.MetricIdentifier{Name: pl.info.Metric, Selector: pl.selector},
-		Timestamp:       metav1.NewTime(s.Timestamp.Time()),
+		Timestamp:       metav1.NewTime(f.s.Timestamp.Time()),
 		WindowSeconds:   window,
-		Value:           q,
+		Value:           f.q,
 	}, nil
 }
 

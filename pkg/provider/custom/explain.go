@@ -69,10 +69,16 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (provide
 		// GetMetricBySelector sends nothing for no objects.
 		return out, nil
 	}
-	samples, _, err := p.query(ctx, pl, names)
+	got, _, err := p.query(ctx, pl, sortedUnique(names))
 	if err != nil {
 		return out, err
 	}
-	out.Ran, out.Samples = true, len(samples)
+	n := 0
+	for _, f := range got {
+		if f.s != nil {
+			n++
+		}
+	}
+	out.Ran, out.Samples = true, n
 	return out, nil
 }

@@ -1,13 +1,35 @@
 package custom
 
 import (
+	"fmt"
+	"math"
 	"time"
 	"unsafe"
 
 	"github.com/prometheus/common/model"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/promgate/promgate/pkg/budget"
+	"github.com/promgate/promgate/pkg/quantity"
 )
+
+// found is an object's sample and its value as a Quantity (or why it
+// cannot be one).
+type found struct {
+	s   *model.Sample // nil: no sample for the object
+	q   resource.Quantity
+	err error
+}
+
+// foundOf converts s's value.
+func foundOf(s *model.Sample) found {
+	v := float64(s.Value)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return found{s: s, err: fmt.Errorf("value is %v", v)}
+	}
+	q, err := quantity.FromFloat(v)
+	return found{s: s, q: q, err: err}
+}
 
 // An index is one shared answer's samples by namespace and object, so that
 // a request for 300 pods reads 300 entries instead of scanning the whole
@@ -21,10 +43,14 @@ import (
 // for its map and for the answer it keeps alive, and lives at most
 // indexLifetime past its building, so that an index never pins an answer
 // the cache has let go of for long.
+//
+// Each entry holds the sample's value already converted to a Quantity:
+// the conversion is done once per answer, not once per request.
 type index struct {
 	first *model.Sample // identity of the answer indexed
 	n     int
-	byObj map[objKey]*model.Sample
+	byObj map[objKey]int32 // into entries
+	found []found
 }
 
 type objKey struct{ namespace, name string }
@@ -33,9 +59,11 @@ type objKey struct{ namespace, name string }
 // most --query-cache-max-ttl (1m) in the cache.
 const indexLifetime = 2 * time.Minute
 
-// indexEntryBytes is what one object costs in an index's map: the key's
-// two string headers, the pointer, and the map's slot overhead.
-const indexEntryBytes = int64(unsafe.Sizeof(objKey{})+unsafe.Sizeof(&model.Sample{})) * 2
+// indexEntryBytes is what one object costs in an index: the map's key
+// (two string headers) and position, doubled for the map's slot overhead,
+// and the converted value (a Quantity's digits, when it needs more than an
+// int64, are counted with the answer).
+const indexEntryBytes = int64(unsafe.Sizeof(objKey{})+unsafe.Sizeof(int32(0)))*2 + int64(unsafe.Sizeof(found{}))
 
 // indexOf returns the index of vec, the answer of query, from b, building
 // (and keeping) it when vec is not the answer indexed last.
@@ -45,7 +73,7 @@ func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resource
 			return idx
 		}
 	}
-	idx := &index{n: len(vec), byObj: make(map[objKey]*model.Sample, len(vec))}
+	idx := &index{n: len(vec), byObj: make(map[objKey]int32, len(vec)), found: make([]found, 0, len(vec))}
 	if len(vec) > 0 {
 		idx.first = vec[0]
 	}
@@ -54,7 +82,12 @@ func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resource
 		if nsLabel != "" {
 			k.namespace = string(s.Metric[model.LabelName(nsLabel)])
 		}
-		idx.byObj[k] = s // as prometheus-adapter: the last sample for an object wins
+		if i, ok := idx.byObj[k]; ok {
+			idx.found[i] = foundOf(s) // as prometheus-adapter: the last sample for an object wins
+			continue
+		}
+		idx.byObj[k] = int32(len(idx.found))
+		idx.found = append(idx.found, foundOf(s))
 	}
 	b.Put(budget.Index, query, idx, int64(len(vec))*indexEntryBytes+budget.VectorSize(vec), time.Now().Add(indexLifetime))
 	return idx
@@ -63,16 +96,17 @@ func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resource
 // lookup returns the sample of object name, in namespace when the answer
 // spans namespaces (byNamespace) and otherwise whatever its namespace
 // label says (the query selected the namespace).
-func (idx *index) lookup(namespace, name string, byNamespace bool) (*model.Sample, bool) {
+func (idx *index) lookup(namespace, name string, byNamespace bool) (found, bool) {
+	if i, ok := idx.byObj[objKey{namespace, name}]; ok {
+		return idx.found[i], true
+	}
 	if byNamespace {
-		s, ok := idx.byObj[objKey{namespace, name}]
-		return s, ok
+		return found{}, false
 	}
 	// One namespace was selected by the query: the samples' namespace
 	// label, if any, is that namespace or absent.
-	if s, ok := idx.byObj[objKey{namespace, name}]; ok {
-		return s, true
+	if i, ok := idx.byObj[objKey{"", name}]; ok {
+		return idx.found[i], true
 	}
-	s, ok := idx.byObj[objKey{"", name}]
-	return s, ok
+	return found{}, false
 }

@@ -26,7 +26,7 @@ func TestIndex(t *testing.T) {
 		want     string
 	}{{"ns1", "a", "4"}, {"ns2", "a", "2"}, {"ns1", "b", "3"}, {"ns2", "b", ""}} {
 		got, ok := idx.lookup(tt.ns, tt.name, true)
-		if (tt.want == "") == ok || (ok && got.Value.String() != tt.want) {
+		if (tt.want == "") == ok || (ok && (got.s.Value.String() != tt.want || got.q.String() != tt.want)) {
 			t.Errorf("lookup(%s, %s) = %v, %v; want %q", tt.ns, tt.name, got, ok, tt.want)
 		}
 	}
@@ -34,12 +34,12 @@ func TestIndex(t *testing.T) {
 		t.Error("the same answer was indexed again")
 	}
 	other := model.Vector{s("ns1", "a", "9")}
-	if got, _ := indexOf(x, "q", other, "namespace", "pod").lookup("ns1", "a", true); got.Value.String() != "9" {
+	if got, _ := indexOf(x, "q", other, "namespace", "pod").lookup("ns1", "a", true); got.s.Value.String() != "9" {
 		t.Errorf("a new answer was not indexed: %v", got)
 	}
 	// One namespace selected, grouped by pod only: no namespace label.
 	one := model.Vector{s("", "a", "5")}
-	if got, ok := indexOf(x, "q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.Value.String() != "5" {
+	if got, ok := indexOf(x, "q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.s.Value.String() != "5" {
 		t.Errorf("namespace-less answer: %v, %v", got, ok)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,6 +42,13 @@ func (r request) do(ctx context.Context, t target) outcome {
 		o.err = fmt.Sprintf("HTTP %d", code)
 	default:
 		n := bytes.Count(body, []byte(`"`+r.marker+`"`))
+		if bytes.HasPrefix(body, []byte(protoPrefix)) {
+			var err error
+			if n, err = protoItems(body); err != nil {
+				o.err = err.Error()
+				return o
+			}
+		}
 		if (r.want > 0 && n != r.want) || n == 0 {
 			o.err = fmt.Sprintf("%d items, want %s", n, wantText(r.want))
 		}
@@ -194,4 +203,58 @@ func summarize(rec *recorder, measured time.Duration, r *Result) {
 	if len(r.ErrorKinds) == 0 {
 		r.ErrorKinds = nil
 	}
+}
+
+// protoPrefix starts a Kubernetes protobuf answer.
+const protoPrefix = "k8s\x00"
+
+// protoItems counts the items of a list answer in Kubernetes protobuf:
+// the runtime.Unknown envelope's raw object (field 2) is a list whose
+// field 2 repeats once per item.
+func protoItems(body []byte) (int, error) {
+	raw, ok := protoField(body[len(protoPrefix):], 2, nil)
+	if !ok {
+		return 0, errors.New("protobuf answer without a raw object")
+	}
+	n := 0
+	protoField(raw, 2, func([]byte) { n++ })
+	return n, nil
+}
+
+// protoField scans a message's top-level fields: each length-delimited
+// field numbered field goes to each (if not nil); the last one is
+// returned.
+func protoField(msg []byte, field uint64, each func([]byte)) ([]byte, bool) {
+	var last []byte
+	found := false
+	for len(msg) > 0 {
+		tag, n := binary.Uvarint(msg)
+		if n <= 0 {
+			return nil, false
+		}
+		msg = msg[n:]
+		switch tag & 7 {
+		case 0:
+			if _, n = binary.Uvarint(msg); n <= 0 {
+				return nil, false
+			}
+			msg = msg[n:]
+		case 2:
+			l, n := binary.Uvarint(msg)
+			if n <= 0 || uint64(len(msg)-n) < l {
+				return nil, false
+			}
+			v := msg[n : n+int(l)]
+			msg = msg[n+int(l):]
+			if tag>>3 == field {
+				last, found = v, true
+				if each != nil {
+					each(v)
+				}
+			}
+		default:
+			return nil, false
+		}
+	}
+	return last, found
 }

@@ -68,10 +68,12 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	fs.StringVar(&r.PromgateArgs, "promgate-args", "", "promgate's extra flags, for the report")
 	fs.BoolVar(&r.Floor, "floor", false, "the row measures test/bench/cmd/staticapi (the library's floor) in promgate's place")
 	fs.BoolVar(&r.Comparison, "comparison", false, "the row is for comparison (non-default settings), not checked against the targets")
+	protobuf := fs.Bool("protobuf", false, "ask for Kubernetes protobuf as the HPA controller does (Accept: application/vnd.kubernetes.protobuf, */*); false: JSON, as kubectl does")
 	http2 := fs.Bool("http2", true, "send requests over HTTP/2 (one multiplexed connection, as client-go does); false: HTTP/1.1, one connection per concurrent request")
 	tgt := fs.String("target", "direct", "direct (promgate's port, front-proxy identity) or aggregated (through kube-apiserver)")
 	// pods
 	layout := fs.String("layout", "ns-[0-9]=300", "pods: namespaces and pods to create")
+	seriesLayout := fs.String("series-layout", "", "pods: the fake Prometheus' namespaces and pods (default: --layout); it must begin with --layout's")
 	nodes := fs.Int("nodes", 100, "pods: number of kwok nodes (E2E_NODES)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on this command")
 	// closed, rate
@@ -101,9 +103,13 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 		return err
 	}
 	w.backendPID = *backendPID
+	if *protobuf {
+		w.accept = "application/vnd.kubernetes.protobuf, */*"
+		r.Protobuf = true
+	}
 	switch cmd {
 	case "pods":
-		return ensurePods(ctx, w, *layout, *nodes, *timeout)
+		return ensurePods(ctx, w, *layout, *seriesLayout, *nodes, *timeout)
 	case "closed":
 		err = runClosed(ctx, w, &r, *tgt, podsRequest(*namespace, *metric, *pods), *concurrency, *warmup, *duration, *cpuProfile)
 	case "rate":

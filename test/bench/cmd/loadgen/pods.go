@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,9 +21,12 @@ import (
 )
 
 // ensurePods makes the cluster hold (at least) the pods of layout, all
-// Running on kwok's nodes, and then points the fake Prometheus at the same
-// layout, so that every pod has series and every series a pod.
-func ensurePods(ctx context.Context, w *world, spec string, nodes int, timeout time.Duration) error {
+// Running on kwok's nodes, and then points the fake Prometheus at
+// seriesSpec's layout (the same when empty, so that every pod has series
+// and every series a pod; a larger one that begins with layout's
+// namespaces gives series to pods the cluster does not have, as a
+// Prometheus shared by several clusters does).
+func ensurePods(ctx context.Context, w *world, spec, seriesSpec string, nodes int, timeout time.Duration) error {
 	layout, err := fakeprom.ParseLayout(spec)
 	if err != nil {
 		return err
@@ -119,7 +123,18 @@ feed:
 		case <-time.After(2 * time.Second):
 		}
 	}
-	_, err = w.fakeprom(ctx, http.MethodPost, "/control/layout", url.Values{"layout": {spec}, "nodes": {strconv.Itoa(nodes)}})
+	if seriesSpec == "" {
+		seriesSpec = spec
+	} else {
+		series, err := fakeprom.ParseLayout(seriesSpec)
+		if err != nil {
+			return fmt.Errorf("series layout: %w", err)
+		}
+		if len(series) < len(layout) || !slices.Equal(series[:len(layout)], layout) {
+			return fmt.Errorf("series layout %s does not begin with the pods' layout %s", summarizeLayout(series), summarizeLayout(layout))
+		}
+	}
+	_, err = w.fakeprom(ctx, http.MethodPost, "/control/layout", url.Values{"layout": {seriesSpec}, "nodes": {strconv.Itoa(nodes)}})
 	return err
 }
 

@@ -154,6 +154,9 @@ func printReport(out io.Writer, rows []Result, disco []discoResult) {
 			if r.APILatency != nil {
 				notes = append(notes, fmt.Sprintf("the same GET without kubectl: p50 %s p90 %s max %s", ms(r.APILatency.P50), ms(r.APILatency.P90), ms(r.APILatency.Max)))
 			}
+			if r.GetPodsLatency != nil {
+				notes = append(notes, fmt.Sprintf("kubectl get pods -A: p50 %s p90 %s max %s", ms(r.GetPodsLatency.P50), ms(r.GetPodsLatency.P90), ms(r.GetPodsLatency.Max)))
+			}
 			if r.AddedP99Seconds != 0 {
 				notes = append(notes, fmt.Sprintf("added p99 = p99 − backend latency = %s (− backend query p99: %s)", ms(r.AddedP99Seconds), ms(r.Latency.P99-r.BackendSeconds.P99)))
 			}
@@ -204,16 +207,17 @@ func printTargets(p func(string, ...any), rows []Result, disco []discoResult) {
 	add := func(target, measured string, ok bool) {
 		checks = append(checks, check{target: target, measured: measured, ok: ok})
 	}
-	floors := map[string]Result{} // by target
+	floors := map[string]Result{} // by target and encoding
+	floorKey := func(r Result) string { return fmt.Sprint(r.Target, r.Protobuf) }
 	for _, r := range rows {
 		if r.Floor && r.Scenario == "A" {
-			floors[r.Target] = r
+			floors[floorKey(r)] = r
 		}
 	}
 	for _, r := range rows {
 		if r.Scenario == "A" && !r.Comparison && !r.Floor && r.Requests > 0 {
 			cpu := r.PromgateCPUSeconds / float64(r.Requests)
-			if f, ok := floors[r.Target]; ok && r.Target == "direct" && f.Latency.P99 > 0 {
+			if f, ok := floors[floorKey(r)]; ok && r.Target == "direct" && f.Latency.P99 > 0 {
 				add(fmt.Sprintf("A %s, direct: p99 ≤ 2× the static floor's p99 (issue 12)", r.Name),
 					fmt.Sprintf("p99 %s vs %s: %.2f×", ms(r.Latency.P99), ms(f.Latency.P99), r.Latency.P99/f.Latency.P99),
 					r.Latency.P99 <= 2*f.Latency.P99)

@@ -53,6 +53,8 @@ type Result struct {
 	AddedP99Seconds float64 `json:"addedP99Seconds,omitempty"`
 	// APILatency is, for kubectl top, the same request sent without kubectl.
 	APILatency *fakeprom.Percentiles `json:"apiLatency,omitempty"`
+	// GetPodsLatency is, for kubectl top, kubectl get pods -A's time.
+	GetPodsLatency *fakeprom.Percentiles `json:"getPodsLatency,omitempty"`
 
 	Lists               listCounts `json:"lists"`
 	PromgateCPUSeconds  float64    `json:"promgateCPUSeconds"`
@@ -64,7 +66,10 @@ type Result struct {
 	BackendCPUSeconds float64 `json:"backendCPUSeconds,omitempty"`
 	// Floor marks a row measured on test/bench/cmd/staticapi (the apiserver
 	// library serving a prepared answer) in promgate's place.
-	Floor              bool    `json:"floor,omitempty"`
+	Floor bool `json:"floor,omitempty"`
+	// Protobuf marks a row whose requests asked for Kubernetes protobuf,
+	// as the HPA controller does (else JSON, as kubectl does).
+	Protobuf           bool    `json:"protobuf,omitempty"`
 	LoadgenCPUSeconds  float64 `json:"loadgenCPUSeconds"`
 	PromgatePeakRSSMiB float64 `json:"promgatePeakRSSMiB"`
 	WallSeconds        float64 `json:"wallSeconds"`
@@ -252,20 +257,21 @@ func runTop(ctx context.Context, w *world, r *Result, runs int) error {
 	r.Target = "kubectl"
 	r.Load = fmt.Sprintf("kubectl top pod -A, %d runs in a row", runs)
 	r.Path = "/apis/metrics.k8s.io/v1beta1/pods"
-	top := func() (time.Duration, int, error) {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	kubectl := func(args ...string) (time.Duration, int, error) {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(cctx, w.kubectl, "--kubeconfig", w.kubeconfig, "top", "pod", "-A", "--no-headers")
+		cmd := exec.CommandContext(cctx, w.kubectl, append([]string{"--kubeconfig", w.kubeconfig}, args...)...)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		start := time.Now()
 		err := cmd.Run()
 		d := time.Since(start)
 		if err != nil {
-			return d, 0, fmt.Errorf("kubectl top pod -A: %v: %s", err, strings.TrimSpace(errb.String()))
+			return d, 0, fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 		}
 		return d, bytes.Count(out.Bytes(), []byte("\n")), nil
 	}
+	top := func() (time.Duration, int, error) { return kubectl("top", "pod", "-A", "--no-headers") }
 	logf("%s: warm-up run", r.Name)
 	if _, _, err := top(); err != nil {
 		return err
@@ -316,6 +322,18 @@ func runTop(ctx context.Context, w *world, r *Result, runs int) error {
 	if err := m.stop(ctx, r); err != nil {
 		return err
 	}
+	// What kubectl takes to list the same pods from kube-apiserver, for
+	// comparison (outside the measured time).
+	ds = ds[:0]
+	for range runs {
+		d, _, err := kubectl("get", "pods", "-A", "--no-headers")
+		if err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	g := fakeprom.PercentilesOf(ds)
+	r.GetPodsLatency = &g
 	r.Runs = runs
 	r.QueriesPerRun = float64(kubectlQueries) / float64(runs)
 	if linesSeen != r.Pods {

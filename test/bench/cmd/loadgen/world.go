@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -35,7 +36,8 @@ type world struct {
 	kubectl      string
 	kubeconfig   string
 	fakepromURL  string
-	backendPID   int // a real Prometheus behind the fake one; 0: none
+	backendPID   int    // a real Prometheus behind the fake one; 0: none
+	accept       string // Accept header of the metrics requests (JSON when empty)
 
 	direct     *http.Client // to promgate, as kube-apiserver's front proxy
 	aggregated *http.Client // to kube-apiserver, as kubernetes-admin
@@ -116,6 +118,7 @@ type target struct {
 	base   string
 	client *http.Client
 	header http.Header
+	accept string // the Accept header (JSON when empty)
 }
 
 func (w *world) target(name string) (target, error) {
@@ -129,9 +132,9 @@ func (w *world) target(name string) (target, error) {
 		h := http.Header{}
 		h.Set("X-Remote-User", "kubernetes-admin")
 		h.Set("X-Remote-Group", "system:masters")
-		return target{name: name, base: w.promgateURL, client: w.direct, header: h}, nil
+		return target{name: name, base: w.promgateURL, client: w.direct, header: h, accept: w.accept}, nil
 	case "aggregated":
-		return target{name: name, base: w.apiserverURL, client: w.aggregated, header: http.Header{}}, nil
+		return target{name: name, base: w.apiserverURL, client: w.aggregated, header: http.Header{}, accept: w.accept}, nil
 	}
 	return target{}, fmt.Errorf("unknown target %q (direct or aggregated)", name)
 }
@@ -145,7 +148,7 @@ func (t target) get(ctx context.Context, path string) (int, []byte, error) {
 	for k, v := range t.header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", cmp.Or(t.accept, "application/json"))
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -485,6 +488,7 @@ func (w *world) cpuProfile(ctx context.Context, file string, d time.Duration) <-
 		done <- err
 		return done
 	}
+	t.accept = ""
 	secs := max(int(d.Seconds())-1, 1)
 	go func() {
 		code, body, err := t.get(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs))
