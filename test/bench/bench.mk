@@ -24,7 +24,7 @@
 #
 # `make bench-smoke` (in the Makefile) runs every Go benchmark once.
 
-.PHONY: bench bench-go bench-disco-real bench-guard bench-compare
+.PHONY: bench bench-scale bench-go bench-disco-real bench-guard bench-compare
 
 bench-disco-real:
 	test/bench/disco-real.sh
@@ -55,3 +55,8 @@ bench-compare: $(BENCHSTAT)
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git ref> [BENCH_COMPARE_COUNT=6] [BENCH_GO_PKGS=./pkg/...] [BENCH_FILTER=.]"; exit 2; }
 	BASE='$(BASE)' GO='$(GO)' BENCHSTAT='$(abspath $(BENCHSTAT))' BENCH_COMPARE_COUNT='$(BENCH_COMPARE_COUNT)' \
 	  BENCH_GO_PKGS='$(BENCH_GO_PKGS)' BENCH_FILTER='$(BENCH_FILTER)' test/bench/bench-compare.sh
+
+# The scale run (BENCH_PLAN=scale in test/bench/bench.sh): 30,000 pods in kwok, 150,000 pods'
+# series in a real Prometheus, 5,000 simulated HPAs; ~30 min and ~8 GiB on 2 cores. Not run by CI.
+bench-scale: build tools
+	BENCH_PLAN=scale test/bench/bench.sh

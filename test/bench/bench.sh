@@ -18,6 +18,15 @@
 #   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles, in protobuf
 #   discovery: 10k, 21k, 100k, 210k, 1M, 1.05M series with config/promgate.yaml's broad rules
 #
+# BENCH_PLAN=scale (make bench-scale) runs, on BENCH_NODES=300 kwok nodes, with fakeprom's
+# app metrics off (BENCH_APP_METRICS=-1: 8 series per pod) and Prometheus scraping every 30 s:
+#   50 A   the Pods request through kube-apiserver, protobuf, 3,000 pods (cluster and series)
+#   51 A   the same with 30,000 pods in the cluster and 150,000 pods' series in Prometheus
+#   52     its static floor
+#   53 B   5,000 simulated HPAs in 100 namespaces, every 15 s, 2 cycles, protobuf
+#   54 B   the same, one query per poll (--query-batching=false), for comparison, 1 cycle
+#   55 D   kubectl top pod -A at 30,000 pods (5 runs), beside kubectl get pods -A
+#
 # Needs bin/promgate (make build) and the world's tools (make tools). Knobs (environment):
 #   BENCH_RUN_DIR=<repo>/.cache/bench-run   world.sh run directory (E2E_RUN_DIR)
 #   BENCH_RESULTS=<repo>/.cache/bench-results   one JSON per row, and report.md
@@ -25,14 +34,15 @@
 #   BENCH_10K=1             also D with 10,000 pods (0: skip; saves ~2 min)
 #   BENCH_UNBATCHED=1       also B and C with --query-batching=false, for comparison (0: skip)
 #   BENCH_DISCO="10000 21000 100000 210000 1000000 1050000"   discovery sizes ("" skips)
-#   BENCH_FAKEPROM_PORT=39400, and every E2E_*_PORT of world.sh (defaults below, all 3xxxx)
+#   BENCH_FAKEPROM_PORT=25400, and every E2E_*_PORT of world.sh (defaults below, all 3xxxx)
 #   BENCH_NODES=100         kwok nodes (110 pods each)
 #   BENCH_BACKEND=prometheus  what answers promgate's queries: "prometheus", a real Prometheus
 #                           (the Debian one, or $PROMETHEUS_BIN) scraping the fake's model from its
 #                           /metrics every BENCH_SCRAPE_INTERVAL (15s), the fake forwarding and
 #                           counting the queries; or "fake", the fake's model itself
-#   BENCH_PROMETHEUS_PORT=39410
+#   BENCH_PROMETHEUS_PORT=25410
 #   BENCH_PROMGATE_ARGS=    more promgate flags for every scenario (e.g. --partial-window-guard=off)
+#   BENCH_PLAN=default      "scale": make bench-scale's rows instead (see below)
 #   BENCH_ONLY=             rows to run, an extended regexp on their order numbers (e.g. '1[0-3]' for
 #                           A and its floor); empty: all
 #   BENCH_PROFILE=0         1: the closed-loop rows (A, floor) also write promgate's CPU profile of
@@ -44,23 +54,29 @@ cd "$ROOT"
 WORLD=$ROOT/test/e2e/hack/world.sh
 
 export E2E_RUN_DIR=${BENCH_RUN_DIR:-$ROOT/.cache/bench-run}
-export E2E_ETCD_PORT=${E2E_ETCD_PORT:-33379} E2E_ETCD_PEER_PORT=${E2E_ETCD_PEER_PORT:-33380}
-export E2E_APISERVER_PORT=${E2E_APISERVER_PORT:-36443} E2E_PROMGATE_PORT=${E2E_PROMGATE_PORT:-36444}
-export E2E_KCM_PORT=${E2E_KCM_PORT:-30257} E2E_SCHEDULER_PORT=${E2E_SCHEDULER_PORT:-30259}
-export E2E_KWOK_PORT=${E2E_KWOK_PORT:-30247} E2E_PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-39390}
-export E2E_EXPORTER_PORT=${E2E_EXPORTER_PORT:-39391}
+export E2E_ETCD_PORT=${E2E_ETCD_PORT:-25379} E2E_ETCD_PEER_PORT=${E2E_ETCD_PEER_PORT:-25380}
+export E2E_APISERVER_PORT=${E2E_APISERVER_PORT:-25443} E2E_PROMGATE_PORT=${E2E_PROMGATE_PORT:-25444}
+export E2E_KCM_PORT=${E2E_KCM_PORT:-25257} E2E_SCHEDULER_PORT=${E2E_SCHEDULER_PORT:-25259}
+export E2E_KWOK_PORT=${E2E_KWOK_PORT:-25247} E2E_PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-25390}
+export E2E_EXPORTER_PORT=${E2E_EXPORTER_PORT:-25391}
 export E2E_SKIP_EXPORTER=1
 export E2E_BACKENDS=0 # no Thanos or VictoriaMetrics (their ports are the e2e world's)
+PLAN=${BENCH_PLAN:-default}
+case "$PLAN" in
+  default) ;;
+  scale) : "${BENCH_NODES:=300}" "${BENCH_APP_METRICS:=-1}" "${BENCH_SCRAPE_INTERVAL:=30s}" "${BENCH_SCRAPE_TIMEOUT:=25s}" "${BENCH_DISCO:=}" ;;
+  *) echo "bench: BENCH_PLAN=$PLAN: want default or scale" >&2; exit 1 ;;
+esac
 export E2E_NODES=${BENCH_NODES:-100}
 RESULTS=${BENCH_RESULTS:-$ROOT/.cache/bench-results}
 DURATION=${BENCH_DURATION:-20s}
-FAKEPROM_PORT=${BENCH_FAKEPROM_PORT:-39400}
+FAKEPROM_PORT=${BENCH_FAKEPROM_PORT:-25400}
 FAKEPROM_URL=http://127.0.0.1:$FAKEPROM_PORT
 DISCO=${BENCH_DISCO-10000 21000 100000 210000 1000000 1050000}
 BIN=$ROOT/.cache/bench/bin
 BACKEND=${BENCH_BACKEND:-prometheus}
 SCRAPE_INTERVAL=${BENCH_SCRAPE_INTERVAL:-15s}
-PROM_PORT=${BENCH_PROMETHEUS_PORT:-39410}
+PROM_PORT=${BENCH_PROMETHEUS_PORT:-25410}
 PROM_URL=http://127.0.0.1:$PROM_PORT
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus || true)}
 case "$BACKEND" in
@@ -110,6 +126,7 @@ trap 'exit 130' INT TERM
 upstream=()
 [ "$BACKEND" = prometheus ] && upstream=(--upstream="$PROM_URL")
 "$BIN/fakeprom" --listen="127.0.0.1:$FAKEPROM_PORT" --layout='ns-[0-9]=300' --nodes="$E2E_NODES" "${upstream[@]}" \
+  --app-metrics="${BENCH_APP_METRICS:-12}" \
   > "$RESULTS/fakeprom.log" 2>&1 &
 FAKEPROM_PID=$!
 for _ in $(seq 50); do curl -fsS --max-time 1 "$FAKEPROM_URL/-/ready" > /dev/null 2>&1 && break; sleep 0.1; done
@@ -149,7 +166,7 @@ if [ "$BACKEND" = prometheus ]; then
   cat > "$PROM_DIR/prometheus.yml" <<YAML
 global:
   scrape_interval: $SCRAPE_INTERVAL
-  scrape_timeout: 10s
+  scrape_timeout: ${BENCH_SCRAPE_TIMEOUT:-10s}
 scrape_configs:
   - job_name: model
     honor_labels: true
@@ -195,7 +212,7 @@ floor() {
 only() { [[ "$1" =~ ^(${BENCH_ONLY:-.*})$ ]]; }
 # profile NAME: loadgen's flag for a CPU profile of the row, when BENCH_PROFILE=1.
 profile() { [ "${BENCH_PROFILE:-0}" = 1 ] && echo "--cpu-profile=$RESULTS/$1.cpu.pprof"; return 0; }
-pods() { "${LG[@]}" pods "${common[@]}" --nodes="$E2E_NODES" --layout="$1"; }
+pods() { "${LG[@]}" pods "${common[@]}" --nodes="$E2E_NODES" --layout="$1" "${@:2}"; }
 # scenario ORDER LETTER NAME PROMGATE_ARGS LOADGEN_COMMAND FLAGS...
 scenario() {
   local order=$1 letter=$2 name=$3 args=$4 cmd=$5; shift 5
@@ -206,35 +223,54 @@ scenario() {
     --promgate-args="$args" --out="$RESULTS/$order-$letter.json" "$@"
 }
 
-pods 'ns-[0-9]=300'
-wait_scraped 3000
-scenario 10 A "pods metric, 300 pods" "" closed --target=direct --concurrency=20 --duration="$DURATION"
-scenario 11 A "pods metric, 300 pods" "" closed --target=aggregated --concurrency=20 --duration="$DURATION"
-floor 12 direct
-floor 13 aggregated
-# the same in protobuf, which the HPA controller asks for (kubectl asks for JSON)
-scenario 14 A "pods metric, 300 pods, protobuf" "" closed --target=direct --concurrency=20 --duration="$DURATION" --protobuf
-scenario 15 A "pods metric, 300 pods, protobuf" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
-floor 16 direct --protobuf
-floor 17 aggregated --protobuf
-scenario 20 C "pods metric, 300 pods, no cache" "--query-cache-ttl=0" rate --target=direct --rps=200 --latency=20ms --duration="$DURATION"
-if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
-  scenario 21 C "pods metric, 300 pods, no cache, no batching" "--query-cache-ttl=0 --query-batching=false" rate --comparison --target=direct --rps=200 --latency=20ms --duration="$DURATION"
-fi
-scenario 30 D "top pod -A, 3,000 pods" "--query-cache-ttl=0" top --runs=10
-if only 40 || only 41; then
-pods 'ns-[0-9]=300,ns-[10-49]=20'
-wait_scraped 3800
-fi
-scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
-if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
-  scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
-fi
-if [ "${BENCH_10K:-1}" = 1 ] && only 31; then
-  pods 'ns-[0-9]=920,ns-[10-49]=20'
-  wait_scraped 10000
-  scenario 31 D "top pod -A, 10,000 pods" "--query-cache-ttl=0" top --runs=10
-fi
+default_plan() {
+  pods 'ns-[0-9]=300'
+  wait_scraped 3000
+  scenario 10 A "pods metric, 300 pods" "" closed --target=direct --concurrency=20 --duration="$DURATION"
+  scenario 11 A "pods metric, 300 pods" "" closed --target=aggregated --concurrency=20 --duration="$DURATION"
+  floor 12 direct
+  floor 13 aggregated
+  # the same in protobuf, which the HPA controller asks for (kubectl asks for JSON)
+  scenario 14 A "pods metric, 300 pods, protobuf" "" closed --target=direct --concurrency=20 --duration="$DURATION" --protobuf
+  scenario 15 A "pods metric, 300 pods, protobuf" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
+  floor 16 direct --protobuf
+  floor 17 aggregated --protobuf
+  scenario 20 C "pods metric, 300 pods, no cache" "--query-cache-ttl=0" rate --target=direct --rps=200 --latency=20ms --duration="$DURATION"
+  if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
+    scenario 21 C "pods metric, 300 pods, no cache, no batching" "--query-cache-ttl=0 --query-batching=false" rate --comparison --target=direct --rps=200 --latency=20ms --duration="$DURATION"
+  fi
+  scenario 30 D "top pod -A, 3,000 pods" "--query-cache-ttl=0" top --runs=10
+  if only 40 || only 41; then
+    pods 'ns-[0-9]=300,ns-[10-49]=20'
+    wait_scraped 3800
+  fi
+  scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+  if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
+    scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+  fi
+  if [ "${BENCH_10K:-1}" = 1 ] && only 31; then
+    pods 'ns-[0-9]=920,ns-[10-49]=20'
+    wait_scraped 10000
+    scenario 31 D "top pod -A, 10,000 pods" "--query-cache-ttl=0" top --runs=10
+  fi
+}
+
+# scale_plan: make bench-scale's rows (see the header).
+scale_plan() {
+  local apps=${BENCH_APP_METRICS:--1}
+  pods 'ns-[0-9]=300'
+  wait_scraped 3000
+  scenario 50 A "pods metric, 300 pods, 3,000 pods' series" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
+  pods 'ns-[0-99]=300' --series-layout='ns-[0-99]=300,other-[0-479]=250' --timeout=20m
+  wait_scraped 150000
+  scenario 51 A "pods metric, 300 pods, 150,000 pods' series" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
+  floor 52 aggregated --protobuf
+  scenario 53 B "5,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=2
+  scenario 54 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1
+  scenario 55 D "top pod -A, 30,000 pods" "--query-cache-ttl=0" top --runs=5
+}
+
+"${PLAN}_plan"
 
 log "stopping the world"
 "$WORLD" down

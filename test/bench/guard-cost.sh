@@ -11,7 +11,7 @@
 #   BENCH_GUARD_ROUNDS=20           rounds of guardcost
 #   BENCH_GUARD_FORMS=              the forms besides plain (guardcost --forms; default all)
 #   BENCH_SCRAPE_INTERVAL=15s       Prometheus' scrape interval
-#   BENCH_GUARD_PORT=39420          fakeprom's port; Prometheus listens on the next one
+#   BENCH_GUARD_PORT=25420          fakeprom's port; Prometheus listens on the next one
 #   PROMETHEUS_BIN=prometheus
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +22,7 @@ QUERY=${BENCH_GUARD_QUERY:-'sum(rate(http_requests_total{namespace!="",pod!=""}[
 ROUNDS=${BENCH_GUARD_ROUNDS:-20}
 FORMS=${BENCH_GUARD_FORMS:-}
 SCRAPE_INTERVAL=${BENCH_SCRAPE_INTERVAL:-15s}
-PORT=${BENCH_GUARD_PORT:-39420}
+PORT=${BENCH_GUARD_PORT:-25420}
 PROM_PORT=$((PORT + 1))
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus || true)}
 DIR=$ROOT/.cache/bench-guard

@@ -5,7 +5,7 @@
 // refresh took and the peak RSS of this process (getrusage maxrss) as one
 // JSON object:
 //
-//	discobench --prometheus-url=http://127.0.0.1:39400/disco/1050000/ --config=config/promgate.yaml
+//	discobench --prometheus-url=http://127.0.0.1:25400/disco/1050000/ --config=config/promgate.yaml
 //	discobench --prometheus-url=http://127.0.0.1:29710/ --discovery=index --start=1764680000 --end=1764680120
 //
 // --discovery chooses the method (series: /api/v1/series; index: the
@@ -63,7 +63,7 @@ func main() {
 }
 
 func run() error {
-	url := flag.String("prometheus-url", "", "fake Prometheus URL, e.g. http://127.0.0.1:39400/disco/1050000/")
+	url := flag.String("prometheus-url", "", "fake Prometheus URL, e.g. http://127.0.0.1:25400/disco/1050000/")
 	cfgFile := flag.String("config", "config/promgate.yaml", "promgate config whose rules discover")
 	series := flag.Int("series", 0, "series count, echoed in the result")
 	refreshes := flag.Int("refreshes", 2, "number of refreshes (relists) to run")

@@ -1,7 +1,7 @@
 // Command fakeprom serves a synthetic Prometheus HTTP API for promgate's
 // benchmark (see test/bench/fakeprom):
 //
-//	fakeprom --listen=127.0.0.1:39400 --layout='ns-[0-9]=300' --nodes=100 --latency=0s
+//	fakeprom --listen=127.0.0.1:25400 --layout='ns-[0-9]=300' --nodes=100 --latency=0s
 //
 // With --fail-ratio, that fraction of queries fails, the failing ones taking
 // the --fail-kinds in turn (503, timeout, truncated, invalid, warning, and
@@ -15,7 +15,7 @@
 // (counted and timed, with --latency added) instead of answered from the
 // model:
 //
-//	fakeprom --listen=127.0.0.1:39400 --upstream=http://127.0.0.1:39410
+//	fakeprom --listen=127.0.0.1:25400 --upstream=http://127.0.0.1:25410
 //
 // It stops on SIGINT or SIGTERM.
 package main
@@ -45,7 +45,7 @@ func main() {
 }
 
 func run() error {
-	listen := flag.String("listen", "127.0.0.1:39400", "address to listen on (loopback only)")
+	listen := flag.String("listen", "127.0.0.1:25400", "address to listen on (loopback only)")
 	layoutSpec := flag.String("layout", "ns-[0-9]=300", "namespaces and pods: NAME[FROM-TO]=PODS,...")
 	var opts fakeprom.Options
 	flag.IntVar(&opts.Nodes, "nodes", 3, "number of nodes (kwok-node-0..)")

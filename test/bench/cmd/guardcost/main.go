@@ -5,7 +5,7 @@
 // (from /proc), each as a median or mean per query and as a ratio to the
 // plain query's.
 //
-//	guardcost --prometheus=http://127.0.0.1:39410 --pid=$(pgrep -n prometheus) \
+//	guardcost --prometheus=http://127.0.0.1:25410 --pid=$(pgrep -n prometheus) \
 //	    --query='sum(rate(http_requests_total{namespace!="",pod!=""}[1m])) by (namespace,pod)'
 //
 // test/bench/guard-cost.sh runs it against Prometheus scraping the fake's
@@ -56,7 +56,7 @@ type result struct {
 }
 
 func run() error {
-	base := flag.String("prometheus", "http://127.0.0.1:39410", "Prometheus' URL (loopback)")
+	base := flag.String("prometheus", "http://127.0.0.1:25410", "Prometheus' URL (loopback)")
 	pid := flag.Int("pid", 0, "Prometheus' process id, for its CPU (0: not measured)")
 	query := flag.String("query", `sum(rate(http_requests_total{namespace!="",pod!=""}[1m])) by (namespace,pod)`, "the rule's query, as promgate sends it unguarded")
 	rounds := flag.Int("rounds", 20, "rounds; each sends every form once")

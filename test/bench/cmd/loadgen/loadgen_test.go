@@ -20,13 +20,14 @@ func TestHPAPlan(t *testing.T) {
 	for _, ns := range l {
 		namespaces = append(namespaces, ns.Name)
 	}
-	if len(hpaMetrics()) != 20 {
-		t.Fatalf("%d metrics, want 20", len(hpaMetrics()))
+	ms := hpaMetrics(12)
+	if len(ms) != 20 {
+		t.Fatalf("%d metrics, want 20", len(ms))
 	}
 	seen := map[string]bool{}
 	kinds := map[string]int{}
 	for i := range 1000 {
-		r := hpaRequest(i, namespaces)
+		r := hpaRequest(i, namespaces, ms)
 		if seen[r.path] {
 			t.Errorf("HPA %d polls %s, as an earlier one does", i, r.path)
 		}
@@ -36,10 +37,10 @@ func TestHPAPlan(t *testing.T) {
 	if kinds["resource"] != 100 || kinds["pods"] != 700 || kinds["external"] != 200 {
 		t.Errorf("HPAs by kind: %v", kinds)
 	}
-	if r := hpaRequest(0, namespaces); r.path != "/apis/metrics.k8s.io/v1beta1/namespaces/ns-0/pods?labelSelector=app%3Dapp-0" {
+	if r := hpaRequest(0, namespaces, ms); r.path != "/apis/metrics.k8s.io/v1beta1/namespaces/ns-0/pods?labelSelector=app%3Dapp-0" {
 		t.Errorf("HPA 0: %s", r.path)
 	}
-	if r := hpaRequest(999, namespaces); r.path != "/apis/external.metrics.k8s.io/v1beta1/namespaces/ns-49/queue_oldest_message_age_seconds?labelSelector=queue%3Dq-19" {
+	if r := hpaRequest(999, namespaces, ms); r.path != "/apis/external.metrics.k8s.io/v1beta1/namespaces/ns-49/queue_oldest_message_age_seconds?labelSelector=queue%3Dq-19" {
 		t.Errorf("HPA 999: %s", r.path)
 	}
 }

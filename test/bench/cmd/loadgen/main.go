@@ -58,7 +58,7 @@ func usage() {
 func runScenario(ctx context.Context, cmd string, args []string) error {
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	runDir := fs.String("run-dir", ".cache/bench-run", "world.sh run directory (E2E_RUN_DIR)")
-	fakepromURL := fs.String("fakeprom", "http://127.0.0.1:39400", "fake Prometheus URL")
+	fakepromURL := fs.String("fakeprom", "http://127.0.0.1:25400", "fake Prometheus URL")
 	backendPID := fs.Int("backend-pid", 0, "process ID of the real Prometheus behind the fake one (fakeprom --upstream), whose CPU time is reported; 0: the fake answers")
 	out := fs.String("out", "", "file to write the JSON result to (scenarios)")
 	var r Result
@@ -89,6 +89,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	// hpa
 	hpas := fs.Int("hpas", 1000, "hpa: number of simulated HPAs")
 	hpaNamespaces := fs.String("namespaces", "ns-[0-49]", "hpa: namespaces the HPAs live in, NAME[FROM-TO]")
+	appMetrics := fs.Int("app-metrics", 12, "hpa: app_metric_<m>_per_second metrics polled (fakeprom --app-metrics; negative: none)")
 	period := fs.Duration("period", 15*time.Second, "hpa: polling period (the HPA controller's sync period)")
 	cycles := fs.Int("cycles", 2, "hpa: periods measured")
 	coldWait := fs.Duration("cold-wait", 6*time.Second, "hpa: wait after warm-up, longer than promgate's query cache TTL")
@@ -123,7 +124,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 		for i, ns := range l {
 			names[i] = ns.Name
 		}
-		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, *period, *cycles, *coldWait)
+		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, hpaMetrics(*appMetrics), *period, *cycles, *coldWait)
 	case "top":
 		err = runTop(ctx, w, &r, *runs)
 	}

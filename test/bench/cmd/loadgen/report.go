@@ -229,6 +229,35 @@ func printTargets(p func(string, ...any), rows []Result, disco []discoResult) {
 			}
 		}
 	}
+	// Per-request CPU as the series grow (make bench-scale): the A rows of
+	// one target and encoding at their smallest and largest size.
+	sizes := map[string][2]Result{}
+	for _, r := range rows {
+		if r.Scenario != "A" || r.Floor || r.Comparison || r.Requests == 0 {
+			continue
+		}
+		k := floorKey(r)
+		s, ok := sizes[k]
+		if !ok {
+			s = [2]Result{r, r}
+		}
+		if r.Pods < s[0].Pods {
+			s[0] = r
+		}
+		if r.Pods > s[1].Pods {
+			s[1] = r
+		}
+		sizes[k] = s
+	}
+	for _, s := range sizes {
+		if s[0].Pods == s[1].Pods {
+			continue
+		}
+		cpu := func(r Result) float64 { return r.PromgateCPUSeconds / float64(r.Requests) }
+		ratio := cpu(s[1]) / cpu(s[0])
+		add(fmt.Sprintf("A, %s: promgate CPU per request at %d pods' series within 20%% of %d pods' (issue 18)", s[1].Target, s[1].Pods, s[0].Pods),
+			fmt.Sprintf("%s vs %s: %.2f×", ms(cpu(s[1])), ms(cpu(s[0])), ratio), ratio <= 1.2)
+	}
 	for _, r := range rows {
 		if r.Floor {
 			checks = append(checks, check{target: fmt.Sprintf("%s %s, %s: the static floor (staticapi)", r.Scenario, r.Name, r.Target), measured: comparisonText(r) + fmt.Sprintf(", CPU %s/request", ms(r.PromgateCPUSeconds/max(1, float64(r.Requests)))), ok: true, na: true})
