@@ -21,6 +21,7 @@ import (
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 	generatedmetrics "sigs.k8s.io/metrics-server/pkg/api/generated/openapi"
 
+	"github.com/promgate/promgate/pkg/authn"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/objects"
 	"github.com/promgate/promgate/pkg/provider"
@@ -59,6 +60,14 @@ func (s *Server) Run(ctx context.Context) error {
 		w.StartWith(s.file.data)
 		go w.Run(ctx)
 	}
+	cfg, err := base.Config()
+	if err != nil {
+		return err
+	}
+	// Proxied requests: the front proxy's certificate verified once, not
+	// per request (pkg/authn).
+	auth := &cfg.GenericConfig.Authentication
+	auth.Authenticator = authn.Wrap(auth.Authenticator, auth.RequestHeaderConfig)
 	server, err := base.Server()
 	if err != nil {
 		return err

@@ -80,13 +80,22 @@ func appendTime(b []byte, t metav1.Time) []byte {
 	return append(b, '"')
 }
 
-// appendQuantity appends q as resource.Quantity.MarshalJSON writes it.
+// appendQuantity appends q as resource.Quantity.MarshalJSON writes it:
+// its text (the cached one, else the canonical form) quoted.
 func appendQuantity(b []byte, q *resource.Quantity) []byte {
-	v, err := q.MarshalJSON()
-	if err != nil { // Quantity.MarshalJSON never fails
-		panic(err)
-	}
-	return append(b, v...)
+	b = append(b, '"')
+	b = append(b, quantityText(q)...)
+	return append(b, '"')
+}
+
+// quantityText is q's text as MarshalJSON and the protobuf marshaller
+// write it. String caches the text in its receiver: it is called on a
+// copy, so that q (which may be shared by concurrent requests) is never
+// written, and costs nothing when q already carries its text (promgate's
+// values do, see pkg/provider/custom).
+func quantityText(q *resource.Quantity) string {
+	c := *q
+	return c.String()
 }
 
 // appendInt appends a JSON number.

@@ -75,14 +75,8 @@ func pTime(b []byte, field int, t metav1.Time) []byte {
 }
 
 func pQuantity(b []byte, field int, q *resource.Quantity) []byte {
-	v, err := q.MarshalJSON() // the quoted canonical form: String() without caching in q
-	if err != nil {
-		panic(err)
-	}
 	b, s := open(b)
-	b = appendTag(b, 1, wireBytes)
-	b = appendVarint(b, uint64(len(v)-2))
-	b = append(b, v[1:len(v)-1]...)
+	b = pString(b, 1, quantityText(q))
 	return end(b, s, field)
 }
 

@@ -355,10 +355,12 @@ func podsAnswer(n int) *custom_metrics.MetricValueList {
 	now := metav1.NewTime(time.Unix(1_765_000_000, 0))
 	sel := &metav1.LabelSelector{}
 	for i := range n {
+		q := resource.NewMilliQuantity(int64(1000+i), resource.DecimalSI)
+		_ = q.String() // promgate's values carry their text (pkg/provider/custom)
 		l.Items = append(l.Items, custom_metrics.MetricValue{
 			DescribedObject: custom_metrics.ObjectReference{Kind: "Pod", Namespace: "ns-0", Name: fmt.Sprintf("pod-%d", i), APIVersion: "/v1"},
 			Metric:          custom_metrics.MetricIdentifier{Name: "http_requests_per_second", Selector: sel},
-			Timestamp:       now, WindowSeconds: &w, Value: *resource.NewMilliQuantity(int64(1000+i), resource.DecimalSI),
+			Timestamp:       now, WindowSeconds: &w, Value: *q,
 		})
 	}
 	return l

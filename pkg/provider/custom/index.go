@@ -28,6 +28,7 @@ func foundOf(s *model.Sample) found {
 		return found{s: s, err: fmt.Errorf("value is %v", v)}
 	}
 	q, err := quantity.FromFloat(v)
+	_ = q.String() // keeps its text, which every request's encoding reads
 	return found{s: s, q: q, err: err}
 }
 
