@@ -5,13 +5,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promgate/promgate/pkg/internal/fixture"
+	"github.com/promgate/promgate/pkg/provider"
 )
 
 // TestDemandSharing: the shared query of a metric reads the namespaces
-// requests asked about, grows with a namespace asked about next, and
-// answers each as the whole cluster's query does.
+// requests asked about, grows with a namespace asked about next (at once
+// with a short JoinEvery; with a long one, that namespace reads its own
+// query meanwhile), and answers each as the whole cluster's query does.
 func TestDemandSharing(t *testing.T) {
 	ctx := context.Background()
 	info := metric("pods", true, "http_requests_per_second")
@@ -24,17 +27,25 @@ func TestDemandSharing(t *testing.T) {
 		return s
 	}
 	w := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	w.Custom.Demand = &provider.Demand{JoinEvery: time.Nanosecond}
+	held := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	held.Custom.Demand = &provider.Demand{JoinEvery: time.Hour}
 	wide := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
 	wide.Custom.Demand = nil
 
 	for _, step := range []struct {
+		w    *fixture.World
 		ns   string
 		want string // the namespace matcher of the query sent
 	}{
-		{"shop", `namespace="shop"`},
-		{"team-b", `namespace=~"shop|team-b"`},
-		{"shop", `namespace=~"shop|team-b"`},
+		{w, "shop", `namespace="shop"`},
+		{w, "team-b", `namespace=~"shop|team-b"`},
+		{w, "shop", `namespace=~"shop|team-b"`},
+		{held, "shop", `namespace="shop"`},
+		{held, "team-b", `namespace="team-b"`}, // alone, until the next join
+		{held, "shop", `namespace="shop"`},
 	} {
+		w := step.w
 		w.Engine.Reset()
 		got := answer(w, step.ns)
 		sent := w.Engine.Queries()

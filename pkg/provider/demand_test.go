@@ -13,33 +13,44 @@ func TestDemand(t *testing.T) {
 	type ask struct {
 		key, ns string
 		at      time.Duration
-		want    []string // nil: the whole cluster
+		want    []string // nil: the whole cluster; alone: the namespace alone
 	}
+	alone := []string{"(alone)"}
 	tests := []struct {
 		name string
 		d    *Demand
 		asks []ask
 	}{
-		{"grows, sorted, per query", &Demand{}, []ask{
+		{"grows, sorted, per query", &Demand{JoinEvery: time.Nanosecond}, []ask{
 			{"q", "b", 0, []string{"b"}},
 			{"q", "a", time.Second, []string{"a", "b"}},
 			{"q", "b", 2 * time.Second, []string{"a", "b"}},
 			{"r", "c", 2 * time.Second, []string{"c"}},
 		}},
-		{"forgets after TTL", &Demand{TTL: time.Minute}, []ask{
+		{"joins in batches: the first at once, the next ones JoinEvery later, together", &Demand{}, []ask{
+			{"q", "m", 0, []string{"m"}},
+			{"q", "b", time.Second, alone},
+			{"q", "a", 2 * time.Second, alone},
+			{"q", "m", 3 * time.Second, []string{"m"}},
+			{"q", "b", 15 * time.Second, []string{"a", "b", "m"}},
+			{"q", "c", 16 * time.Second, alone},
+			{"q", "a", 17 * time.Second, []string{"a", "b", "m"}},
+			{"q", "m", 30 * time.Second, []string{"a", "b", "c", "m"}},
+		}},
+		{"forgets after TTL", &Demand{TTL: time.Minute, JoinEvery: time.Nanosecond}, []ask{
 			{"q", "a", 0, []string{"a"}},
 			{"q", "b", 50 * time.Second, []string{"a", "b"}},
 			{"q", "b", 70 * time.Second, []string{"b"}},
 			{"q", "a", 71 * time.Second, []string{"a", "b"}},
 		}},
-		{"past MaxNamespaces: the whole cluster, until some are forgotten", &Demand{MaxNamespaces: 2, TTL: time.Minute}, []ask{
+		{"past MaxNamespaces: the whole cluster, until some are forgotten", &Demand{MaxNamespaces: 2, TTL: time.Minute, JoinEvery: time.Nanosecond}, []ask{
 			{"q", "a", 0, []string{"a"}},
-			{"q", "b", 0, []string{"a", "b"}},
-			{"q", "c", 0, nil},
+			{"q", "b", time.Millisecond, []string{"a", "b"}},
+			{"q", "c", 2 * time.Millisecond, nil},
 			{"q", "a", 30 * time.Second, nil},
 			{"q", "a", 65 * time.Second, []string{"a"}},
 		}},
-		{"past MaxBytes: the whole cluster", &Demand{MaxBytes: 6}, []ask{
+		{"past MaxBytes: the whole cluster", &Demand{MaxBytes: 6, JoinEvery: time.Nanosecond}, []ask{
 			{"q", "aa", 0, []string{"aa"}},
 			{"q", "bbbb", 0, nil},
 			{"r", "c", 0, []string{"c"}},
@@ -50,8 +61,12 @@ func TestDemand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, a := range tc.asks {
-				got := tc.d.Namespaces(a.key, a.ns, t0.Add(a.at))
-				if !slices.Equal(got, a.want) || (got == nil) != (a.want == nil) {
+				r := tc.d.Namespaces(a.key, a.ns, t0.Add(a.at))
+				got := r.Namespaces
+				if r.Alone {
+					got = alone
+				}
+				if !slices.Equal(got, a.want) || (got == nil) != (a.want == nil) || r.Wide() != (a.want == nil) {
 					t.Errorf("%s asks %s at %v: %v, want %v", a.key, a.ns, a.at, got, a.want)
 				}
 			}

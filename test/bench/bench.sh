@@ -23,9 +23,11 @@
 #   50 A   the Pods request through kube-apiserver, protobuf, 3,000 pods (cluster and series)
 #   51 A   the same with 30,000 pods in the cluster and 150,000 pods' series in Prometheus
 #   52     its static floor
-#   53 B   5,000 simulated HPAs in 100 namespaces, every 15 s, 2 cycles, protobuf
-#   54 B   the same, one query per poll (--query-batching=false), for comparison, 1 cycle
+#   53 B   5,000 simulated HPAs in 100 namespaces, every 15 s, 3 cycles, protobuf
+#   54 B   the same, shared queries over the whole cluster (no --shared-query-namespaces)
+#   56 B   the same, one query per poll (--query-batching=false), 1 cycle
 #   55 D   kubectl top pod -A at 30,000 pods (5 runs), beside kubectl get pods -A
+# (rows 50, 51 and 53 with --shared-query-namespaces=100)
 #
 # Needs bin/promgate (make build) and the world's tools (make tools). Knobs (environment):
 #   BENCH_RUN_DIR=<repo>/.cache/bench-run   world.sh run directory (E2E_RUN_DIR)
@@ -257,16 +259,17 @@ default_plan() {
 
 # scale_plan: make bench-scale's rows (see the header).
 scale_plan() {
-  local apps=${BENCH_APP_METRICS:--1}
+  local apps=${BENCH_APP_METRICS:--1} demand=--shared-query-namespaces=100
   pods 'ns-[0-9]=300'
   wait_scraped 3000
-  scenario 50 A "pods metric, 300 pods, 3,000 pods' series" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
+  scenario 50 A "pods metric, 300 pods, 3,000 pods' series" "$demand" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
   pods 'ns-[0-99]=300' --series-layout='ns-[0-99]=300,other-[0-479]=250' --timeout=20m
   wait_scraped 150000
-  scenario 51 A "pods metric, 300 pods, 150,000 pods' series" "" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
+  scenario 51 A "pods metric, 300 pods, 150,000 pods' series" "$demand" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
   floor 52 aggregated --protobuf
-  scenario 53 B "5,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=2
-  scenario 54 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1
+  scenario 53 B "5,000 HPAs" "$demand" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
+  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
+  scenario 56 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1
   scenario 55 D "top pod -A, 30,000 pods" "--query-cache-ttl=0" top --runs=5
 }
 

@@ -309,12 +309,21 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	switch {
 	case share.OK && p.Batch:
 		if pl.nsLabel != "" {
-			groupBy = []string{pl.nsLabel, pl.resourceLabel}
-			filterNamespace = true
+			var reach provider.Reach
 			if pl.res.demandOK && p.Demand != nil {
-				if ns := p.Demand.Namespaces(pl.demandKey(), pl.namespace, time.Now()); ns != nil {
-					parts = append(parts, promql.OneOfPart(pl.nsLabel, ns))
-				}
+				reach = p.Demand.Namespaces(pl.demandKey(), pl.namespace, time.Now())
+			}
+			switch {
+			case reach.Alone:
+				// Not joined yet: this namespace's query, shared by its
+				// requests until the namespace joins.
+				parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
+			case reach.Namespaces != nil:
+				parts = append(parts, promql.OneOfPart(pl.nsLabel, reach.Namespaces))
+				fallthrough
+			default:
+				groupBy = []string{pl.nsLabel, pl.resourceLabel}
+				filterNamespace = true
 			}
 		}
 		parts = append(parts, promql.AnyPart(pl.resourceLabel))
