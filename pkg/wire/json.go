@@ -15,7 +15,6 @@ package wire
 
 import (
 	"encoding/json"
-	"slices"
 	"strconv"
 	"time"
 
@@ -104,22 +103,23 @@ func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
 // appendStringMap appends m as encoding/json writes a map[string]string:
 // null when nil, keys in order.
 func appendStringMap(b []byte, m map[string]string) []byte {
+	return appendMap(b, m, appendString)
+}
+
+// appendMap appends m as encoding/json writes a map with string keys, each
+// value written by value: null when nil, keys in order.
+func appendMap[M ~map[K]V, K ~string, V any](b []byte, m M, value func([]byte, V) []byte) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, k := range sortedKeys(m) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, string(k))
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = value(b, m[k])
 	}
 	return append(b, '}')
 }
@@ -173,27 +173,44 @@ func appendSelector(b []byte, s *metav1.LabelSelector) []byte {
 	return append(b, '}')
 }
 
+// appendNonEmpty appends the string field key (as appendField) unless
+// value is empty (omitempty), and says whether the object is still
+// without fields.
+func appendNonEmpty(b []byte, first bool, key, value string) ([]byte, bool) {
+	if value == "" {
+		return b, first
+	}
+	return appendString(appendField(b, first, key), value), false
+}
+
+// appendItems appends a list's items and closes the list: null when nil,
+// each item written by item; false if one cannot be.
+func appendItems[T any](b []byte, items []T, item func([]byte, *T) ([]byte, bool)) ([]byte, bool) {
+	if items == nil {
+		return append(b, "null}"...), true
+	}
+	b = append(b, '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = item(b, &items[i]); !ok {
+			return b, false
+		}
+	}
+	return append(b, "]}"...), true
+}
+
 // appendListMeta appends "metadata":{...} of a list.
 func appendListMeta(b []byte, m *metav1.ListMeta) []byte {
 	b = appendField(b, false, "metadata")
 	b = append(b, '{')
 	first := true
 	//lint:ignore SA1019 written as the library writes it, while it exists
-	if self := m.SelfLink; self != "" {
-		b = appendField(b, first, "selfLink")
-		b = appendString(b, self)
-		first = false
-	}
-	if m.ResourceVersion != "" {
-		b = appendField(b, first, "resourceVersion")
-		b = appendString(b, m.ResourceVersion)
-		first = false
-	}
-	if m.Continue != "" {
-		b = appendField(b, first, "continue")
-		b = appendString(b, m.Continue)
-		first = false
-	}
+	b, first = appendNonEmpty(b, first, "selfLink", m.SelfLink)
+	b, first = appendNonEmpty(b, first, "resourceVersion", m.ResourceVersion)
+	b, first = appendNonEmpty(b, first, "continue", m.Continue)
 	if m.RemainingItemCount != nil {
 		b = appendField(b, first, "remainingItemCount")
 		b = appendInt(b, *m.RemainingItemCount)

@@ -1,9 +1,8 @@
 package wire
 
 import (
-	"slices"
-
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	"k8s.io/metrics/pkg/apis/external_metrics"
@@ -72,15 +71,7 @@ func appendMetricValueList(b []byte, l *custom_metrics.MetricValueList, apiVersi
 		return b, false
 	}
 	b = appendListHead(b, "MetricValueList", apiVersion, &l.ListMeta)
-	if l.Items == nil {
-		return append(b, "null}"...), true
-	}
-	b = append(b, '[')
-	for i := range l.Items {
-		v := &l.Items[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
+	return appendItems(b, l.Items, func(b []byte, v *custom_metrics.MetricValue) ([]byte, bool) {
 		b = appendKey(append(b, '{'), "describedObject")
 		b = appendObjectReference(b, &v.DescribedObject)
 		if beta1 {
@@ -110,9 +101,8 @@ func appendMetricValueList(b []byte, l *custom_metrics.MetricValueList, apiVersi
 			b = appendField(b, false, "selector")
 			b = appendSelector(b, v.Metric.Selector)
 		}
-		b = append(b, '}')
-	}
-	return append(b, "]}"...), true
+		return append(b, '}'), true
+	})
 }
 
 // appendObjectReference writes a core/v1 ObjectReference (every field
@@ -120,16 +110,13 @@ func appendMetricValueList(b []byte, l *custom_metrics.MetricValueList, apiVersi
 func appendObjectReference(b []byte, r *custom_metrics.ObjectReference) []byte {
 	b = append(b, '{')
 	first := true
-	for _, f := range [...]struct{ key, value string }{
-		{"kind", r.Kind}, {"namespace", r.Namespace}, {"name", r.Name}, {"uid", string(r.UID)},
-		{"apiVersion", r.APIVersion}, {"resourceVersion", r.ResourceVersion}, {"fieldPath", r.FieldPath},
-	} {
-		if f.value != "" {
-			b = appendField(b, first, f.key)
-			b = appendString(b, f.value)
-			first = false
-		}
-	}
+	b, first = appendNonEmpty(b, first, "kind", r.Kind)
+	b, first = appendNonEmpty(b, first, "namespace", r.Namespace)
+	b, first = appendNonEmpty(b, first, "name", r.Name)
+	b, first = appendNonEmpty(b, first, "uid", string(r.UID))
+	b, first = appendNonEmpty(b, first, "apiVersion", r.APIVersion)
+	b, first = appendNonEmpty(b, first, "resourceVersion", r.ResourceVersion)
+	b, _ = appendNonEmpty(b, first, "fieldPath", r.FieldPath)
 	return append(b, '}')
 }
 
@@ -139,15 +126,7 @@ func appendExternalList(b []byte, l *external_metrics.ExternalMetricValueList, a
 		return b, false
 	}
 	b = appendListHead(b, "ExternalMetricValueList", apiVersion, &l.ListMeta)
-	if l.Items == nil {
-		return append(b, "null}"...), true
-	}
-	b = append(b, '[')
-	for i := range l.Items {
-		v := &l.Items[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
+	return appendItems(b, l.Items, func(b []byte, v *external_metrics.ExternalMetricValue) ([]byte, bool) {
 		b = appendKey(append(b, '{'), "metricName")
 		b = appendString(b, v.MetricName)
 		b = appendField(b, false, "metricLabels")
@@ -160,53 +139,29 @@ func appendExternalList(b []byte, l *external_metrics.ExternalMetricValueList, a
 		}
 		b = appendField(b, false, "value")
 		b = appendQuantity(b, &v.Value)
-		b = append(b, '}')
-	}
-	return append(b, "]}"...), true
+		return append(b, '}'), true
+	})
 }
 
 // appendPodMetricsList writes metrics.k8s.io/v1beta1's PodMetricsList.
 func appendPodMetricsList(b []byte, l *metrics.PodMetricsList, apiVersion string) ([]byte, bool) {
-	if apiVersion != resourceV1beta1 {
-		return b, false
-	}
-	b = appendListHead(b, "PodMetricsList", apiVersion, &l.ListMeta)
-	if l.Items == nil {
-		return append(b, "null}"...), true
-	}
-	b = append(b, '[')
-	for i := range l.Items {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var ok bool
-		if b, ok = appendPodMetrics(b, &l.Items[i], apiVersion, false); !ok {
-			return b, false
-		}
-	}
-	return append(b, "]}"...), true
+	return appendResourceMetricsList(b, "PodMetricsList", apiVersion, &l.ListMeta, l.Items, appendPodMetrics)
 }
 
 // appendNodeMetricsList writes metrics.k8s.io/v1beta1's NodeMetricsList.
 func appendNodeMetricsList(b []byte, l *metrics.NodeMetricsList, apiVersion string) ([]byte, bool) {
+	return appendResourceMetricsList(b, "NodeMetricsList", apiVersion, &l.ListMeta, l.Items, appendNodeMetrics)
+}
+
+// appendResourceMetricsList writes a metrics.k8s.io/v1beta1 list of kind
+// whose items item writes.
+func appendResourceMetricsList[T any](b []byte, kind, apiVersion string, m *metav1.ListMeta, items []T,
+	item func([]byte, *T, string, bool) ([]byte, bool)) ([]byte, bool) {
 	if apiVersion != resourceV1beta1 {
 		return b, false
 	}
-	b = appendListHead(b, "NodeMetricsList", apiVersion, &l.ListMeta)
-	if l.Items == nil {
-		return append(b, "null}"...), true
-	}
-	b = append(b, '[')
-	for i := range l.Items {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var ok bool
-		if b, ok = appendNodeMetrics(b, &l.Items[i], apiVersion, false); !ok {
-			return b, false
-		}
-	}
-	return append(b, "]}"...), true
+	b = appendListHead(b, kind, apiVersion, m)
+	return appendItems(b, items, func(b []byte, v *T) ([]byte, bool) { return item(b, v, apiVersion, false) })
 }
 
 // appendPodMetrics writes one PodMetrics: with its kind and apiVersion
@@ -281,16 +236,8 @@ func appendItemHead(b []byte, kind, apiVersion string, top bool, m *metav1.Objec
 	b = appendKey(b, "metadata")
 	b = append(b, '{')
 	first := true
-	if m.Name != "" {
-		b = appendField(b, first, "name")
-		b = appendString(b, m.Name)
-		first = false
-	}
-	if m.Namespace != "" {
-		b = appendField(b, first, "namespace")
-		b = appendString(b, m.Namespace)
-		first = false
-	}
+	b, first = appendNonEmpty(b, first, "name", m.Name)
+	b, first = appendNonEmpty(b, first, "namespace", m.Namespace)
 	if !m.CreationTimestamp.IsZero() {
 		b = appendField(b, first, "creationTimestamp")
 		b = appendTime(b, m.CreationTimestamp)
@@ -316,23 +263,5 @@ func plainObjectMeta(m *metav1.ObjectMeta) bool {
 // appendResourceList writes a ResourceList (a map of quantities; null
 // when nil).
 func appendResourceList(b []byte, l corev1.ResourceList) []byte {
-	if l == nil {
-		return append(b, "null"...)
-	}
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, string(k))
-	}
-	slices.Sort(keys)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		q := l[corev1.ResourceName(k)]
-		b = appendQuantity(b, &q)
-	}
-	return append(b, '}')
+	return appendMap(b, l, func(b []byte, q resource.Quantity) []byte { return appendQuantity(b, &q) })
 }

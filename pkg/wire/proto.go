@@ -318,26 +318,20 @@ func pNodeMetrics(b []byte, n *metrics.NodeMetrics) ([]byte, bool) {
 }
 
 func pPodMetricsList(b []byte, l *metrics.PodMetricsList) ([]byte, bool) {
-	b = pListMeta(b, 1, &l.ListMeta)
-	for i := range l.Items {
-		var s int
-		var ok bool
-		b, s = open(b)
-		if b, ok = pPodMetrics(b, &l.Items[i]); !ok {
-			return b, false
-		}
-		b = end(b, s, 2)
-	}
-	return b, true
+	return pResourceMetricsList(b, &l.ListMeta, l.Items, pPodMetrics)
 }
 
 func pNodeMetricsList(b []byte, l *metrics.NodeMetricsList) ([]byte, bool) {
-	b = pListMeta(b, 1, &l.ListMeta)
-	for i := range l.Items {
+	return pResourceMetricsList(b, &l.ListMeta, l.Items, pNodeMetrics)
+}
+
+func pResourceMetricsList[T any](b []byte, m *metav1.ListMeta, items []T, item func([]byte, *T) ([]byte, bool)) ([]byte, bool) {
+	b = pListMeta(b, 1, m)
+	for i := range items {
 		var s int
 		var ok bool
 		b, s = open(b)
-		if b, ok = pNodeMetrics(b, &l.Items[i]); !ok {
+		if b, ok = item(b, &items[i]); !ok {
 			return b, false
 		}
 		b = end(b, s, 2)
