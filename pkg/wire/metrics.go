@@ -23,7 +23,7 @@ const (
 // does not write (b is then returned unchanged).
 func Append(b []byte, obj any, apiVersion string) ([]byte, bool) {
 	n := len(b)
-	if m := listMeta(obj); m != nil && !plainListMeta(m) {
+	if _, ok := writable(obj, apiVersion); !ok {
 		return b, false
 	}
 	var ok bool
@@ -47,19 +47,25 @@ func Append(b []byte, obj any, apiVersion string) ([]byte, bool) {
 	return append(b, '\n'), true
 }
 
-// listMeta is the list metadata of the lists Append writes.
-func listMeta(obj any) *metav1.ListMeta {
+// writable returns obj's kind if this package writes obj's type in
+// apiVersion (and, for a list, its metadata: see plainListMeta), in either
+// encoding; the writers below check nothing of the sort again.
+func writable(obj any, apiVersion string) (string, bool) {
 	switch o := obj.(type) {
 	case *custom_metrics.MetricValueList:
-		return &o.ListMeta
+		return "MetricValueList", (apiVersion == customV1beta1 || apiVersion == customV1beta2) && plainListMeta(&o.ListMeta)
 	case *external_metrics.ExternalMetricValueList:
-		return &o.ListMeta
+		return "ExternalMetricValueList", apiVersion == externalV1beta1 && plainListMeta(&o.ListMeta)
 	case *metrics.PodMetricsList:
-		return &o.ListMeta
+		return "PodMetricsList", apiVersion == resourceV1beta1 && plainListMeta(&o.ListMeta)
 	case *metrics.NodeMetricsList:
-		return &o.ListMeta
+		return "NodeMetricsList", apiVersion == resourceV1beta1 && plainListMeta(&o.ListMeta)
+	case *metrics.PodMetrics:
+		return "PodMetrics", apiVersion == resourceV1beta1
+	case *metrics.NodeMetrics:
+		return "NodeMetrics", apiVersion == resourceV1beta1
 	}
-	return nil
+	return "", false
 }
 
 // appendMetricValueList writes custom.metrics.k8s.io's list in v1beta1
@@ -67,9 +73,6 @@ func listMeta(obj any) *metav1.ListMeta {
 // selector}, windowSeconds).
 func appendMetricValueList(b []byte, l *custom_metrics.MetricValueList, apiVersion string) ([]byte, bool) {
 	beta1 := apiVersion == customV1beta1
-	if !beta1 && apiVersion != customV1beta2 {
-		return b, false
-	}
 	b = appendListHead(b, "MetricValueList", apiVersion, &l.ListMeta)
 	return appendItems(b, l.Items, func(b []byte, v *custom_metrics.MetricValue) ([]byte, bool) {
 		b = appendKey(append(b, '{'), "describedObject")
@@ -122,9 +125,6 @@ func appendObjectReference(b []byte, r *custom_metrics.ObjectReference) []byte {
 
 // appendExternalList writes external.metrics.k8s.io/v1beta1's list.
 func appendExternalList(b []byte, l *external_metrics.ExternalMetricValueList, apiVersion string) ([]byte, bool) {
-	if apiVersion != externalV1beta1 {
-		return b, false
-	}
 	b = appendListHead(b, "ExternalMetricValueList", apiVersion, &l.ListMeta)
 	return appendItems(b, l.Items, func(b []byte, v *external_metrics.ExternalMetricValue) ([]byte, bool) {
 		b = appendKey(append(b, '{'), "metricName")
@@ -157,9 +157,6 @@ func appendNodeMetricsList(b []byte, l *metrics.NodeMetricsList, apiVersion stri
 // whose items item writes.
 func appendResourceMetricsList[T any](b []byte, kind, apiVersion string, m *metav1.ListMeta, items []T,
 	item func([]byte, *T, string, bool) ([]byte, bool)) ([]byte, bool) {
-	if apiVersion != resourceV1beta1 {
-		return b, false
-	}
 	b = appendListHead(b, kind, apiVersion, m)
 	return appendItems(b, items, func(b []byte, v *T) ([]byte, bool) { return item(b, v, apiVersion, false) })
 }
@@ -167,9 +164,6 @@ func appendResourceMetricsList[T any](b []byte, kind, apiVersion string, m *meta
 // appendPodMetrics writes one PodMetrics: with its kind and apiVersion
 // when it is the answer itself (top), without them as a list's item.
 func appendPodMetrics(b []byte, p *metrics.PodMetrics, apiVersion string, top bool) ([]byte, bool) {
-	if apiVersion != resourceV1beta1 {
-		return b, false
-	}
 	b, ok := appendItemHead(b, "PodMetrics", apiVersion, top, &p.ObjectMeta)
 	if !ok {
 		return b, false
@@ -201,9 +195,6 @@ func appendPodMetrics(b []byte, p *metrics.PodMetrics, apiVersion string, top bo
 
 // appendNodeMetrics writes one NodeMetrics (see appendPodMetrics).
 func appendNodeMetrics(b []byte, n *metrics.NodeMetrics, apiVersion string, top bool) ([]byte, bool) {
-	if apiVersion != resourceV1beta1 {
-		return b, false
-	}
 	b, ok := appendItemHead(b, "NodeMetrics", apiVersion, top, &n.ObjectMeta)
 	if !ok {
 		return b, false

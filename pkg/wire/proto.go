@@ -149,10 +149,7 @@ func pObjectReference(b []byte, field int, r *custom_metrics.ObjectReference) []
 // Kubernetes protobuf, and says whether it could (see Append).
 func AppendProtobuf(b []byte, obj any, apiVersion string) ([]byte, bool) {
 	n := len(b)
-	if m := listMeta(obj); m != nil && !plainListMeta(m) {
-		return b, false
-	}
-	kind, ok := protoKind(obj, apiVersion)
+	kind, ok := writable(obj, apiVersion)
 	if !ok {
 		return b, false
 	}
@@ -165,9 +162,9 @@ func AppendProtobuf(b []byte, obj any, apiVersion string) ([]byte, bool) {
 	b, r := open(b)
 	switch o := obj.(type) {
 	case *custom_metrics.MetricValueList:
-		b = pMetricValueList(b, o, apiVersion == customV1beta1)
+		b, ok = pMetricValueList(b, o, apiVersion == customV1beta1)
 	case *external_metrics.ExternalMetricValueList:
-		b = pExternalList(b, o)
+		b, ok = pExternalList(b, o)
 	case *metrics.PodMetricsList:
 		b, ok = pPodMetricsList(b, o)
 	case *metrics.NodeMetricsList:
@@ -186,31 +183,8 @@ func AppendProtobuf(b []byte, obj any, apiVersion string) ([]byte, bool) {
 	return b, true
 }
 
-// protoKind is obj's kind, if AppendProtobuf writes it in apiVersion.
-func protoKind(obj any, apiVersion string) (string, bool) {
-	switch obj.(type) {
-	case *custom_metrics.MetricValueList:
-		return "MetricValueList", apiVersion == customV1beta1 || apiVersion == customV1beta2
-	case *external_metrics.ExternalMetricValueList:
-		return "ExternalMetricValueList", apiVersion == externalV1beta1
-	case *metrics.PodMetricsList:
-		return "PodMetricsList", apiVersion == resourceV1beta1
-	case *metrics.NodeMetricsList:
-		return "NodeMetricsList", apiVersion == resourceV1beta1
-	case *metrics.PodMetrics:
-		return "PodMetrics", apiVersion == resourceV1beta1
-	case *metrics.NodeMetrics:
-		return "NodeMetrics", apiVersion == resourceV1beta1
-	}
-	return "", false
-}
-
-func pMetricValueList(b []byte, l *custom_metrics.MetricValueList, beta1 bool) []byte {
-	b = pListMeta(b, 1, &l.ListMeta)
-	for i := range l.Items {
-		v := &l.Items[i]
-		var s int
-		b, s = open(b)
+func pMetricValueList(b []byte, l *custom_metrics.MetricValueList, beta1 bool) ([]byte, bool) {
+	return pList(b, &l.ListMeta, l.Items, func(b []byte, v *custom_metrics.MetricValue) ([]byte, bool) {
 		b = pObjectReference(b, 1, &v.DescribedObject)
 		if beta1 {
 			b = pString(b, 2, v.Metric.Name)
@@ -229,17 +203,12 @@ func pMetricValueList(b []byte, l *custom_metrics.MetricValueList, beta1 bool) [
 		if beta1 {
 			b = pSelector(b, 6, v.Metric.Selector)
 		}
-		b = end(b, s, 2)
-	}
-	return b
+		return b, true
+	})
 }
 
-func pExternalList(b []byte, l *external_metrics.ExternalMetricValueList) []byte {
-	b = pListMeta(b, 1, &l.ListMeta)
-	for i := range l.Items {
-		v := &l.Items[i]
-		var s int
-		b, s = open(b)
+func pExternalList(b []byte, l *external_metrics.ExternalMetricValueList) ([]byte, bool) {
+	return pList(b, &l.ListMeta, l.Items, func(b []byte, v *external_metrics.ExternalMetricValue) ([]byte, bool) {
 		b = pString(b, 1, v.MetricName)
 		b = pStringMap(b, 2, v.MetricLabels)
 		b = pTime(b, 3, v.Timestamp)
@@ -247,9 +216,8 @@ func pExternalList(b []byte, l *external_metrics.ExternalMetricValueList) []byte
 			b = pInt(b, 4, *v.WindowSeconds)
 		}
 		b = pQuantity(b, 5, &v.Value)
-		b = end(b, s, 2)
-	}
-	return b
+		return b, true
+	})
 }
 
 // pObjectMeta writes the metadata fields appendItemHead does; false for
@@ -318,14 +286,16 @@ func pNodeMetrics(b []byte, n *metrics.NodeMetrics) ([]byte, bool) {
 }
 
 func pPodMetricsList(b []byte, l *metrics.PodMetricsList) ([]byte, bool) {
-	return pResourceMetricsList(b, &l.ListMeta, l.Items, pPodMetrics)
+	return pList(b, &l.ListMeta, l.Items, pPodMetrics)
 }
 
 func pNodeMetricsList(b []byte, l *metrics.NodeMetricsList) ([]byte, bool) {
-	return pResourceMetricsList(b, &l.ListMeta, l.Items, pNodeMetrics)
+	return pList(b, &l.ListMeta, l.Items, pNodeMetrics)
 }
 
-func pResourceMetricsList[T any](b []byte, m *metav1.ListMeta, items []T, item func([]byte, *T) ([]byte, bool)) ([]byte, bool) {
+// pList writes a list's metadata (field 1) and its items (field 2, one
+// message each, written by item); false if one cannot be.
+func pList[T any](b []byte, m *metav1.ListMeta, items []T, item func([]byte, *T) ([]byte, bool)) ([]byte, bool) {
 	b = pListMeta(b, 1, m)
 	for i := range items {
 		var s int

@@ -9,9 +9,10 @@ import (
 )
 
 // Negotiated returns ns with one change: the encoder it gives for its
-// (non-pretty) JSON serializer and a group version writes the metrics
-// lists with Append, and everything else as ns's encoder does. Install an
-// API group with it in place of the library's codec factory.
+// (non-pretty) JSON or its protobuf serializer and a group version writes
+// the metrics lists with Append or AppendProtobuf, and everything else as
+// ns's encoder does. Install an API group with it in place of the
+// library's codec factory.
 func Negotiated(ns runtime.NegotiatedSerializer) runtime.NegotiatedSerializer {
 	n := negotiated{NegotiatedSerializer: ns}
 	for _, info := range ns.SupportedMediaTypes() {
