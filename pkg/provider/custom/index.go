@@ -62,9 +62,20 @@ const indexLifetime = 2 * time.Minute
 
 // indexEntryBytes is what one object costs in an index: the map's key
 // (two string headers) and position, doubled for the map's slot overhead,
-// and the converted value (a Quantity's digits, when it needs more than an
-// int64, are counted with the answer).
+// and the converted value's struct (what it points to: heapBytes).
 const indexEntryBytes = int64(unsafe.Sizeof(objKey{})+unsafe.Sizeof(int32(0)))*2 + int64(unsafe.Sizeof(found{}))
+
+// heapBytes is what f holds beyond its struct: the value's text (kept by
+// String), as many bytes again for its digits when it needs more than an
+// int64, and an error's message.
+func (f *found) heapBytes() int64 {
+	c := f.q // String caches in its receiver: never in f, which is shared
+	n := 2 * int64(len(c.String()))
+	if f.err != nil {
+		n += int64(len(f.err.Error()))
+	}
+	return n
+}
 
 // indexOf returns the index of vec, the answer of query, from b, building
 // (and keeping) it when vec is not the answer indexed last.
@@ -78,19 +89,22 @@ func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resource
 	if len(vec) > 0 {
 		idx.first = vec[0]
 	}
+	size := int64(len(vec))*indexEntryBytes + budget.VectorSize(vec)
 	for _, s := range vec {
 		k := objKey{name: string(s.Metric[model.LabelName(resourceLabel)])}
 		if nsLabel != "" {
 			k.namespace = string(s.Metric[model.LabelName(nsLabel)])
 		}
+		f := foundOf(s)
+		size += f.heapBytes()
 		if i, ok := idx.byObj[k]; ok {
-			idx.found[i] = foundOf(s) // as prometheus-adapter: the last sample for an object wins
+			idx.found[i] = f // as prometheus-adapter: the last sample for an object wins
 			continue
 		}
 		idx.byObj[k] = int32(len(idx.found))
-		idx.found = append(idx.found, foundOf(s))
+		idx.found = append(idx.found, f)
 	}
-	b.Put(budget.Index, query, idx, int64(len(vec))*indexEntryBytes+budget.VectorSize(vec), time.Now().Add(indexLifetime))
+	b.Put(budget.Index, query, idx, size, time.Now().Add(indexLifetime))
 	return idx
 }
 

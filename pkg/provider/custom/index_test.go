@@ -1,6 +1,7 @@
 package custom
 
 import (
+	"math"
 	"strconv"
 	"testing"
 
@@ -41,5 +42,41 @@ func TestIndex(t *testing.T) {
 	one := model.Vector{s("", "a", "5")}
 	if got, ok := indexOf(x, "q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.s.Value.String() != "5" {
 		t.Errorf("namespace-less answer: %v, %v", got, ok)
+	}
+}
+
+// TestIndexBounded: an index is charged for its entries, the answer it
+// keeps and what its values hold (their text, big values' digits, error
+// messages), and a budget too small for it does not keep it.
+func TestIndexBounded(t *testing.T) {
+	var vec model.Vector
+	for i := range 1000 {
+		v := model.SampleValue(float64(i) + 0.123456789012)
+		if i == 7 {
+			v = model.SampleValue(math.NaN())
+		}
+		if i == 8 {
+			v = 1e300 // beyond an int64: a decimal of 301 digits
+		}
+		vec = append(vec, &model.Sample{Metric: model.Metric{"namespace": "ns", "pod": model.LabelValue(strconv.Itoa(i))}, Value: v})
+	}
+	want := int64(len(vec))*indexEntryBytes + budget.VectorSize(vec)
+	heap := int64(0)
+	for _, s := range vec {
+		f := foundOf(s)
+		heap += f.heapBytes()
+	}
+	if heap < 2*300 {
+		t.Fatalf("values hold %d bytes beyond their structs; the 1e300 alone has 301 digits", heap)
+	}
+	x := budget.New(1 << 30)
+	indexOf(x, "q", vec, "namespace", "pod")
+	if got, _ := x.Usage(budget.Index); got != want+heap+budget.EntryBytes+int64(len("q")) {
+		t.Errorf("index charged %d bytes, want %d", got, want+heap+budget.EntryBytes+int64(len("q")))
+	}
+	small := budget.New(want)
+	indexOf(small, "q", vec, "namespace", "pod")
+	if got, _ := small.Usage(budget.Index); got > want {
+		t.Errorf("a budget of %d bytes holds %d", want, got)
 	}
 }
