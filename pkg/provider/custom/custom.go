@@ -236,9 +236,11 @@ func sortedUnique(names []string) []string {
 // the namespace, the objects; grouped by the object label) unless the
 // rule's template is shareable (promql.Template.Sharing, decided once per
 // rule and resource): then, with Batch, every request for the metric sends
-// the same cluster-wide query grouped by namespace and object, and with
-// more names than MaxNamesInQuery the query selects the whole namespace;
-// the result is filtered here.
+// the same cluster-wide query grouped by namespace and object (with
+// Demand, narrowed to the namespaces requests asked about, or the
+// request's namespace alone until it joins: render), and with more names
+// than MaxNamesInQuery the query selects the whole namespace; the result
+// is filtered here.
 func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found, *int64, error) {
 	r, err := p.render(pl, names)
 	if err != nil {
