@@ -138,6 +138,7 @@ rules:
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns1", Name: "c"},
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns2", Name: "a"},
 		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns2", Name: "c"},
+		kubetest.Object{Resource: kubetest.Pods, Namespace: "ns3", Name: "e"}, // no series
 	)
 	p := New(d, &provider.Runner{Backends: provider.Single(client)}, objects, mapper)
 	p.run.Now = func() time.Time { return time.Unix(300, 0) }
@@ -155,6 +156,7 @@ load 15s
 	x{namespace="ns1",pod="a"} 0+150x20
 	x{namespace="ns1",pod="b"} _x17 0+150x3
 	x{namespace="ns1",pod="d"} _x20 0
+	x{namespace="ns2",pod="a"} _x17 0+150x3
 `
 	f := newEngineFixtureData(t, `sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)`, data)
 	ctx := context.Background()
@@ -178,8 +180,21 @@ load 15s
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("GET c (no series): %v, want 404", err)
 	}
+	// A list of which every object was left out is a 503 too: an empty
+	// list would read as "no such series".
+	_, err = f.p.GetMetricBySelector(ctx, "ns2", labels.Everything(), compatInfo, labels.Everything())
+	if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), "partly covered") || !strings.Contains(err.Error(), `"ns2"`) {
+		t.Errorf("list ns2 (every window partly covered): %v, want a 503 naming the namespace and the partly covered window", err)
+	}
+	// Pods without any series: an empty list.
+	if list, err := f.p.GetMetricBySelector(ctx, "ns3", labels.Everything(), compatInfo, labels.Everything()); err != nil || len(list.Items) != 0 {
+		t.Errorf("list ns3 (no series): %+v, %v, want an empty list", list, err)
+	}
 	f.p.run.Windows = provider.GuardOff
 	if _, err := f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "b"}, compatInfo, labels.Everything()); err != nil {
 		t.Errorf("GET b with PartialWindows: %v", err)
+	}
+	if list, err := f.p.GetMetricBySelector(ctx, "ns2", labels.Everything(), compatInfo, labels.Everything()); err != nil || len(list.Items) != 1 {
+		t.Errorf("list ns2 with PartialWindows: %+v, %v, want a's value", list, err)
 	}
 }

@@ -441,7 +441,7 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 		}
 		return &v, nil
 	}
-	if p.withheld(ctx, pl, name.Name) {
+	if p.withheld(ctx, pl, []string{name.Name}) {
 		return nil, provider.IncompleteWindow(fmt.Sprintf("%s %s/%s", pl.info.Metric, pl.info.GroupResource, name.Name))
 	}
 	nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
@@ -449,13 +449,14 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 	return nil, nf
 }
 
-// withheld reports whether the object's value was left out only because
-// its window is partly covered by samples: the query without the guard
-// has it, or (a rate needs two samples in its window) the object's series
-// have a sample in the window at all. Asked only when an object is
-// missing, so it costs a query only then.
-func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
-	r, err := p.render(pl, []string{name})
+// withheld reports whether a value of one of the named objects (sorted,
+// distinct) was left out only because its window is partly covered by
+// samples: the query without the guard has it, or (a rate needs two
+// samples in its window) the objects' series have a sample in the window at
+// all. Asked only when the objects are all missing, so it costs a query
+// only then.
+func (p *Provider) withheld(ctx context.Context, pl *plan, names []string) bool {
+	r, err := p.render(pl, names)
 	if err != nil {
 		return false
 	}
@@ -463,14 +464,21 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, name string) bool {
 	q := pl.query(r.query)
 	if run.Withheld(ctx, q, p.run.Clock(), func(s *model.Sample) bool {
 		obj, ok := pl.objectOf(s, r.filterNamespace)
-		return ok && obj == name
+		if !ok {
+			return false
+		}
+		_, ok = slices.BinarySearch(names, obj)
+		return ok
 	}) {
 		return true
 	}
 	if !run.Guarded(q) {
 		return false
 	}
-	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: pl.requestParts([]string{name}), GroupBy: []string{pl.resourceLabel}})
+	if len(names) > p.MaxNamesInQuery {
+		return false // the presence query below would name them all
+	}
+	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: pl.requestParts(names), GroupBy: []string{pl.resourceLabel}})
 	if err != nil || !one.Checked {
 		return false
 	}
@@ -515,6 +523,11 @@ func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, se
 			continue
 		}
 		list.Items = append(list.Items, v)
+	}
+	if len(list.Items) == 0 && p.withheld(ctx, pl, names) {
+		// Every object was left out for a partly filled window: an empty
+		// list would read as "no such series".
+		return nil, provider.IncompleteWindow(fmt.Sprintf("%s %s in namespace %q", pl.info.Metric, pl.info.GroupResource, namespace))
 	}
 	return list, nil
 }
