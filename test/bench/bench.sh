@@ -19,7 +19,8 @@
 #   discovery: 10k, 21k, 100k, 210k, 1M, 1.05M series with config/promgate.yaml's broad rules
 #
 # BENCH_PLAN=scale (make bench-scale) runs, on BENCH_NODES=300 kwok nodes, with fakeprom's
-# app metrics off (BENCH_APP_METRICS=-1: 8 series per pod) and Prometheus scraping every 30 s:
+# app metrics off (BENCH_APP_METRICS=-1: 8 series per pod) and Prometheus scraping every 30 s
+# in 30 targets (BENCH_SCRAPE_SHARDS):
 #   50 A   the Pods request through kube-apiserver, protobuf, 3,000 pods (cluster and series)
 #   51 A   the same with 30,000 pods in the cluster and 150,000 pods' series in Prometheus
 #   52     its static floor
@@ -43,6 +44,7 @@
 #                           /metrics every BENCH_SCRAPE_INTERVAL (15s), the fake forwarding and
 #                           counting the queries; or "fake", the fake's model itself
 #   BENCH_PROMETHEUS_PORT=25410
+#   BENCH_SCRAPE_SHARDS=1   scrape targets the real Prometheus splits the model into (by namespace)
 #   BENCH_PROMGATE_ARGS=    more promgate flags for every scenario (e.g. --partial-window-guard=off)
 #   BENCH_PLAN=default      "scale": make bench-scale's rows instead (see below)
 #   BENCH_ONLY=             rows to run, an extended regexp on their order numbers (e.g. '1[0-3]' for
@@ -66,7 +68,7 @@ export E2E_BACKENDS=0 # no Thanos or VictoriaMetrics (their ports are the e2e wo
 PLAN=${BENCH_PLAN:-default}
 case "$PLAN" in
   default) ;;
-  scale) : "${BENCH_NODES:=300}" "${BENCH_APP_METRICS:=-1}" "${BENCH_SCRAPE_INTERVAL:=30s}" "${BENCH_SCRAPE_TIMEOUT:=25s}" "${BENCH_DISCO:=}" ;;
+  scale) : "${BENCH_NODES:=300}" "${BENCH_APP_METRICS:=-1}" "${BENCH_SCRAPE_INTERVAL:=30s}" "${BENCH_SCRAPE_TIMEOUT:=25s}" "${BENCH_DISCO:=}" "${BENCH_SCRAPE_SHARDS:=30}" ;;
   *) echo "bench: BENCH_PLAN=$PLAN: want default or scale" >&2; exit 1 ;;
 esac
 export E2E_NODES=${BENCH_NODES:-100}
@@ -78,6 +80,7 @@ DISCO=${BENCH_DISCO-10000 21000 100000 210000 1000000 1050000}
 BIN=$ROOT/.cache/bench/bin
 BACKEND=${BENCH_BACKEND:-prometheus}
 SCRAPE_INTERVAL=${BENCH_SCRAPE_INTERVAL:-15s}
+SCRAPE_SHARDS=${BENCH_SCRAPE_SHARDS:-1}
 PROM_PORT=${BENCH_PROMETHEUS_PORT:-25410}
 PROM_URL=http://127.0.0.1:$PROM_PORT
 PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus || true)}
@@ -177,8 +180,18 @@ scrape_configs:
   - job_name: model
     honor_labels: true
     static_configs:
-      - targets: ['127.0.0.1:$FAKEPROM_PORT']
 YAML
+  # One target per shard of the model (fakeprom's /metrics?shard=I&of=N), as a cluster's series
+  # come from one kubelet per node: a single target of 1.25M series takes most of a 30 s interval
+  # to scrape, and a query in that time sees the newest sample one interval late.
+  if [ "$SCRAPE_SHARDS" -le 1 ]; then
+    echo "      - targets: ['127.0.0.1:$FAKEPROM_PORT']" >> "$PROM_DIR/prometheus.yml"
+  else
+    for i in $(seq 0 $((SCRAPE_SHARDS - 1))); do
+      printf "      - targets: ['127.0.0.1:%s']\n        labels: {__param_shard: '%d', __param_of: '%d', instance: 'shard-%d'}\n" \
+        "$FAKEPROM_PORT" "$i" "$SCRAPE_SHARDS" "$i" >> "$PROM_DIR/prometheus.yml"
+    done
+  fi
   log "starting Prometheus ($("$PROMETHEUS_BIN" --version 2>&1 | head -1)) on $PROM_URL, scraping the model every $SCRAPE_INTERVAL"
   "$PROMETHEUS_BIN" --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
     --storage.tsdb.retention.time=2h --web.listen-address="127.0.0.1:$PROM_PORT" \

@@ -2,6 +2,8 @@ package fakeprom
 
 import (
 	"bufio"
+	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -15,12 +17,33 @@ import (
 // forwards the API (SetUpstream) while counting and timing the queries as
 // it does its own, so that the harness reads the same Stats either way.
 
-// WriteExposition writes the model's series in the Prometheus text format
-// (version 0.0.4): gauges at their value, counters at rate × (counterAge +
-// elapsed seconds), so that rate() over a scraped window is the model's
-// rate.
-func (m *Model) WriteExposition(w *bufio.Writer, elapsed time.Duration) error {
-	all := func(string) bool { return true }
+// Shard selects the part of the model one scrape target exposes, so that a
+// real Prometheus scrapes a large model as many targets (as it scrapes a
+// cluster's kubelets), each in a fraction of the time one target would
+// take. Shard Index of Of holds the namespaces whose name hashes to Index
+// (FNV-1a, modulo Of), and shard 0 also the series without a namespace
+// (nodes' root cgroups). The zero Shard, and Of of 1, is the whole model.
+type Shard struct{ Index, Of int }
+
+// owns reports whether the shard holds the series of namespace ns ("": none).
+func (sh Shard) owns(ns string) bool {
+	if sh.Of <= 1 {
+		return true
+	}
+	if ns == "" {
+		return sh.Index == 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ns))
+	return int(h.Sum32()%uint32(sh.Of)) == sh.Index
+}
+
+// WriteExposition writes the series of the model that shard holds in the
+// Prometheus text format (version 0.0.4): gauges at their value, counters
+// at rate × (counterAge + elapsed seconds), so that rate() over a scraped
+// window is the model's rate.
+func (m *Model) WriteExposition(w *bufio.Writer, elapsed time.Duration, shard Shard) error {
+	nsOK := shard.owns
 	age := counterAge + elapsed.Seconds()
 	var buf []byte
 	for _, f := range m.families {
@@ -37,7 +60,10 @@ func (m *Model) WriteExposition(w *bufio.Writer, elapsed time.Duration) error {
 			return err
 		}
 		var werr error
-		f.each(all, func(lbls []Label, v float64) bool {
+		f.each(nsOK, func(lbls []Label, v float64) bool {
+			if shard.Of > 1 && !hasLabel(lbls, "namespace") && !shard.owns("") {
+				return true // each family visits namespace-less series whatever nsOK says
+			}
 			if f.counter() {
 				v *= age
 			}
@@ -86,13 +112,33 @@ func appendExpositionLabels(buf []byte, lbls []Label) []byte {
 	return append(buf, '}')
 }
 
-func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) {
+// metrics serves the model, or with ?shard=I&of=N (as a scrape config's
+// per-target __param_ labels give them) its shard I of N (see Shard).
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	shard, err := shardOf(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := s.Model().WriteExposition(bw, time.Since(s.started)); err != nil {
+	if err := s.Model().WriteExposition(bw, time.Since(s.started), shard); err != nil {
 		return // the scraper went away
 	}
 	_ = bw.Flush()
+}
+
+func shardOf(r *http.Request) (Shard, error) {
+	q := r.URL.Query()
+	if q.Get("shard") == "" && q.Get("of") == "" {
+		return Shard{}, nil
+	}
+	i, err1 := strconv.Atoi(q.Get("shard"))
+	n, err2 := strconv.Atoi(q.Get("of"))
+	if err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return Shard{}, fmt.Errorf("shard=%q of=%q: want 0 <= shard < of", q.Get("shard"), q.Get("of"))
+	}
+	return Shard{Index: i, Of: n}, nil
 }
 
 // SetUpstream makes the server forward /api/v1/query and /api/v1/series to

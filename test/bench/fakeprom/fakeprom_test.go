@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -523,7 +524,7 @@ func TestExposition(t *testing.T) {
 	m := NewModel(layout, Options{Nodes: 2})
 	var b bytes.Buffer
 	bw := bufio.NewWriter(&b)
-	if err := m.WriteExposition(bw, 100*time.Second); err != nil {
+	if err := m.WriteExposition(bw, 100*time.Second, Shard{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -580,6 +581,79 @@ func TestExposition(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s%v missing", tc.family, tc.labels)
+		}
+	}
+}
+
+// TestExpositionShards scrapes /metrics as a real Prometheus would with
+// per-target shard parameters: every series of the model is in exactly one
+// shard, and the whole model (no parameters) is their union.
+func TestExpositionShards(t *testing.T) {
+	layout, err := ParseLayout("ns-[0-9]=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewModel(layout, Options{Nodes: 3})
+	srv := httptest.NewServer(NewServer(m, 0).Handler())
+	defer srv.Close()
+	scrape := func(query string) map[string]bool {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/metrics" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics%s: %s", query, resp.Status)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for name, f := range fams {
+			for _, mt := range f.GetMetric() {
+				key := name
+				for _, l := range mt.GetLabel() {
+					key += "," + l.GetName() + "=" + l.GetValue()
+				}
+				out[key] = true
+			}
+		}
+		return out
+	}
+	whole := scrape("")
+	if len(whole) != m.Series() {
+		t.Fatalf("whole model: %d series, want %d", len(whole), m.Series())
+	}
+	const of = 4
+	seen := map[string]int{}
+	for i := 0; i < of; i++ {
+		part := scrape(fmt.Sprintf("?shard=%d&of=%d", i, of))
+		if len(part) == 0 || len(part) == len(whole) {
+			t.Errorf("shard %d of %d holds %d of %d series", i, of, len(part), len(whole))
+		}
+		for k := range part {
+			seen[k]++
+		}
+	}
+	for k := range whole {
+		if seen[k] != 1 {
+			t.Errorf("%s is in %d shards, want 1", k, seen[k])
+		}
+	}
+	if len(seen) != len(whole) {
+		t.Errorf("the shards hold %d distinct series, the model %d", len(seen), len(whole))
+	}
+	for _, q := range []string{"?shard=4&of=4", "?shard=-1&of=2", "?of=2", "?shard=x&of=2"} {
+		resp, err := http.Get(srv.URL + "/metrics" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /metrics%s: %s, want 400", q, resp.Status)
 		}
 	}
 }
