@@ -19,15 +19,25 @@ import (
 // changes at most once per JoinEvery however many namespaces HPAs start
 // polling at once; one joining at a time would change it per namespace.
 //
+// With MaxObjects, a query is narrowed further to the objects requests
+// asked about (the pods of their HPAs, say): it reads those names in those
+// namespaces, which is what the requests' own queries would read
+// together. Objects join with the namespaces, in the same batches; a
+// request for an object not joined yet reads its namespace alone.
+//
 // It is bounded: a shared query asked about more than MaxNamespaces
 // namespaces, or one more than the bytes of all the names allow, reads the
-// whole cluster, as without Demand. Namespaces come from request paths, so
-// the bounds hold whatever requests name. A nil *Demand reads the whole
-// cluster. Safe for concurrent use.
+// whole cluster, as without Demand; one asked about more than MaxObjects
+// objects reads whole namespaces. Namespaces and objects come from request
+// paths and selectors, so the bounds hold whatever requests name. A nil
+// *Demand reads the whole cluster. Safe for concurrent use.
 type Demand struct {
 	// MaxNamespaces bounds the namespaces of one shared query (default
 	// DefaultDemandNamespaces).
 	MaxNamespaces int
+	// MaxObjects bounds the object names of one shared query; 0: a query
+	// reads whole namespaces.
+	MaxObjects int
 	// MaxBytes bounds the names and keys kept (default
 	// DefaultDemandBytes).
 	MaxBytes int
@@ -59,18 +69,22 @@ type Reach struct {
 	// Namespaces, when not nil, are the namespaces the shared query reads
 	// (the request's among them), sorted; the slice is never changed.
 	Namespaces []string
-	// Alone: the request's namespace has not joined the query yet; the
-	// request reads its namespace alone.
+	// Objects, when not nil, are the object names the shared query reads
+	// in those namespaces (the request's among them), sorted; the slice is
+	// never changed. Nil: all objects of the namespaces.
+	Objects []string
+	// Alone: the request's namespace, or one of its objects, has not
+	// joined the query yet; the request reads its namespace alone.
 	Alone bool
 }
 
 // Wide reports whether the query reads the whole cluster.
 func (r Reach) Wide() bool { return r.Namespaces == nil && !r.Alone }
 
-// demandSet is one shared query's namespaces: when each was last asked
-// about, the sorted list the query reads (replaced, never changed, so
-// callers may keep it), those waiting to join, and when the list last
-// grew.
+// demandSet is one shared query's namespaces and objects: when each was
+// last asked about, the sorted lists the query reads (replaced, never
+// changed, so callers may keep them), those waiting to join, and when the
+// lists last grew.
 type demandSet struct {
 	asked   map[string]time.Time
 	list    []string
@@ -79,11 +93,30 @@ type demandSet struct {
 	// wide: the query was asked about more namespaces than it may read;
 	// it reads the whole cluster until the set is swept below the bound.
 	wide bool
+
+	// objects are the object names asked about (in any of the
+	// namespaces), names the sorted ones joined, pendingObjects those
+	// waiting. objectsWide: more than MaxObjects were asked about; the
+	// query reads whole namespaces until the set is swept below the bound.
+	objects        map[string]time.Time
+	names          []string
+	pendingObjects []string
+	objectsWide    bool
+	wideSince      time.Time // when objectsWide was set
 }
 
 // Namespaces records that a request asked the shared query key about
-// namespace at now, and returns what the query reads for it.
+// namespace at now, and returns what the query reads for it: whole
+// namespaces.
 func (d *Demand) Namespaces(key, namespace string, now time.Time) Reach {
+	return d.Ask(key, namespace, nil, now)
+}
+
+// Ask records that a request asked the shared query key about objects (a
+// sorted, distinct list of names) of namespace at now, and returns what
+// the query reads for it. With nil objects, or without MaxObjects, the
+// query reads whole namespaces.
+func (d *Demand) Ask(key, namespace string, objects []string, now time.Time) Reach {
 	if d == nil {
 		return Reach{}
 	}
@@ -132,18 +165,79 @@ func (d *Demand) Namespaces(key, namespace string, now time.Time) Reach {
 	if s.wide {
 		return Reach{}
 	}
-	// The waiting namespaces join now if the list has not grown for
-	// JoinEvery (the first one at once).
-	if len(s.pending) > 0 && (len(s.list) == 0 || now.Sub(s.joined) >= every) {
-		list := make([]string, 0, len(s.list)+len(s.pending))
-		list = append(append(list, s.list...), s.pending...)
-		slices.Sort(list)
-		s.list, s.pending, s.joined = list, nil, now
+	byObject := d.MaxObjects > 0 && objects != nil
+	if byObject {
+		d.askObjects(s, objects, now, ttl, maxBytes)
+	}
+	// The waiting namespaces and objects join now if the lists have not
+	// grown for JoinEvery (the first ones at once).
+	if (len(s.pending) > 0 || len(s.pendingObjects) > 0) && (len(s.list) == 0 || now.Sub(s.joined) >= every) {
+		s.list, s.pending = joined(s.list, s.pending)
+		s.names, s.pendingObjects = joined(s.names, s.pendingObjects)
+		s.joined = now
 	}
 	if _, member := slices.BinarySearch(s.list, namespace); !member {
 		return Reach{Alone: true}
 	}
-	return Reach{Namespaces: s.list}
+	if !byObject || s.objectsWide {
+		return Reach{Namespaces: s.list}
+	}
+	for _, o := range objects {
+		if _, member := slices.BinarySearch(s.names, o); !member {
+			return Reach{Alone: true}
+		}
+	}
+	return Reach{Namespaces: s.list, Objects: s.names}
+}
+
+// askObjects records the objects asked about at now, queuing the new ones
+// to join; past MaxObjects (or the bytes) the set reads whole namespaces;
+// d.mu is held.
+func (d *Demand) askObjects(s *demandSet, objects []string, now time.Time, ttl time.Duration, maxBytes int) {
+	if s.objectsWide {
+		return
+	}
+	if s.objects == nil {
+		s.objects = map[string]time.Time{}
+	}
+	for _, o := range objects {
+		at, ok := s.objects[o]
+		switch {
+		case !ok:
+			if len(s.objects) >= d.MaxObjects || d.bytes+len(o) > maxBytes {
+				d.forgetObjects(s)
+				s.objectsWide, s.wideSince = true, now
+				return
+			}
+			d.bytes += len(o)
+			s.pendingObjects = append(s.pendingObjects, o)
+			s.objects[o] = now
+		case now.Sub(at) >= ttl/8:
+			// Written rarely: a poll of hundreds of pods reads the map
+			// and writes it about once per eighth of the TTL.
+			s.objects[o] = now
+		}
+	}
+}
+
+// forgetObjects drops the objects of s and their bytes; d.mu is held.
+func (d *Demand) forgetObjects(s *demandSet) {
+	for o := range s.objects {
+		d.bytes -= len(o)
+	}
+	s.objects, s.names, s.pendingObjects = nil, nil, nil
+}
+
+// joined returns list with pending merged in, sorted, as a new slice (the
+// old one may be held by callers), and no pending.
+func joined(list, pending []string) ([]string, []string) {
+	if len(pending) == 0 {
+		return list, nil
+	}
+	out := make([]string, 0, len(list)+len(pending))
+	out = append(append(out, list...), pending...)
+	slices.Sort(out)
+	return out, nil
 }
 
 // sweep forgets the namespaces of s not asked about within ttl, and s
@@ -168,7 +262,28 @@ func (d *Demand) sweep(key string, s *demandSet, now time.Time, ttl time.Duratio
 		s.list = keep
 		s.wide = false
 	}
+	if s.objectsWide && now.Sub(s.wideSince) >= ttl {
+		// Read whole namespaces for a TTL; then learn the objects anew.
+		s.objectsWide = false
+	}
+	var names []string
+	for _, o := range s.names {
+		if now.Sub(s.objects[o]) < ttl {
+			names = append(names, o)
+		}
+	}
+	s.pendingObjects = slices.DeleteFunc(s.pendingObjects, func(o string) bool { return now.Sub(s.objects[o]) >= ttl })
+	for o, at := range s.objects {
+		if now.Sub(at) >= ttl {
+			delete(s.objects, o)
+			d.bytes -= len(o)
+		}
+	}
+	if len(names) < len(s.names) {
+		s.names = names
+	}
 	if len(s.asked) == 0 {
+		d.forgetObjects(s)
 		delete(d.sets, key)
 		d.bytes -= len(key)
 	}

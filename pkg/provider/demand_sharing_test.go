@@ -60,3 +60,48 @@ func TestDemandSharing(t *testing.T) {
 		}
 	}
 }
+
+// TestDemandObjectsSharing: with MaxObjects the shared query reads the
+// pods requests asked about in their namespaces, grows with the pods of
+// the next request, and answers each as the whole cluster's query does.
+func TestDemandObjectsSharing(t *testing.T) {
+	ctx := context.Background()
+	info := metric("pods", true, "http_requests_per_second")
+	w := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	w.Custom.Demand = &provider.Demand{MaxObjects: 100, JoinEvery: time.Nanosecond}
+	wide := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	wide.Custom.Demand = nil
+	for _, step := range []struct {
+		ns, sel string
+		want    []string // in the query sent
+	}{
+		{"team-b", "app=api", []string{`namespace="team-b"`, `pod="api-0"`}},
+		{"shop", "app=web", []string{`namespace=~"shop|team-b"`, `pod=~"api-0|web-0|web-1|web-2"`}},
+		{"team-b", "app=worker", []string{`namespace=~"shop|team-b"`, `pod=~"api-0|web-0|web-1|web-2|worker-0"`}},
+		{"shop", "app=web", []string{`namespace=~"shop|team-b"`, `pod=~"api-0|web-0|web-1|web-2|worker-0"`}},
+	} {
+		w.Engine.Reset()
+		got, err := customList(step.ns, info, step.sel, "")(ctx, w)
+		if err != nil {
+			t.Fatalf("%s %s: %v", step.ns, step.sel, err)
+		}
+		sent := w.Engine.Queries()
+		if !slices.ContainsFunc(sent, func(q string) bool {
+			for _, m := range step.want {
+				if !strings.Contains(q, m) {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("%s %s: sent %q, want a query with %s", step.ns, step.sel, sent, step.want)
+		}
+		want, err := customList(step.ns, info, step.sel, "")(ctx, wide)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want || (got == "" && step.sel != "app=worker") { // worker-0 has no series
+			t.Errorf("%s %s: answered\n%s\nthe whole cluster's query answers\n%s", step.ns, step.sel, got, want)
+		}
+	}
+}

@@ -85,6 +85,9 @@ type QueryConfig struct {
 	// DemandNamespaces bounds the namespaces a shared query is narrowed
 	// to (provider.Demand); 0 reads the whole cluster.
 	DemandNamespaces int
+	// DemandObjects bounds the object names a shared query narrowed to
+	// namespaces is narrowed to further; 0 reads whole namespaces.
+	DemandObjects int
 }
 
 // CacheConfig is the query engines' cache, memory budget and concurrency.

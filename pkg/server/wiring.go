@@ -87,7 +87,7 @@ func (c *Config) newProviders(cat custom.Catalog, run *provider.Runner, objs *ob
 	cp.MaxNamesInQuery = c.Query.MaxNamesInQuery
 	cp.Batch = c.Query.Batch
 	if c.Query.DemandNamespaces > 0 {
-		cp.Demand = &provider.Demand{MaxNamespaces: c.Query.DemandNamespaces}
+		cp.Demand = &provider.Demand{MaxNamespaces: c.Query.DemandNamespaces, MaxObjects: c.Query.DemandObjects}
 	}
 	ep := external.New(cat, run, mapper)
 	ep.Batch = c.Query.Batch

@@ -81,6 +81,8 @@ type resolution struct {
 	shareOnce sync.Once
 	share     promql.Sharing
 	demandOK  bool // the shared query may be narrowed to namespaces (DemandSharingOf)
+	// demandObjectsOK: and to objects in them (DemandSharingOf with objects).
+	demandObjectsOK bool
 }
 
 // resolutions remembers resolutions for one catalog snapshot.
@@ -310,25 +312,33 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	filterNamespace := false
 	switch {
 	case share.OK && p.Batch:
+		objects := promql.AnyPart(pl.resourceLabel)
 		if pl.nsLabel != "" {
 			var reach provider.Reach
 			if pl.res.demandOK && p.Demand != nil {
-				reach = p.Demand.Namespaces(pl.demandKey(), pl.namespace, time.Now())
+				var asked []string
+				if pl.res.demandObjectsOK {
+					asked = names
+				}
+				reach = p.Demand.Ask(pl.demandKey(), pl.namespace, asked, time.Now())
 			}
 			switch {
 			case reach.Alone:
 				// Not joined yet: this namespace's query, shared by its
-				// requests until the namespace joins.
+				// requests until the namespace (and its objects) join.
 				parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
 			case reach.Namespaces != nil:
 				parts = append(parts, promql.OneOfPart(pl.nsLabel, reach.Namespaces))
+				if reach.Objects != nil {
+					objects = promql.OneOfPart(pl.resourceLabel, reach.Objects)
+				}
 				fallthrough
 			default:
 				groupBy = []string{pl.nsLabel, pl.resourceLabel}
 				filterNamespace = true
 			}
 		}
-		parts = append(parts, promql.AnyPart(pl.resourceLabel))
+		parts = append(parts, objects)
 	case share.OK && len(names) > p.MaxNamesInQuery:
 		if pl.nsLabel != "" {
 			parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
@@ -359,7 +369,8 @@ func (pl *plan) requestParts(names []string) []promql.Part {
 func (r *resolution) sharing(e catalog.Entry) promql.Sharing {
 	r.shareOnce.Do(func() {
 		r.share = SharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel)
-		r.demandOK = r.share.OK && r.nsLabel != "" && DemandSharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel)
+		r.demandOK = r.share.OK && r.nsLabel != "" && DemandSharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel, false)
+		r.demandObjectsOK = r.demandOK && DemandSharingOf(e.Rule.Query, e.Series, r.rl, r.nsLabel, true)
 	})
 	return r.share
 }
@@ -372,16 +383,21 @@ func (pl *plan) demandKey() string {
 }
 
 // DemandSharingOf decides whether the shared query of a template (see
-// SharingOf) may be narrowed to the namespaces requests ask about: the
-// query for one request and the query for all objects of a set of
-// namespaces, grouped by namespace and object, must be equivalent once
-// filtered.
-func DemandSharingOf(tmpl *promql.Template, series, resourceLabel, namespaceLabel string) bool {
+// SharingOf) may be narrowed to the namespaces requests ask about and,
+// with objects, to the objects they ask about in them: the query for one
+// request and the query for a set of namespaces (and the union of a set
+// of object names), grouped by namespace and object, must be equivalent
+// once filtered.
+func DemandSharingOf(tmpl *promql.Template, series, resourceLabel, namespaceLabel string, objects bool) bool {
 	one := []promql.Part{promql.EqualPart(namespaceLabel, "promgate-sample"), promql.OneOfPart(resourceLabel, []string{"sample-a", "sample-b"})}
+	all := promql.AnyPart(resourceLabel)
+	if objects {
+		all = promql.OneOfPart(resourceLabel, []string{"sample-a", "sample-b", "sample-c"})
+	}
 	s, err := tmpl.Sharing(
 		promql.Request{Series: series, Parts: one, GroupBy: []string{resourceLabel}},
 		promql.Request{Series: series, Parts: []promql.Part{
-			promql.OneOfPart(namespaceLabel, []string{"promgate-other", "promgate-sample"}), promql.AnyPart(resourceLabel),
+			promql.OneOfPart(namespaceLabel, []string{"promgate-other", "promgate-sample"}), all,
 		}, GroupBy: []string{namespaceLabel, resourceLabel}})
 	return err == nil && s.OK
 }
