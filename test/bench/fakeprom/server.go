@@ -395,6 +395,8 @@ type Percentiles struct {
 	P90 float64 `json:"p90"`
 	P99 float64 `json:"p99"`
 	Max float64 `json:"max"`
+	// Sum is the total of the durations.
+	Sum float64 `json:"sum,omitempty"`
 }
 
 // PercentilesOf computes Percentiles of ds (which it sorts).
@@ -408,7 +410,11 @@ func PercentilesOf(ds []time.Duration) Percentiles {
 		i = max(0, min(i, len(ds)-1))
 		return ds[i].Seconds()
 	}
-	return Percentiles{N: len(ds), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ds[len(ds)-1].Seconds()}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return Percentiles{N: len(ds), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ds[len(ds)-1].Seconds(), Sum: sum.Seconds()}
 }
 
 // Snapshot returns the counters.

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -89,6 +90,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	// hpa
 	hpas := fs.Int("hpas", 1000, "hpa: number of simulated HPAs")
 	hpaNamespaces := fs.String("namespaces", "ns-[0-49]", "hpa: namespaces the HPAs live in, NAME[FROM-TO]")
+	onlyMetric := fs.String("hpa-metric", "", "hpa: poll only this one of the 20 metrics (say http_requests_per_second); empty: all")
 	appMetrics := fs.Int("app-metrics", 12, "hpa: app_metric_<m>_per_second metrics polled (fakeprom --app-metrics; negative: none)")
 	period := fs.Duration("period", 15*time.Second, "hpa: polling period (the HPA controller's sync period)")
 	cycles := fs.Int("cycles", 2, "hpa: periods measured")
@@ -124,7 +126,14 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 		for i, ns := range l {
 			names[i] = ns.Name
 		}
-		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, hpaMetrics(*appMetrics), *period, *cycles, *coldWait)
+		ms := hpaMetrics(*appMetrics)
+		if *onlyMetric != "" {
+			ms = slices.DeleteFunc(ms, func(m hpaMetric) bool { return m.name != *onlyMetric })
+			if len(ms) == 0 {
+				return fmt.Errorf("--hpa-metric=%s: not one of the metrics the HPAs poll", *onlyMetric)
+			}
+		}
+		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, ms, *period, *cycles, *coldWait)
 	case "top":
 		err = runTop(ctx, w, &r, *runs)
 	}
