@@ -254,3 +254,54 @@ func TestCanaryEstablish(t *testing.T) {
 		t.Errorf("the series the strict query served at 510s is held back at 515s as new")
 	}
 }
+
+// TestCanaryFamily: a new text of a query family (a shared query that
+// namespaces or objects joined) starts from the histories of the family's
+// recent texts: when they saw every series of its answer, the backend is
+// not asked which are new; when one is unknown to all of them, it is, and
+// a new series is held back as in any history.
+func TestCanaryFamily(t *testing.T) {
+	query := func(pods, family string) Query {
+		text := `sum by (pod) (rate(http_requests_total{pod=~"` + pods + `"}[1m]))`
+		expr, err := promql.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Query{API: "custom", Metric: "http_requests_per_second", Backend: "default", Field: "rules[0].metricsQuery",
+			Query: promql.Query{Text: text, Expr: expr, Checked: true}, Family: family}
+	}
+	r, _, e := canaryRunner(t, model.Metric{"pod": "c", "job": "other"}, model.Metric{"pod": "d", "job": "other"})
+	for _, st := range []struct {
+		at     time.Duration
+		q      Query
+		seed   bool
+		served map[string]float64
+	}{
+		{240, query("a|b", "f"), true, map[string]float64{"a": 10, "b": 10}},
+		{241, query("c|d", "f"), true, map[string]float64{"c": 10, "d": 10}}, // c, d unknown to the family
+		{255, query("a|b|c|d", "f"), false, map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}},
+		{256, query("d|c|b|a", ""), true, map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}}, // no family
+		{256, query("a|c|d", "g"), true, map[string]float64{"a": 10, "c": 10, "d": 10}},           // another family
+		{480, query("c|late", "f"), true, map[string]float64{"c": 10}},                            // the family's texts are stale
+		{490, query("c|d|late", "f"), true, map[string]float64{"c": 10, "d": 10}},                 // d unknown to the fresh texts
+		{495, query("d|late", "f"), false, map[string]float64{"d": 10}},                           // late still new
+		{545, query("d|late", "f"), false, map[string]float64{"d": 10, "late": 10}},               // a window after the family first saw it
+	} {
+		e.Reset()
+		ans, err := r.Run(context.Background(), st.q, time.Unix(0, 0).Add(st.at*time.Second))
+		if err != nil {
+			t.Fatalf("%s at %ds: %v", st.q.Query.Text, st.at, err)
+		}
+		seedText := r.guardOf(st.q.Query, st.q.Field).seed
+		seed := false
+		for _, s := range e.Queries() {
+			seed = seed || s == seedText
+		}
+		if seed != st.seed {
+			t.Errorf("%s (family %q) at %ds: seed sent %v, want %v", st.q.Query.Text, st.q.Family, st.at, seed, st.seed)
+		}
+		if got := byPod(ans.Vector); !sameFloats(got, st.served) {
+			t.Errorf("%s (family %q) at %ds: served %v, want %v", st.q.Query.Text, st.q.Family, st.at, got, st.served)
+		}
+	}
+}

@@ -31,6 +31,13 @@ type Query struct {
 	SeriesQuery string
 	// Query is the rendered query, before the partial-window guard.
 	Query promql.Query
+	// Family, when not empty, names the queries whose answers hold the
+	// same series with the same labels (a rule's shared query narrowed to
+	// different namespaces or objects, and their per-namespace forms): a
+	// new text of a family starts its partial-window history from what the
+	// family's recent texts saw, instead of asking the backend which of its
+	// series are new.
+	Family string
 }
 
 // Answer is the answer to a Query.
@@ -60,6 +67,7 @@ type Runner struct {
 
 	mu        sync.Mutex
 	unguarded map[string]bool // fields whose query shape was said to be unguardable
+	families  families        // recent histories per Query.Family
 }
 
 // Clock is the time queries are evaluated at: Now, or time.Now.

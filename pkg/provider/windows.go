@@ -307,6 +307,16 @@ func (h *history) stale(ts time.Time, g *guardResult) bool {
 	return h.first == nil || ts.Sub(h.seen) > g.shortest
 }
 
+// unknown reports whether a series of data is not in h; h.mu is held.
+func (h *history) unknown(data model.Vector) bool {
+	for _, s := range data {
+		if _, ok := h.first[s.Metric.Fingerprint()]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
 // update judges data, the answer's series evaluated at ts: the series
 // first seen at least lookback ago are served. With seed (the query's
 // series whose windows have a sample at or before their start), a series
@@ -371,6 +381,18 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	h.mu.Lock()
 	stale := h.stale(at, g)
 	h.mu.Unlock()
+	if stale && q.Family != "" {
+		// A new text of a family (a shared query a namespace joined): its
+		// series' history is what the family's other texts saw. Only when
+		// they did not see every series of the answer is the backend asked
+		// which are new.
+		if r.families.inherit(q.Family, h, at, g) {
+			h.mu.Lock()
+			stale = h.unknown(data)
+			h.mu.Unlock()
+		}
+		r.families.note(q.Family, h)
+	}
 	var seed model.Vector
 	if stale && len(data) > 0 {
 		// Whatever the verdict, the series seen now are remembered.

@@ -16,8 +16,8 @@
 #   C  the same request at 200 req/s, fake Prometheus latency 20 ms, --query-cache-ttl=0
 #   D  kubectl top pod -A, 3,000 pods (and 10,000), --query-cache-ttl=0, 10 runs
 #   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles, in protobuf
-#   E  10 simulated HPAs polling one Pods metric (one per namespace), 4 cycles: shared, narrowed to
-#      their pods, and one query per poll (prometheus-adapter's queries) to compare with
+#   E  10 simulated HPAs polling one Pods metric (one per namespace), 4 cycles after 2 unmeasured:
+#      shared, narrowed to their pods, and one query per poll (prometheus-adapter's) to compare with
 #   discovery: 10k, 21k, 100k, 210k, 1M, 1.05M series with config/promgate.yaml's broad rules
 #
 # BENCH_PLAN=scale (make bench-scale) runs, on BENCH_NODES=300 kwok nodes, with fakeprom's
@@ -263,7 +263,7 @@ default_plan() {
   scenario 30 D "top pod -A, 3,000 pods" "--query-cache-ttl=0" top --runs=10
   # E: one Pods metric polled by 10 HPAs (one per namespace, 15 pods each): what promgate asks of
   # Prometheus per cycle against the same HPAs' own queries (prometheus-adapter's, one per poll)
-  local e=(hpa --protobuf --target=aggregated --hpas=10 --namespaces='ns-[0-9]' --hpa-metric=http_requests_per_second --period=15s --cycles=4)
+  local e=(hpa --protobuf --target=aggregated --hpas=10 --namespaces='ns-[0-9]' --hpa-metric=http_requests_per_second --period=15s --warm-cycles=2 --cycles=4)
   scenario 35 E "10 HPAs, one metric" "" "${e[@]}"
   scenario 36 E "10 HPAs, one metric, narrowed to their pods" "--shared-query-namespaces=100 --shared-query-objects=1000" "${e[@]}"
   scenario 37 E "10 HPAs, one metric, one query per poll" "--query-batching=false" "${e[@]:0:1}" --comparison "${e[@]:1}"

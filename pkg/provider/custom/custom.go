@@ -248,7 +248,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found
 	if err != nil {
 		return nil, nil, err
 	}
-	ans, err := p.run.Run(ctx, pl.query(r.query), p.run.Clock())
+	ans, err := p.run.Run(ctx, pl.sent(r), p.run.Clock())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -295,6 +295,13 @@ func (pl *plan) query(q promql.Query) provider.Query {
 		Field: r.Path + ".metricsQuery", SeriesQuery: r.SeriesQuery, Query: q}
 }
 
+// sent is r's query as the plan's rule sends it.
+func (pl *plan) sent(r rendered) provider.Query {
+	q := pl.query(r.query)
+	q.Family = r.family
+	return q
+}
+
 // rendered is the query a plan sends for a set of objects.
 type rendered struct {
 	query promql.Query
@@ -302,6 +309,9 @@ type rendered struct {
 	// filterNamespace: the query is cluster-wide, its samples are filtered
 	// by the plan's namespace here.
 	filterNamespace bool
+	// family is the query's provider.Query.Family: the demand key of a
+	// narrowed shared query and its per-request forms.
+	family string
 }
 
 // render builds the query for the named objects (see query).
@@ -310,33 +320,40 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	parts := append([]promql.Part(nil), pl.parts...)
 	groupBy := []string{pl.resourceLabel}
 	filterNamespace := false
+	family := ""
 	switch {
 	case share.OK && p.Batch:
 		objects := promql.AnyPart(pl.resourceLabel)
 		if pl.nsLabel != "" {
 			var reach provider.Reach
+			byObject := pl.res.demandObjectsOK && len(names) <= p.MaxNamesInQuery
 			if pl.res.demandOK && p.Demand != nil {
 				var asked []string
-				if pl.res.demandObjectsOK {
+				if byObject {
 					asked = names
 				}
 				reach = p.Demand.Ask(pl.demandKey(), pl.namespace, asked, time.Now())
 			}
 			switch {
 			case reach.Alone:
-				// Not joined yet: this namespace's query, shared by its
-				// requests until the namespace (and its objects) join.
+				// Not joined yet: the request's objects (or its namespace)
+				// alone, with the shared query's grouping, so that the
+				// partial-window guard's history of its series carries over
+				// to the shared query it joins (family).
 				parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
+				if byObject {
+					objects = promql.OneOfPart(pl.resourceLabel, names)
+				}
+				family = pl.demandKey()
 			case reach.Namespaces != nil:
 				parts = append(parts, promql.OneOfPart(pl.nsLabel, reach.Namespaces))
 				if reach.Objects != nil {
 					objects = promql.OneOfPart(pl.resourceLabel, reach.Objects)
 				}
-				fallthrough
-			default:
-				groupBy = []string{pl.nsLabel, pl.resourceLabel}
-				filterNamespace = true
+				family = pl.demandKey()
 			}
+			groupBy = []string{pl.nsLabel, pl.resourceLabel}
+			filterNamespace = true
 		}
 		parts = append(parts, objects)
 	case share.OK && len(names) > p.MaxNamesInQuery:
@@ -351,7 +368,7 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	if err != nil {
 		return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
 	}
-	return rendered{query: q, share: share, filterNamespace: filterNamespace}, nil
+	return rendered{query: q, share: share, filterNamespace: filterNamespace, family: family}, nil
 }
 
 // requestParts are what prometheus-adapter selects for the named objects:
@@ -477,7 +494,7 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, names []string) bool 
 		return false
 	}
 	run := p.run
-	q := pl.query(r.query)
+	q := pl.sent(r)
 	if run.Withheld(ctx, q, p.run.Clock(), func(s *model.Sample) bool {
 		obj, ok := pl.objectOf(s, r.filterNamespace)
 		if !ok {

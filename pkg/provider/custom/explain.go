@@ -56,7 +56,7 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (provide
 		return provider.Plan{}, err
 	}
 	objects := len(names)
-	out := p.run.Plan(pl.query(r.query))
+	out := p.run.Plan(pl.sent(r))
 	out.Rule, out.Series, out.Objects = pl.entry.Rule.Path, pl.entry.Series, &objects
 	out.Shared = r.share.OK && (p.Batch || len(names) > p.MaxNamesInQuery)
 	switch {

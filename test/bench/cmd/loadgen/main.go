@@ -94,6 +94,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	appMetrics := fs.Int("app-metrics", 12, "hpa: app_metric_<m>_per_second metrics polled (fakeprom --app-metrics; negative: none)")
 	period := fs.Duration("period", 15*time.Second, "hpa: polling period (the HPA controller's sync period)")
 	cycles := fs.Int("cycles", 2, "hpa: periods measured")
+	warmCycles := fs.Int("warm-cycles", 0, "hpa: periods run before the measured ones (steady state)")
 	coldWait := fs.Duration("cold-wait", 6*time.Second, "hpa: wait after warm-up, longer than promgate's query cache TTL")
 	// top
 	runs := fs.Int("runs", 10, "top: kubectl runs")
@@ -133,7 +134,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 				return fmt.Errorf("--hpa-metric=%s: not one of the metrics the HPAs poll", *onlyMetric)
 			}
 		}
-		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, ms, *period, *cycles, *coldWait)
+		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, ms, *period, *cycles, *warmCycles, *coldWait)
 	case "top":
 		err = runTop(ctx, w, &r, *runs)
 	}

@@ -205,7 +205,7 @@ func hpaRequest(i int, namespaces []string, ms []hpaMetric) request {
 // runHPAs is scenario B: n simulated HPAs, each polling its metric once per
 // period, their polls spread evenly over the period, for a number of
 // cycles.
-func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namespaces []string, ms []hpaMetric, period time.Duration, cycles int, coldWait time.Duration) error {
+func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namespaces []string, ms []hpaMetric, period time.Duration, cycles, warmCycles int, coldWait time.Duration) error {
 	t, err := w.target(tgt)
 	if err != nil {
 		return err
@@ -225,15 +225,26 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var plan []scheduled
-	for c := range cycles {
-		for i := range n {
-			// Slot (i * 7919) mod n: consecutive polls go to different metrics and namespaces.
-			slot := (i * 7919) % n
-			at := time.Duration(c)*period + time.Duration(float64(slot)/float64(n)*float64(period))
-			plan = append(plan, scheduled{at: at, req: hpaRequest(i, namespaces, ms)})
+	planOf := func(cycles int) []scheduled {
+		var plan []scheduled
+		for c := range cycles {
+			for i := range n {
+				// Slot (i * 7919) mod n: consecutive polls go to different metrics and namespaces.
+				slot := (i * 7919) % n
+				at := time.Duration(c)*period + time.Duration(float64(slot)/float64(n)*float64(period))
+				plan = append(plan, scheduled{at: at, req: hpaRequest(i, namespaces, ms)})
+			}
 		}
+		return plan
 	}
+	if warmCycles > 0 {
+		// Steady state: the first cycles (scrape intervals learned, series
+		// histories seeded, demand joined) are run but not measured.
+		logf("%s: %d cycles before the measured ones", r.Name, warmCycles)
+		openLoop(ctx, t, planOf(warmCycles), 2000)
+		r.Load += fmt.Sprintf(" after %d unmeasured", warmCycles)
+	}
+	plan := planOf(cycles)
 	m, err := w.startMeter(ctx)
 	if err != nil {
 		return err

@@ -1,0 +1,123 @@
+package provider
+
+import (
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/prometheus/common/model"
+)
+
+// families remembers, per query family (Query.Family), the guard histories
+// of its recent texts, so that a new text of a family (a shared query
+// narrowed to one more namespace, say) starts from what they saw instead of
+// asking the backend which of its series are new (promql.Established, about
+// twice the query's cost).
+//
+// The histories themselves live in the budget (budget.Windows) and may be
+// evicted there: families holds weak pointers, so it never keeps one
+// alive. It is bounded in families and in the bytes of their names
+// (family names carry request input: the metric selector), and each family
+// keeps its newest maxFamilyTexts histories.
+type families struct {
+	mu    sync.Mutex
+	byKey map[string]*family
+	bytes int
+}
+
+type family struct {
+	texts []weak.Pointer[history]
+}
+
+const (
+	maxFamilies     = 4096
+	maxFamilyBytes  = 1 << 20
+	maxFamilyTexts  = 32
+	familyEntryCost = 64 // a family's map entry and slice, beside its name
+)
+
+// note records h as a history of family key.
+func (f *families) note(key string, h *history) {
+	if key == "" {
+		return
+	}
+	p := weak.Make(h)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fam, ok := f.byKey[key]
+	if !ok {
+		cost := len(key) + familyEntryCost
+		if len(f.byKey) >= maxFamilies || f.bytes+cost > maxFamilyBytes {
+			// Full: start over rather than keep old families forever. A
+			// family forgotten costs one Established query at its next
+			// text, as without families.
+			f.byKey, f.bytes = nil, 0
+		}
+		if f.byKey == nil {
+			f.byKey = map[string]*family{}
+		}
+		fam = &family{}
+		f.byKey[key] = fam
+		f.bytes += cost
+	}
+	live := fam.texts[:0]
+	for _, t := range fam.texts {
+		if v := t.Value(); v != nil && v != h {
+			live = append(live, t)
+		}
+	}
+	if len(live) >= maxFamilyTexts {
+		live = live[len(live)-maxFamilyTexts+1:]
+	}
+	fam.texts = append(live, p)
+}
+
+// inherit gives h, a history that cannot vouch for its series yet (new, or
+// not evaluated within the shortest window of g, its query's guard), the
+// first-seen times of the series that family key's other histories saw
+// within that window before at, and reports whether any did. A series none of them saw is new for h
+// (served one window later), as a series new to a history is.
+func (f *families) inherit(key string, h *history, at time.Time, g *guardResult) bool {
+	if key == "" {
+		return false
+	}
+	f.mu.Lock()
+	var others []*history
+	if fam, ok := f.byKey[key]; ok {
+		for _, t := range fam.texts {
+			if v := t.Value(); v != nil && v != h {
+				others = append(others, v)
+			}
+		}
+	}
+	f.mu.Unlock()
+	var first map[model.Fingerprint]time.Time
+	var seen time.Time
+	for _, o := range others {
+		o.mu.Lock()
+		if o.first != nil && !o.seen.After(at) && at.Sub(o.seen) <= g.shortest {
+			if first == nil {
+				first = make(map[model.Fingerprint]time.Time, len(o.first))
+			}
+			for fp, t := range o.first {
+				if old, ok := first[fp]; !ok || t.Before(old) {
+					first[fp] = t
+				}
+			}
+			if o.seen.After(seen) {
+				seen = o.seen
+			}
+		}
+		o.mu.Unlock()
+	}
+	if first == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stale(at, g) {
+		return true // another request's answer got there first
+	}
+	h.first, h.seen = first, seen
+	return true
+}
