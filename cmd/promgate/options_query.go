@@ -105,15 +105,16 @@ type QueryOptions struct {
 
 // NewQueryOptions returns the defaults.
 func NewQueryOptions() *QueryOptions {
-	return &QueryOptions{MaxNames: provider.DefaultMaxNamesInQuery, Batch: true, Guard: provider.GuardCanary.String()}
+	return &QueryOptions{MaxNames: provider.DefaultMaxNamesInQuery, Batch: true, Guard: provider.GuardCanary.String(),
+		DemandNamespaces: provider.DefaultDemandNamespaces, DemandObjects: provider.DefaultDemandObjects}
 }
 
 // AddFlags adds the query flags to fs.
 func (o *QueryOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxNames, "max-names-in-query", o.MaxNames, "Most object names put in one query's regex; larger sets select the whole namespace and are filtered in promgate.")
 	fs.BoolVar(&o.Batch, "query-batching", o.Batch, "Share one query per metric among all requests, filtered in promgate, where the rule's query is proven equivalent to the per-request one (`promgate check` says, per rule). (prometheus-adapter sends one query per request; false restores that.)")
-	fs.IntVar(&o.DemandNamespaces, "shared-query-namespaces", o.DemandNamespaces, "Narrow a shared query to the namespaces requests asked it about in the last 10 minutes, up to this many (past them, the whole cluster); 0, the default, always reads the whole cluster. Namespaces join a query at most every 15 s, together; until its namespace joins, a request reads its namespace's own query (docs/operations.md).")
-	fs.IntVar(&o.DemandObjects, "shared-query-objects", o.DemandObjects, "With --shared-query-namespaces, narrow a shared query further to the objects (pods, say) requests asked it about in those namespaces, up to this many names (past them, whole namespaces); 0, the default, reads whole namespaces. Objects join with the namespaces (docs/operations.md).")
+	fs.IntVar(&o.DemandNamespaces, "shared-query-namespaces", o.DemandNamespaces, "Narrow a shared query to the namespaces requests asked it about in the last 10 minutes, up to this many (past them, the whole cluster); 0 always reads the whole cluster. Namespaces join a query at most every 15 s, together; until its namespace joins, a request reads its own query (docs/operations.md).")
+	fs.IntVar(&o.DemandObjects, "shared-query-objects", o.DemandObjects, "With --shared-query-namespaces, narrow a shared query further to the objects (pods, say) requests asked it about in those namespaces, up to this many names (past them, whole namespaces); 0 reads whole namespaces. Objects join with the namespaces (docs/operations.md).")
 	fs.StringVar(&o.Guard, "partial-window-guard", o.Guard, "How values over windows that samples cover only in part (after an outage or restart, for a new pod) are kept out of answers: canary (check one or two series per metric beside each query, and serve a series once it has been in the answers for the query's window; when the checks disagree, strict: about 1.1x the query's cost), strict (check every series in the query: 60-80x the query's cost on Prometheus), or off (serve them). See docs/partial-windows.md.")
 	fs.BoolVar(&o.PartialWindows, "serve-partial-windows", o.PartialWindows, "Serve rates over windows that samples cover only in part: --partial-window-guard=off.")
 	_ = fs.MarkDeprecated("serve-partial-windows", "use --partial-window-guard=off")
@@ -131,9 +132,7 @@ func (o *QueryOptions) Validate() []error {
 	if o.DemandObjects < 0 {
 		errs = append(errs, errors.New("--shared-query-objects must not be negative"))
 	}
-	if o.DemandObjects > 0 && o.DemandNamespaces == 0 {
-		errs = append(errs, errors.New("--shared-query-objects needs --shared-query-namespaces: objects narrow a query already narrowed to namespaces"))
-	}
+
 	if _, ok := provider.WindowGuards[o.Guard]; !ok {
 		errs = append(errs, fmt.Errorf("--partial-window-guard=%q: want canary, strict or off", o.Guard))
 	}

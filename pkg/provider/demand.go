@@ -57,6 +57,9 @@ type Demand struct {
 // Defaults of Demand.
 const (
 	DefaultDemandNamespaces = 100
+	// DefaultDemandObjects is promgate's default --shared-query-objects:
+	// a thousand pod names make a matcher of about 30 kB.
+	DefaultDemandObjects = 1000
 	DefaultDemandBytes      = 1 << 20
 	DefaultDemandTTL        = 10 * time.Minute
 	// DefaultDemandJoinEvery is the HPA controller's default sync period:

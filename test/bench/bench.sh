@@ -30,7 +30,7 @@
 #   54 B   the same, shared queries over the whole cluster (no --shared-query-namespaces)
 #   56 B   the same, one query per poll (--query-batching=false), 1 cycle
 #   55 D   kubectl top pod -A at 30,000 pods (5 runs), beside kubectl get pods -A
-# (rows 50, 51 and 53 with --shared-query-namespaces=100; every row with --discovery-method=auto)
+# (every row with --discovery-method=auto; 54 with --shared-query-namespaces=0)
 #
 # Needs bin/promgate (make build) and the world's tools (make tools). Knobs (environment):
 #   BENCH_RUN_DIR=<repo>/.cache/bench-run   world.sh run directory (E2E_RUN_DIR)
@@ -284,7 +284,7 @@ default_plan() {
 
 # scale_plan: make bench-scale's rows (see the header).
 scale_plan() {
-  local apps=${BENCH_APP_METRICS:--1} demand=--shared-query-namespaces=100
+  local apps=${BENCH_APP_METRICS:--1} demand=""
   pods 'ns-[0-9]=300'
   wait_scraped 3000
   scenario 50 A "pods metric, 300 pods, 3,000 pods' series" "$demand" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
@@ -293,7 +293,7 @@ scale_plan() {
   scenario 51 A "pods metric, 300 pods, 150,000 pods' series" "$demand" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
   floor 52 aggregated --protobuf
   scenario 53 B "5,000 HPAs" "$demand" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
-  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
+  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "--shared-query-namespaces=0" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
   scenario 56 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1
   scenario 55 D "top pod -A, 30,000 pods" "--query-cache-ttl=0" top --runs=5
 }
