@@ -60,8 +60,8 @@ const (
 	// DefaultDemandObjects is promgate's default --shared-query-objects:
 	// a thousand pod names make a matcher of about 30 kB.
 	DefaultDemandObjects = 1000
-	DefaultDemandBytes      = 1 << 20
-	DefaultDemandTTL        = 10 * time.Minute
+	DefaultDemandBytes   = 1 << 20
+	DefaultDemandTTL     = 10 * time.Minute
 	// DefaultDemandJoinEvery is the HPA controller's default sync period:
 	// the namespaces a starting set of HPAs polls join within one cycle.
 	DefaultDemandJoinEvery = 15 * time.Second
