@@ -40,10 +40,14 @@ type Result struct {
 	Latency           fakeprom.Percentiles            `json:"latency"`
 	ByKind            map[string]fakeprom.Percentiles `json:"byKind,omitempty"`
 
-	PromQueries     int64                `json:"promQueries"`
-	PromQueryErrors int64                `json:"promQueryErrors"`
-	DistinctQueries int                  `json:"distinctQueries"`
-	Cycles          int                  `json:"cycles,omitempty"`
+	PromQueries     int64 `json:"promQueries"`
+	PromQueryErrors int64 `json:"promQueryErrors"`
+	DistinctQueries int   `json:"distinctQueries"`
+	Cycles          int   `json:"cycles,omitempty"`
+	// WarmCycles ran before the measured Cycles; Metrics is the number of
+	// metrics the HPAs polled.
+	WarmCycles      int                  `json:"warmCycles,omitempty"`
+	Metrics         int                  `json:"metrics,omitempty"`
 	QueriesPerCycle float64              `json:"queriesPerCycle,omitempty"`
 	Runs            int                  `json:"runs,omitempty"`
 	QueriesPerRun   float64              `json:"queriesPerRun,omitempty"`
@@ -256,7 +260,7 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 	if err := m.stop(ctx, r); err != nil {
 		return err
 	}
-	r.Cycles = cycles
+	r.Cycles, r.WarmCycles, r.Metrics = cycles, warmCycles, len(ms)
 	r.QueriesPerCycle = float64(r.PromQueries) / float64(cycles)
 	return nil
 }
