@@ -327,6 +327,7 @@ func TestManifests(t *testing.T) {
 	t.Run("apiservices", func(t *testing.T) {
 		want := map[string]int32{ // name -> versionPriority
 			"v1beta1.metrics.k8s.io":          100,
+			"v1.metrics.k8s.io":               200,
 			"v1beta1.custom.metrics.k8s.io":   100,
 			"v1beta2.custom.metrics.k8s.io":   200,
 			"v1beta1.external.metrics.k8s.io": 100,

@@ -234,7 +234,7 @@ func checkGeneratedTLS(t *testing.T, objs objects) {
 		t.Fatal(err)
 	}
 	apis := objs.ofKind("APIService")
-	if len(apis) != 4 {
+	if len(apis) != 5 {
 		t.Errorf("%d APIServices", len(apis))
 	}
 	for _, a := range apis {
@@ -698,7 +698,8 @@ window: 3m
 	customCfg := mustParseConfig(t, "rules:\n"+indent(strings.TrimPrefix(custom, "\n"), 2))
 	externalCfg := mustParseConfig(t, "externalRules:\n"+indent(strings.TrimPrefix(external, "\n"), 2))
 	resourceCfg := mustParseConfig(t, "resourceRules:\n"+indent(strings.TrimPrefix(resource, "\n"), 2))
-	allAPIs := []string{"v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io", "v1beta1.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"}
+	allAPIs := []string{"v1.metrics.k8s.io", "v1beta1.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io", "v1beta1.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"}
+	resourceAPI := func(s string) bool { return strings.HasSuffix(s, ".metrics.k8s.io") && strings.Count(s, ".") == 3 }
 
 	tests := []struct {
 		name   string
@@ -819,7 +820,7 @@ prometheus:
 			if !reflect.DeepEqual(r.config, customCfg) {
 				t.Errorf("config = %+v\nwant %+v", r.config, customCfg)
 			}
-			if got := r.apiServices(); slices.Contains(got, "v1beta1.metrics.k8s.io") {
+			if got := r.apiServices(); slices.ContainsFunc(got, resourceAPI) {
 				t.Errorf("APIServices %v register metrics.k8s.io without resourceRules", got)
 			}
 			wantArg(t, r.args, "--enable-resource-metrics", "false")
@@ -839,13 +840,13 @@ prometheus:
 			wantArg(t, r.args, "--config", "/etc/promgate/config.yaml")
 		}},
 		{"apis.resource off (metrics-server keeps metrics.k8s.io)", "apis: {resource: false}", func(t *testing.T, r rendered) {
-			if got, want := r.apiServices(), slices.DeleteFunc(slices.Clone(allAPIs), func(s string) bool { return s == "v1beta1.metrics.k8s.io" }); !slices.Equal(got, want) {
+			if got, want := r.apiServices(), slices.DeleteFunc(slices.Clone(allAPIs), resourceAPI); !slices.Equal(got, want) {
 				t.Errorf("APIServices %v, want %v", got, want)
 			}
 			wantArg(t, r.args, "--enable-resource-metrics", "false")
 		}},
 		{"apis.custom off", "apis: {custom: false}", func(t *testing.T, r rendered) {
-			if got := r.apiServices(); !slices.Equal(got, []string{"v1beta1.external.metrics.k8s.io", "v1beta1.metrics.k8s.io"}) {
+			if got := r.apiServices(); !slices.Equal(got, []string{"v1.metrics.k8s.io", "v1beta1.external.metrics.k8s.io", "v1beta1.metrics.k8s.io"}) {
 				t.Errorf("APIServices %v", got)
 			}
 			role := convert[rbacv1.ClusterRole](t, r.objs.get(t, "ClusterRole", "promgate-server-resources"))
@@ -854,7 +855,7 @@ prometheus:
 			}
 		}},
 		{"custom and external off", "apis: {custom: false, external: false}", func(t *testing.T, r rendered) {
-			if got := r.apiServices(); !slices.Equal(got, []string{"v1beta1.metrics.k8s.io"}) {
+			if got := r.apiServices(); !slices.Equal(got, []string{"v1.metrics.k8s.io", "v1beta1.metrics.k8s.io"}) {
 				t.Errorf("APIServices %v", got)
 			}
 			if slices.ContainsFunc(r.objs, func(u *unstructured.Unstructured) bool {

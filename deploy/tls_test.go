@@ -255,7 +255,7 @@ func TestOverlays(t *testing.T) {
 			if !ok {
 				t.Fatalf("no check for %s", v.name)
 			}
-			if len(v.objs.ofKind("APIService")) != 4 {
+			if len(v.objs.ofKind("APIService")) != 5 {
 				t.Errorf("%d APIServices", len(v.objs.ofKind("APIService")))
 			}
 			for _, a := range v.objs.ofKind("APIService") {

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/metrics/pkg/apis/metrics"
+	metricsv1 "k8s.io/metrics/pkg/apis/metrics/v1"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
 
 	"github.com/promgate/promgate/pkg/backend"
@@ -70,6 +72,9 @@ func (s *Server) prepareResourceMetrics(k *cluster) (*resourceMetrics, error) {
 		// promgate's storage, not metrics-server's: that one wraps errors,
 		// which turns a backend failure's 503 into a 500.
 		info := metricsapi.Build(storage.Pods(getter, pods), storage.Nodes(getter, nodes.Lister()))
+		// v1 (Kubernetes 1.37's, which kubectl asks for first) from the
+		// same storage: its types are v1beta1's, field for field.
+		info.VersionedResourcesStorageMap[metricsv1.SchemeGroupVersion.Version] = info.VersionedResourcesStorageMap[metricsv1beta1.SchemeGroupVersion.Version]
 		info.NegotiatedSerializer = wire.Negotiated(info.NegotiatedSerializer)
 		return gs.InstallAPIGroup(&info)
 	}}, nil

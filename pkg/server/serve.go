@@ -142,14 +142,15 @@ func (s *Server) logStart(resourceMetrics bool) {
 		"customRules", len(s.file.custom), "externalRules", len(s.file.external), "resourceMetrics", resourceMetrics)
 }
 
-// setOpenAPI describes the four metrics APIs in the server's OpenAPI v2
-// and v3 documents.
+// setOpenAPI describes the metrics APIs in the server's OpenAPI v2 and v3
+// documents.
 func setOpenAPI(base *basecmd.AdapterBase) {
 	defs := mergeDefinitions([]openapicommon.GetOpenAPIDefinitions{
 		generatedcore.GetOpenAPIDefinitions,
 		generatedcustommetrics.GetOpenAPIDefinitions,
 		generatedexternalmetrics.GetOpenAPIDefinitions,
 		generatedmetrics.GetOpenAPIDefinitions,
+		metricsV1Definitions,
 	})
 	namer := openapinamer.NewDefinitionNamer(cmapiserver.Scheme, metricsapi.Scheme)
 	base.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(defs, namer)

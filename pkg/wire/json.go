@@ -5,7 +5,7 @@
 // requested version; runtime/serializer/protobuf, the generated
 // marshallers in their runtime.Unknown envelope), for the shapes promgate
 // serves: custom.metrics.k8s.io v1beta1 and v1beta2,
-// external.metrics.k8s.io v1beta1 and metrics.k8s.io v1beta1. Anything
+// external.metrics.k8s.io v1beta1 and metrics.k8s.io v1beta1 and v1. Anything
 // else (another type, version or media type, pretty output, a field this
 // package does not write) is left to the library.
 //

@@ -11,11 +11,17 @@ import (
 
 // Versions of the metrics API groups this package writes.
 const (
-	customV1beta1   = "custom.metrics.k8s.io/v1beta1"
-	customV1beta2   = "custom.metrics.k8s.io/v1beta2"
-	externalV1beta1 = "external.metrics.k8s.io/v1beta1"
-	resourceV1beta1 = "metrics.k8s.io/v1beta1"
+	customV1beta1     = "custom.metrics.k8s.io/v1beta1"
+	customV1beta2     = "custom.metrics.k8s.io/v1beta2"
+	externalV1beta1   = "external.metrics.k8s.io/v1beta1"
+	resourceV1beta1   = "metrics.k8s.io/v1beta1"
+	resourceGAVersion = "metrics.k8s.io/v1" // the same fields and tags as v1beta1
 )
+
+// resourceVersion reports whether apiVersion is one of metrics.k8s.io's.
+func resourceVersion(apiVersion string) bool {
+	return apiVersion == resourceV1beta1 || apiVersion == resourceGAVersion
+}
 
 // Append appends obj (an internal-version object) as apiVersion's JSON,
 // with the serializer's closing newline, and says whether it could: false
@@ -57,13 +63,13 @@ func writable(obj any, apiVersion string) (string, bool) {
 	case *external_metrics.ExternalMetricValueList:
 		return "ExternalMetricValueList", apiVersion == externalV1beta1 && plainListMeta(&o.ListMeta)
 	case *metrics.PodMetricsList:
-		return "PodMetricsList", apiVersion == resourceV1beta1 && plainListMeta(&o.ListMeta)
+		return "PodMetricsList", resourceVersion(apiVersion) && plainListMeta(&o.ListMeta)
 	case *metrics.NodeMetricsList:
-		return "NodeMetricsList", apiVersion == resourceV1beta1 && plainListMeta(&o.ListMeta)
+		return "NodeMetricsList", resourceVersion(apiVersion) && plainListMeta(&o.ListMeta)
 	case *metrics.PodMetrics:
-		return "PodMetrics", apiVersion == resourceV1beta1
+		return "PodMetrics", resourceVersion(apiVersion)
 	case *metrics.NodeMetrics:
-		return "NodeMetrics", apiVersion == resourceV1beta1
+		return "NodeMetrics", resourceVersion(apiVersion)
 	}
 	return "", false
 }
@@ -143,12 +149,12 @@ func appendExternalList(b []byte, l *external_metrics.ExternalMetricValueList, a
 	})
 }
 
-// appendPodMetricsList writes metrics.k8s.io/v1beta1's PodMetricsList.
+// appendPodMetricsList writes metrics.k8s.io's PodMetricsList (v1beta1 or v1).
 func appendPodMetricsList(b []byte, l *metrics.PodMetricsList, apiVersion string) ([]byte, bool) {
 	return appendResourceMetricsList(b, "PodMetricsList", apiVersion, &l.ListMeta, l.Items, appendPodMetrics)
 }
 
-// appendNodeMetricsList writes metrics.k8s.io/v1beta1's NodeMetricsList.
+// appendNodeMetricsList writes metrics.k8s.io's NodeMetricsList (v1beta1 or v1).
 func appendNodeMetricsList(b []byte, l *metrics.NodeMetricsList, apiVersion string) ([]byte, bool) {
 	return appendResourceMetricsList(b, "NodeMetricsList", apiVersion, &l.ListMeta, l.Items, appendNodeMetrics)
 }

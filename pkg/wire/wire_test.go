@@ -21,6 +21,7 @@ import (
 	"k8s.io/metrics/pkg/apis/external_metrics"
 	emv1beta1 "k8s.io/metrics/pkg/apis/external_metrics/v1beta1"
 	"k8s.io/metrics/pkg/apis/metrics"
+	mv1 "k8s.io/metrics/pkg/apis/metrics/v1"
 	mv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	cmapiserver "sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver"
 	metricsapi "sigs.k8s.io/metrics-server/pkg/api"
@@ -78,6 +79,7 @@ var (
 	customV2   = schema.GroupVersion{Group: "custom.metrics.k8s.io", Version: "v1beta2"}
 	externalV1 = schema.GroupVersion{Group: "external.metrics.k8s.io", Version: "v1beta1"}
 	resourceV1 = schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1beta1"}
+	resourceGA = schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1"}
 )
 
 // awkward strings: what JSON escapes (HTML characters, quotes, control
@@ -285,20 +287,28 @@ func TestSameAsLibrary(t *testing.T) {
 				if r.IntN(3) == 0 && l.Items == nil {
 					l.Items = []metrics.PodMetrics{}
 				}
-				same(t, metricsapi.Codecs, resourceV1, l, false)
+				same(t, metricsapi.Codecs, resourceGV(r), l, false)
 			case 4:
 				l := &metrics.NodeMetricsList{ListMeta: randomListMeta(r)}
 				for range r.IntN(5) {
 					l.Items = append(l.Items, randomNodeMetrics(r))
 				}
-				same(t, metricsapi.Codecs, resourceV1, l, false)
+				same(t, metricsapi.Codecs, resourceGV(r), l, false)
 			case 5:
 				p, n := randomPodMetrics(r), randomNodeMetrics(r)
-				same(t, metricsapi.Codecs, resourceV1, &p, false)
-				same(t, metricsapi.Codecs, resourceV1, &n, false)
+				same(t, metricsapi.Codecs, resourceGV(r), &p, false)
+				same(t, metricsapi.Codecs, resourceGV(r), &n, false)
 			}
 		})
 	}
+}
+
+// resourceGV is one of metrics.k8s.io's versions, at random.
+func resourceGV(r *rand.Rand) schema.GroupVersion {
+	if r.IntN(2) == 0 {
+		return resourceGA
+	}
+	return resourceV1
 }
 
 // TestLeftToLibrary: what the wire encoder does not write goes to the
@@ -419,6 +429,9 @@ func TestKnownFields(t *testing.T) {
 		{mv1beta1.PodMetrics{}, "TypeMeta ObjectMeta Timestamp Window Containers"},
 		{mv1beta1.NodeMetrics{}, "TypeMeta ObjectMeta Timestamp Window Usage"},
 		{mv1beta1.ContainerMetrics{}, "Name Usage"},
+		{mv1.PodMetrics{}, "TypeMeta ObjectMeta Timestamp Window Containers"},
+		{mv1.NodeMetrics{}, "TypeMeta ObjectMeta Timestamp Window Usage"},
+		{mv1.ContainerMetrics{}, "Name Usage"},
 	} {
 		typ := reflect.TypeOf(c.v)
 		var names []string

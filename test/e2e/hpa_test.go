@@ -135,3 +135,35 @@ func TestHPA(t *testing.T) {
 		waitReplicas(t, ns, "front", 1, 3*time.Minute)
 	})
 }
+
+// TestHPAScaleToZero drives an HPA with minReplicas 0 (HPAScaleToZero,
+// beta and on by default in Kubernetes 1.37) on an External metric, a
+// queue's length: an empty queue scales the workload to zero, messages
+// scale it up from zero, and an empty queue back to zero. promgate answers
+// the queue's value whether or not the workload has pods.
+func TestHPAScaleToZero(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
+	RequirePromgate(t)
+	RequireExporter(t)
+	ns := CreateNamespace(t, "zero")
+	exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "0"})
+	Apply(t, KwokDeployment{Namespace: ns, Name: "worker", Replicas: 1}.YAML())
+	Apply(t, hpaYAML(ns, "worker", 0, 5, `  - type: External
+    external:
+      metric:
+        name: queue_messages_ready
+        selector:
+          matchLabels:
+            queue: jobs
+      target:
+        type: AverageValue
+        averageValue: "10"
+`))
+	waitReplicas(t, ns, "worker", 0, 3*time.Minute)
+	// At zero replicas the queue is still read: 30 messages, 10 per replica.
+	exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "30"})
+	waitReplicas(t, ns, "worker", 3, 3*time.Minute)
+	WaitForPodsRunning(t, ns, "app=worker", 3, 90*time.Second)
+	exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "0"})
+	waitReplicas(t, ns, "worker", 0, 3*time.Minute)
+}

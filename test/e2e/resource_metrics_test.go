@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,6 +208,46 @@ func TestResourceMetrics(t *testing.T) {
 		}, "pod", "-A")
 	})
 
+	t.Run("kubectl top reads metrics.k8s.io/v1, with v1beta1's values", func(t *testing.T) {
+		// kubectl 1.37 asks for the group's preferred version (v1, then
+		// v1beta1): its request log (-v=6) says which it read.
+		for _, args := range [][]string{{"top", "pod", "-n", ns, "-v=6"}, {"top", "node", "-v=6"}} {
+			r := Kubectl(args...)
+			if !r.OK() {
+				t.Fatalf("kubectl %s: %s", strings.Join(args, " "), r.Stderr)
+			}
+			if !strings.Contains(r.Stderr, "/apis/metrics.k8s.io/v1/") || strings.Contains(r.Stderr, "/apis/metrics.k8s.io/v1beta1/") {
+				t.Errorf("kubectl %s did not read metrics.k8s.io/v1 alone; its requests:\n%s", strings.Join(args, " "), requestLines(r.Stderr))
+			}
+		}
+		type usage struct {
+			APIVersion string `json:"apiVersion"`
+			Items      []struct {
+				Metadata   struct{ Name string }
+				Containers []struct {
+					Name  string
+					Usage map[string]string
+				}
+			}
+		}
+		read := func(version string) usage {
+			t.Helper()
+			var u usage
+			out := MustKubectl(t, "get", "--raw", "/apis/metrics.k8s.io/"+version+"/namespaces/"+ns+"/pods")
+			if err := json.Unmarshal([]byte(out), &u); err != nil {
+				t.Fatalf("%s: %v", version, err)
+			}
+			return u
+		}
+		ga, beta := read("v1"), read("v1beta1")
+		if ga.APIVersion != "metrics.k8s.io/v1" || beta.APIVersion != "metrics.k8s.io/v1beta1" {
+			t.Errorf("apiVersions %q and %q", ga.APIVersion, beta.APIVersion)
+		}
+		if len(ga.Items) != 3 || !reflect.DeepEqual(ga.Items, beta.Items) {
+			t.Errorf("v1 items %+v\nv1beta1 items %+v", ga.Items, beta.Items)
+		}
+	})
+
 	t.Run("kubectl top node", func(t *testing.T) {
 		// Root cgroup values (1500m, 3Gi by default), not the sum of pods.
 		waitTop(t, 1, func(rows []topRow) error {
@@ -250,4 +292,72 @@ func TestHPACPUUtilization(t *testing.T) {
 	waitReplicas(t, ns, "cpu", 4, 3*time.Minute)
 	exporterControl(t, "/control/cpu", map[string]string{"namespace": ns, "app": "cpu", "cpu": "10m"})
 	waitReplicas(t, ns, "cpu", 1, 3*time.Minute)
+}
+
+// requestLines are the lines of a kubectl -v=6 log that name an API
+// request.
+func requestLines(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "/apis/") || strings.Contains(l, "/api/") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestHPAContainerResource scales a Deployment on one container's cpu
+// (a ContainerResource metric, GA since Kubernetes 1.30): the sidecar's
+// usage, far over its request, never moves it; the app container's does.
+func TestHPAContainerResource(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
+	RequirePromgate(t)
+	RequireExporter(t)
+	ns := CreateNamespace(t, "hpa-container")
+	// Both containers request 100m; app uses 50m (50%), the sidecar 300m (300%): the pod's
+	// average, a Resource metric's view, would be 175%.
+	Apply(t, twoContainerDeployment(ns, "ctr", 1, map[string]string{
+		"e2e.promgate.io/cpu.app": "50m", "e2e.promgate.io/cpu.sidecar": "300m",
+	}, "100m"))
+	Apply(t, hpaYAML(ns, "ctr", 1, 4, `  - type: ContainerResource
+    containerResource:
+      name: cpu
+      container: app
+      target:
+        type: Utilization
+        averageUtilization: 60
+`))
+	WaitForPodsRunning(t, ns, "app=ctr", 1, 90*time.Second)
+	var hpa struct {
+		Status struct {
+			CurrentReplicas int32 `json:"currentReplicas"`
+			DesiredReplicas int32 `json:"desiredReplicas"`
+			CurrentMetrics  []struct {
+				ContainerResource *struct {
+					Container string
+					Current   struct{ AverageUtilization *int32 }
+				} `json:"containerResource"`
+			} `json:"currentMetrics"`
+		}
+	}
+	err := Poll(2*time.Minute, func() (bool, error) {
+		GetJSON(t, &hpa, "hpa", "ctr", "-n", ns)
+		for _, m := range hpa.Status.CurrentMetrics {
+			if c := m.ContainerResource; c != nil && c.Container == "app" && c.Current.AverageUtilization != nil {
+				return *c.Current.AverageUtilization == 50, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("the HPA did not read the app container's 50%%: %+v", hpa.Status)
+	}
+	if hpa.Status.DesiredReplicas != 1 {
+		t.Errorf("desired %d replicas at 50%% of a 60%% target, want 1 (the sidecar's 300%% counted?)", hpa.Status.DesiredReplicas)
+	}
+	// 200m of app's 100m: 200% against 60%.
+	exporterControl(t, "/control/cpu", map[string]string{"namespace": ns, "app": "ctr", "container": "app", "cpu": "200m"})
+	waitReplicas(t, ns, "ctr", 4, 3*time.Minute)
+	exporterControl(t, "/control/cpu", map[string]string{"namespace": ns, "app": "ctr", "container": "app", "cpu": "10m"})
+	waitReplicas(t, ns, "ctr", 1, 3*time.Minute)
 }

@@ -126,6 +126,7 @@ true
 {{- define "promgate.apiServices" -}}
 {{- if include "promgate.serveResource" . }}
 v1beta1.metrics.k8s.io: [metrics.k8s.io, v1beta1, 100]
+v1.metrics.k8s.io: [metrics.k8s.io, v1, 200]
 {{- end }}
 {{- if .Values.apis.custom }}
 v1beta1.custom.metrics.k8s.io: [custom.metrics.k8s.io, v1beta1, 100]

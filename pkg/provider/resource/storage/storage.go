@@ -1,4 +1,4 @@
-// Package storage is the REST storage of metrics.k8s.io/v1beta1: PodMetrics
+// Package storage is the REST storage of metrics.k8s.io (v1beta1 and v1): PodMetrics
 // and NodeMetrics, read from a metrics-server MetricsGetter (promgate's
 // resource provider) and installed with metrics-server's api.Build:
 //
