@@ -135,6 +135,10 @@ func New(def Defaults, configured []config.Backend) (*Set, error) {
 	return s, nil
 }
 
+// ProbeTimeout bounds the query engine's probes of a backend (or its
+// timeout, if longer).
+const ProbeTimeout = time.Minute
+
 func build(name string, opts prom.Options, lim prom.Limits, eo query.Options, dialect string) (*Backend, error) {
 	c, err := prom.New(opts)
 	if err != nil {
@@ -142,6 +146,11 @@ func build(name string, opts prom.Options, lim prom.Limits, eo query.Options, di
 	}
 	lc := c.WithLimits(lim)
 	eo.Backend = c.Name()
+	// Probes read every series of a metric (its newest and oldest samples),
+	// in the background: at hundreds of thousands of series that takes
+	// longer than a request's timeout.
+	eo.ProbeTimeout = max(ProbeTimeout, eo.Timeout)
+	eo.Prober = lc.WithTimeout(eo.ProbeTimeout)
 	return &Backend{Name: name, URL: redact(opts.URL), Dialect: dialect, Client: lc, Engine: query.New(lc, eo)}, nil
 }
 

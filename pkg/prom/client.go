@@ -393,6 +393,18 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // Name identifies the backend in errors and logs.
 func (c *Client) Name() string { return c.name }
 
+// WithTimeout returns a copy of c whose requests are bounded by d instead
+// (and that sends d to the backend as the query's timeout), sharing c's
+// transport: for queries that run in the background and may take longer
+// than a request can wait, such as the query engine's probes.
+func (c *Client) WithTimeout(d time.Duration) *Client {
+	out := *c
+	hc := *c.http
+	hc.Timeout = d
+	out.http, out.timeout = &hc, d
+	return &out
+}
+
 // queryTimeout is the time left for the backend: the context's deadline or
 // the client's timeout, whichever is sooner.
 func (c *Client) queryTimeout(ctx context.Context) time.Duration {

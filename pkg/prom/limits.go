@@ -135,6 +135,11 @@ func (c *Client) WithLimits(l Limits) *LimitedClient {
 	return &LimitedClient{Client: c, limits: l}
 }
 
+// WithTimeout is Client.WithTimeout, under the same Limits.
+func (c *LimitedClient) WithTimeout(d time.Duration) *LimitedClient {
+	return &LimitedClient{Client: c.Client.WithTimeout(d), limits: c.limits}
+}
+
 // Query is Client.Query under the client's Limits.
 func (c *LimitedClient) Query(ctx context.Context, query string, ts time.Time) (model.Vector, error) {
 	return c.query(ctx, query, ts, c.limits)

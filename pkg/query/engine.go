@@ -120,6 +120,18 @@ type Options struct {
 	// ProbeEvery is how often a metric's scrape interval is learned again
 	// (default DefaultProbeEvery).
 	ProbeEvery time.Duration
+	// Prober, when set, is the backend the probes query (the same server
+	// with a longer timeout: a probe reads every series of a metric, which
+	// in a large cluster takes longer than a request may wait, and it runs
+	// in the background); nil: the Backend. ProbeTimeout bounds a probe
+	// (default Timeout).
+	Prober       Backend
+	ProbeTimeout time.Duration
+	// ProbeWait bounds how long a request waits for a metric's first probe
+	// to learn its canaries (default DefaultProbeWait, at most half the
+	// request's time left); past it the request is sent without them (the
+	// strict guard) and the probe goes on.
+	ProbeWait time.Duration
 	// MaxConcurrent bounds the queries running against the backend at once
 	// (default 16).
 	MaxConcurrent int
@@ -142,7 +154,8 @@ type Options struct {
 // Engine wraps a Backend. It is safe for concurrent use.
 type Engine struct {
 	backend Backend
-	samples SampleQuerier // nil: the backend has no raw samples to learn from
+	prober  Backend       // what probes query (Options.Prober, or backend)
+	samples SampleQuerier // the prober's raw samples; nil: none to learn from
 	opts    Options
 	sem     chan struct{}
 	group   singleflight.Group
@@ -175,6 +188,8 @@ const (
 	DefaultMaxConcurrent = 16
 	// DefaultTimeout is a query's deadline (--prometheus-timeout).
 	DefaultTimeout = 10 * time.Second
+	// DefaultProbeWait is how long a request waits for a first probe.
+	DefaultProbeWait = 2 * time.Second
 )
 
 // New returns an Engine over backend.
@@ -201,12 +216,22 @@ func New(backend Backend, opts Options) *Engine {
 	if opts.ProbeEvery <= 0 {
 		opts.ProbeEvery = DefaultProbeEvery
 	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = opts.Timeout
+	}
+	if opts.ProbeWait <= 0 {
+		opts.ProbeWait = DefaultProbeWait
+	}
 	e := &Engine{backend: backend, opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), cache: opts.Budget}
 	if e.cache == nil {
 		e.cache = budget.New(opts.MaxCacheBytes).WithClock(opts.Now)
 	}
 	e.learner.metrics, e.learner.probing = map[string]*scrape{}, map[string]chan struct{}{}
-	if sq, ok := backend.(SampleQuerier); ok {
+	e.prober = backend
+	if opts.Prober != nil {
+		e.prober = opts.Prober
+	}
+	if sq, ok := e.prober.(SampleQuerier); ok {
 		e.samples = sq // probes learn intervals (Auto) and canaries (Canaries)
 	}
 	return e

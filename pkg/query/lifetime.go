@@ -249,12 +249,12 @@ func (e *Engine) startProbe(name, rule string, s *scrape, known bool, now time.T
 // after ProbeEvery.
 func (e *Engine) probe(name, rule string) {
 	defer e.probes.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), e.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.ProbeTimeout)
 	defer cancel()
 	s, err := scrape{}, error(nil)
 	select {
 	case e.sem <- struct{}{}:
-		s, err = learn(ctx, e.backend, e.samples, name, probeSelector(name, rule), 4*e.opts.MaxTTL, e.opts.Now())
+		s, err = learn(ctx, e.prober, e.samples, name, probeSelector(name, rule), 4*e.opts.MaxTTL, e.opts.Now())
 		<-e.sem
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -555,12 +555,19 @@ func (e *Engine) CanariesNow(ctx context.Context, metric, rule string) []model.M
 	if done == nil || len(canaries) > 0 {
 		return canaries
 	}
+	wait := e.opts.ProbeWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case <-done:
 		return e.Canaries(metric)
 	case <-ctx.Done():
-		return nil
+	case <-t.C: // the probe goes on; this request is sent without canaries
 	}
+	return nil
 }
 
 // CanaryGone tells the engine that a canary of metric has no samples any

@@ -1001,3 +1001,55 @@ func TestCanaries(t *testing.T) {
 	}
 	checkLearnerBounds(t, e2, 10, 40)
 }
+
+// TestProbeWaitAndProber: a request waits for a metric's first probe at
+// most ProbeWait (and half its own time); the probe goes on in the
+// background on the Prober, past the request's timeout, and its canaries
+// serve the next request.
+func TestProbeWaitAndProber(t *testing.T) {
+	st := scrapeStore([]string{"m"}, staggered(3, 15*time.Second), t0.Add(-time.Hour), t0.Add(time.Hour))
+	srv := promtest.NewEngineOver(t, st)
+	release := make(chan struct{})
+	slow := &slowProber{LimitedClient: newClient(t, srv.URL), release: release}
+	clk := &clock{t: t0}
+	e := New(&probeBackend{}, Options{TTL: 5 * time.Second, Now: clk.Now, Backend: "prober", Timeout: time.Second,
+		Prober: slow, ProbeTimeout: time.Minute, ProbeWait: 50 * time.Millisecond})
+	start := time.Now()
+	if c := e.CanariesNow(context.Background(), "m", `{job="node"}`); c != nil {
+		t.Errorf("canaries %v while the probe is held", c)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("waited %v for the probe, want about ProbeWait (50ms)", d)
+	}
+	// With less time left, half of it.
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	e.CanariesNow(ctx, "m", `{job="node"}`)
+	if d := time.Since(start); d > 35*time.Millisecond {
+		t.Errorf("waited %v with 40ms left, want about 20ms", d)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the engine's query Timeout: the probe is still running
+	close(release)
+	e.probes.Wait()
+	if c := e.CanariesNow(context.Background(), "m", `{job="node"}`); len(c) != 2 {
+		t.Errorf("canaries %v after the probe, want two series from the Prober", c)
+	}
+}
+
+// slowProber holds the probes' latest-sample queries until release.
+type slowProber struct {
+	*prom.LimitedClient
+	release chan struct{}
+}
+
+func (s *slowProber) Query(ctx context.Context, q string, ts time.Time) (model.Vector, error) {
+	if strings.HasPrefix(q, "topk(") {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.LimitedClient.Query(ctx, q, ts)
+}
