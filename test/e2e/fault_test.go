@@ -171,17 +171,7 @@ func (f *faultWorld) setUp(t *testing.T) {
         type: Value
         value: "%v"
 `, frontRPS*faultReplicas)))
-	Apply(t, hpaYAML(ns, "worker", 1, 6, fmt.Sprintf(`  - type: External
-    external:
-      metric:
-        name: queue_messages_ready
-        selector:
-          matchLabels:
-            queue: jobs
-      target:
-        type: AverageValue
-        averageValue: "%v"
-`, queueDepth/faultReplicas)))
+	Apply(t, hpaYAML(ns, "worker", 1, 6, queueMetricYAML(queueDepth/faultReplicas)))
 	Apply(t, hpaYAML(ns, "cpu", 1, 6, `  - type: Resource
     resource:
       name: cpu

@@ -35,6 +35,22 @@ spec:
 %[5]s`, ns, name, minR, maxR, metric)
 }
 
+// queueMetricYAML is an HPA's External metric on queue_messages_ready of
+// queue jobs, with an AverageValue target (one item of .spec.metrics).
+func queueMetricYAML(averageValue any) string {
+	return fmt.Sprintf(`  - type: External
+    external:
+      metric:
+        name: queue_messages_ready
+        selector:
+          matchLabels:
+            queue: jobs
+      target:
+        type: AverageValue
+        averageValue: "%v"
+`, averageValue)
+}
+
 // waitReplicas waits until the deployment's spec.replicas, as set by the HPA,
 // equals want, logging the HPA's status on failure.
 func waitReplicas(t *testing.T, ns, name string, want int32, timeout time.Duration) {
@@ -92,17 +108,7 @@ func TestHPA(t *testing.T) {
 		ns := CreateNamespace(t, "hpa-ext")
 		exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "5"})
 		Apply(t, KwokDeployment{Namespace: ns, Name: "worker", Replicas: 1}.YAML())
-		Apply(t, hpaYAML(ns, "worker", 1, 5, `  - type: External
-    external:
-      metric:
-        name: queue_messages_ready
-        selector:
-          matchLabels:
-            queue: jobs
-      target:
-        type: AverageValue
-        averageValue: "10"
-`))
+		Apply(t, hpaYAML(ns, "worker", 1, 5, queueMetricYAML(10)))
 		WaitForPodsRunning(t, ns, "app=worker", 1, 90*time.Second)
 		// 50 messages at 10 per replica: 5 replicas.
 		exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "50"})
@@ -148,17 +154,7 @@ func TestHPAScaleToZero(t *testing.T) {
 	ns := CreateNamespace(t, "zero")
 	exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "0"})
 	Apply(t, KwokDeployment{Namespace: ns, Name: "worker", Replicas: 1}.YAML())
-	Apply(t, hpaYAML(ns, "worker", 0, 5, `  - type: External
-    external:
-      metric:
-        name: queue_messages_ready
-        selector:
-          matchLabels:
-            queue: jobs
-      target:
-        type: AverageValue
-        averageValue: "10"
-`))
+	Apply(t, hpaYAML(ns, "worker", 0, 5, queueMetricYAML(10)))
 	waitReplicas(t, ns, "worker", 0, 3*time.Minute)
 	// At zero replicas the queue is still read: 30 messages, 10 per replica.
 	exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "30"})
