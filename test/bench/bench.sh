@@ -15,7 +15,8 @@
 #      in JSON (as kubectl asks) and in protobuf (as the HPA controller asks)
 #   C  the same request at 200 req/s, fake Prometheus latency 20 ms, --query-cache-ttl=0
 #   D  kubectl top pod -A, 3,000 pods (and 10,000), --query-cache-ttl=0, 10 runs
-#   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles, in protobuf
+#   B  1,000 simulated HPAs, 20 metrics, 50 namespaces, 15 s period, 2 cycles after 1 unmeasured,
+#      in protobuf
 #   E  10 simulated HPAs polling one Pods metric (one per namespace), 4 cycles after 2 unmeasured:
 #      shared, narrowed to their pods, and one query per poll (prometheus-adapter's) to compare with
 #   discovery: 10k, 21k, 100k, 210k, 1M, 1.05M series with config/promgate.yaml's broad rules
@@ -26,8 +27,8 @@
 #   50 A   the Pods request through kube-apiserver, protobuf, 3,000 pods (cluster and series)
 #   51 A   the same with 30,000 pods in the cluster and 150,000 pods' series in Prometheus
 #   52     its static floor
-#   53 B   5,000 simulated HPAs in 100 namespaces, every 15 s, 3 cycles, protobuf
-#   54 B   the same, shared queries over the whole cluster (no --shared-query-namespaces)
+#   53 B   5,000 simulated HPAs in 100 namespaces, every 15 s, 2 cycles after 1 unmeasured, protobuf
+#   54 B   the same, shared queries over the whole cluster (--shared-query-namespaces=0)
 #   56 B   the same, one query per poll (--query-batching=false), 1 cycle
 #   55 D   kubectl top pod -A at 30,000 pods (5 runs), beside kubectl get pods -A
 # (every row with --discovery-method=auto; 54 with --shared-query-namespaces=0)
@@ -271,9 +272,9 @@ default_plan() {
     pods 'ns-[0-9]=300,ns-[10-49]=20'
     wait_scraped 3800
   fi
-  scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+  scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --warm-cycles=1 --cycles=2
   if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
-    scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --cycles=2
+    scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --warm-cycles=1 --cycles=2
   fi
   if [ "${BENCH_10K:-1}" = 1 ] && only 31; then
     pods 'ns-[0-9]=920,ns-[10-49]=20'
@@ -292,8 +293,8 @@ scale_plan() {
   wait_scraped 150000
   scenario 51 A "pods metric, 300 pods, 150,000 pods' series" "$demand" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
   floor 52 aggregated --protobuf
-  scenario 53 B "5,000 HPAs" "$demand" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
-  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "--shared-query-namespaces=0" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=3
+  scenario 53 B "5,000 HPAs" "$demand" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --warm-cycles=1 --cycles=2
+  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "--shared-query-namespaces=0" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --warm-cycles=1 --cycles=2
   scenario 56 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1
   scenario 55 D "top pod -A, 30,000 pods" "--query-cache-ttl=0" top --runs=5
 }

@@ -761,3 +761,29 @@ func TestQueryKey(t *testing.T) {
 		t.Errorf("eval cache counts %d bytes of keys, want the 3 queries'", cached)
 	}
 }
+
+// TestUpstreamIndex: in front of a real Prometheus, the label API (the
+// index discovery reads) is passed through.
+func TestUpstreamIndex(t *testing.T) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"status":"success","data":[%q]}`, r.URL.Path)
+	}))
+	defer back.Close()
+	u, _ := url.Parse(back.URL)
+	layout, _ := ParseLayout("ns-0=1")
+	front := NewServer(NewModel(layout, Options{}), 0)
+	front.SetUpstream(u)
+	fs := httptest.NewServer(front.Handler())
+	defer fs.Close()
+	for _, path := range []string{"/api/v1/labels", "/api/v1/label/namespace/values"} {
+		resp, err := http.Get(fs.URL + path + "?match[]=x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), path) {
+			t.Errorf("GET %s through the front: %s %s", path, resp.Status, b)
+		}
+	}
+}

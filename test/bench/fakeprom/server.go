@@ -80,7 +80,8 @@ func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
 //
 // A fraction of queries fail as SetFailures says. With SetUpstream, the
 // query and series endpoints forward to a real Prometheus instead (no
-// failures are injected then).
+// failures are injected then), and so do /api/v1/labels and
+// /api/v1/label/<name>/values, uncounted.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if s.upstream != nil {
@@ -91,6 +92,10 @@ func (s *Server) Handler() http.Handler {
 			s.mu.Unlock()
 			s.upstream.ServeHTTP(w, r)
 		})
+		// The index: label names and values (discovery's index method,
+		// which --discovery-method=auto prefers), passed through uncounted.
+		mux.Handle("/api/v1/labels", s.upstream)
+		mux.Handle("/api/v1/label/", s.upstream)
 	} else {
 		mux.HandleFunc("/api/v1/query", s.query)
 		mux.HandleFunc("/api/v1/series", func(w http.ResponseWriter, r *http.Request) { s.series(w, r, s.Model()) })
