@@ -3,7 +3,9 @@ package query
 import (
 	"context"
 	"math"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -320,6 +322,7 @@ func learn(ctx context.Context, b Backend, sq SampleQuerier, name string, sel *p
 	if sq == nil {
 		return scrape{}, nil
 	}
+	sel = fewTargets(ctx, b, sel, window, now)
 	latest, err := b.Query(ctx, latestQuery(sel), now)
 	if err != nil {
 		return scrape{}, err
@@ -354,6 +357,58 @@ func learn(ctx context.Context, b Backend, sq SampleQuerier, name string, sel *p
 		s.phase = secondsTime(oldest.Value)
 	}
 	return s, nil
+}
+
+// LabelValuer is a backend that lists a label's values among the series a
+// selector matches, from its index (Prometheus' /api/v1/label/<name>/values
+// with match[]): no sample is read.
+type LabelValuer interface {
+	LabelValues(ctx context.Context, label, match string, start, end time.Time) ([]string, error)
+}
+
+// Probes read at most maxProbeTargets of a metric's scrape targets.
+const (
+	targetLabel     = "instance" // Prometheus' label of the scrape target
+	maxProbeTargets = 4
+)
+
+// fewTargets narrows sel, a probe's selector, to at most maxProbeTargets of
+// the scrape targets (instance values) that have series of it, taken from
+// the backend's index evenly across the sorted values: a probe reads every
+// series it selects (their latest samples), which at hundreds of thousands
+// of series takes Prometheus tens of seconds (21-24 s for 450,000 series
+// of 30 targets on the bench's busy 2 cores, against 0.05 s for the index
+// and 0.5 s for 3 targets' series), while the canaries and the interval it
+// learns need a few targets only. sel is returned as it is when the
+// backend has no such index, when it fails, or when sel's series have no
+// instance label or few enough targets. The values come from the backend
+// and enter the selector as a matcher of the syntax tree, quoted.
+func fewTargets(ctx context.Context, b Backend, sel *parser.VectorSelector, window time.Duration, now time.Time) *parser.VectorSelector {
+	lv, ok := b.(LabelValuer)
+	if !ok {
+		return sel
+	}
+	for _, m := range sel.LabelMatchers {
+		if m.Name == targetLabel {
+			return sel // the rule picks its targets already
+		}
+	}
+	values, err := lv.LabelValues(ctx, targetLabel, sel.String(), now.Add(-window), now)
+	if err != nil || len(values) <= maxProbeTargets {
+		return sel
+	}
+	slices.Sort(values)
+	picked := make([]string, 0, maxProbeTargets)
+	for i := range maxProbeTargets {
+		picked = append(picked, regexp.QuoteMeta(values[i*(len(values)-1)/(maxProbeTargets-1)]))
+	}
+	m, err := labels.NewMatcher(labels.MatchRegexp, targetLabel, strings.Join(picked, "|"))
+	if err != nil {
+		return sel
+	}
+	out := *sel
+	out.LabelMatchers = append(slices.Clone(sel.LabelMatchers), m)
+	return &out
 }
 
 // latestQuery is learn's first probe: topk(1, timestamp(sel)) or

@@ -20,6 +20,7 @@ import (
 
 	"github.com/promgate/promgate/pkg/internal/promtest"
 	"github.com/promgate/promgate/pkg/prom"
+	"github.com/promgate/promgate/pkg/promql"
 )
 
 // t0 is a multiple of a minute: scrape phases below are offsets from it.
@@ -1052,4 +1053,69 @@ func (s *slowProber) Query(ctx context.Context, q string, ts time.Time) (model.V
 		}
 	}
 	return s.LimitedClient.Query(ctx, q, ts)
+}
+
+// indexBackend answers the probes' label-values question with values, and
+// records the probes' selectors.
+type indexBackend struct {
+	probeBackend
+	values []string
+	err    error
+	asked  []string // match[] of the label-values calls
+}
+
+func (b *indexBackend) LabelValues(_ context.Context, label, match string, _, _ time.Time) ([]string, error) {
+	if label != "instance" {
+		return nil, fmt.Errorf("label %q", label)
+	}
+	b.asked = append(b.asked, match)
+	return slices.Clone(b.values), b.err
+}
+
+// TestProbeFewTargets: a probe reads at most four of a metric's scrape
+// targets, taken from the backend's index evenly across its sorted values;
+// the whole metric when it has few targets, when the rule names its
+// targets, or when the backend has no index or it fails.
+func TestProbeFewTargets(t *testing.T) {
+	many := make([]string, 30)
+	for i := range many {
+		many[i] = fmt.Sprintf("10.0.0.%d:9100", i)
+	}
+	sel := probeSelector("m", `{job="node"}`)
+	for _, tc := range []struct {
+		name   string
+		b      Backend
+		sel    *parser.VectorSelector
+		want   string
+		nAsked int
+	}{
+		{"30 targets: four of them", &indexBackend{values: many}, sel,
+			`m{instance=~"10\\.0\\.0\\.0:9100|10\\.0\\.0\\.18:9100|10\\.0\\.0\\.27:9100|10\\.0\\.0\\.9:9100",job="node"}`, 1},
+		{"four targets: all", &indexBackend{values: many[:4]}, sel, `m{job="node"}`, 1},
+		{"the index fails", &indexBackend{values: many, err: errors.New("404")}, sel, `m{job="node"}`, 1},
+		{"the rule names its targets", &indexBackend{values: many}, probeSelector("m", `{instance="a"}`), `m{instance="a"}`, 0},
+		{"no index", &probeBackend{}, sel, `m{job="node"}`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fewTargets(context.Background(), tc.b, tc.sel, time.Minute, t0)
+			// Compare on the parsed selector: matchers sorted by name.
+			parsed, err := promql.ParseSelector(got.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(parsed, func(a, b *labels.Matcher) int { return strings.Compare(a.Name, b.Name) })
+			var ms []string
+			for _, m := range parsed {
+				if m.Name != model.MetricNameLabel {
+					ms = append(ms, m.String())
+				}
+			}
+			if s := "m{" + strings.Join(ms, ",") + "}"; s != tc.want {
+				t.Errorf("probe selector %s, want %s", s, tc.want)
+			}
+			if ib, ok := tc.b.(*indexBackend); ok && len(ib.asked) != tc.nAsked {
+				t.Errorf("index asked %d times (%q), want %d", len(ib.asked), ib.asked, tc.nAsked)
+			}
+		})
+	}
 }
