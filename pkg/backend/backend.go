@@ -146,9 +146,10 @@ func build(name string, opts prom.Options, lim prom.Limits, eo query.Options, di
 	}
 	lc := c.WithLimits(lim)
 	eo.Backend = c.Name()
-	// Probes read every series of a metric (its newest and oldest samples),
-	// in the background: at hundreds of thousands of series that takes
-	// longer than a request's timeout.
+	// Probes run in the background and read the latest samples of up to
+	// four scrape targets' series of a metric (all of them where the
+	// backend has no label index): at hundreds of thousands of series that
+	// can take longer than a request's timeout.
 	eo.ProbeTimeout = max(ProbeTimeout, eo.Timeout)
 	eo.Prober = lc.WithTimeout(eo.ProbeTimeout)
 	return &Backend{Name: name, URL: redact(opts.URL), Dialect: dialect, Client: lc, Engine: query.New(lc, eo)}, nil

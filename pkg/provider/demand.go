@@ -14,7 +14,7 @@ import (
 //
 // Namespaces join a query in batches: a namespace asked about while the
 // query's list changed less than JoinEvery ago waits for the next change,
-// and its requests meanwhile read their namespace alone (Reach.Alone).
+// and its requests meanwhile read their own query (Reach.Alone).
 // So a query's text, and with it the cached answer every request shares,
 // changes at most once per JoinEvery however many namespaces HPAs start
 // polling at once; one joining at a time would change it per namespace.
@@ -22,8 +22,8 @@ import (
 // With MaxObjects, a query is narrowed further to the objects requests
 // asked about (the pods of their HPAs, say): it reads those names in those
 // namespaces, which is what the requests' own queries would read
-// together. Objects join with the namespaces, in the same batches; a
-// request for an object not joined yet reads its namespace alone.
+// together. Objects join with the namespaces, in the same batches; until
+// its objects join, a request reads its own query (Reach.Alone).
 //
 // It is bounded: a shared query asked about more than MaxNamespaces
 // namespaces, or one more than the bytes of all the names allow, reads the
@@ -77,7 +77,8 @@ type Reach struct {
 	// never changed. Nil: all objects of the namespaces.
 	Objects []string
 	// Alone: the request's namespace, or one of its objects, has not
-	// joined the query yet; the request reads its namespace alone.
+	// joined the query yet; the request reads its own objects (or its
+	// namespace) alone.
 	Alone bool
 }
 
@@ -106,13 +107,6 @@ type demandSet struct {
 	pendingObjects []string
 	objectsWide    bool
 	wideSince      time.Time // when objectsWide was set
-}
-
-// Namespaces records that a request asked the shared query key about
-// namespace at now, and returns what the query reads for it: whole
-// namespaces.
-func (d *Demand) Namespaces(key, namespace string, now time.Time) Reach {
-	return d.Ask(key, namespace, nil, now)
 }
 
 // Ask records that a request asked the shared query key about objects (a

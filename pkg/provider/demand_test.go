@@ -61,7 +61,7 @@ func TestDemand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, a := range tc.asks {
-				r := tc.d.Namespaces(a.key, a.ns, t0.Add(a.at))
+				r := tc.d.Ask(a.key, a.ns, nil, t0.Add(a.at))
 				got := r.Namespaces
 				if r.Alone {
 					got = alone
@@ -156,7 +156,7 @@ func TestDemandBounded(t *testing.T) {
 	if d.bytes > 4096 {
 		t.Errorf("%d bytes kept, bound 4096", d.bytes)
 	}
-	d.Namespaces("q", "a", t0.Add(time.Hour))
+	d.Ask("q", "a", nil, t0.Add(time.Hour))
 	if d.bytes != len("q")+len("a") || len(d.sets) != 1 {
 		t.Errorf("after the TTL: %d bytes, %d sets; want only the last", d.bytes, len(d.sets))
 	}

@@ -326,13 +326,15 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 		objects := promql.AnyPart(pl.resourceLabel)
 		if pl.nsLabel != "" {
 			var reach provider.Reach
+			var key string
 			byObject := pl.res.demandObjectsOK && len(names) <= p.MaxNamesInQuery
 			if pl.res.demandOK && p.Demand != nil {
 				var asked []string
 				if byObject {
 					asked = names
 				}
-				reach = p.Demand.Ask(pl.demandKey(), pl.namespace, asked, time.Now())
+				key = pl.demandKey()
+				reach = p.Demand.Ask(key, pl.namespace, asked, time.Now())
 			}
 			switch {
 			case reach.Alone:
@@ -344,13 +346,13 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 				if byObject {
 					objects = promql.OneOfPart(pl.resourceLabel, names)
 				}
-				family = pl.demandKey()
+				family = key
 			case reach.Namespaces != nil:
 				parts = append(parts, promql.OneOfPart(pl.nsLabel, reach.Namespaces))
 				if reach.Objects != nil {
 					objects = promql.OneOfPart(pl.resourceLabel, reach.Objects)
 				}
-				family = pl.demandKey()
+				family = key
 			}
 			groupBy = []string{pl.nsLabel, pl.resourceLabel}
 			filterNamespace = true
