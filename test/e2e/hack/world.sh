@@ -9,7 +9,7 @@
 #   world.sh env                print the sourceable env file:  eval "$(test/e2e/hack/world.sh env)"
 #   world.sh status             one line per component: running or not; exit 0 iff the world is up
 #   world.sh register-promgate  apply deploy/ (through an e2e overlay), start $PROMGATE_BIN locally,
-#                               wait for the four APIServices to be Available
+#                               wait for its APIServices to be Available
 #   world.sh stop-promgate      stop the local promgate process (APIServices stay registered)
 #   world.sh signal <c> <SIG>   send a signal to component <c> (e.g. STOP / CONT to freeze Prometheus)
 #   world.sh kill <c> [SIG]     save <c>'s command line, send SIG (default KILL), wait until it is gone
@@ -59,7 +59,7 @@
 #   E2E_{PROMETHEUS_B,THANOS,VM}_ARGS  extra flags of prometheus-b, every Thanos component, VictoriaMetrics
 #   PROMGATE_BIN=<repo>/bin/promgate  PROMGATE_CONFIG=<repo>/config/promgate.yaml
 #   PROMGATE_ARGS                     extra promgate flags (word-split)
-#   PROMGATE_WAIT_APISERVICES         APIService names to wait for (default: all four of the overlay)
+#   PROMGATE_WAIT_APISERVICES         APIService names to wait for (default: all of the overlay)
 #   PROMGATE_DEPLOY_BASE=<repo>/deploy/base   kustomize base the e2e overlay is built on
 #
 # Timings measured on the 2-core dev machine, idle, warm binaries and PKI (2026-11, v1.37.2,
@@ -74,7 +74,7 @@
 #   up while both cores are busy (a fuzz run next to it): 11-16 s
 #   first up (PKI generated)   : +0.4 s
 #   register-promgate          : 1.3-1.8 s (apply + TokenRequest ~0.5 s, promgate /readyz ~0.3-0.7 s
-#                                after its start, four APIServices Available ~0.3-0.6 s later)
+#                                after its start, its APIServices Available ~0.3-0.6 s later)
 #   down                       : 1.2-1.4 s (kube-apiserver ~1.1 s of it); 2.3 s with promgate
 #                                running (its graceful shutdown ~1.1 s); ~4 s on a busy machine
 # With the scale-out backends (Thanos v0.42.4, VictoriaMetrics v1.151.0; measured 2026-12 with
