@@ -32,6 +32,11 @@ type ResourceRule struct {
 	ContainerLabel            string
 	NodeLabel                 string
 	ShareContainer, ShareNode promql.Sharing
+	// NarrowNamespaces: the shared container query may be narrowed to a
+	// set of namespaces (all their pods); NarrowPods: to a set of
+	// namespaces and a set of pod names in them. Both are proven on the
+	// syntax tree like ShareContainer (narrowedPodRequest).
+	NarrowNamespaces, NarrowPods bool
 	// Warnings are what could not be checked statically.
 	Warnings []string
 }
@@ -58,6 +63,10 @@ func CompileResourceRule(path string, r config.ResourceRule, mapper apimeta.REST
 		promql.Request{Parts: []promql.Part{promql.AnyPart(out.NodeLabel)}, GroupBy: []string{out.NodeLabel}})
 	if err != nil {
 		return nil, config.Fieldf(path+".nodeQuery", "%v", err)
+	}
+	if out.ShareContainer.OK {
+		out.NarrowNamespaces = out.narrowable(false)
+		out.NarrowPods = out.NarrowNamespaces && out.narrowable(true)
 	}
 	if !out.ShareContainer.OK {
 		klog.InfoS("Resource metrics pod query is sent per namespace, as prometheus-adapter does: it cannot be shared by all pods",
@@ -128,6 +137,29 @@ func (r *ResourceRule) PodRequest(namespace string, pods []string) promql.Reques
 	return promql.Request{
 		Parts:   []promql.Part{promql.EqualPart(r.NamespaceLabel, namespace), promql.OneOfPart(r.PodLabel, pods)},
 		GroupBy: []string{r.PodLabel, r.ContainerLabel},
+	}
+}
+
+// narrowable decides whether the shared container query, narrowed to two
+// namespaces (and, with pods, to three pod names), is equivalent to the
+// query for one request once filtered, as the whole cluster's is.
+func (r *ResourceRule) narrowable(pods bool) bool {
+	podPart := promql.AnyPart(r.PodLabel)
+	if pods {
+		podPart = promql.OneOfPart(r.PodLabel, []string{"sample-a", "sample-b", "sample-c"})
+	}
+	s, err := r.ContainerQuery.Sharing(
+		r.PodRequest("promgate-sample", []string{"sample-a", "sample-b"}),
+		r.NarrowedPodRequest([]string{"promgate-other", "promgate-sample"}, podPart))
+	return err == nil && s.OK
+}
+
+// NarrowedPodRequest renders the shared container query for the pods part
+// (all pods, or some by name) of the given namespaces.
+func (r *ResourceRule) NarrowedPodRequest(namespaces []string, pods promql.Part) promql.Request {
+	return promql.Request{
+		Parts:   []promql.Part{promql.OneOfPart(r.NamespaceLabel, namespaces), pods},
+		GroupBy: r.SharedPodGroupBy(),
 	}
 }
 

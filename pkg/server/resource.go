@@ -98,6 +98,6 @@ func (s *Server) resourceProvider(rr *config.ResourceRules, mapper apimeta.RESTM
 func (s *Server) resourceOptions(b *backend.Backend) resource.Options {
 	return resource.Options{
 		Timeout: s.cfg.ResourceTimeout, MaxNamesInQuery: s.cfg.Query.MaxNamesInQuery,
-		Batch: s.cfg.Query.Batch, Dialect: b.Dialect,
+		Batch: s.cfg.Query.Batch, Demand: s.cfg.newDemand(), Dialect: b.Dialect,
 	}
 }

@@ -86,12 +86,19 @@ func (c *Config) newProviders(cat custom.Catalog, run *provider.Runner, objs *ob
 	cp := custom.New(cat, run, objs, mapper)
 	cp.MaxNamesInQuery = c.Query.MaxNamesInQuery
 	cp.Batch = c.Query.Batch
-	if c.Query.DemandNamespaces > 0 {
-		cp.Demand = &provider.Demand{MaxNamespaces: c.Query.DemandNamespaces, MaxObjects: c.Query.DemandObjects}
-	}
+	cp.Demand = c.newDemand()
 	ep := external.New(cat, run, mapper)
 	ep.Batch = c.Query.Batch
 	return cp, ep
+}
+
+// newDemand is a provider's memory of what requests asked its shared
+// queries about (nil: they read the whole cluster).
+func (c *Config) newDemand() *provider.Demand {
+	if c.Query.DemandNamespaces <= 0 {
+		return nil
+	}
+	return &provider.Demand{MaxNamespaces: c.Query.DemandNamespaces, MaxObjects: c.Query.DemandObjects}
 }
 
 // newExplainer explains with cat's rules and plans with the providers.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,10 +93,11 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 	field := r.Path + ".containerQuery"
 	if r.ShareContainer.OK {
-		req := promql.Request{Parts: []promql.Part{p.oneOf(r.NamespaceLabel, set.namespaces), p.oneOf(r.PodLabel, set.names)},
-			GroupBy: r.SharedPodGroupBy()}
+		req, family := p.sharedPodRequest(r, set)
 		q, err := r.ContainerQuery.Build(req)
-		return []job{{query: queryOf(r, field, q)}}, err
+		jq := queryOf(r, field, q)
+		jq.Family = family
+		return []job{{query: jq}}, err
 	}
 	jobs := make([]job, 0, len(set.byNamespace))
 	for _, ns := range set.namespaces {
@@ -106,6 +108,56 @@ func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 		jobs = append(jobs, job{query: queryOf(r, field, q), namespace: ns})
 	}
 	return jobs, nil
+}
+
+// sharedPodRequest is what r's shared container query reads for set, and
+// its provider.Query.Family (empty: none). Without batching, the set's
+// namespaces and pods (or all, past MaxNamesInQuery); with batching, every
+// pod of the cluster, unless Demand narrows the query:
+//   - a request about one namespace (an HPA's, or kubectl top pod -n)
+//     reads the query shared by the namespaces and pods requests asked
+//     about lately, or, until its own have joined it, its own pods alone,
+//     grouped alike so that the partial-window history carries over;
+//   - a request about several (kubectl top pod -A) reads those namespaces,
+//     up to the Demand's bound on names: a Prometheus shared by several
+//     clusters, or holding departed pods, has series of many more.
+func (p *Provider) sharedPodRequest(r *rule, set podSet) (promql.Request, string) {
+	ns, pod := r.NamespaceLabel, r.PodLabel
+	if !p.batch {
+		return promql.Request{Parts: []promql.Part{p.oneOf(ns, set.namespaces), p.oneOf(pod, set.names)}, GroupBy: r.SharedPodGroupBy()}, ""
+	}
+	all := promql.Request{Parts: []promql.Part{promql.AnyPart(ns), promql.AnyPart(pod)}, GroupBy: r.SharedPodGroupBy()}
+	if p.demand == nil || !r.NarrowNamespaces {
+		return all, ""
+	}
+	if len(set.namespaces) > 1 {
+		if len(set.namespaces) > max(p.maxNames, p.demand.MaxObjects) {
+			return all, ""
+		}
+		return r.NarrowedPodRequest(set.namespaces, promql.AnyPart(pod)), ""
+	}
+	var asked []string
+	byPod := r.NarrowPods && len(set.names) <= p.maxNames
+	if byPod {
+		asked = set.names
+	}
+	key := "resource\x00" + r.Path + ".containerQuery"
+	reach := p.demand.Ask(key, set.namespaces[0], asked, time.Now())
+	switch {
+	case reach.Alone:
+		pods := promql.AnyPart(pod)
+		if byPod {
+			pods = promql.OneOfPart(pod, set.names)
+		}
+		return r.NarrowedPodRequest(set.namespaces, pods), key
+	case reach.Namespaces != nil:
+		pods := promql.AnyPart(pod)
+		if reach.Objects != nil {
+			pods = promql.OneOfPart(pod, reach.Objects)
+		}
+		return r.NarrowedPodRequest(reach.Namespaces, pods), key
+	}
+	return all, ""
 }
 
 // podData is the containers' values of the requested pods, from the

@@ -55,6 +55,12 @@ type Options struct {
 	// (every HPA with a Resource metric, kubectl top) then send the same
 	// two queries, which the query engine coalesces and caches.
 	Batch bool
+	// Demand, with Batch, narrows the shared pod queries to the namespaces
+	// and pods that requests asked about lately (see provider.Demand), as
+	// the custom metrics' shared queries are: an HPA's Resource metric then
+	// costs Prometheus its own pods, not the cluster's (nor those of other
+	// clusters sharing the Prometheus). Nil: the whole cluster.
+	Demand *provider.Demand
 	// Dialect is the query language of the backend (config.DialectPromQL
 	// when empty): with config.DialectMetricsQL, templates that PromQL's
 	// parser cannot read are no warning (see promql.NewMetricsQLTemplate).
@@ -70,6 +76,7 @@ type Provider struct {
 	timeout     time.Duration
 	maxNames    int
 	batch       bool
+	demand      *provider.Demand
 	backend     string
 	warnings    throttle
 }
@@ -116,6 +123,7 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 		timeout:  opts.Timeout,
 		maxNames: opts.MaxNamesInQuery,
 		batch:    opts.Batch,
+		demand:   opts.Demand,
 		runner:   run,
 		backend:  rr.Backend,
 	}
