@@ -97,6 +97,7 @@ type ServerOptions struct {
 	Adapter          *basecmd.AdapterBase
 	DisableHTTP2     bool
 	MemoryLimitRatio float64
+	HotPath          bool
 }
 
 // NewServerOptions returns the defaults.
@@ -108,6 +109,7 @@ func NewServerOptions() *ServerOptions {
 			FlagSet:           pflag.NewFlagSet("promgate", pflag.ContinueOnError),
 		},
 		MemoryLimitRatio: 0.9,
+		HotPath:          true,
 	}
 }
 
@@ -119,6 +121,7 @@ func (o *ServerOptions) AddFlags(fs *pflag.FlagSet) {
 	}
 	fs.AddFlagSet(base)
 	fs.BoolVar(&o.DisableHTTP2, "disable-http2", o.DisableHTTP2, "Disable HTTP/2 on the serving port (prometheus-adapter's name for --disable-http2-serving).")
+	fs.BoolVar(&o.HotPath, "hot-path", o.HotPath, "Answer the custom metrics lists HPAs ask for (GET …/namespaces/NS/RESOURCE/NAME/METRIC with at most labelSelector and metricLabelSelector) without the API library's generic request chain, with the same authentication, authorization and answers; every other request, and every one the chain would refuse, takes the chain. Off by itself when an audit policy, CORS, HSTS or API priority and fairness is configured (docs/operations.md).")
 	fs.Float64Var(&o.MemoryLimitRatio, "memory-limit-ratio", o.MemoryLimitRatio, "Soft memory limit of the Go runtime, as a share of the container's memory limit (cgroup), so that the garbage of bursts is collected before that limit; 0: none. GOMEMLIMIT, when set, takes precedence.")
 }
 
@@ -139,5 +142,5 @@ func (o *ServerOptions) ApplyTo(cfg *server.Config) {
 	if o.DisableHTTP2 {
 		o.Adapter.CustomMetricsAdapterServerOptions.SecureServing.DisableHTTP2Serving = true
 	}
-	cfg.Adapter, cfg.MemoryLimitRatio = o.Adapter, o.MemoryLimitRatio
+	cfg.Adapter, cfg.MemoryLimitRatio, cfg.HotPath = o.Adapter, o.MemoryLimitRatio, o.HotPath
 }

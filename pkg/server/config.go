@@ -55,6 +55,10 @@ type Config struct {
 	// ResourceTimeout is the deadline of one metrics.k8s.io request.
 	ResourceTimeout time.Duration
 
+	// HotPath answers the HPAs' custom metrics lists without the API
+	// library's generic request chain (pkg/hotpath).
+	HotPath bool
+
 	// MemoryLimitRatio is the Go runtime's soft memory limit as a share of
 	// the container's memory limit (0: none).
 	MemoryLimitRatio float64

@@ -28,11 +28,17 @@ import (
 // the metrics lists without reflection. TestMetricsAPIsAsLibrary serves
 // the same requests through both installations and compares the answers.
 
+// metricsSerializer is the custom and external groups' serializer: the
+// library's codecs (the group info's default), the lists written by wire.
+func metricsSerializer() runtime.NegotiatedSerializer {
+	return wire.Negotiated(cmapiserver.Codecs)
+}
+
 // installCustomMetrics installs custom.metrics.k8s.io, every version the
 // library's scheme has (v1beta2 preferred), served by p.
 func installCustomMetrics(gs *genericapiserver.GenericAPIServer, p cmprovider.CustomMetricsProvider) error {
 	info := genericapiserver.NewDefaultAPIGroupInfo(custom_metrics.GroupName, cmapiserver.Scheme, runtime.NewParameterCodec(cmapiserver.Scheme), cmapiserver.Codecs)
-	info.NegotiatedSerializer = wire.Negotiated(info.NegotiatedSerializer)
+	info.NegotiatedSerializer = metricsSerializer()
 	container := gs.Handler.GoRestfulContainer
 	for i, gv := range info.PrioritizedVersions {
 		api := metricsAPI(&info, gv, customstorage.NewREST(p), cmprovider.NewCustomMetricResourceLister(p))
@@ -53,7 +59,7 @@ func installCustomMetrics(gs *genericapiserver.GenericAPIServer, p cmprovider.Cu
 // by p.
 func installExternalMetrics(gs *genericapiserver.GenericAPIServer, p cmprovider.ExternalMetricsProvider) error {
 	info := genericapiserver.NewDefaultAPIGroupInfo(external_metrics.GroupName, cmapiserver.Scheme, metav1.ParameterCodec, cmapiserver.Codecs)
-	info.NegotiatedSerializer = wire.Negotiated(info.NegotiatedSerializer)
+	info.NegotiatedSerializer = metricsSerializer()
 	gv := info.PrioritizedVersions[0]
 	api := metricsAPI(&info, gv, externalstorage.NewREST(p), cmprovider.NewExternalMetricResourceLister(p))
 	api.Handlers = &cminstaller.EMHandlers{}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,8 +35,9 @@ func (fixedProvider) value(ref types.NamespacedName, info cmprovider.CustomMetri
 	w := int64(60)
 	return custom_metrics.MetricValue{
 		DescribedObject: custom_metrics.ObjectReference{Kind: "Pod", Namespace: ref.Namespace, Name: ref.Name, APIVersion: "/v1"},
-		Metric:          custom_metrics.MetricIdentifier{Name: info.Metric, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"sel": sel.String()}}},
-		Timestamp:       metav1.NewTime(time.Unix(1_765_000_000, 0)), WindowSeconds: &w,
+		Metric: custom_metrics.MetricIdentifier{Name: info.Metric, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{
+			"sel": sel.String(), "resource": info.GroupResource.String(), "namespaced": fmt.Sprint(info.Namespaced)}}},
+		Timestamp: metav1.NewTime(time.Unix(1_765_000_000, 0)), WindowSeconds: &w,
 		Value: *resource.NewMilliQuantity(1500, resource.DecimalSI),
 	}
 }

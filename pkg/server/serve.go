@@ -68,6 +68,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// per request (pkg/authn).
 	auth := &cfg.GenericConfig.Authentication
 	auth.Authenticator = authn.Wrap(auth.Authenticator, auth.RequestHeaderConfig)
+	if s.cfg.HotPath {
+		installHotPath(cfg.GenericConfig, cp)
+	}
 	server, err := base.Server()
 	if err != nil {
 		return err
