@@ -95,6 +95,10 @@ type NameMapping struct {
 type ResourceRules struct {
 	CPU    ResourceRule `json:"cpu" yaml:"cpu"`
 	Memory ResourceRule `json:"memory" yaml:"memory"`
+	// Swap, when set, adds the swap usage of containers and nodes (kubectl
+	// top --show-swap); containers and nodes without swap series simply
+	// lack it. A promgate extension.
+	Swap ResourceRule `json:"swap,omitempty" yaml:"swap,omitempty"`
 	// Window is the window reported with each value; it should equal the
 	// range used by rate() in the CPU queries.
 	Window pmodel.Duration `json:"window,omitempty" yaml:"window,omitempty"`

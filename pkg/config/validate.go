@@ -52,12 +52,15 @@ func (c *Config) Warnings() []Warning {
 	if rr := c.ResourceRules; rr != nil {
 		out = append(out, rr.CPU.warnings("resourceRules.cpu", "CPU")...)
 		out = append(out, rr.Memory.warnings("resourceRules.memory", "memory")...)
+		if !rr.Swap.IsZero() {
+			out = append(out, rr.Swap.warnings("resourceRules.swap", "swap")...)
+		}
 	}
 	return out
 }
 
 // IsZero reports whether nothing of the rule is set, as for a resource
-// (cpu or memory) that resourceRules leaves out.
+// (cpu, memory or swap) that resourceRules leaves out.
 func (r ResourceRule) IsZero() bool {
 	return r.ContainerQuery == "" && r.NodeQuery == "" && r.ContainerLabel == "" &&
 		r.Resources.Template == "" && len(r.Resources.Overrides) == 0 && r.Resources.Namespaced == nil
@@ -96,6 +99,7 @@ func (c *Config) Validate() error {
 		checkBackend("resourceRules", rr.Backend)
 		errs = append(errs, rr.CPU.validate("resourceRules.cpu")...)
 		errs = append(errs, rr.Memory.validate("resourceRules.memory")...)
+		errs = append(errs, rr.Swap.validate("resourceRules.swap")...)
 		if time.Duration(rr.Window) < 0 {
 			errs = append(errs, Fieldf("resourceRules.window", "must not be negative"))
 		}
@@ -174,7 +178,7 @@ func (r ResourceRule) validate(path string) []error {
 	return r.Resources.validate(path + ".resources")
 }
 
-// warnings says what of one resource (what: "CPU" or "memory") cannot be
+// warnings says what of one resource (what: "CPU", "memory", "swap") cannot be
 // served. prometheus-adapter loads such rules; its answers then fail.
 func (r ResourceRule) warnings(path, what string) []Warning {
 	if r.IsZero() {

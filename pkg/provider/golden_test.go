@@ -85,7 +85,7 @@ func podMetrics(pods ...string) func(context.Context, *fixture.World) (string, e
 		for _, m := range ms {
 			fmt.Fprintf(&b, "pod %s/%s (window %s, at %d):", m.Namespace, m.Name, m.Window.Duration, m.Timestamp.Unix())
 			for _, c := range m.Containers {
-				fmt.Fprintf(&b, " %s cpu=%s memory=%s", c.Name, c.Usage.Cpu(), c.Usage.Memory())
+				fmt.Fprintf(&b, " %s cpu=%s memory=%s%s", c.Name, c.Usage.Cpu(), c.Usage.Memory(), swapOf(c.Usage))
 			}
 			b.WriteString("\n")
 		}
@@ -105,7 +105,7 @@ func nodeMetrics(nodes ...string) func(context.Context, *fixture.World) (string,
 		}
 		var b strings.Builder
 		for _, m := range ms {
-			fmt.Fprintf(&b, "node %s (window %s, at %d): cpu=%s memory=%s\n", m.Name, m.Window.Duration, m.Timestamp.Unix(), m.Usage.Cpu(), m.Usage.Memory())
+			fmt.Fprintf(&b, "node %s (window %s, at %d): cpu=%s memory=%s%s\n", m.Name, m.Window.Duration, m.Timestamp.Unix(), m.Usage.Cpu(), m.Usage.Memory(), swapOf(m.Usage))
 		}
 		return b.String(), nil
 	}
@@ -204,4 +204,12 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// swapOf is " swap=X" when usage has swap (resourceRules.swap).
+func swapOf(usage corev1.ResourceList) string {
+	if q, ok := usage["swap"]; ok {
+		return " swap=" + q.String()
+	}
+	return ""
 }

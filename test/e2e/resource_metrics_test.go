@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,7 +116,7 @@ func TestResourceMetrics(t *testing.T) {
 	// app: 250m and 200Mi; sidecar: the defaults 100m and 64Mi; the pause
 	// container (5m, 1Mi) and the pod cgroup must not be counted.
 	Apply(t, twoContainerDeployment(ns, "web", 2, map[string]string{
-		"e2e.promgate.io/cpu.app": "250m", "e2e.promgate.io/memory.app": "200Mi",
+		"e2e.promgate.io/cpu.app": "250m", "e2e.promgate.io/memory.app": "200Mi", "e2e.promgate.io/swap.app": "32Mi",
 	}, "100m"))
 	Apply(t, twoContainerDeployment(ns, "db", 1, map[string]string{
 		"e2e.promgate.io/cpu": "50m", "e2e.promgate.io/memory": "512Mi",
@@ -245,6 +246,60 @@ func TestResourceMetrics(t *testing.T) {
 		}
 		if len(ga.Items) != 3 || !reflect.DeepEqual(ga.Items, beta.Items) {
 			t.Errorf("v1 items %+v\nv1beta1 items %+v", ga.Items, beta.Items)
+		}
+	})
+
+	t.Run("kubectl top --show-swap", func(t *testing.T) {
+		// web's app container swaps 32Mi (the sidecar and db have no swap
+		// series: no swap, which kubectl adds up as 0); kwok-node-0's root
+		// cgroup 1Gi of its 4Gi, the other nodes have none.
+		swapOf := func(line string, col int) string {
+			if f := strings.Fields(line); len(f) > col {
+				return f[col]
+			}
+			return ""
+		}
+		waitTop(t, 1, func(rows []topRow) error {
+			for _, r := range rows {
+				want := "0Mi"
+				if slices.Contains(web, r.names[0]) {
+					want = "32Mi"
+				}
+				if got := swapOf(r.line, 3); got != want {
+					return fmt.Errorf("row %q: swap %q, want %s", r.line, got, want)
+				}
+			}
+			return nil
+		}, "pod", "-n", ns, "--show-swap")
+		waitTop(t, 1, func(rows []topRow) error {
+			for _, r := range rows {
+				if r.names[0] == "kwok-node-0" {
+					if got := swapOf(r.line, 5) + " " + swapOf(r.line, 6); got != "1024Mi 25%" {
+						return fmt.Errorf("row %q: swap %q, want 1024Mi 25%%", r.line, got)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("kwok-node-0 not listed")
+		}, "node", "--show-swap")
+		// In the API: swap only where there are swap series, in both versions.
+		for _, version := range []string{"v1", "v1beta1"} {
+			out := MustKubectl(t, "get", "--raw", "/apis/metrics.k8s.io/"+version+"/nodes")
+			var nodes struct {
+				Items []struct {
+					Metadata struct{ Name string }
+					Usage    map[string]string
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &nodes); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range nodes.Items {
+				swap, has := n.Usage["swap"]
+				if want := n.Metadata.Name == "kwok-node-0"; has != want || (want && swap != "1Gi") {
+					t.Errorf("%s node %s: usage %v; want swap 1Gi only on kwok-node-0", version, n.Metadata.Name, n.Usage)
+				}
+			}
 		}
 	})
 

@@ -36,7 +36,7 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	ts := p.runner.Clock()
-	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) {
+	results, err := p.queryAll(ctx, ts, func(r *rule) ([]job, error) {
 		part := promql.OneOfPart(r.NodeLabel, names)
 		if r.ShareNode.OK {
 			part = p.oneOf(r.NodeLabel, names)
@@ -71,7 +71,7 @@ func (p *Provider) GetNodeMetrics(nodes ...*corev1.Node) ([]metrics.NodeMetrics,
 }
 
 // nodeData is the values of the requested nodes, from the answers.
-func (p *Provider) nodeData(results [2][]result, want map[string]*corev1.Node) map[string]*containerData {
+func (p *Provider) nodeData(results [resources][]result, want map[string]*corev1.Node) map[string]*containerData {
 	data := make(map[string]*containerData, len(want))
 	p.gather(results, func(r *rule) unlabeledReport {
 		return unlabeledReport{r.Path + ".nodeQuery", r.NodeLabel,
@@ -100,7 +100,7 @@ func (p *Provider) nodeMetrics(n *corev1.Node, d *containerData) (metrics.NodeMe
 	if d == nil {
 		return metrics.NodeMetrics{}, fmt.Sprintf("the queries returned no series with %s=%q", p.primary().NodeLabel, n.Name)
 	}
-	usage, ts, reason := p.usage(&d.values[0], &d.values[1])
+	usage, ts, reason := p.usage(&d.values)
 	if reason != "" {
 		return metrics.NodeMetrics{}, reason
 	}

@@ -60,7 +60,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	ts := p.runner.Clock()
-	results, err := p.queryBoth(ctx, ts, func(r *rule) ([]job, error) { return p.podJobs(r, set) })
+	results, err := p.queryAll(ctx, ts, func(r *rule) ([]job, error) { return p.podJobs(r, set) })
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (p *Provider) sharedPodRequest(r *rule, set podSet) (promql.Request, string
 // podData is the containers' values of the requested pods, from the
 // answers. The pod cgroup (no container label) and the pause container
 // are never counted.
-func (p *Provider) podData(results [2][]result, set podSet) map[podKey]map[string]*containerData {
+func (p *Provider) podData(results [resources][]result, set podSet) map[podKey]map[string]*containerData {
 	data := make(map[podKey]map[string]*containerData, len(set.want))
 	p.gather(results, func(r *rule) unlabeledReport {
 		return unlabeledReport{r.Path + ".containerQuery", fmt.Sprintf("%s and %s", r.NamespaceLabel, r.PodLabel),
@@ -225,7 +225,7 @@ func (p *Provider) podMetrics(pod *metav1.PartialObjectMetadata, cs map[string]*
 	var earliest model.Time
 	var skipped []string
 	for _, n := range names {
-		usage, ts, reason := p.usage(&cs[n].values[0], &cs[n].values[1])
+		usage, ts, reason := p.usage(&cs[n].values)
 		if reason != "" {
 			skipped = append(skipped, fmt.Sprintf("container %q: %s", n, reason))
 			continue

@@ -34,18 +34,19 @@ type result struct {
 	vec       model.Vector
 }
 
-// queryBoth builds the CPU and memory jobs with build and runs them all
+// queryAll builds the jobs of every configured resource (CPU, memory,
+// swap) with build and runs them all
 // concurrently. The first failure cancels the others; errors are API
 // statuses naming the field whose query failed (and, for backend failures,
 // the backend).
-func (p *Provider) queryBoth(ctx context.Context, ts time.Time, build func(*rule) ([]job, error)) ([2][]result, error) {
-	var out [2][]result
+func (p *Provider) queryAll(ctx context.Context, ts time.Time, build func(*rule) ([]job, error)) ([resources][]result, error) {
+	var out [resources][]result
 	var mu sync.Mutex
 	var first error // the failure that canceled the others
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for i, r := range []*rule{p.cpu, p.memory} {
+	for i, r := range p.rules() {
 		if r == nil {
 			continue
 		}

@@ -71,6 +71,7 @@ type Options struct {
 // concurrent use.
 type Provider struct {
 	cpu, memory *rule
+	swap        *rule // optional
 	window      time.Duration
 	runner      *provider.Runner
 	timeout     time.Duration
@@ -111,7 +112,12 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 	if !rr.Memory.IsZero() {
 		mem, merr = rules.CompileResourceRule("resourceRules.memory", rr.Memory, mapper, opts.Dialect)
 	}
-	if err := errors.Join(cerr, merr); err != nil {
+	var swap *rule
+	var serr error
+	if !rr.Swap.IsZero() {
+		swap, serr = rules.CompileResourceRule("resourceRules.swap", rr.Swap, mapper, opts.Dialect)
+	}
+	if err := errors.Join(cerr, merr, serr); err != nil {
 		return nil, err
 	}
 	if cpu == nil && mem == nil {
@@ -119,6 +125,7 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 	}
 	p := &Provider{
 		cpu:      cpu,
+		swap:     swap,
 		memory:   mem,
 		timeout:  opts.Timeout,
 		maxNames: opts.MaxNamesInQuery,
@@ -175,7 +182,7 @@ func window(configured time.Duration, cpu *rule) (time.Duration, error) {
 // pods (nodes) or sent as prometheus-adapter sends it, and why; for check.
 func (p *Provider) Sharing() []string {
 	var out []string
-	for _, r := range []*rule{p.cpu, p.memory} {
+	for _, r := range p.rules() {
 		if r == nil {
 			continue
 		}
@@ -187,7 +194,7 @@ func (p *Provider) Sharing() []string {
 // Warnings are what could not be checked statically in the rules.
 func (p *Provider) Warnings() []string {
 	var out []string
-	for _, r := range []*rule{p.cpu, p.memory} {
+	for _, r := range p.rules() {
 		if r != nil {
 			out = append(out, r.Warnings...)
 		}

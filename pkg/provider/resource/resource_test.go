@@ -203,7 +203,7 @@ func podLines(ms []metrics.PodMetrics) []string {
 		line := fmt.Sprintf("%s/%s @%s %s", m.Namespace, m.Name, stamp(m.Timestamp), m.Window.Duration)
 		for _, c := range m.Containers {
 			cpu, mem := c.Usage[corev1.ResourceCPU], c.Usage[corev1.ResourceMemory]
-			line += fmt.Sprintf(" %s{cpu=%s,memory=%s}", c.Name, cpu.String(), mem.String())
+			line += fmt.Sprintf(" %s{cpu=%s,memory=%s%s}", c.Name, cpu.String(), mem.String(), swapOf(c.Usage))
 		}
 		if m.Labels["app"] != m.Name {
 			line += " (labels not copied)"
@@ -213,11 +213,19 @@ func podLines(ms []metrics.PodMetrics) []string {
 	return out
 }
 
+// swapOf is ",swap=X" when usage has swap.
+func swapOf(usage corev1.ResourceList) string {
+	if q, ok := usage[swapResource]; ok {
+		return ",swap=" + q.String()
+	}
+	return ""
+}
+
 func nodeLines(ms []metrics.NodeMetrics) []string {
 	var out []string
 	for _, m := range ms {
 		cpu, mem := m.Usage[corev1.ResourceCPU], m.Usage[corev1.ResourceMemory]
-		line := fmt.Sprintf("%s @%s %s cpu=%s memory=%s", m.Name, stamp(m.Timestamp), m.Window.Duration, cpu.String(), mem.String())
+		line := fmt.Sprintf("%s @%s %s cpu=%s memory=%s%s", m.Name, stamp(m.Timestamp), m.Window.Duration, cpu.String(), mem.String(), swapOf(m.Usage))
 		if m.Labels["zone"] != "z1" {
 			line += " (labels not copied)"
 		}
@@ -763,4 +771,67 @@ func TestMissingMetricIsServed(t *testing.T) {
 		}
 	}
 	t.Error("promgate_resource_metrics_missing_total is not in the legacy registry")
+}
+
+// With resourceRules.swap, containers and nodes with swap series carry
+// "swap" in their usage; those without, and those whose swap value is not
+// usable, lack it and keep CPU and memory. The swap queries are shared and
+// narrowed as the others.
+func TestSwap(t *testing.T) {
+	rules := strings.Replace(testRules, "  window: 1m", `  swap:
+    containerQuery: 'sum by (<<.GroupBy>>) (container_memory_swap{<<.LabelMatchers>>,container!="",container!="POD",pod!=""})'
+    nodeQuery: 'sum by (<<.GroupBy>>) (container_memory_swap{<<.LabelMatchers>>,id="/"})'
+    resources:
+      overrides:
+        node: {resource: node}
+        namespace: {resource: namespace}
+        pod: {resource: pod}
+    containerLabel: container
+  window: 1m`, 1)
+	cpu := []series{ctr("a", "p1", "app", "0.25"), ctr("a", "p1", "side", "0.1"), ctr("a", "p2", "app", "0.5"), ctr("a", "p3", "app", "1"), node("n1", "2"), node("n2", "3")}
+	mem := []series{ctr("a", "p1", "app", "1048576"), ctr("a", "p1", "side", "1048576"), ctr("a", "p2", "app", "2097152"), ctr("a", "p3", "app", "1048576"), node("n1", "8388608"), node("n2", "16777216")}
+	swap := []series{ctr("a", "p1", "app", "3145728"), ctr("a", "p3", "app", "-1"), node("n1", "4194304")}
+	f := &fakeProm{respond: func(q string) (int, []series) {
+		switch {
+		case strings.Contains(q, "container_memory_swap"):
+			return http.StatusOK, swap
+		case strings.Contains(q, "container_cpu"):
+			return http.StatusOK, cpu
+		}
+		return http.StatusOK, mem
+	}}
+	p, _ := newTestProvider(t, rules, Options{Batch: true, Demand: &provider.Demand{}}, f)
+	pods, err := p.GetPodMetrics(pod("a", "p1"), pod("a", "p2"), pod("a", "p3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalLines(t, "pods", podLines(pods), []string{
+		"a/p1 @1700000000.000 1m0s app{cpu=250m,memory=1Mi,swap=3Mi} side{cpu=100m,memory=1Mi}",
+		"a/p2 @1700000000.000 1m0s app{cpu=500m,memory=2Mi}",
+		"a/p3 @1700000000.000 1m0s app{cpu=1,memory=1Mi}",
+	})
+	nodes, err := p.GetNodeMetrics(nodeObj("n1"), nodeObj("n2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalLines(t, "nodes", nodeLines(nodes), []string{
+		"n1 @1700000000.000 1m0s cpu=2 memory=8Mi,swap=4Mi",
+		"n2 @1700000000.000 1m0s cpu=3 memory=16Mi",
+	})
+	var swapQueries []string
+	for _, q := range f.sent() {
+		if strings.Contains(q, "container_memory_swap") {
+			swapQueries = append(swapQueries, q)
+		}
+	}
+	want := []string{
+		canonical(`sum by (namespace,pod,container) (container_memory_swap{namespace="a",pod!="",container!="",container!="POD",pod!=""})`),
+		canonical(`sum by (node) (container_memory_swap{node!="",id="/"})`),
+	}
+	if strings.Join(swapQueries, "\n") != strings.Join(want, "\n") {
+		t.Errorf("swap queries:\n%s\nwant:\n%s", strings.Join(swapQueries, "\n"), strings.Join(want, "\n"))
+	}
+	if got := p.Sharing(); len(got) != 6 {
+		t.Errorf("sharing decisions: %v, want two per resource", got)
+	}
 }

@@ -24,8 +24,8 @@ type unlabeledReport struct{ field, labels, hint string }
 // returns for it. slot returns ok false for a sample without the labels
 // that name objects (counted, and reported per field with report), and a
 // nil value for one of an object not asked for.
-func (p *Provider) gather(results [2][]result, report func(*rule) unlabeledReport, slot func(*rule, result, *model.Sample) (*containerData, bool)) {
-	for i, r := range []*rule{p.cpu, p.memory} {
+func (p *Provider) gather(results [resources][]result, report func(*rule) unlabeledReport, slot func(*rule, result, *model.Sample) (*containerData, bool)) {
+	for i, r := range p.rules() {
 		if r == nil {
 			continue
 		}
@@ -48,39 +48,66 @@ func (p *Provider) gather(results [2][]result, report func(*rule) unlabeledRepor
 	}
 }
 
-// usage converts a CPU and a memory value into a ResourceList, or says why
-// it cannot. It returns the earlier of the two sample timestamps.
-func (p *Provider) usage(cpu, mem *value) (corev1.ResourceList, model.Time, string) {
+// The resources, in the order of Provider.rules and containerData.values.
+const (
+	cpuIndex = iota
+	memoryIndex
+	swapIndex
+	resources
+)
+
+// swapResource is the resource name kubectl top --show-swap reads.
+const swapResource corev1.ResourceName = "swap"
+
+// rules are the configured rules in the order of the resources (nil: not
+// configured).
+func (p *Provider) rules() [resources]*rule {
+	return [resources]*rule{p.cpu, p.memory, p.swap}
+}
+
+// usage converts an object's values into a ResourceList, or says why it
+// cannot: CPU and memory are required (where configured); swap is added
+// when it has a usable value and left out otherwise (containers and nodes
+// without swap series simply lack it). It returns the earlier of the CPU
+// and memory sample timestamps.
+func (p *Provider) usage(values *[resources]value) (corev1.ResourceList, model.Time, string) {
 	rl := corev1.ResourceList{}
-	for _, x := range []struct {
-		v    *value
-		name corev1.ResourceName
-	}{{cpu, corev1.ResourceCPU}, {mem, corev1.ResourceMemory}} {
-		if (x.name == corev1.ResourceCPU && p.cpu == nil) || (x.name == corev1.ResourceMemory && p.memory == nil) {
+	var ts model.Time
+	for i, name := range [resources]corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, swapResource} {
+		v := &values[i]
+		if p.rules()[i] == nil {
 			continue // not configured
 		}
+		if i == swapIndex && (v.bad || v.n == 0) {
+			if v.bad {
+				klog.V(2).InfoS("Swap value left out", "value", v.badValue)
+			}
+			continue
+		}
 		switch {
-		case x.v.bad:
-			return nil, 0, fmt.Sprintf("%s value %v is not a finite, non-negative number", x.name, x.v.badValue)
-		case x.v.n == 0:
-			return nil, 0, fmt.Sprintf("no %s value", x.name)
+		case v.bad:
+			return nil, 0, fmt.Sprintf("%s value %v is not a finite, non-negative number", name, v.badValue)
+		case v.n == 0:
+			return nil, 0, fmt.Sprintf("no %s value", name)
 		}
-		v := x.v.sum
-		if x.name == corev1.ResourceCPU {
-			v = roundCPU(v)
+		x := v.sum
+		if i == cpuIndex {
+			x = roundCPU(x)
 		}
-		q, err := quantity.FromFloat(v)
+		q, err := quantity.FromFloat(x)
 		if err != nil {
-			return nil, 0, fmt.Sprintf("%s: %v", x.name, err)
+			if i == swapIndex {
+				continue
+			}
+			return nil, 0, fmt.Sprintf("%s: %v", name, err)
 		}
-		if x.name == corev1.ResourceMemory {
+		if i != cpuIndex {
 			q = binarySI(q)
 		}
-		rl[x.name] = q
-	}
-	ts := cpu.ts
-	if p.cpu == nil || (p.memory != nil && mem.ts < ts) {
-		ts = mem.ts
+		rl[name] = q
+		if i != swapIndex && (ts == 0 || v.ts < ts) {
+			ts = v.ts
+		}
 	}
 	return rl, ts, ""
 }
@@ -115,9 +142,10 @@ func binarySI(q resource.Quantity) resource.Quantity {
 	return *resource.NewDecimalQuantity(*q.AsDec(), resource.BinarySI)
 }
 
-// containerData holds a container's (or a node's) CPU and memory values.
+// containerData holds a container's (or a node's) CPU, memory and swap
+// values.
 type containerData struct {
-	values [2]value // cpu, memory
+	values [resources]value // cpu, memory, swap
 }
 
 // value accumulates the samples for one object and resource. Several

@@ -23,7 +23,7 @@ eval "$("$HACK/world.sh" env)"
 export KUBECONFIG
 K() { "$E2E_KUBECTL" "$@"; }
 
-say "a workload: Deployment web (3 pods, 10 req/s each, 20% errors; app 250m/200Mi + sidecar 100m/64Mi), Service web, queue 'orders' with 42 messages"
+say "a workload: Deployment web (3 pods, 10 req/s each, 20% errors; app 250m/200Mi/32Mi swapped + sidecar 100m/64Mi), Service web, queue 'orders' with 42 messages"
 K create namespace demo --dry-run=client -o yaml | K apply -f - >/dev/null
 K apply -f - >/dev/null <<'EOF'
 apiVersion: apps/v1
@@ -40,6 +40,7 @@ spec:
         e2e.promgate.io/error-ratio: "0.2"
         e2e.promgate.io/cpu.app: 250m
         e2e.promgate.io/memory.app: 200Mi
+        e2e.promgate.io/swap.app: 32Mi
     spec:
       nodeSelector: {type: kwok}
       tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
@@ -69,6 +70,10 @@ say "kubectl top pod -n demo --containers   (working set; pause container not co
 K top pod -n demo --containers
 say "kubectl top pod -n demo"
 K top pod -n demo
+say "kubectl top pod -n demo --show-swap   (kubectl 1.37; metrics-server has no swap)"
+K top pod -n demo --show-swap
+say "kubectl top node --show-swap   (kwok-node-0 swaps 1Gi of its 4Gi)"
+K top node --show-swap
 
 say "custom metric: GET /apis/custom.metrics.k8s.io/v1beta2/namespaces/demo/pods/*/http_requests_per_second"
 K get --raw "/apis/custom.metrics.k8s.io/v1beta2/namespaces/demo/pods/*/http_requests_per_second" | pretty

@@ -534,7 +534,7 @@ metadata:
   name: kwok-node-$i
   annotations:
     kwok.x-k8s.io/node: fake
-    node.alpha.kubernetes.io/ttl: "0"
+    node.alpha.kubernetes.io/ttl: "0"$( (( i == 0 )) && printf '\n    e2e.promgate.io/swap: 1Gi' )
   labels:
     type: kwok
     kubernetes.io/arch: amd64
@@ -555,6 +555,7 @@ status:
     operatingSystem: linux
     kubeletVersion: fake
     kubeProxyVersion: fake
+    swap: {capacity: 4294967296}
 EOF
   done
 }

@@ -10,6 +10,7 @@ const (
 	MetricCPUUsage         = "container_cpu_usage_seconds_total"
 	MetricMemoryWorkingSet = "container_memory_working_set_bytes"
 	MetricMemoryUsage      = "container_memory_usage_bytes"
+	MetricMemorySwap       = "container_memory_swap"
 	MetricQueueMessages    = "queue_messages_ready"
 )
 
@@ -23,6 +24,7 @@ const (
 	helpCPU        = "Cumulative cpu time consumed in seconds."
 	helpWorkingSet = "Current working set in bytes."
 	helpUsage      = "Current memory usage in bytes, including all memory regardless of when it was accessed"
+	helpSwap       = "Container swap usage in bytes."
 	helpQueue      = "Messages ready in a queue (synthetic; set through /control/queue)."
 )
 
@@ -31,6 +33,7 @@ var (
 	descCPU        = prometheus.NewDesc(MetricCPUUsage, helpCPU, cadvisorLabels, nil)
 	descWorkingSet = prometheus.NewDesc(MetricMemoryWorkingSet, helpWorkingSet, cadvisorLabels, nil)
 	descUsage      = prometheus.NewDesc(MetricMemoryUsage, helpUsage, cadvisorLabels, nil)
+	descSwap       = prometheus.NewDesc(MetricMemorySwap, helpSwap, cadvisorLabels, nil)
 	descQueue      = prometheus.NewDesc(MetricQueueMessages, helpQueue, []string{"namespace", "queue"}, nil)
 )
 
@@ -45,7 +48,7 @@ func NewCollector(m *Model) *Collector { return &Collector{model: m} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHTTP, descCPU, descWorkingSet, descUsage, descQueue} {
+	for _, d := range []*prometheus.Desc{descHTTP, descCPU, descWorkingSet, descUsage, descSwap, descQueue} {
 		ch <- d
 	}
 }
@@ -69,7 +72,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// emitCgroup sends the three cAdvisor series of one cgroup unless hidden.
+// emitCgroup sends the cAdvisor series of one cgroup unless hidden: CPU,
+// working set, usage, and swap where the cgroup has it.
 func emitCgroup(ch chan<- prometheus.Metric, cs CgroupSnapshot, namespace, node, pod string) {
 	if cs.Hidden {
 		return
@@ -78,6 +82,9 @@ func emitCgroup(ch chan<- prometheus.Metric, cs CgroupSnapshot, namespace, node,
 	ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, cs.CPUSeconds, lv...)
 	ch <- prometheus.MustNewConstMetric(descWorkingSet, prometheus.GaugeValue, float64(cs.MemoryWorkingSetBytes), lv...)
 	ch <- prometheus.MustNewConstMetric(descUsage, prometheus.GaugeValue, float64(cs.MemoryUsageBytes), lv...)
+	if cs.SwapBytes != nil {
+		ch <- prometheus.MustNewConstMetric(descSwap, prometheus.GaugeValue, float64(*cs.SwapBytes), lv...)
+	}
 }
 
 // NewRegistry returns a registry holding only a Collector of m (no Go or

@@ -98,16 +98,17 @@ func testScrape(t *testing.T, newGatherer func(*Model) prometheus.Gatherer) {
 	clk := newFakeClock()
 	m := NewModel(clk.Now)
 	p := testPod("shop", "web-1", "web", map[string]string{
-		AnnotationRPS:        "8",
-		AnnotationErrorRatio: "0.125",
-		AnnotationCPU:        "250m",
-		AnnotationMemory:     "100Mi",
+		AnnotationRPS:           "8",
+		AnnotationErrorRatio:    "0.125",
+		AnnotationCPU:           "250m",
+		AnnotationMemory:        "100Mi",
+		AnnotationSwap + ".app": "16Mi",
 	}, "app", "side")
 	m.UpsertPod(p)
 	pending := testPod("shop", "pending", "web", nil, "app")
 	pending.Status.Phase = corev1.PodPending
 	m.UpsertPod(pending)
-	m.UpsertNode(testNode("node-1", nil))
+	m.UpsertNode(testNode("node-1", map[string]string{AnnotationSwap: "1Gi"}))
 	m.SetQueue(QueueKey{Namespace: "shop", Queue: "orders"}, 42)
 	clk.Advance(20 * time.Second)
 
@@ -117,6 +118,7 @@ func testScrape(t *testing.T, newGatherer func(*Model) prometheus.Gatherer) {
 		MetricCPUUsage:         dto.MetricType_COUNTER,
 		MetricMemoryWorkingSet: dto.MetricType_GAUGE,
 		MetricMemoryUsage:      dto.MetricType_GAUGE,
+		MetricMemorySwap:       dto.MetricType_GAUGE,
 		MetricQueueMessages:    dto.MetricType_GAUGE,
 	}
 	if len(fams) != len(wantTypes) {
@@ -161,14 +163,17 @@ func testScrape(t *testing.T, newGatherer func(*Model) prometheus.Gatherer) {
 	for _, c := range []struct {
 		container, id, image, name string
 		cores                      float64
-		ws, usage                  float64
+		ws, usage, swap            float64 // swap -1: none
 	}{
-		{"app", podCg + "/" + appID, "example.com/app:1", appID, 0.25, 100 * mi, 110 * mi},
-		{"side", podCg + "/" + sideID, "example.com/side:1", sideID, 0.25, 100 * mi, 110 * mi},
-		{PauseContainer, podCg + "/" + pauseID, PauseImage, pauseID, 0.005, 1 * mi, 11 * mi},
-		{"", podCg, "", "", 0.505, 201 * mi, 231 * mi},
-		{"", "/", "", "", 1.5, 3 << 30, 3<<30 + 10*mi},
+		{"app", podCg + "/" + appID, "example.com/app:1", appID, 0.25, 100 * mi, 110 * mi, 16 * mi},
+		{"side", podCg + "/" + sideID, "example.com/side:1", sideID, 0.25, 100 * mi, 110 * mi, -1},
+		{PauseContainer, podCg + "/" + pauseID, PauseImage, pauseID, 0.005, 1 * mi, 11 * mi, -1},
+		{"", podCg, "", "", 0.505, 201 * mi, 231 * mi, 16 * mi},
+		{"", "/", "", "", 1.5, 3 << 30, 3<<30 + 10*mi, 1 << 30},
 	} {
+		if c.swap >= 0 {
+			want[cadv(MetricMemorySwap, c.container, c.id, c.image, c.name)] = c.swap
+		}
 		want[cadv(MetricCPUUsage, c.container, c.id, c.image, c.name)] = c.cores * 20
 		want[cadv(MetricMemoryWorkingSet, c.container, c.id, c.image, c.name)] = c.ws
 		want[cadv(MetricMemoryUsage, c.container, c.id, c.image, c.name)] = c.usage

@@ -36,6 +36,7 @@ func gather(s Snapshot) []*dto.MetricFamily {
 	cpuF := family(MetricCPUUsage, helpCPU, &counter, ncg)
 	wsF := family(MetricMemoryWorkingSet, helpWorkingSet, &gauge, ncg)
 	usageF := family(MetricMemoryUsage, helpUsage, &gauge, ncg)
+	swapF := family(MetricMemorySwap, helpSwap, &gauge, 0)
 	queueF := family(MetricQueueMessages, helpQueue, &gauge, len(s.Queues))
 
 	pairs := labelPairs{}
@@ -52,6 +53,9 @@ func gather(s Snapshot) []*dto.MetricFamily {
 		cpuF.Metric = append(cpuF.Metric, &dto.Metric{Label: labels, Counter: &dto.Counter{Value: f64(cs.CPUSeconds)}})
 		wsF.Metric = append(wsF.Metric, &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: f64(float64(cs.MemoryWorkingSetBytes))}})
 		usageF.Metric = append(usageF.Metric, &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: f64(float64(cs.MemoryUsageBytes))}})
+		if cs.SwapBytes != nil {
+			swapF.Metric = append(swapF.Metric, &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: f64(float64(*cs.SwapBytes))}})
+		}
 	}
 	code200, code500 := pairs.get("code", "200"), pairs.get("code", "500")
 	for _, p := range s.Pods {
@@ -78,7 +82,7 @@ func gather(s Snapshot) []*dto.MetricFamily {
 	}
 	// Families sorted by name; empty ones left out, as a registry does.
 	var out []*dto.MetricFamily
-	for _, f := range []*dto.MetricFamily{cpuF, usageF, wsF, httpF, queueF} {
+	for _, f := range []*dto.MetricFamily{cpuF, swapF, usageF, wsF, httpF, queueF} {
 		if len(f.Metric) > 0 {
 			out = append(out, f)
 		}

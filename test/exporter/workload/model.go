@@ -50,6 +50,7 @@ type container struct {
 	image    string
 	milliCPU int64
 	memory   int64 // working set bytes
+	swap     int64 // swap bytes; -1: no swap series
 	cpu      Counter
 }
 
@@ -76,6 +77,7 @@ type node struct {
 	annotations map[string]string
 	milliCPU    int64
 	memory      int64
+	swap        int64 // -1: no swap series
 	cpu         Counter
 	errs        []string
 }
@@ -218,7 +220,9 @@ func (m *Model) reconcilePod(ps *pod, now time.Time) {
 		errs = append(errs, e...)
 		mem, e := resolveContainer(ps.annotations, m.memory[key], AnnotationMemory, c.name, defMem, parseBytes)
 		errs = append(errs, e...)
-		c.milliCPU, c.memory = milli, mem
+		swap, e := resolveContainer(ps.annotations, nil, AnnotationSwap, c.name, -1, parseBytes)
+		errs = append(errs, e...)
+		c.milliCPU, c.memory, c.swap = milli, mem, swap
 		c.cpu.SetRate(now, float64(milli)/1000)
 	}
 	ps.errs = errs
@@ -251,8 +255,9 @@ func (m *Model) reconcileNode(ns *node, now time.Time) {
 	ov := m.nodeOv[ns.name]
 	milli, e1 := resolveNode(ns.annotations, ov.MilliCPU, AnnotationCPU, DefaultNodeMilliCPU, parseMilliCPU)
 	mem, e2 := resolveNode(ns.annotations, ov.Memory, AnnotationMemory, DefaultNodeMemory, parseBytes)
-	ns.milliCPU, ns.memory = milli, mem
-	ns.errs = append(e1, e2...)
+	swap, e3 := resolveNode(ns.annotations, nil, AnnotationSwap, -1, parseBytes)
+	ns.milliCPU, ns.memory, ns.swap = milli, mem, swap
+	ns.errs = append(append(e1, e2...), e3...)
 	ns.cpu.SetRate(now, float64(milli)/1000)
 }
 
@@ -470,7 +475,9 @@ type CgroupSnapshot struct {
 	CPUSeconds            float64 `json:"cpuSeconds"`
 	MemoryWorkingSetBytes int64   `json:"memoryWorkingSetBytes"`
 	MemoryUsageBytes      int64   `json:"memoryUsageBytes"`
-	Hidden                bool    `json:"hidden,omitempty"`
+	// SwapBytes is the swap in use; nil: no swap series.
+	SwapBytes *int64 `json:"swapBytes,omitempty"`
+	Hidden    bool   `json:"hidden,omitempty"`
 }
 
 // NodeSnapshot is one node's root cgroup (id="/").
@@ -539,6 +546,7 @@ func (m *Model) Snapshot(f Filter) Snapshot {
 				CPUSeconds:            ns.cpu.Value(now),
 				MemoryWorkingSetBytes: ns.memory,
 				MemoryUsageBytes:      ns.memory + InactiveFileBytes,
+				SwapBytes:             swapOf(ns.swap),
 			},
 			Errors: ns.errs,
 		})
@@ -598,6 +606,7 @@ func (m *Model) podSnapshot(ps *pod, now time.Time) PodSnapshot {
 			CPUSeconds:            c.cpu.Value(now),
 			MemoryWorkingSetBytes: c.memory,
 			MemoryUsageBytes:      c.memory + InactiveFileBytes,
+			SwapBytes:             swapOf(c.swap),
 			Hidden:                hidden[""] || hidden[c.name],
 		}
 		out.Containers = append(out.Containers, cs)
@@ -605,6 +614,9 @@ func (m *Model) podSnapshot(ps *pod, now time.Time) PodSnapshot {
 		out.Cgroup.CPUSeconds += cs.CPUSeconds
 		out.Cgroup.MemoryWorkingSetBytes += cs.MemoryWorkingSetBytes
 		out.Cgroup.MemoryUsageBytes += cs.MemoryUsageBytes
+		if cs.SwapBytes != nil {
+			out.Cgroup.SwapBytes = swapOf(*cs.SwapBytes + swapValue(out.Cgroup.SwapBytes))
+		}
 	}
 	out.Cgroup.CPUCores = float64(milli) / 1000
 	return out
@@ -668,4 +680,20 @@ func milliQuantity(milli int64) string {
 
 func byteQuantity(b int64) string {
 	return resource.NewQuantity(b, resource.BinarySI).String()
+}
+
+// swapOf is a cgroup's swap for a snapshot: nil for -1 (no swap series).
+func swapOf(bytes int64) *int64 {
+	if bytes < 0 {
+		return nil
+	}
+	return &bytes
+}
+
+// swapValue is *p, or 0.
+func swapValue(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -27,6 +27,11 @@ const (
 	// quantity ("64Mi"), with the same pod, container and node meaning as
 	// AnnotationCPU.
 	AnnotationMemory = AnnotationPrefix + "memory"
+	// AnnotationSwap is the swap in use in bytes as a Kubernetes quantity,
+	// with the same pod, container and node meaning as AnnotationCPU; the
+	// pause container has none unless AnnotationSwap + ".POD" says so.
+	// Without it a cgroup has no swap series (as on a node without swap).
+	AnnotationSwap = AnnotationPrefix + "swap"
 
 	// AppLabel is the pod label whose value becomes the service label of
 	// http_requests_total and selects pods in the control API.
