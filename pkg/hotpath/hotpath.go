@@ -75,7 +75,8 @@ type Config struct {
 	Resolver request.RequestInfoResolver
 	// MaxInFlight bounds the requests on the hot path at once (the
 	// server's --max-requests-inflight); past it, requests take the chain,
-	// which applies its own limit. Zero: no request takes the hot path.
+	// which applies its own limit. Zero (the chain's "no limit"): no
+	// request takes the hot path, which never runs unbounded.
 	MaxInFlight int
 	// Timeout bounds a request (the server's --request-timeout).
 	Timeout time.Duration
@@ -255,8 +256,8 @@ func parseCustom(req *http.Request) (customRequest, bool) {
 		return cr, false
 	}
 	for _, p := range parts {
-		if p == "" {
-			return cr, false
+		if p == "" || p == "." || p == ".." {
+			return cr, false // no object has such a name; the chain answers
 		}
 	}
 	cr = customRequest{version: parts[0], namespace: parts[2], resource: parts[3], name: parts[4], metric: parts[5]}

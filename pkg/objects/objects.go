@@ -12,6 +12,7 @@ package objects
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -36,6 +37,11 @@ type Cache struct {
 
 	mu        sync.Mutex
 	informers map[schema.GroupVersionResource]*entry
+	// names remembers the sorted names Names returned, per resource,
+	// namespace and selector, with the generation of the namespace's
+	// objects they were listed at; bounded by maxNamesBytes.
+	names      map[namesKey]namesVal
+	namesBytes int
 	// resolved remembers what the mapper said of a resource for
 	// resolveTTL: a mapper lookup scans every resource the cluster
 	// serves, and every request asks. Only resources the mapper knows
@@ -79,6 +85,12 @@ type entry struct {
 	synced   chan struct{}
 	stop     func() // stops this informer alone
 
+	// gens counts, per namespace (and "" for all), the changes to which
+	// objects exist or to their labels, as the informer delivers them:
+	// a name list memorized at one generation is still the list.
+	gensMu sync.Mutex
+	gens   map[string]uint64
+
 	mu sync.Mutex
 	// err is the informer's last LIST/WATCH error; errc is closed (and
 	// replaced) whenever err changes.
@@ -108,9 +120,29 @@ func New(client metadata.Interface, mapper apimeta.RESTMapper, stop <-chan struc
 }
 
 // Names returns the sorted names of the objects of gr in namespace (all
-// namespaces if empty) whose labels match sel.
+// namespaces if empty) whose labels match sel. The slice may be shared
+// with other callers: it must not be changed.
+//
+// The names are listed and sorted once per namespace, selector and
+// change: HPAs ask for the same pods every poll, and listing and sorting
+// them was a tenth of a request's CPU.
 func (c *Cache) Names(ctx context.Context, gr schema.GroupResource, namespace string, sel labels.Selector) ([]string, error) {
-	objs, err := c.List(ctx, gr, namespace, sel)
+	lister, e, err := c.lister(ctx, gr)
+	if err != nil {
+		return nil, err
+	}
+	if sel == nil {
+		sel = labels.Everything()
+	}
+	key := namesKey{e: e, namespace: namespace, selector: sel.String()}
+	gen := e.generation(namespace) // before listing: a change after it bumps it
+	c.mu.Lock()
+	v, ok := c.names[key]
+	c.mu.Unlock()
+	if ok && v.gen == gen {
+		return v.names, nil
+	}
+	objs, err := listOf(lister, namespace, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +151,99 @@ func (c *Cache) Names(ctx context.Context, gr schema.GroupResource, namespace st
 		names[i] = o.Name
 	}
 	sort.Strings(names)
+	c.remember(key, namesVal{gen: gen, names: names})
 	return names, nil
+}
+
+// namesKey names one memorized name list.
+type namesKey struct {
+	e                   *entry
+	namespace, selector string
+}
+
+// namesVal is a memorized name list and the generation it was listed at.
+type namesVal struct {
+	gen   uint64
+	names []string
+}
+
+// maxNamesBytes bounds the memorized name lists: selectors come from
+// requests. Past it the memory starts afresh.
+const maxNamesBytes = 4 << 20
+
+// remember keeps v under key within maxNamesBytes.
+func (c *Cache) remember(key namesKey, v namesVal) {
+	size := namesSize(key, v)
+	if size > maxNamesBytes/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.names[key]; ok {
+		c.namesBytes -= namesSize(key, old)
+	}
+	if c.names == nil || c.namesBytes+size > maxNamesBytes {
+		c.names, c.namesBytes = map[namesKey]namesVal{}, 0
+	}
+	c.names[key] = v
+	c.namesBytes += size
+}
+
+// namesSize is what key and v are counted as (a name's bytes and a
+// string header each, and the key).
+func namesSize(key namesKey, v namesVal) int {
+	size := len(key.namespace) + len(key.selector) + 64
+	for _, n := range v.names {
+		size += len(n) + 16
+	}
+	return size
+}
+
+// generation is the count of changes delivered for namespace's objects
+// (every namespace's for "").
+func (e *entry) generation(namespace string) uint64 {
+	e.gensMu.Lock()
+	defer e.gensMu.Unlock()
+	return e.gens[namespace]
+}
+
+// changed counts a change to an object of namespace, for it and for all.
+func (e *entry) changed(namespace string) {
+	e.gensMu.Lock()
+	defer e.gensMu.Unlock()
+	if e.gens == nil {
+		e.gens = map[string]uint64{}
+	}
+	e.gens[namespace]++
+	if namespace != "" {
+		e.gens[""]++
+	}
+}
+
+// watchChanges counts, in e, the changes Names' lists depend on: objects
+// added or deleted, labels changed. The informer delivers them after
+// updating its store.
+func (e *entry) watchChanges() {
+	namespaceOf := func(obj any) string {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			return m.Namespace
+		}
+		return ""
+	}
+	_, _ = e.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { e.changed(namespaceOf(obj)) },
+		UpdateFunc: func(old, obj any) {
+			o, ok1 := old.(*metav1.PartialObjectMetadata)
+			n, ok2 := obj.(*metav1.PartialObjectMetadata)
+			if !ok1 || !ok2 || o.Name != n.Name || !maps.Equal(o.Labels, n.Labels) {
+				e.changed(namespaceOf(obj))
+			}
+		},
+		DeleteFunc: func(obj any) { e.changed(namespaceOf(obj)) },
+	})
 }
 
 // List returns the metadata of the objects of gr in namespace (all if
@@ -132,7 +256,14 @@ func (c *Cache) List(ctx context.Context, gr schema.GroupResource, namespace str
 	if sel == nil {
 		sel = labels.Everything()
 	}
+	return listOf(lister, namespace, sel)
+}
+
+// listOf lists the objects of lister in namespace (all if empty) whose
+// labels match sel.
+func listOf(lister cache.GenericLister, namespace string, sel labels.Selector) ([]*metav1.PartialObjectMetadata, error) {
 	var objs []runtime.Object
+	var err error
 	if namespace == "" {
 		objs, err = lister.List(sel)
 	} else {
@@ -154,23 +285,29 @@ func (c *Cache) List(ctx context.Context, gr schema.GroupResource, namespace str
 // While kube-apiserver refuses to let promgate list gr (403 or 401), it
 // returns a 503 status error that names the missing permission.
 func (c *Cache) Lister(ctx context.Context, gr schema.GroupResource) (cache.GenericLister, error) {
+	l, _, err := c.lister(ctx, gr)
+	return l, err
+}
+
+// lister is Lister, with the informer's entry.
+func (c *Cache) lister(ctx context.Context, gr schema.GroupResource) (cache.GenericLister, *entry, error) {
 	gvr, err := c.resourceFor(gr)
 	if err != nil {
-		return nil, fmt.Errorf("resource %s is not known to the cluster: %w", gr, err)
+		return nil, nil, fmt.Errorf("resource %s is not known to the cluster: %w", gr, err)
 	}
 	e := c.entry(gvr)
 	for {
 		select {
 		case <-e.synced:
-			return cache.NewGenericLister(e.informer.GetIndexer(), gvr.GroupResource()), nil
+			return cache.NewGenericLister(e.informer.GetIndexer(), gvr.GroupResource()), e, nil
 		default:
 		}
 		changed, last := e.lastErr()
 		if apierrors.IsNotFound(last) {
-			return nil, apierrors.NewNotFound(gvr.GroupResource(), "")
+			return nil, nil, apierrors.NewNotFound(gvr.GroupResource(), "")
 		}
 		if apierrors.IsForbidden(last) || apierrors.IsUnauthorized(last) {
-			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf(
+			return nil, nil, apierrors.NewServiceUnavailable(fmt.Sprintf(
 				"promgate may not list and watch %s, so it cannot tell which objects exist: %v "+
 					"(grant its service account get, list and watch on %s; see docs/security.md)",
 				gvr.GroupResource(), last, gvr.GroupResource()))
@@ -180,9 +317,9 @@ func (c *Cache) Lister(ctx context.Context, gr schema.GroupResource) (cache.Gene
 		case <-changed:
 		case <-ctx.Done():
 			if last != nil {
-				return nil, fmt.Errorf("waiting for the %s cache to sync: %w (last error: %v)", gr, ctx.Err(), last)
+				return nil, nil, fmt.Errorf("waiting for the %s cache to sync: %w (last error: %v)", gr, ctx.Err(), last)
 			}
-			return nil, fmt.Errorf("waiting for the %s cache to sync: %w", gr, ctx.Err())
+			return nil, nil, fmt.Errorf("waiting for the %s cache to sync: %w", gr, ctx.Err())
 		}
 	}
 }
@@ -211,6 +348,7 @@ func (c *Cache) entry(gvr schema.GroupVersionResource) *entry {
 		}
 		cache.DefaultWatchErrorHandler(ctx, r, err)
 	})
+	e.watchChanges()
 	c.informers[gvr] = e
 	klog.V(2).InfoS("starting metadata informer", "resource", gvr.String())
 	go func() {

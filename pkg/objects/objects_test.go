@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -244,4 +246,65 @@ func TestResolveRemembered(t *testing.T) {
 	if len(c.resolved) != 1 {
 		t.Errorf("memo holds %d resources, want 1 (pods)", len(c.resolved))
 	}
+}
+
+// Names lists once per namespace, selector and change: an object added,
+// deleted or relabelled changes what it returns; the memory of lists is
+// bounded whatever selectors requests bring.
+func TestNamesFollowChanges(t *testing.T) {
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	client := metadatafake.NewSimpleMetadataClient(scheme,
+		pod("a", "web-1", map[string]string{"app": "web"}),
+		pod("a", "web-2", map[string]string{"app": "web"}),
+		pod("a", "db-1", map[string]string{"app": "db"}),
+	)
+	stop := make(chan struct{})
+	defer close(stop)
+	c := New(client, kubetest.Mapper(), stop)
+	pods := schema.GroupResource{Resource: "pods"}
+	web := labels.SelectorFromSet(labels.Set{"app": "web"})
+	ctx := context.Background()
+	eventually := func(ns string, want ...string) {
+		t.Helper()
+		var got []string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			var err error
+			if got, err = c.Names(ctx, pods, ns, web); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") == strings.Join(want, ",") {
+				return
+			}
+		}
+		t.Fatalf("Names(%q, app=web) = %v, want %v", ns, got, want)
+	}
+	eventually("a", "web-1", "web-2")
+	eventually("", "web-1", "web-2")
+	podsOf := client.Resource(schema.GroupVersionResource{Version: "v1", Resource: "pods"}).Namespace("a")
+	if _, err := podsOf.Patch(ctx, "db-1", types.MergePatchType, []byte(`{"metadata":{"labels":{"app":"web"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("a", "db-1", "web-1", "web-2")
+	eventually("", "db-1", "web-1", "web-2")
+	if err := podsOf.Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("a", "db-1", "web-2")
+	eventually("", "db-1", "web-2")
+
+	for i := range 50_000 {
+		if _, err := c.Names(ctx, pods, "a", labels.SelectorFromSet(labels.Set{"app": fmt.Sprintf("web-%d", i)})); err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		over := c.namesBytes > maxNamesBytes
+		c.mu.Unlock()
+		if over {
+			t.Fatalf("after %d selectors the memorized lists hold %d bytes, over %d", i+1, c.namesBytes, maxNamesBytes)
+		}
+	}
+	eventually("a", "db-1", "web-2")
 }

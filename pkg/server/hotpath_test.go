@@ -214,6 +214,7 @@ func TestHotPathAsLibrary(t *testing.T) {
 		{"GET", cm + "v1beta2/nodes/*/m", json, "hpa", nil, false},
 		{"GET", cm + "v1beta2/namespaces/ns/pods/*/m/", json, "hpa", nil, false},
 		{"GET", cm + "v1beta2/namespaces/ns/pods//m", json, "hpa", nil, false},
+		{"GET", cm + "v1beta2/namespaces/ns/pods/../m", json, "hpa", nil, false},
 		{"GET", cm + "v1/namespaces/ns/pods/*/m", json, "hpa", nil, false},
 		{"POST", cm + "v1beta2/namespaces/ns/pods/*/m", json, "hpa", nil, false},
 		{"GET", cm + "v1beta2", json, "hpa", nil, false},

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -162,4 +163,68 @@ func TestHPAScaleToZero(t *testing.T) {
 	WaitForPodsRunning(t, ns, "app=worker", 3, 90*time.Second)
 	exporterControl(t, "/control/queue", map[string]string{"namespace": ns, "queue": "jobs", "value": "0"})
 	waitReplicas(t, ns, "worker", 0, 3*time.Minute)
+}
+
+// TestHPAScaleToZeroObject scales a Deployment from zero and back on an
+// Object metric about its Service: the requests ingress-nginx counts for it
+// (nginx_ingress_controller_requests), which exist while the Service has no
+// pods. A metric that goes missing at N replicas is an error the HPA keeps
+// its replicas on, never a zero it scales down to.
+func TestHPAScaleToZeroObject(t *testing.T) {
+	t.Parallel() // independent of the others; TestDropIn and TestFault, which change shared state, run alone first
+	RequirePromgate(t)
+	RequireExporter(t)
+	ns := CreateNamespace(t, "zero-obj")
+	ingress := func(rps string) {
+		exporterControl(t, "/control/ingress", map[string]string{"namespace": ns, "service": "api", "rps": rps})
+	}
+	ingress("0")
+	Apply(t, KwokDeployment{Namespace: ns, Name: "api", Replicas: 1}.YAML())
+	Apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: %s}
+spec:
+  selector: {app: api}
+  ports: [{port: 80}]
+`, ns))
+	Apply(t, hpaYAML(ns, "api", 0, 5, `  - type: Object
+    object:
+      describedObject: {apiVersion: v1, kind: Service, name: api}
+      metric: {name: ingress_requests_per_second}
+      target: {type: AverageValue, averageValue: "10"}
+`))
+	waitReplicas(t, ns, "api", 0, 3*time.Minute)
+	// At zero replicas the Service's rate is still read: 25 req/s, 10 per replica.
+	ingress("25")
+	waitReplicas(t, ns, "api", 3, 3*time.Minute)
+	WaitForPodsRunning(t, ns, "app=api", 3, 90*time.Second)
+
+	// The series goes away (the ingress controller is not scraped): the
+	// metric is an error, and the HPA keeps its 3 replicas.
+	req, err := http.NewRequest(http.MethodDelete, world.ExporterURL+"/control/ingress?namespace="+ns+"&service=api", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	path := "/apis/custom.metrics.k8s.io/v1beta2/namespaces/" + ns + "/services/api/ingress_requests_per_second"
+	if err := Poll(3*time.Minute, func() (bool, error) { return !Kubectl("get", "--raw", path).OK(), nil }); err != nil {
+		t.Fatalf("the metric of a Service whose series are gone is still answered: %v", err)
+	}
+	cs := Clientset(t)
+	for end := time.Now().Add(45 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Second) {
+		d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "api", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *d.Spec.Replicas != 3 {
+			t.Fatalf("with its metric failing, the HPA set %d replicas, want 3 kept", *d.Spec.Replicas)
+		}
+	}
+	// Back, at 0 req/s: to zero.
+	ingress("0")
+	waitReplicas(t, ns, "api", 0, 4*time.Minute)
 }

@@ -254,9 +254,11 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found
 	}
 	vec := ans.Vector
 	out := make([]found, len(names))
-	if r.share.OK && len(vec) > len(names) {
-		// A shared answer covers every object: index it once (per answer,
-		// not per request) and read this request's slice from the index.
+	if r.share.OK && (len(vec) > len(names) || r.family != "") {
+		// A shared answer (one with more objects than asked for, or one
+		// narrowed to what requests asked about, which every request of
+		// its family reads): index it once (per answer, not per request)
+		// and read this request's slice from the index.
 		idx := indexOf(p.run.Budget, pl.entry.Rule.Backend+"\x00"+r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
 		for i, n := range names {
 			out[i], _ = idx.lookup(pl.namespace, n, r.filterNamespace)

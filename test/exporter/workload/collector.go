@@ -12,6 +12,9 @@ const (
 	MetricMemoryUsage      = "container_memory_usage_bytes"
 	MetricMemorySwap       = "container_memory_swap"
 	MetricQueueMessages    = "queue_messages_ready"
+	// MetricIngressRequests is ingress-nginx's request counter, per
+	// Service of the requests.
+	MetricIngressRequests = "nginx_ingress_controller_requests"
 )
 
 // cadvisorLabels are the labels of every cAdvisor-shaped series, in the order
@@ -26,6 +29,7 @@ const (
 	helpUsage      = "Current memory usage in bytes, including all memory regardless of when it was accessed"
 	helpSwap       = "Container swap usage in bytes."
 	helpQueue      = "Messages ready in a queue (synthetic; set through /control/queue)."
+	helpIngress    = "The total number of client requests (synthetic, per Service; set through /control/ingress)."
 )
 
 var (
@@ -35,6 +39,7 @@ var (
 	descUsage      = prometheus.NewDesc(MetricMemoryUsage, helpUsage, cadvisorLabels, nil)
 	descSwap       = prometheus.NewDesc(MetricMemorySwap, helpSwap, cadvisorLabels, nil)
 	descQueue      = prometheus.NewDesc(MetricQueueMessages, helpQueue, []string{"namespace", "queue"}, nil)
+	descIngress    = prometheus.NewDesc(MetricIngressRequests, helpIngress, []string{"ingress", "namespace", "service", "status"}, nil)
 )
 
 // Collector publishes a Model's state as const metrics computed at scrape
@@ -48,7 +53,7 @@ func NewCollector(m *Model) *Collector { return &Collector{model: m} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHTTP, descCPU, descWorkingSet, descUsage, descSwap, descQueue} {
+	for _, d := range []*prometheus.Desc{descHTTP, descCPU, descWorkingSet, descUsage, descSwap, descQueue, descIngress} {
 		ch <- d
 	}
 }
@@ -69,6 +74,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, q := range s.Queues {
 		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, q.Value, q.Namespace, q.Queue)
+	}
+	for _, in := range s.Ingress {
+		ch <- prometheus.MustNewConstMetric(descIngress, prometheus.CounterValue, in.Requests, in.Service, in.Namespace, in.Service, "200")
 	}
 }
 

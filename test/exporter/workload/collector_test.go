@@ -110,6 +110,7 @@ func testScrape(t *testing.T, newGatherer func(*Model) prometheus.Gatherer) {
 	m.UpsertPod(pending)
 	m.UpsertNode(testNode("node-1", map[string]string{AnnotationSwap: "1Gi"}))
 	m.SetQueue(QueueKey{Namespace: "shop", Queue: "orders"}, 42)
+	m.SetIngress(IngressKey{Namespace: "shop", Service: "web"}, 5)
 	clk.Advance(20 * time.Second)
 
 	fams := scrape(t, newGatherer(m))
@@ -120,6 +121,7 @@ func testScrape(t *testing.T, newGatherer func(*Model) prometheus.Gatherer) {
 		MetricMemoryUsage:      dto.MetricType_GAUGE,
 		MetricMemorySwap:       dto.MetricType_GAUGE,
 		MetricQueueMessages:    dto.MetricType_GAUGE,
+		MetricIngressRequests:  dto.MetricType_COUNTER,
 	}
 	if len(fams) != len(wantTypes) {
 		t.Errorf("families %d, want %d", len(fams), len(wantTypes))
@@ -156,9 +158,10 @@ func testScrape(t *testing.T, newGatherer func(*Model) prometheus.Gatherer) {
 		return metric + "{" + strings.Join(parts, ",") + "}"
 	}
 	want := map[string]float64{
-		`http_requests_total{code="200",namespace="shop",pod="web-1",service="web"}`: 8 * 0.875 * 20,
-		`http_requests_total{code="500",namespace="shop",pod="web-1",service="web"}`: 8 * 0.125 * 20,
-		`queue_messages_ready{namespace="shop",queue="orders"}`:                      42,
+		`http_requests_total{code="200",namespace="shop",pod="web-1",service="web"}`:                   8 * 0.875 * 20,
+		`http_requests_total{code="500",namespace="shop",pod="web-1",service="web"}`:                   8 * 0.125 * 20,
+		`queue_messages_ready{namespace="shop",queue="orders"}`:                                        42,
+		`nginx_ingress_controller_requests{ingress="web",namespace="shop",service="web",status="200"}`: 5 * 20,
 	}
 	for _, c := range []struct {
 		container, id, image, name string
@@ -210,14 +213,16 @@ func TestGathererMatchesCollector(t *testing.T) {
 	clk := newFakeClock()
 	m := NewModel(clk.Now)
 	for i, app := range []string{"web", "web", "api", ""} {
-		p := testPod("ns", fmt.Sprintf("p%d", i), app, map[string]string{AnnotationRPS: fmt.Sprint(i + 1), AnnotationErrorRatio: "0.5"}, "main", "side")
+		p := testPod("ns", fmt.Sprintf("p%d", i), app, map[string]string{AnnotationRPS: fmt.Sprint(i + 1), AnnotationErrorRatio: "0.5", AnnotationSwap + ".main": "8Mi"}, "main", "side")
 		p.Spec.NodeName = fmt.Sprintf("node-%d", i%2)
 		m.UpsertPod(p)
 	}
 	m.UpsertNode(testNode("node-0", nil))
-	m.UpsertNode(testNode("node-1", map[string]string{AnnotationCPU: "2"}))
+	m.UpsertNode(testNode("node-1", map[string]string{AnnotationCPU: "2", AnnotationSwap: "1Gi"}))
 	m.SetQueue(QueueKey{"ns", "q1"}, 1)
 	m.SetQueue(QueueKey{"other", "q1"}, 2)
+	m.SetIngress(IngressKey{"ns", "web"}, 3)
+	m.SetIngress(IngressKey{"other", "api"}, 0)
 	m.SetHidden(AppKey{"ns", "api"}, "side", true)
 	clk.Advance(7 * time.Second)
 

@@ -24,6 +24,8 @@ import (
 //	DELETE /control/node?node=X
 //	POST   /control/queue?namespace=N&queue=Q&value=V
 //	DELETE /control/queue?namespace=N&queue=Q
+//	POST   /control/ingress?namespace=N&service=S&rps=R
+//	DELETE /control/ingress?namespace=N&service=S
 //	POST   /control/reset
 //	GET    /control/state[?namespace=N][&app=A]
 //
@@ -184,6 +186,30 @@ func Handler(m *Model) http.Handler {
 		return map[string]bool{"existed": m.DeleteQueue(key)}, nil
 	})
 
+	h("POST /control/ingress", func(p params) (any, error) {
+		key, err := p.ingress("rps")
+		if err != nil {
+			return nil, err
+		}
+		s, err := p.required("rps")
+		if err != nil {
+			return nil, err
+		}
+		v, err := parseRate(s)
+		if err != nil {
+			return nil, fmt.Errorf("rps: %w", err)
+		}
+		m.SetIngress(key, v)
+		return map[string]float64{"rps": v}, nil
+	})
+	h("DELETE /control/ingress", func(p params) (any, error) {
+		key, err := p.ingress()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]bool{"existed": m.DeleteIngress(key)}, nil
+	})
+
 	h("POST /control/reset", func(p params) (any, error) {
 		if err := p.only(); err != nil {
 			return nil, err
@@ -276,6 +302,21 @@ func (p params) queue(extra ...string) (QueueKey, error) {
 		return QueueKey{}, err
 	}
 	return QueueKey{Namespace: ns, Queue: q}, nil
+}
+
+func (p params) ingress(extra ...string) (IngressKey, error) {
+	if err := p.only(append([]string{"namespace", "service"}, extra...)...); err != nil {
+		return IngressKey{}, err
+	}
+	ns, err := p.required("namespace")
+	if err != nil {
+		return IngressKey{}, err
+	}
+	svc, err := p.required("service")
+	if err != nil {
+		return IngressKey{}, err
+	}
+	return IngressKey{Namespace: ns, Service: svc}, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

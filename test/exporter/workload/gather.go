@@ -38,6 +38,7 @@ func gather(s Snapshot) []*dto.MetricFamily {
 	usageF := family(MetricMemoryUsage, helpUsage, &gauge, ncg)
 	swapF := family(MetricMemorySwap, helpSwap, &gauge, 0)
 	queueF := family(MetricQueueMessages, helpQueue, &gauge, len(s.Queues))
+	ingressF := family(MetricIngressRequests, helpIngress, &counter, len(s.Ingress))
 
 	pairs := labelPairs{}
 	cgroup := func(cs CgroupSnapshot, ns, node, pod *dto.LabelPair) {
@@ -80,9 +81,17 @@ func gather(s Snapshot) []*dto.MetricFamily {
 			Gauge: &dto.Gauge{Value: f64(q.Value)},
 		})
 	}
+	status200 := pairs.get("status", "200")
+	for _, in := range s.Ingress {
+		svc := pairs.get("service", in.Service)
+		ingressF.Metric = append(ingressF.Metric, &dto.Metric{
+			Label:   []*dto.LabelPair{pairs.get("ingress", in.Service), pairs.get("namespace", in.Namespace), svc, status200},
+			Counter: &dto.Counter{Value: f64(in.Requests)},
+		})
+	}
 	// Families sorted by name; empty ones left out, as a registry does.
 	var out []*dto.MetricFamily
-	for _, f := range []*dto.MetricFamily{cpuF, swapF, usageF, wsF, httpF, queueF} {
+	for _, f := range []*dto.MetricFamily{cpuF, swapF, usageF, wsF, httpF, ingressF, queueF} {
 		if len(f.Metric) > 0 {
 			out = append(out, f)
 		}

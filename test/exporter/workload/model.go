@@ -34,6 +34,12 @@ type QueueKey struct {
 	Queue     string
 }
 
+// IngressKey names the ingress requests of one Service.
+type IngressKey struct {
+	Namespace string
+	Service   string
+}
+
 // NodeOverride replaces a node's annotations at run time. A nil field leaves
 // the annotation (or default) in force.
 type NodeOverride struct {
@@ -96,6 +102,9 @@ type Model struct {
 	hidden map[AppKey]map[string]bool // container name; "" hides the whole pod
 	nodeOv map[string]NodeOverride
 	queues map[QueueKey]float64
+	// ingress are the Services' request counters at the ingress
+	// controller: series that exist whether or not the Service has pods.
+	ingress map[IngressKey]*Counter
 }
 
 // NewModel returns an empty model that reads the time from clock (time.Now
@@ -105,15 +114,16 @@ func NewModel(clock Clock) *Model {
 		clock = time.Now
 	}
 	return &Model{
-		clock:  clock,
-		pods:   map[types.UID]*pod{},
-		nodes:  map[string]*node{},
-		http:   map[AppKey]HTTPOverride{},
-		cpu:    map[AppKey]resourceOverride{},
-		memory: map[AppKey]resourceOverride{},
-		hidden: map[AppKey]map[string]bool{},
-		nodeOv: map[string]NodeOverride{},
-		queues: map[QueueKey]float64{},
+		clock:   clock,
+		pods:    map[types.UID]*pod{},
+		nodes:   map[string]*node{},
+		http:    map[AppKey]HTTPOverride{},
+		cpu:     map[AppKey]resourceOverride{},
+		memory:  map[AppKey]resourceOverride{},
+		hidden:  map[AppKey]map[string]bool{},
+		nodeOv:  map[string]NodeOverride{},
+		queues:  map[QueueKey]float64{},
+		ingress: map[IngressKey]*Counter{},
 	}
 }
 
@@ -411,6 +421,31 @@ func (m *Model) DeleteQueue(key QueueKey) bool {
 	return ok
 }
 
+// SetIngress sets the request rate of a Service at the ingress controller
+// (nginx_ingress_controller_requests{namespace, service}), starting its
+// counter at 0 when it is new.
+func (m *Model) SetIngress(key IngressKey, rps float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	if c, ok := m.ingress[key]; ok {
+		c.SetRate(now, rps)
+		return
+	}
+	c := NewCounter(now, rps)
+	m.ingress[key] = &c
+}
+
+// DeleteIngress removes a Service's ingress series and reports whether it
+// existed.
+func (m *Model) DeleteIngress(key IngressKey) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.ingress[key]
+	delete(m.ingress, key)
+	return ok
+}
+
 // Reset removes every run-time override, hidden series and queue; pods and
 // nodes go back to their annotations. Counters keep their values.
 func (m *Model) Reset() {
@@ -422,6 +457,7 @@ func (m *Model) Reset() {
 	clear(m.hidden)
 	clear(m.nodeOv)
 	clear(m.queues)
+	clear(m.ingress)
 	now := m.clock()
 	for _, ps := range m.pods {
 		m.reconcilePod(ps, now)
@@ -438,6 +474,7 @@ type Snapshot struct {
 	Pods      []PodSnapshot      `json:"pods"`
 	Nodes     []NodeSnapshot     `json:"nodes"`
 	Queues    []QueueSnapshot    `json:"queues"`
+	Ingress   []IngressSnapshot  `json:"ingress"`
 	Overrides []OverrideSnapshot `json:"overrides"`
 	// NodeOverrides maps node names to their run-time values.
 	NodeOverrides map[string]ResourcesSnapshot `json:"nodeOverrides,omitempty"`
@@ -494,6 +531,14 @@ type QueueSnapshot struct {
 	Value     float64 `json:"value"`
 }
 
+// IngressSnapshot is one nginx_ingress_controller_requests series.
+type IngressSnapshot struct {
+	Namespace string  `json:"namespace"`
+	Service   string  `json:"service"`
+	RPS       float64 `json:"rps"`
+	Requests  float64 `json:"requests"`
+}
+
 // OverrideSnapshot lists the run-time overrides of one app.
 type OverrideSnapshot struct {
 	Namespace string        `json:"namespace"`
@@ -528,7 +573,7 @@ func (m *Model) Snapshot(f Filter) Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock()
-	s := Snapshot{Time: now, Pods: []PodSnapshot{}, Nodes: []NodeSnapshot{}, Queues: []QueueSnapshot{}, Overrides: []OverrideSnapshot{}}
+	s := Snapshot{Time: now, Pods: []PodSnapshot{}, Nodes: []NodeSnapshot{}, Queues: []QueueSnapshot{}, Ingress: []IngressSnapshot{}, Overrides: []OverrideSnapshot{}}
 	for _, ps := range m.pods {
 		if f.match(ps.namespace, ps.app) {
 			s.Pods = append(s.Pods, m.podSnapshot(ps, now))
@@ -559,6 +604,14 @@ func (m *Model) Snapshot(f Filter) Snapshot {
 	}
 	slices.SortFunc(s.Queues, func(a, b QueueSnapshot) int {
 		return cmpPair(a.Namespace, a.Queue, b.Namespace, b.Queue)
+	})
+	for k, c := range m.ingress {
+		if f.Namespace == "" || f.Namespace == k.Namespace {
+			s.Ingress = append(s.Ingress, IngressSnapshot{Namespace: k.Namespace, Service: k.Service, RPS: c.Rate(), Requests: c.Value(now)})
+		}
+	}
+	slices.SortFunc(s.Ingress, func(a, b IngressSnapshot) int {
+		return cmpPair(a.Namespace, a.Service, b.Namespace, b.Service)
 	})
 	s.Overrides = m.overrideSnapshots(f)
 	for name, ov := range m.nodeOv {
