@@ -182,7 +182,11 @@ func summarize(rec *recorder, measured time.Duration, r *Result) {
 	for _, o := range rec.outcomes {
 		if o.err != "" {
 			r.Errors++
-			r.ErrorKinds[o.err]++
+			k := o.err
+			if o.kind != "" {
+				k = o.kind + ": " + o.err // which API failed, in a mix (B)
+			}
+			r.ErrorKinds[k]++
 		}
 		all = append(all, o.latency)
 		byKind[o.kind] = append(byKind[o.kind], o.latency)
