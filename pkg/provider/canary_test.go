@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,12 +244,12 @@ func TestCanaryEstablish(t *testing.T) {
 	late := model.Metric{"pod": "late"}
 	t0 := time.Unix(465, 0)
 	h.mu.Lock()
-	h.update(t0, model.Vector{{Metric: late, Timestamp: model.TimeFromUnixNano(t0.UnixNano())}}, nil, g.lookback, false)
+	h.update(t0, model.Vector{{Metric: late, Timestamp: model.TimeFromUnixNano(t0.UnixNano())}}, nil, g.lookback, false, nil)
 	h.mu.Unlock()
 	t1 := time.Unix(510, 0)
 	r.establish(q, g, model.Vector{{Metric: late, Timestamp: model.TimeFromUnixNano(t1.UnixNano())}})
 	h.mu.Lock()
-	out := h.update(time.Unix(515, 0), model.Vector{{Metric: late}}, nil, g.lookback, false)
+	out := h.update(time.Unix(515, 0), model.Vector{{Metric: late}}, nil, g.lookback, false, nil)
 	h.mu.Unlock()
 	if len(out) != 1 {
 		t.Errorf("the series the strict query served at 510s is held back at 515s as new")
@@ -303,5 +304,52 @@ func TestCanaryFamily(t *testing.T) {
 		if got := byPod(ans.Vector); !sameFloats(got, st.served) {
 			t.Errorf("%s (family %q) at %ds: served %v, want %v", st.q.Query.Text, st.q.Family, st.at, got, st.served)
 		}
+	}
+}
+
+// failingSeed is a canary backend whose next seed query (which series of
+// an answer are not new) fails.
+type failingSeed struct {
+	*canaryQuerier
+	fail atomic.Bool
+}
+
+func (f *failingSeed) Query(ctx context.Context, query string, ts time.Time) (model.Vector, error) {
+	if strings.Contains(query, "offset 1m) * 0) + 1)") && f.fail.CompareAndSwap(true, false) {
+		return nil, apierrors.NewServiceUnavailable("seed failed")
+	}
+	return f.canaryQuerier.Query(ctx, query, ts)
+}
+
+// A new text of a family is judged against what the family saw, but
+// until its own answer is judged it stays unknown: a request that finds
+// it half-judged (the seed failed, or is still running in another
+// request) judges it again rather than taking the family's series for
+// its own and holding back the rest as new. (The scale run's 5,000 HPAs
+// held back every pod of every text that joined a family so.)
+func TestCanaryFamilyNotPremature(t *testing.T) {
+	query := func(pods string) Query {
+		text := `sum by (pod) (rate(http_requests_total{pod=~"` + pods + `"}[1m]))`
+		expr, err := promql.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Query{API: "custom", Metric: "http_requests_per_second", Backend: "default", Field: "rules[0].metricsQuery",
+			Query: promql.Query{Text: text, Expr: expr, Checked: true}, Family: "f"}
+	}
+	r, c, _ := canaryRunner(t, model.Metric{"pod": "c", "job": "other"}, model.Metric{"pod": "d", "job": "other"})
+	f := &failingSeed{canaryQuerier: c}
+	r.Backends = Single(f)
+	at := time.Unix(240, 0)
+	if ans, err := r.Run(context.Background(), query("a"), at); err != nil || !sameFloats(byPod(ans.Vector), map[string]float64{"a": 10}) {
+		t.Fatalf("a: %v %v", byPod(ans.Vector), err)
+	}
+	f.fail.Store(true)
+	if _, err := r.Run(context.Background(), query("b"), at); err == nil {
+		t.Fatal("b: want the seed's error")
+	}
+	ans, err := r.Run(context.Background(), query("b"), at)
+	if err != nil || !sameFloats(byPod(ans.Vector), map[string]float64{"b": 10}) {
+		t.Errorf("b again: served %v, %v; want b (steady for minutes)", byPod(ans.Vector), err)
 	}
 }

@@ -72,14 +72,16 @@ func (f *families) note(key string, h *history) {
 	fam.texts = append(live, p)
 }
 
-// inherit gives h, a history that cannot vouch for its series yet (new, or
-// not evaluated within the shortest window of g, its query's guard), the
-// first-seen times of the series that family key's other histories saw
-// within that window before at, and reports whether any did. A series none of them saw is new for h
-// (served one window later), as a series new to a history is.
-func (f *families) inherit(key string, h *history, at time.Time, g *guardResult) bool {
+// inherited returns the first-seen times of the series that family key's
+// histories other than h saw within the shortest window of g (its query's
+// guard) before at, and when they last saw them; ok is false when none
+// did. h itself is not changed: a new text must not look known to other
+// requests before its own answer has been judged (a series none of them
+// saw is new for h, served one window later, as a series new to a
+// history is).
+func (f *families) inherited(key string, h *history, at time.Time, g *guardResult) (first map[model.Fingerprint]time.Time, seen time.Time, ok bool) {
 	if key == "" {
-		return false
+		return nil, time.Time{}, false
 	}
 	f.mu.Lock()
 	var others []*history
@@ -91,8 +93,6 @@ func (f *families) inherit(key string, h *history, at time.Time, g *guardResult)
 		}
 	}
 	f.mu.Unlock()
-	var first map[model.Fingerprint]time.Time
-	var seen time.Time
 	for _, o := range others {
 		o.mu.Lock()
 		if o.first != nil && !o.seen.After(at) && at.Sub(o.seen) <= g.shortest {
@@ -110,14 +110,5 @@ func (f *families) inherit(key string, h *history, at time.Time, g *guardResult)
 		}
 		o.mu.Unlock()
 	}
-	if first == nil {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.stale(at, g) {
-		return true // another request's answer got there first
-	}
-	h.first, h.seen = first, seen
-	return true
+	return first, seen, first != nil
 }

@@ -307,10 +307,10 @@ func (h *history) stale(ts time.Time, g *guardResult) bool {
 	return h.first == nil || ts.Sub(h.seen) > g.shortest
 }
 
-// unknown reports whether a series of data is not in h; h.mu is held.
-func (h *history) unknown(data model.Vector) bool {
+// unknownIn reports whether a series of data is not in first.
+func unknownIn(first map[model.Fingerprint]time.Time, data model.Vector) bool {
 	for _, s := range data {
-		if _, ok := h.first[s.Metric.Fingerprint()]; !ok {
+		if _, ok := first[s.Metric.Fingerprint()]; !ok {
 			return true
 		}
 	}
@@ -320,8 +320,14 @@ func (h *history) unknown(data model.Vector) bool {
 // update judges data, the answer's series evaluated at ts: the series
 // first seen at least lookback ago are served. With seed (the query's
 // series whose windows have a sample at or before their start), a series
-// in both is taken to be that old; h.mu is held.
-func (h *history) update(ts time.Time, data, seed model.Vector, lookback time.Duration, stale bool) model.Vector {
+// in both is taken to be that old. With inherited, the first-seen times
+// come from there (the family's other texts) rather than from h; h.mu is
+// held.
+func (h *history) update(ts time.Time, data, seed model.Vector, lookback time.Duration, stale bool, inherited map[model.Fingerprint]time.Time) model.Vector {
+	known := h.first
+	if inherited != nil {
+		known = inherited
+	}
 	var old map[model.Fingerprint]bool
 	if stale {
 		old = make(map[model.Fingerprint]bool, len(seed))
@@ -333,7 +339,7 @@ func (h *history) update(ts time.Time, data, seed model.Vector, lookback time.Du
 	out := make(model.Vector, 0, len(data))
 	for _, s := range data {
 		fp := s.Metric.Fingerprint()
-		f, ok := h.first[fp]
+		f, ok := known[fp]
 		switch {
 		case stale && old[fp]:
 			f = ts.Add(-lookback)
@@ -381,15 +387,16 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	h.mu.Lock()
 	stale := h.stale(at, g)
 	h.mu.Unlock()
+	// inherited, when not nil, is the history data is judged against in
+	// place of h's own: that of the family's other texts.
+	var inherited map[model.Fingerprint]time.Time
 	if stale && q.Family != "" {
 		// A new text of a family (a shared query a namespace joined): its
 		// series' history is what the family's other texts saw. Only when
 		// they did not see every series of the answer is the backend asked
 		// which are new.
-		if r.families.inherit(q.Family, h, at, g) {
-			h.mu.Lock()
-			stale = h.unknown(data)
-			h.mu.Unlock()
+		if first, _, ok := r.families.inherited(q.Family, h, at, g); ok && !unknownIn(first, data) {
+			inherited, stale = first, false
 		}
 		r.families.note(q.Family, h)
 	}
@@ -403,9 +410,12 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.same(ans) {
+		if inherited != nil && !h.stale(at, g) {
+			inherited = nil // another answer was judged meanwhile: h knows
+		}
 		var out model.Vector
 		if len(data) > 0 || !stale {
-			out = h.update(at, data, seed, g.lookback, stale)
+			out = h.update(at, data, seed, g.lookback, stale, inherited)
 		}
 		if !h.logged || v != h.verdict {
 			klog.V(2).InfoS("Partial-window guard", "api", q.API, "metric", q.Metric, "backend", q.Backend,

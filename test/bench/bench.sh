@@ -294,8 +294,12 @@ scale_plan() {
   scenario 51 A "pods metric, 300 pods, 150,000 pods' series" "$demand" closed --target=aggregated --concurrency=20 --duration="$DURATION" --protobuf
   floor 52 aggregated --protobuf
   scenario 53 B "5,000 HPAs" "$demand" hpa --protobuf --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --warm-cycles=1 --cycles=2
-  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "--shared-query-namespaces=0" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --warm-cycles=1 --cycles=2
-  scenario 56 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1
+  # The comparisons may fail on this machine (the whole cluster's queries time out under
+  # ingestion): a failed one is reported, and the run goes on.
+  scenario 54 B "5,000 HPAs, shared queries over the whole cluster" "--shared-query-namespaces=0" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --warm-cycles=1 --cycles=2 ||
+    log "row 54 failed (above); going on"
+  scenario 56 B "5,000 HPAs, one query per poll" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=5000 --namespaces='ns-[0-99]' --app-metrics="$apps" --period=15s --cycles=1 ||
+    log "row 56 failed (above); going on"
   scenario 55 D "top pod -A, 30,000 pods" "--query-cache-ttl=0" top --runs=5
 }
 
