@@ -23,7 +23,7 @@ import (
 // asked about (the pods of their HPAs, say): it reads those names in those
 // namespaces, which is what the requests' own queries would read
 // together. Objects join with the namespaces, in the same batches; until
-// its objects join, a request reads its own query (Reach.Alone).
+// its objects join, a request reads its namespace's query (Reach.Alone).
 //
 // It is bounded: a shared query asked about more than MaxNamespaces
 // namespaces, or one more than the bytes of all the names allow, reads the
@@ -77,8 +77,8 @@ type Reach struct {
 	// never changed. Nil: all objects of the namespaces.
 	Objects []string
 	// Alone: the request's namespace, or one of its objects, has not
-	// joined the query yet; the request reads its own objects (or its
-	// namespace) alone.
+	// joined the query yet; the request reads its namespace alone (all
+	// its objects: one query for every request of the namespace waiting).
 	Alone bool
 }
 

@@ -105,3 +105,38 @@ func TestDemandObjectsSharing(t *testing.T) {
 		}
 	}
 }
+
+// TestDemandAloneByNamespace: with MaxObjects, a request whose pods have
+// not joined yet reads its namespace's query, the same text for all the
+// namespace's requests waiting to join (not one per request), and answers
+// as the whole cluster's query does.
+func TestDemandAloneByNamespace(t *testing.T) {
+	ctx := context.Background()
+	info := metric("pods", true, "http_requests_per_second")
+	w := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	w.Custom.Demand = &provider.Demand{MaxObjects: 100, JoinEvery: time.Hour}
+	wide := fixture.New(t, fixture.ShippedConfig(t), fixture.Series, fixture.Options{})
+	wide.Custom.Demand = nil
+	for _, step := range []struct{ ns, sel, want string }{
+		{"team-b", "app=api", `namespace="team-b",pod="api-0"`}, // the first joins at once
+		{"team-b", "app=worker", `namespace="team-b",pod!=""`},   // worker-0 waits: all of team-b
+		{"shop", "app=web", `namespace="shop",pod!=""`},
+	} {
+		w.Engine.Reset()
+		got, err := customList(step.ns, info, step.sel, "")(ctx, w)
+		if err != nil {
+			t.Fatalf("%s %s: %v", step.ns, step.sel, err)
+		}
+		sent := w.Engine.Queries()
+		if !slices.ContainsFunc(sent, func(q string) bool { return strings.Contains(q, step.want) && !strings.Contains(q, "worker-0") }) {
+			t.Errorf("%s %s: sent %q, want a query with %s and no pod name", step.ns, step.sel, sent, step.want)
+		}
+		want, err := customList(step.ns, info, step.sel, "")(ctx, wide)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s %s: answered\n%s\nthe whole cluster's query answers\n%s", step.ns, step.sel, got, want)
+		}
+	}
+}

@@ -340,14 +340,14 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 			}
 			switch {
 			case reach.Alone:
-				// Not joined yet: the request's objects (or its namespace)
-				// alone, with the shared query's grouping, so that the
+				// Not joined yet: the request's namespace alone, all its
+				// objects, with the shared query's grouping, so that the
 				// partial-window guard's history of its series carries over
-				// to the shared query it joins (family).
+				// to the shared query it joins (family). Every request of
+				// the namespace waiting to join reads this one query (5,000
+				// HPAs starting together sent one per HPA and overloaded
+				// Prometheus; now one per namespace and metric).
 				parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
-				if byObject {
-					objects = promql.OneOfPart(pl.resourceLabel, names)
-				}
 				family = key
 			case reach.Namespaces != nil:
 				parts = append(parts, promql.OneOfPart(pl.nsLabel, reach.Namespaces))

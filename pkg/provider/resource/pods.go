@@ -116,7 +116,8 @@ func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 // pod of the cluster, unless Demand narrows the query:
 //   - a request about one namespace (an HPA's, or kubectl top pod -n)
 //     reads the query shared by the namespaces and pods requests asked
-//     about lately, or, until its own have joined it, its own pods alone,
+//     about lately, or, until its own have joined it, its namespace's
+//     pods alone (one query for all the namespace's requests waiting),
 //     grouped alike so that the partial-window history carries over;
 //   - a request about several (kubectl top pod -A) reads those namespaces,
 //     up to the Demand's bound on names: a Prometheus shared by several
@@ -145,11 +146,9 @@ func (p *Provider) sharedPodRequest(r *rule, set podSet) (promql.Request, string
 	reach := p.demand.Ask(key, set.namespaces[0], asked, time.Now())
 	switch {
 	case reach.Alone:
-		pods := promql.AnyPart(pod)
-		if byPod {
-			pods = promql.OneOfPart(pod, set.names)
-		}
-		return r.NarrowedPodRequest(set.namespaces, pods), key
+		// The namespace's pods, shared by every request of the namespace
+		// waiting to join (see custom's render).
+		return r.NarrowedPodRequest(set.namespaces, promql.AnyPart(pod)), key
 	case reach.Namespaces != nil:
 		pods := promql.AnyPart(pod)
 		if reach.Objects != nil {
