@@ -119,7 +119,7 @@ func TestDemandAloneByNamespace(t *testing.T) {
 	wide.Custom.Demand = nil
 	for _, step := range []struct{ ns, sel, want string }{
 		{"team-b", "app=api", `namespace="team-b",pod="api-0"`}, // the first joins at once
-		{"team-b", "app=worker", `namespace="team-b",pod!=""`},   // worker-0 waits: all of team-b
+		{"team-b", "app=worker", `namespace="team-b",pod!=""`},  // worker-0 waits: all of team-b
 		{"shop", "app=web", `namespace="shop",pod!=""`},
 	} {
 		w.Engine.Reset()
