@@ -164,6 +164,13 @@ func TestCanaryGuard(t *testing.T) {
 					if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), `backend "default" has a gap`) {
 						t.Errorf("at %ds: %v, %v; want a 503 saying the backend has a gap", st.at, byPod(ans.Vector), err)
 					}
+					// The canaries are learned again (the same in an outage;
+					// live ones where a backend still answers for deleted
+					// series, as VictoriaMetrics does for a while).
+					if c.mu.Lock(); len(c.gone) == 0 {
+						t.Errorf("at %ds: a gap, and the engine was not told to learn the canaries again", st.at)
+					}
+					c.mu.Unlock()
 					continue
 				}
 				if err != nil {

@@ -238,6 +238,12 @@ func judge(vec model.Vector, g *guardResult, cs [][]model.Metric, c Canaries) (m
 			v = max(v, windowsUnknown)
 		case incomplete >= 2 && complete == 0:
 			v = windowsGap
+			// Learn the canaries again soon: in an outage they are the
+			// same and the gap stays; but a backend that keeps answering
+			// for a deleted pod's series until its staleness interval ends
+			// (VictoriaMetrics) leaves canaries that no longer grow, which
+			// would hold every value back until the next scheduled probe.
+			c.CanaryGone(rd.Metric)
 		case incomplete > 0:
 			v = max(v, windowsUnknown)
 		}
