@@ -32,12 +32,18 @@ func pod(ns, name string, lbls map[string]string) runtime.Object {
 	}
 }
 
-func TestNames(t *testing.T) {
+// fakeClient is a fake metadata client holding objs.
+func fakeClient(t *testing.T, objs ...runtime.Object) *metadatafake.FakeMetadataClient {
+	t.Helper()
 	scheme := metadatafake.NewTestScheme()
 	if err := metav1.AddMetaToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	client := metadatafake.NewSimpleMetadataClient(scheme,
+	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
+}
+
+func TestNames(t *testing.T) {
+	client := fakeClient(t,
 		pod("a", "web-1", map[string]string{"app": "web"}),
 		pod("a", "web-2", map[string]string{"app": "web"}),
 		pod("a", "db-1", map[string]string{"app": "db"}),
@@ -99,15 +105,11 @@ func TestNames(t *testing.T) {
 // sync that cannot happen, and that granting the permission later is picked
 // up without a restart.
 func TestListRefused(t *testing.T) {
-	scheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	deploy := &metav1.PartialObjectMetadata{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"},
 	}
-	client := metadatafake.NewSimpleMetadataClient(scheme, deploy)
+	client := fakeClient(t, deploy)
 	var allowed atomic.Bool
 	refuse := func(action clienttesting.Action) (bool, runtime.Object, error) {
 		if allowed.Load() {
@@ -171,11 +173,7 @@ func TestListRefused(t *testing.T) {
 // stops instead of re-listing for ever; a request then gets a 404, and a
 // later request starts a new informer.
 func TestResourceGone(t *testing.T) {
-	scheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	client := metadatafake.NewSimpleMetadataClient(scheme)
+	client := fakeClient(t)
 	var lists atomic.Int32
 	client.PrependReactor("list", "deployments", func(action clienttesting.Action) (bool, runtime.Object, error) {
 		lists.Add(1)
@@ -252,11 +250,7 @@ func TestResolveRemembered(t *testing.T) {
 // deleted or relabelled changes what it returns; the memory of lists is
 // bounded whatever selectors requests bring.
 func TestNamesFollowChanges(t *testing.T) {
-	scheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	client := metadatafake.NewSimpleMetadataClient(scheme,
+	client := fakeClient(t,
 		pod("a", "web-1", map[string]string{"app": "web"}),
 		pod("a", "web-2", map[string]string{"app": "web"}),
 		pod("a", "db-1", map[string]string{"app": "db"}),

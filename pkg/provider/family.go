@@ -74,14 +74,13 @@ func (f *families) note(key string, h *history) {
 
 // inherited returns the first-seen times of the series that family key's
 // histories other than h saw within the shortest window of g (its query's
-// guard) before at, and when they last saw them; ok is false when none
-// did. h itself is not changed: a new text must not look known to other
+// guard) before at; ok is false when none did. h itself is not changed: a new text must not look known to other
 // requests before its own answer has been judged (a series none of them
 // saw is new for h, served one window later, as a series new to a
 // history is).
-func (f *families) inherited(key string, h *history, at time.Time, g *guardResult) (first map[model.Fingerprint]time.Time, seen time.Time, ok bool) {
+func (f *families) inherited(key string, h *history, at time.Time, g *guardResult) (first map[model.Fingerprint]time.Time, ok bool) {
 	if key == "" {
-		return nil, time.Time{}, false
+		return nil, false
 	}
 	f.mu.Lock()
 	var others []*history
@@ -104,11 +103,8 @@ func (f *families) inherited(key string, h *history, at time.Time, g *guardResul
 					first[fp] = t
 				}
 			}
-			if o.seen.After(seen) {
-				seen = o.seen
-			}
 		}
 		o.mu.Unlock()
 	}
-	return first, seen, first != nil
+	return first, first != nil
 }

@@ -401,7 +401,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 		// series' history is what the family's other texts saw. Only when
 		// they did not see every series of the answer is the backend asked
 		// which are new.
-		if first, _, ok := r.families.inherited(q.Family, h, at, g); ok && !unknownIn(first, data) {
+		if first, ok := r.families.inherited(q.Family, h, at, g); ok && !unknownIn(first, data) {
 			inherited, stale = first, false
 		}
 		r.families.note(q.Family, h)

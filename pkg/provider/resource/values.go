@@ -73,9 +73,10 @@ func (p *Provider) rules() [resources]*rule {
 func (p *Provider) usage(values *[resources]value) (corev1.ResourceList, model.Time, string) {
 	rl := corev1.ResourceList{}
 	var ts model.Time
+	rules := p.rules()
 	for i, name := range [resources]corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, swapResource} {
 		v := &values[i]
-		if p.rules()[i] == nil {
+		if rules[i] == nil {
 			continue // not configured
 		}
 		if i == swapIndex && (v.bad || v.n == 0) {
