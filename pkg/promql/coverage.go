@@ -535,10 +535,15 @@ func hasWindow(e parser.Expr) bool {
 	return found
 }
 
-// Presence returns a query that has a sample when the first range selector
-// of expr (say rate(x{pod="a"}[1m])) has any sample in its window: whether
-// the series a value would come from exist at all, for telling "not
-// computable yet" from "no such series". False when expr has no range
+// Presence returns a query that answers each series of the first range
+// selector of expr (say rate(x{pod="a"}[1m])) that has a sample in its
+// window, or a sample within the lookback delta before the window's end
+// that is not a staleness marker: the series a value would come from, for
+// telling "not computable yet" from "no such series". The second half is a
+// backend that was frozen or down for longer than the window: no sample is
+// in it, but the series did not end (a target that is gone, or whose
+// scrape fails, is marked stale). The series keep their labels (not
+// __name__, for those of the first half). False when expr has no range
 // selector.
 func Presence(expr parser.Expr) (string, bool) {
 	if expr == nil {
@@ -554,5 +559,5 @@ func Presence(expr parser.Expr) (string, bool) {
 	if ms == nil {
 		return "", false
 	}
-	return "group(present_over_time(" + ms.String() + "))", true
+	return "present_over_time(" + ms.String() + ") or " + ms.VectorSelector.String(), true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 	"k8s.io/klog/v2"
 
 	"github.com/promgate/promgate/pkg/budget"
@@ -215,6 +216,35 @@ func (r *Runner) Withheld(ctx context.Context, q Query, ts time.Time, keep func(
 		return false
 	}
 	vec, err := r.Unguarded(ctx, q, ts)
+	if err != nil {
+		return false
+	}
+	for _, s := range vec {
+		if keep(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Present reports whether a series that q's value would come from exists
+// although the answer has no value of it: the series of expr's first range
+// selector (promql.Presence) that keep accepts, with a sample in the
+// window or not ended before it. expr is q's query or one narrowed to the
+// objects asked for. Asked only when a requested value is missing and not
+// Withheld, when q is Guarded (the guard is what leaves a series with too
+// few samples out); it costs a query only then.
+func (r *Runner) Present(ctx context.Context, q Query, expr parser.Expr, ts time.Time, keep func(*model.Sample) bool) bool {
+	if !r.Guarded(q) {
+		return false
+	}
+	pres, ok := promql.Presence(expr)
+	if !ok {
+		return false
+	}
+	p := q
+	p.Query = promql.Query{Text: pres}
+	vec, err := r.Unguarded(ctx, p, ts)
 	if err != nil {
 		return false
 	}

@@ -53,7 +53,9 @@
 #   BENCH_ONLY=             rows to run, an extended regexp on their order numbers (e.g. '1[0-3]' for
 #                           A and its floor); empty: all
 #   BENCH_PROFILE=0         1: the closed-loop rows (A, floor) also write promgate's CPU profile of
-#                           the measured time to $BENCH_RESULTS/<order>-<letter>.cpu.pprof
+#                           the measured time to $BENCH_RESULTS/<order>-<letter>.cpu.pprof, and
+#                           the HPA rows (B) its heap profile after the measured cycles to
+#                           <order>-<letter>.heap.pprof
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -240,6 +242,7 @@ scenario() {
   local order=$1 letter=$2 name=$3 args=$4 cmd=$5; shift 5
   only "$order" || return 0
   [ "$cmd" = closed ] && set -- "$@" $(profile "$order-$letter")
+  [ "$cmd" = hpa ] && [ "${BENCH_PROFILE:-0}" = 1 ] && set -- "$@" --heap-profile="$RESULTS/$order-$letter.heap.pprof"
   promgate $args
   "${LG[@]}" "$cmd" "${common[@]}" --order="$order" --scenario="$letter" --name="$name" \
     --promgate-args="$args" --out="$RESULTS/$order-$letter.json" "$@"

@@ -26,7 +26,7 @@ import (
 // is away and never an empty, zero or low value, and values must come back in time.
 
 const (
-	faultReplicas = 3                // every HPA's steady replica count (minReplicas 1)
+	faultReplicas = 3                // every HPA's steady replica count (minReplicas 1, or 0: front, worker)
 	faultWindow   = time.Minute      // the [1m] range of config/promgate.yaml's rate rules
 	scrapeEvery   = time.Second      // world.sh's scrape_interval
 	valueSlack    = 0.10             // the HPA's own tolerance: a value off by more would move it
@@ -159,7 +159,9 @@ func (f *faultWorld) setUp(t *testing.T) {
         type: AverageValue
         averageValue: "%v"
 `, webRPS)))
-	Apply(t, hpaYAML(ns, "front", 1, 6, fmt.Sprintf(`  - type: Object
+	// front and worker may scale to zero (HPAScaleToZero, on by default in
+	// Kubernetes 1.37): an outage must not take them there, nor lower.
+	Apply(t, hpaYAML(ns, "front", 0, 6, fmt.Sprintf(`  - type: Object
     object:
       describedObject:
         apiVersion: v1
@@ -171,7 +173,7 @@ func (f *faultWorld) setUp(t *testing.T) {
         type: Value
         value: "%v"
 `, frontRPS*faultReplicas)))
-	Apply(t, hpaYAML(ns, "worker", 1, 6, queueMetricYAML(queueDepth/faultReplicas)))
+	Apply(t, hpaYAML(ns, "worker", 0, 6, queueMetricYAML(queueDepth/faultReplicas)))
 	Apply(t, hpaYAML(ns, "cpu", 1, 6, `  - type: Resource
     resource:
       name: cpu

@@ -157,6 +157,8 @@ load 15s
 	x{namespace="ns1",pod="b"} _x17 0+150x3
 	x{namespace="ns1",pod="d"} _x20 0
 	x{namespace="ns2",pod="a"} _x17 0+150x3
+	x{namespace="ns1",pod="f"} 0+150x14
+	x{namespace="ns1",pod="g"} 0+150x13 stale
 `
 	f := newEngineFixtureData(t, `sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)`, data)
 	ctx := context.Background()
@@ -179,6 +181,18 @@ load 15s
 	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "c"}, compatInfo, labels.Everything())
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("GET c (no series): %v, want 404", err)
+	}
+	// No sample in the window, but the series did not end (its last sample,
+	// at 210s, is within the lookback delta): a backend frozen or down for
+	// longer than the window, as in the fault suite. Not "no such series".
+	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "f"}, compatInfo, labels.Everything())
+	if !apierrors.IsServiceUnavailable(err) || !strings.Contains(err.Error(), "partly covered") {
+		t.Errorf("GET f (no sample in the window, the series not ended): %v, want a 503 naming the partly covered window", err)
+	}
+	// The series ended (a staleness marker: its target is gone): 404.
+	_, err = f.p.GetMetricByName(ctx, types.NamespacedName{Namespace: "ns1", Name: "g"}, compatInfo, labels.Everything())
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("GET g (series marked stale before the window): %v, want 404", err)
 	}
 	// A list of which every object was left out is a 503 too: an empty
 	// list would read as "no such series".

@@ -489,9 +489,9 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 // withheld reports whether a value of one of the named objects (sorted,
 // distinct) was left out only because its window is partly covered by
 // samples: the query without the guard has it, or (a rate needs two
-// samples in its window) the objects' series have a sample in the window at
-// all. Asked only when the objects are all missing, so it costs a query
-// only then.
+// samples in its window) the objects' series have a sample in the window,
+// or did not end before it (Runner.Present). Asked only when the objects
+// are all missing, so it costs a query only then.
 func (p *Provider) withheld(ctx context.Context, pl *plan, names []string) bool {
 	r, err := p.render(pl, names)
 	if err != nil {
@@ -499,32 +499,27 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, names []string) bool 
 	}
 	run := p.run
 	q := pl.sent(r)
-	if run.Withheld(ctx, q, p.run.Clock(), func(s *model.Sample) bool {
+	asked := func(s *model.Sample) bool {
 		obj, ok := pl.objectOf(s, r.filterNamespace)
 		if !ok {
 			return false
 		}
 		_, ok = slices.BinarySearch(names, obj)
 		return ok
-	}) {
+	}
+	if run.Withheld(ctx, q, run.Clock(), asked) {
 		return true
 	}
-	if !run.Guarded(q) {
-		return false
-	}
-	if len(names) > p.MaxNamesInQuery {
-		return false // the presence query below would name them all
+	if !run.Guarded(q) || len(names) > p.MaxNamesInQuery {
+		return false // the presence query would name them all
 	}
 	one, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: pl.requestParts(names), GroupBy: []string{pl.resourceLabel}})
 	if err != nil || !one.Checked {
 		return false
 	}
-	pres, ok := promql.Presence(one.Expr)
-	if !ok {
-		return false
-	}
-	vec, err := run.Unguarded(ctx, pl.query(promql.Query{Text: pres}), p.run.Clock())
-	return err == nil && len(vec) > 0
+	// The query names the objects: any series it answers is theirs (its
+	// labels may lack the one the rule's query groups by).
+	return run.Present(ctx, q, one.Expr, run.Clock(), func(*model.Sample) bool { return true })
 }
 
 // GetMetricBySelector returns the metric for every object of a resource

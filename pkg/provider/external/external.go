@@ -113,12 +113,16 @@ func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, metr
 			Value:         v,
 		})
 	}
-	if len(list.Items) == 0 && run.Withheld(ctx, q, run.Clock(), func(s *model.Sample) bool {
-		return filter == nil || promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) })
-	}) {
-		// Every series was left out for a partly filled window: an empty
-		// list would read as "no such series".
-		return nil, provider.IncompleteWindow("external metric " + info.Metric)
+	if len(list.Items) == 0 && run.Guarded(q) {
+		asked := func(s *model.Sample) bool {
+			return filter == nil || promql.MatchAll(filter, func(n string) string { return string(s.Metric[model.LabelName(n)]) })
+		}
+		if run.Withheld(ctx, q, run.Clock(), asked) || run.Present(ctx, q, q.Query.Expr, run.Clock(), asked) {
+			// Every series was left out for a partly filled window (or
+			// none is in it: the backend was away for longer than the
+			// window): an empty list would read as "no such series".
+			return nil, provider.IncompleteWindow("external metric " + info.Metric)
+		}
 	}
 	sort.SliceStable(list.Items, func(i, j int) bool {
 		return labels.Set(list.Items[i].MetricLabels).String() < labels.Set(list.Items[j].MetricLabels).String()

@@ -20,8 +20,9 @@ import (
 )
 
 // TestIncompleteWindowIs503: when every series of an external rate is left
-// out for a partly filled window, the answer is a 503 saying so rather
-// than an empty list; a series with a full window is served.
+// out for a partly filled window, or none is in its window though it did
+// not end, the answer is a 503 saying so rather than an empty list; a
+// series with a full window is served.
 func TestIncompleteWindowIs503(t *testing.T) {
 	cfg, err := config.Parse([]byte(`
 externalRules:
@@ -41,6 +42,8 @@ externalRules:
 load 15s
 	topic_messages_total{topic="full"} 0+150x20
 	topic_messages_total{topic="new"} _x17 0+150x3
+	topic_messages_total{topic="frozen"} 0+150x14
+	topic_messages_total{topic="ended"} 0+150x13 stale
 `)
 	client, err := prom.New(prom.Options{URL: e.URL, Timeout: 5 * time.Second})
 	if err != nil {
@@ -62,6 +65,13 @@ load 15s
 		{sel: "topic=new", unavail: true},
 		{sel: "topic=new", batch: true, unavail: true},
 		{sel: "topic=none", items: 0},
+		// No sample in the window, but the series did not end: the backend
+		// was away for longer than the window.
+		{sel: "topic=frozen", unavail: true},
+		{sel: "topic=frozen", batch: true, unavail: true},
+		// Its last sample a staleness marker: the series ended.
+		{sel: "topic=ended", items: 0},
+		{sel: "topic=ended", batch: true, items: 0},
 	} {
 		p.Batch = tt.batch
 		sel, _ := labels.Parse(tt.sel)

@@ -95,6 +95,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	period := fs.Duration("period", 15*time.Second, "hpa: polling period (the HPA controller's sync period)")
 	cycles := fs.Int("cycles", 2, "hpa: periods measured")
 	warmCycles := fs.Int("warm-cycles", 0, "hpa: periods run before the measured ones (steady state)")
+	heapProfile := fs.String("heap-profile", "", "hpa: write promgate's heap profile (its /debug/pprof/heap) after the measured cycles to this file")
 	coldWait := fs.Duration("cold-wait", 6*time.Second, "hpa: wait after warm-up, longer than promgate's query cache TTL")
 	// top
 	runs := fs.Int("runs", 10, "top: kubectl runs")
@@ -134,7 +135,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 				return fmt.Errorf("--hpa-metric=%s: not one of the metrics the HPAs poll", *onlyMetric)
 			}
 		}
-		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, ms, *period, *cycles, *warmCycles, *coldWait)
+		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, ms, *period, *cycles, *warmCycles, *coldWait, *heapProfile)
 	case "top":
 		err = runTop(ctx, w, &r, *runs)
 	}

@@ -209,7 +209,7 @@ func hpaRequest(i int, namespaces []string, ms []hpaMetric) request {
 // runHPAs is scenario B: n simulated HPAs, each polling its metric once per
 // period, their polls spread evenly over the period, for a number of
 // cycles.
-func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namespaces []string, ms []hpaMetric, period time.Duration, cycles, warmCycles int, coldWait time.Duration) error {
+func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namespaces []string, ms []hpaMetric, period time.Duration, cycles, warmCycles int, coldWait time.Duration, heapProfile string) error {
 	t, err := w.target(tgt)
 	if err != nil {
 		return err
@@ -259,6 +259,9 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 	summarize(rec, time.Since(start), r)
 	if err := m.stop(ctx, r); err != nil {
 		return err
+	}
+	if err := w.heapProfile(ctx, heapProfile); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
 	}
 	r.Cycles, r.WarmCycles, r.Metrics = cycles, warmCycles, len(ms)
 	r.QueriesPerCycle = float64(r.PromQueries) / float64(cycles)

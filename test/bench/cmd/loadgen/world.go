@@ -473,6 +473,28 @@ func layoutPods(spec string) int {
 	return l.Pods()
 }
 
+// heapProfile writes promgate's heap profile (its /debug/pprof/heap: the
+// live objects at the last GC, and what was allocated since the start)
+// into file, asking as cpuProfile does. An empty file name does nothing.
+func (w *world) heapProfile(ctx context.Context, file string) error {
+	if file == "" {
+		return nil
+	}
+	t, err := w.target("direct")
+	if err != nil {
+		return err
+	}
+	t.accept = ""
+	code, body, err := t.get(ctx, "/debug/pprof/heap")
+	switch {
+	case err != nil:
+		return err
+	case code != http.StatusOK:
+		return fmt.Errorf("HTTP %d: %.200s", code, body)
+	}
+	return os.WriteFile(file, body, 0o644)
+}
+
 // cpuProfile fetches promgate's CPU profile over the next d (less a
 // second, so that it ends within the measured time) into file, asking as
 // kube-apiserver's front proxy for an administrator; the channel gets the
