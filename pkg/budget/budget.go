@@ -67,9 +67,13 @@ type Budget struct {
 	sweepAt time.Time
 }
 
+// key names an entry: its kind, its scope (the backend a query goes to:
+// kept apart rather than joined to the name, which may be a query text of
+// tens of kB that a request would otherwise copy to look it up) and name.
 type key struct {
-	kind Kind
-	k    string
+	kind  Kind
+	scope string
+	k     string
 }
 
 type item struct {
@@ -106,14 +110,18 @@ func (b *Budget) Max() int64 {
 
 // Get returns the value kept for kind and k, marking it recently used. An
 // expired value is dropped and not returned.
-func (b *Budget) Get(kind Kind, k string) (any, bool) {
+func (b *Budget) Get(kind Kind, k string) (any, bool) { return b.GetIn(kind, "", k) }
+
+// GetIn is Get for k in scope (a backend's name): the same k in two scopes
+// names two entries.
+func (b *Budget) GetIn(kind Kind, scope, k string) (any, bool) {
 	if b == nil {
 		return nil, false
 	}
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	el, ok := b.items[key{kind, k}]
+	el, ok := b.items[key{kind, scope, k}]
 	if !ok {
 		return nil, false
 	}
@@ -132,14 +140,19 @@ func (b *Budget) Get(kind Kind, k string) (any, bool) {
 // false, keeping nothing (and dropping what k held), for an entry larger
 // than a quarter of the budget.
 func (b *Budget) Put(kind Kind, k string, v any, size int64, expires time.Time) bool {
+	return b.PutIn(kind, "", k, v, size, expires)
+}
+
+// PutIn is Put for k in scope (see GetIn).
+func (b *Budget) PutIn(kind Kind, scope, k string, v any, size int64, expires time.Time) bool {
 	if b == nil {
 		return false
 	}
-	size += EntryBytes + int64(len(k))
+	size += EntryBytes + int64(len(scope)+len(k))
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	kk := key{kind, k}
+	kk := key{kind, scope, k}
 	if el, ok := b.items[kk]; ok {
 		b.remove(el) // never left in place of the value given
 	}
@@ -174,7 +187,7 @@ func (b *Budget) Remove(kind Kind, k string) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if el, ok := b.items[key{kind, k}]; ok {
+	if el, ok := b.items[key{kind, "", k}]; ok {
 		b.remove(el)
 	}
 }

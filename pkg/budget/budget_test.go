@@ -158,6 +158,23 @@ func TestBudgetExpiry(t *testing.T) {
 	}
 }
 
+// TestBudgetScopes: a name in two scopes is two entries, and the scope is
+// charged as the name is.
+func TestBudgetScopes(t *testing.T) {
+	b := New(1 << 20)
+	b.PutIn(Answer, "a", "q", 1, 10, time.Time{})
+	b.PutIn(Answer, "b", "q", 2, 10, time.Time{})
+	b.Put(Answer, "q", 3, 10, time.Time{})
+	for scope, want := range map[string]int{"a": 1, "b": 2, "": 3} {
+		if v, ok := b.GetIn(Answer, scope, "q"); !ok || v.(int) != want {
+			t.Errorf("scope %q: %v, %v, want %d", scope, v, ok, want)
+		}
+	}
+	if got, want := b.Bytes(), int64(3*(10+EntryBytes)+2+3); got != want {
+		t.Errorf("%d bytes charged, want %d", got, want)
+	}
+}
+
 func TestNilBudgetKeepsNothing(t *testing.T) {
 	var b *Budget
 	if b.Put(Answer, "a", 1, 1, time.Time{}) {

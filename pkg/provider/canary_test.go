@@ -247,7 +247,7 @@ func TestCanaryEstablish(t *testing.T) {
 	r, _, _ := canaryRunner(t, model.Metric{"pod": "a"})
 	q := perPodQuery(t)
 	g := r.guardOf(q.Query, q.Field)
-	h := r.history(historyKey(q))
+	h := r.history(q)
 	late := model.Metric{"pod": "late"}
 	t0 := time.Unix(465, 0)
 	h.mu.Lock()

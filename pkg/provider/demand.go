@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/promgate/promgate/pkg/promql"
 )
 
 // Demand remembers, per shared query, the namespaces that requests asked
@@ -84,6 +86,19 @@ type Reach struct {
 
 // Wide reports whether the query reads the whole cluster.
 func (r Reach) Wide() bool { return r.Namespaces == nil && !r.Alone }
+
+// Narrowing is what the shared query reads for a request about namespace:
+// the namespaces (nil: the whole cluster, r Wide) and the part that
+// selects the objects by objectLabel in them (all, or those r names).
+func (r Reach) Narrowing(namespace, objectLabel string) (namespaces []string, objects promql.Part) {
+	switch {
+	case r.Alone:
+		return []string{namespace}, promql.AnyPart(objectLabel)
+	case r.Namespaces != nil && r.Objects != nil:
+		return r.Namespaces, promql.OneOfPart(objectLabel, r.Objects)
+	}
+	return r.Namespaces, promql.AnyPart(objectLabel)
+}
 
 // demandSet is one shared query's namespaces and objects: when each was
 // last asked about, the sorted lists the query reads (replaced, never

@@ -72,13 +72,17 @@ func (f *families) note(key string, h *history) {
 	fam.texts = append(live, p)
 }
 
-// inherited returns the first-seen times of the series that family key's
-// histories other than h saw within the shortest window of g (its query's
-// guard) before at; ok is false when none did. h itself is not changed: a new text must not look known to other
-// requests before its own answer has been judged (a series none of them
-// saw is new for h, served one window later, as a series new to a
-// history is).
-func (f *families) inherited(key string, h *history, at time.Time, g *guardResult) (first map[model.Fingerprint]time.Time, ok bool) {
+// inherited returns the first-seen times of data's series (the new
+// text's answer) that family key's histories other than h saw within the
+// shortest window of g (its query's guard) before at; ok is false unless
+// one of them is that recent and together they saw every series of data.
+// Only data's series are looked up: the family's texts together hold the
+// series of every namespace it reads (at 5,000 HPAs, merging them all
+// for each joining text allocated more than anything else). h itself is
+// not changed: a new text must not look known to other requests before
+// its own answer has been judged (a series none of them saw is new for h,
+// served one window later, as a series new to a history is).
+func (f *families) inherited(key string, h *history, at time.Time, g *guardResult, data model.Vector) (first map[model.Fingerprint]time.Time, ok bool) {
 	if key == "" {
 		return nil, false
 	}
@@ -92,19 +96,30 @@ func (f *families) inherited(key string, h *history, at time.Time, g *guardResul
 		}
 	}
 	f.mu.Unlock()
+	if len(others) == 0 {
+		return nil, false
+	}
+	fps := make([]model.Fingerprint, len(data))
+	for i, s := range data {
+		fps[i] = s.Metric.Fingerprint()
+	}
 	for _, o := range others {
 		o.mu.Lock()
 		if o.first != nil && !o.seen.After(at) && at.Sub(o.seen) <= g.shortest {
 			if first == nil {
-				first = make(map[model.Fingerprint]time.Time, len(o.first))
+				first = make(map[model.Fingerprint]time.Time, len(fps))
 			}
-			for fp, t := range o.first {
-				if old, ok := first[fp]; !ok || t.Before(old) {
-					first[fp] = t
+			for _, fp := range fps {
+				if t, ok := o.first[fp]; ok {
+					if old, ok := first[fp]; !ok || t.Before(old) {
+						first[fp] = t
+					}
 				}
 			}
 		}
 		o.mu.Unlock()
 	}
-	return first, first != nil
+	// The series of an answer are distinct: every one was seen when the
+	// map holds as many.
+	return first, first != nil && len(first) == len(fps)
 }

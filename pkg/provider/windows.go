@@ -280,7 +280,7 @@ type history struct {
 // while the checks disagreed would be held back again once they agree, as
 // new. Once per strict answer.
 func (r *Runner) establish(q Query, g *guardResult, strict model.Vector) {
-	v, ok := r.Budget.Get(budget.Windows, historyKey(q))
+	v, ok := r.Budget.GetIn(budget.Windows, q.Backend, q.Query.Text)
 	if !ok || len(strict) == 0 {
 		return
 	}
@@ -311,16 +311,6 @@ func (h *history) same(vec model.Vector) bool {
 // gone and come back unseen); h.mu is held.
 func (h *history) stale(ts time.Time, g *guardResult) bool {
 	return h.first == nil || ts.Sub(h.seen) > g.shortest
-}
-
-// unknownIn reports whether a series of data is not in first.
-func unknownIn(first map[model.Fingerprint]time.Time, data model.Vector) bool {
-	for _, s := range data {
-		if _, ok := first[s.Metric.Fingerprint()]; !ok {
-			return true
-		}
-	}
-	return false
 }
 
 // update judges data, the answer's series evaluated at ts: the series
@@ -376,8 +366,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	if err != nil {
 		return nil, true, err
 	}
-	key := historyKey(q)
-	h := r.history(key)
+	h := r.history(q)
 	h.mu.Lock()
 	if h.same(ans) {
 		defer h.mu.Unlock()
@@ -401,7 +390,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 		// series' history is what the family's other texts saw. Only when
 		// they did not see every series of the answer is the backend asked
 		// which are new.
-		if first, ok := r.families.inherited(q.Family, h, at, g); ok && !unknownIn(first, data) {
+		if first, ok := r.families.inherited(q.Family, h, at, g, data); ok {
 			inherited, stale = first, false
 		}
 		r.families.note(q.Family, h)
@@ -428,7 +417,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 				"verdict", v.String(), "series", len(data), "heldBack", len(data)-len(out))
 		}
 		h.judged, h.n, h.verdict, h.out, h.logged = at, len(ans), v, out, true
-		r.Budget.Put(budget.Windows, key, h, h.size(), time.Time{})
+		r.Budget.PutIn(budget.Windows, q.Backend, q.Query.Text, h, h.size(), time.Time{})
 		guardVerdicts.WithLabelValues(q.Backend, v.String()).Inc()
 		if v == windowsFull && len(data) > len(out) {
 			guardHeldBack.WithLabelValues(q.Backend).Add(float64(len(data) - len(out)))
@@ -450,23 +439,19 @@ func (h *history) result(q Query) (model.Vector, bool, error) {
 	return h.out, true, nil
 }
 
-// historyKey is q's key among the guard's histories (budget.Windows): its
-// backend and text.
-func historyKey(q Query) string { return q.Backend + "\x00" + q.Query.Text }
-
-// history returns the history of the query with key, new if the budget
-// holds none.
-func (r *Runner) history(key string) *history {
-	if v, ok := r.Budget.Get(budget.Windows, key); ok {
+// history returns the history of q's answers (budget.Windows, by backend
+// and text), new if the budget holds none.
+func (r *Runner) history(q Query) *history {
+	if v, ok := r.Budget.GetIn(budget.Windows, q.Backend, q.Query.Text); ok {
 		return v.(*history)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if v, ok := r.Budget.Get(budget.Windows, key); ok {
+	if v, ok := r.Budget.GetIn(budget.Windows, q.Backend, q.Query.Text); ok {
 		return v.(*history)
 	}
 	h := &history{}
-	r.Budget.Put(budget.Windows, key, h, h.size(), time.Time{})
+	r.Budget.PutIn(budget.Windows, q.Backend, q.Query.Text, h, h.size(), time.Time{})
 	return h
 }
 

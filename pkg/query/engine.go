@@ -308,7 +308,7 @@ func (e *Engine) run(query, rule string) (entry, error) {
 	c := entry{vec: vec, at: start, expires: start.Add(life)}
 	if life > 0 {
 		cacheLifetime.WithLabelValues(e.opts.Backend, mode).Observe(life.Seconds())
-		e.cache.Put(budget.Answer, e.key(query), &c, budget.VectorSize(vec), c.expires)
+		e.cache.PutIn(budget.Answer, e.opts.Backend, query, &c, budget.VectorSize(vec), c.expires)
 	}
 	return c, nil
 }
@@ -329,16 +329,12 @@ func (e *Engine) lookup(query string) (*entry, bool) {
 	if e.opts.TTL <= 0 && !e.opts.Auto {
 		return nil, false
 	}
-	v, ok := e.cache.Get(budget.Answer, e.key(query))
+	v, ok := e.cache.GetIn(budget.Answer, e.opts.Backend, query)
 	if !ok {
 		return nil, false
 	}
 	return v.(*entry), true
 }
-
-// key is a query's key in the budget, which every backend's engine
-// shares.
-func (e *Engine) key(query string) string { return e.opts.Backend + "\x00" + query }
 
 var (
 	queriesTotal = metrics.NewCounterVec(&metrics.CounterOpts{

@@ -256,7 +256,7 @@ func (b *sizedBackend) Query(_ context.Context, q string, _ time.Time) (model.Ve
 
 func TestCacheMemoryBound(t *testing.T) {
 	RegisterMetrics()
-	one := budget.VectorSize((&sizedBackend{}).mustQuery(100)) + budget.EntryBytes + int64(len("test-\x00100 a"))
+	one := budget.VectorSize((&sizedBackend{}).mustQuery(100)) + budget.EntryBytes + int64(len("test-")+len("100 a"))
 	if one < 100*(100+40) || one > 100*400 {
 		t.Fatalf("VectorSize of 100 samples of a 100-byte label = %d, not near the JSON and structures it keeps", one)
 	}

@@ -128,7 +128,7 @@ func TestAutoLearnsFromRealPrometheus(t *testing.T) {
 		if _, err := e.do(ctx, q); err != nil {
 			t.Fatal(err)
 		}
-		v, ok := e.cache.Get(budget.Answer, e.key(q))
+		v, ok := e.cache.GetIn(budget.Answer, e.opts.Backend, q)
 		if !ok {
 			t.Fatalf("%s is not cached", q)
 		}

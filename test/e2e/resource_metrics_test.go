@@ -410,6 +410,20 @@ func TestHPAContainerResource(t *testing.T) {
 	if hpa.Status.DesiredReplicas != 1 {
 		t.Errorf("desired %d replicas at 50%% of a 60%% target, want 1 (the sidecar's 300%% counted?)", hpa.Status.DesiredReplicas)
 	}
+	// kubectl top pod --containers shows what the HPA read: app 50m (50% of
+	// its 100m request), the sidecar 300m.
+	waitTop(t, 2, func(rows []topRow) error {
+		if len(rows) != 2 {
+			return fmt.Errorf("%d rows, want 2 (app and sidecar, no POD)", len(rows))
+		}
+		for _, r := range rows {
+			w := map[string]int64{"app": 50, "sidecar": 300}[r.names[1]]
+			if w == 0 || !cpuMatches(r.cpu, w) {
+				return fmt.Errorf("row %q, want app 50m and sidecar 300m of cpu", r.line)
+			}
+		}
+		return nil
+	}, "pod", "-n", ns, "--containers")
 	// 200m of app's 100m: 200% against 60%.
 	exporterControl(t, "/control/cpu", map[string]string{"namespace": ns, "app": "ctr", "container": "app", "cpu": "200m"})
 	waitReplicas(t, ns, "ctr", 4, 3*time.Minute)

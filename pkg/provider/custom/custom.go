@@ -83,6 +83,11 @@ type resolution struct {
 	demandOK  bool // the shared query may be narrowed to namespaces (DemandSharingOf)
 	// demandObjectsOK: and to objects in them (DemandSharingOf with objects).
 	demandObjectsOK bool
+
+	// keyOnce, key: demandKey of the plans without a metric selector.
+	keyOnce sync.Once
+	key     string
+	shared  renderMemo // the shared queries rendered last
 }
 
 // resolutions remembers resolutions for one catalog snapshot.
@@ -113,6 +118,7 @@ type plan struct {
 	namespace     string
 	nsLabel       string        // set for namespaced objects
 	parts         []promql.Part // from the metric label selector
+	partsKey      string        // the metric label selector, as text
 	res           *resolution
 	// kind (or kindErr) and selector are the same for every value of a
 	// request: resolved once, not per object (a RESTMapper lookup scans
@@ -139,6 +145,9 @@ func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, m
 	}
 	pl := &plan{info: r.norm, entry: r.entry, resourceLabel: r.rl, parts: parts, selector: labelSelector(metricSelector),
 		kind: r.kind, kindErr: r.kindErr, res: r}
+	if len(parts) > 0 {
+		pl.partsKey = metricSelector.String()
+	}
 	if r.norm.Namespaced {
 		pl.namespace = namespace
 		pl.nsLabel = r.nsLabel
@@ -259,7 +268,7 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found
 		// narrowed to what requests asked about, which every request of
 		// its family reads): index it once (per answer, not per request)
 		// and read this request's slice from the index.
-		idx := indexOf(p.run.Budget, pl.entry.Rule.Backend+"\x00"+r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
+		idx := indexOf(p.run.Budget, pl.entry.Rule.Backend, r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
 		for i, n := range names {
 			out[i], _ = idx.lookup(pl.namespace, n, r.filterNamespace)
 		}
@@ -325,41 +334,42 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 	family := ""
 	switch {
 	case share.OK && p.Batch:
-		objects := promql.AnyPart(pl.resourceLabel)
-		if pl.nsLabel != "" {
-			var reach provider.Reach
-			var key string
-			byObject := pl.res.demandObjectsOK && len(names) <= p.MaxNamesInQuery
-			if pl.res.demandOK && p.Demand != nil {
-				var asked []string
-				if byObject {
-					asked = names
-				}
-				key = pl.demandKey()
-				reach = p.Demand.Ask(key, pl.namespace, asked, time.Now())
+		var reach provider.Reach
+		if pl.nsLabel != "" && pl.res.demandOK && p.Demand != nil {
+			var asked []string
+			if pl.res.demandObjectsOK && len(names) <= p.MaxNamesInQuery {
+				asked = names
 			}
-			switch {
-			case reach.Alone:
-				// Not joined yet: the request's namespace alone, all its
-				// objects, with the shared query's grouping, so that the
-				// partial-window guard's history of its series carries over
-				// to the shared query it joins (family). Every request of
-				// the namespace waiting to join reads this one query (5,000
-				// HPAs starting together sent one per HPA and overloaded
-				// Prometheus; now one per namespace and metric).
-				parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
-				family = key
-			case reach.Namespaces != nil:
-				parts = append(parts, promql.OneOfPart(pl.nsLabel, reach.Namespaces))
-				if reach.Objects != nil {
-					objects = promql.OneOfPart(pl.resourceLabel, reach.Objects)
-				}
-				family = key
+			reach = p.Demand.Ask(pl.demandKey(), pl.namespace, asked, time.Now())
+		}
+		namespaces, objects := reach.Narrowing(pl.namespace, pl.resourceLabel)
+		k := renderKey{selector: pl.partsKey, namespaces: namespaces, objects: reach.Objects}
+		if r, ok := pl.res.shared.get(k); ok {
+			return r, nil
+		}
+		if pl.nsLabel != "" {
+			// Not joined yet (reach.Alone): the request's namespace alone,
+			// all its objects, with the shared query's grouping, so that
+			// the partial-window guard's history of its series carries
+			// over to the shared query it joins (family). Every request of
+			// the namespace waiting to join reads this one query (5,000
+			// HPAs starting together sent one per HPA and overloaded
+			// Prometheus; now one per namespace and metric).
+			if namespaces != nil {
+				parts = append(parts, promql.OneOfPart(pl.nsLabel, namespaces))
+				family = pl.demandKey()
 			}
 			groupBy = []string{pl.nsLabel, pl.resourceLabel}
 			filterNamespace = true
 		}
 		parts = append(parts, objects)
+		q, err := pl.entry.Rule.Query.Build(promql.Request{Series: pl.entry.Series, Parts: parts, GroupBy: groupBy})
+		if err != nil {
+			return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
+		}
+		r := rendered{query: q, share: share, filterNamespace: filterNamespace, family: family}
+		pl.res.shared.put(k, r)
+		return r, nil
 	case share.OK && len(names) > p.MaxNamesInQuery:
 		if pl.nsLabel != "" {
 			parts = append(parts, promql.EqualPart(pl.nsLabel, pl.namespace))
@@ -399,6 +409,14 @@ func (r *resolution) sharing(e catalog.Entry) promql.Sharing {
 // demandKey names the plan's shared query in Demand: its rule, series,
 // resource and metric selector.
 func (pl *plan) demandKey() string {
+	if len(pl.parts) == 0 {
+		pl.res.keyOnce.Do(func() { pl.res.key = pl.demandKeyOf() })
+		return pl.res.key
+	}
+	return pl.demandKeyOf()
+}
+
+func (pl *plan) demandKeyOf() string {
 	return pl.entry.Rule.Path + "\x00" + pl.entry.Series + "\x00" + pl.info.GroupResource.String() + "\x00" +
 		promql.JoinMatchers(promql.Matchers(pl.parts))
 }
@@ -628,4 +646,72 @@ func (pl *plan) reference(name types.NamespacedName) (custom_metrics.ObjectRefer
 		Name:       name.Name,
 		Namespace:  name.Namespace,
 	}, nil
+}
+
+// renderMemoSize is how many shared queries a resolution keeps rendered:
+// the one its requests share, and room for those of requests waiting to
+// join it and of metric selectors in use beside it.
+const renderMemoSize = 4
+
+// renderMemo keeps the shared queries of a resolution last rendered. With
+// sharing, every request of a metric reads one text until a namespace or
+// an object joins it, and rendering that text (the template, then a parse
+// of the result) cost more than the rest of a request answered from the
+// cache (9 % of promgate's CPU in make bench-scale's row 50, 2026-12-07).
+// Its size is fixed: request input (the metric selector, the namespace)
+// fills it, and a text is as large as Demand's bounds let it be.
+type renderMemo struct {
+	mu      sync.Mutex
+	entries [renderMemoSize]renderEntry
+	next    int
+}
+
+type renderEntry struct {
+	key renderKey
+	r   rendered
+	ok  bool
+}
+
+// renderKey is what a shared query's text depends on besides its
+// resolution: the metric selector and what Demand narrows it to. Demand
+// replaces its lists rather than changing them, so a list's identity
+// tells whether it is the same; the entry holding a list keeps it from
+// being freed and its memory reused.
+type renderKey struct {
+	selector            string
+	namespaces, objects []string
+}
+
+func (k renderKey) same(o renderKey) bool {
+	return k.selector == o.selector && sameList(k.namespaces, o.namespaces) && sameList(k.objects, o.objects)
+}
+
+// sameList reports whether a and b are the same list: both nil, the same
+// slice, or one equal name (a request's own namespace while it waits).
+func sameList(a, b []string) bool {
+	switch {
+	case len(a) != len(b) || (a == nil) != (b == nil):
+		return false
+	case len(a) == 0:
+		return true
+	}
+	return &a[0] == &b[0] || len(a) == 1 && a[0] == b[0]
+}
+
+func (m *renderMemo) get(k renderKey) (rendered, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.entries {
+		if e := &m.entries[i]; e.ok && e.key.same(k) {
+			return e.r, true
+		}
+	}
+	return rendered{}, false
+}
+
+func (m *renderMemo) put(k renderKey, r rendered) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entries[m.next] = renderEntry{key: k, r: r, ok: true}
+	m.next = (m.next + 1) % renderMemoSize
 }

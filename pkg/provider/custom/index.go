@@ -77,10 +77,11 @@ func (f *found) heapBytes() int64 {
 	return n
 }
 
-// indexOf returns the index of vec, the answer of query, from b, building
-// (and keeping) it when vec is not the answer indexed last.
-func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resourceLabel string) *index {
-	if v, ok := b.Get(budget.Index, query); ok {
+// indexOf returns the index of vec, the answer of query sent to backend,
+// from b, building (and keeping) it when vec is not the answer indexed
+// last.
+func indexOf(b *budget.Budget, backend, query string, vec model.Vector, nsLabel, resourceLabel string) *index {
+	if v, ok := b.GetIn(budget.Index, backend, query); ok {
 		if idx := v.(*index); len(vec) > 0 && idx.first == vec[0] && idx.n == len(vec) {
 			return idx
 		}
@@ -104,7 +105,7 @@ func indexOf(b *budget.Budget, query string, vec model.Vector, nsLabel, resource
 		idx.byObj[k] = int32(len(idx.found))
 		idx.found = append(idx.found, f)
 	}
-	b.Put(budget.Index, query, idx, size, time.Now().Add(indexLifetime))
+	b.PutIn(budget.Index, backend, query, idx, size, time.Now().Add(indexLifetime))
 	return idx
 }
 

@@ -21,7 +21,7 @@ func TestIndex(t *testing.T) {
 	}
 	vec := model.Vector{s("ns1", "a", "1"), s("ns2", "a", "2"), s("ns1", "b", "3"), s("ns1", "a", "4")}
 	x := budget.New(1 << 20)
-	idx := indexOf(x, "q", vec, "namespace", "pod")
+	idx := indexOf(x, "default", "q", vec, "namespace", "pod")
 	for _, tt := range []struct {
 		ns, name string
 		want     string
@@ -31,16 +31,16 @@ func TestIndex(t *testing.T) {
 			t.Errorf("lookup(%s, %s) = %v, %v; want %q", tt.ns, tt.name, got, ok, tt.want)
 		}
 	}
-	if indexOf(x, "q", vec, "namespace", "pod") != idx {
+	if indexOf(x, "default", "q", vec, "namespace", "pod") != idx {
 		t.Error("the same answer was indexed again")
 	}
 	other := model.Vector{s("ns1", "a", "9")}
-	if got, _ := indexOf(x, "q", other, "namespace", "pod").lookup("ns1", "a", true); got.s.Value.String() != "9" {
+	if got, _ := indexOf(x, "default", "q", other, "namespace", "pod").lookup("ns1", "a", true); got.s.Value.String() != "9" {
 		t.Errorf("a new answer was not indexed: %v", got)
 	}
 	// One namespace selected, grouped by pod only: no namespace label.
 	one := model.Vector{s("", "a", "5")}
-	if got, ok := indexOf(x, "q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.s.Value.String() != "5" {
+	if got, ok := indexOf(x, "default", "q1", one, "namespace", "pod").lookup("ns1", "a", false); !ok || got.s.Value.String() != "5" {
 		t.Errorf("namespace-less answer: %v, %v", got, ok)
 	}
 }
@@ -70,13 +70,52 @@ func TestIndexBounded(t *testing.T) {
 		t.Fatalf("values hold %d bytes beyond their structs; the 1e300 alone has 301 digits", heap)
 	}
 	x := budget.New(1 << 30)
-	indexOf(x, "q", vec, "namespace", "pod")
-	if got, _ := x.Usage(budget.Index); got != want+heap+budget.EntryBytes+int64(len("q")) {
-		t.Errorf("index charged %d bytes, want %d", got, want+heap+budget.EntryBytes+int64(len("q")))
+	indexOf(x, "default", "q", vec, "namespace", "pod")
+	if got, _ := x.Usage(budget.Index); got != want+heap+budget.EntryBytes+int64(len("default")+len("q")) {
+		t.Errorf("index charged %d bytes, want %d", got, want+heap+budget.EntryBytes+int64(len("default")+len("q")))
 	}
 	small := budget.New(want)
-	indexOf(small, "q", vec, "namespace", "pod")
+	indexOf(small, "default", "q", vec, "namespace", "pod")
 	if got, _ := small.Usage(budget.Index); got > want {
 		t.Errorf("a budget of %d bytes holds %d", want, got)
+	}
+}
+
+// TestRenderMemo: a rendered shared query is found again only for the
+// same metric selector and the same narrowing (Demand's lists by
+// identity, a one-name list by its name), and the memo keeps a fixed
+// number of them.
+func TestRenderMemo(t *testing.T) {
+	nss := []string{"a", "b"}
+	objs := []string{"x", "y"}
+	var m renderMemo
+	m.put(renderKey{namespaces: nss, objects: objs}, rendered{family: "narrowed"})
+	m.put(renderKey{namespaces: []string{"c"}}, rendered{family: "alone"})
+	m.put(renderKey{}, rendered{family: "wide"})
+	for _, tt := range []struct {
+		name string
+		k    renderKey
+		want string // "": not found
+	}{
+		{"the same lists", renderKey{namespaces: nss, objects: objs}, "narrowed"},
+		{"equal lists, not the same", renderKey{namespaces: []string{"a", "b"}, objects: objs}, ""},
+		{"a list's prefix", renderKey{namespaces: nss[:1], objects: objs}, ""},
+		{"objects dropped", renderKey{namespaces: nss}, ""},
+		{"another metric selector", renderKey{selector: "x=y", namespaces: nss, objects: objs}, ""},
+		{"one namespace, by name", renderKey{namespaces: []string{"c"}}, "alone"},
+		{"another namespace", renderKey{namespaces: []string{"d"}}, ""},
+		{"the whole cluster", renderKey{}, "wide"},
+		{"an empty list is not nil", renderKey{namespaces: []string{}}, ""},
+	} {
+		r, ok := m.get(tt.k)
+		if got := map[bool]string{true: r.family}[ok]; got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	for i := range 2 * renderMemoSize {
+		m.put(renderKey{selector: strconv.Itoa(i)}, rendered{})
+	}
+	if _, ok := m.get(renderKey{}); ok {
+		t.Errorf("the memo kept more than %d entries", renderMemoSize)
 	}
 }

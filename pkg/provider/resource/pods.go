@@ -144,17 +144,10 @@ func (p *Provider) sharedPodRequest(r *rule, set podSet) (promql.Request, string
 	}
 	key := "resource\x00" + r.Path + ".containerQuery"
 	reach := p.demand.Ask(key, set.namespaces[0], asked, time.Now())
-	switch {
-	case reach.Alone:
-		// The namespace's pods, shared by every request of the namespace
-		// waiting to join (see custom's render).
-		return r.NarrowedPodRequest(set.namespaces, promql.AnyPart(pod)), key
-	case reach.Namespaces != nil:
-		pods := promql.AnyPart(pod)
-		if reach.Objects != nil {
-			pods = promql.OneOfPart(pod, reach.Objects)
-		}
-		return r.NarrowedPodRequest(reach.Namespaces, pods), key
+	// Waiting to join (reach.Alone): the namespace's pods, shared by every
+	// request of the namespace waiting (see custom's render).
+	if namespaces, pods := reach.Narrowing(set.namespaces[0], pod); namespaces != nil {
+		return r.NarrowedPodRequest(namespaces, pods), key
 	}
 	return all, ""
 }
