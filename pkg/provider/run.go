@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -212,19 +213,17 @@ func (r *Runner) Unguarded(ctx context.Context, q Query, ts time.Time) (model.Ve
 // partly covered by samples. Asked only when a requested value is missing,
 // so it costs a query only then.
 func (r *Runner) Withheld(ctx context.Context, q Query, ts time.Time, keep func(*model.Sample) bool) bool {
-	if !r.Guarded(q) {
-		return false
-	}
+	return r.Guarded(q) && r.answers(ctx, q, ts, keep)
+}
+
+// answers reports whether q, sent unguarded, answers a sample that keep
+// accepts; an error is no.
+func (r *Runner) answers(ctx context.Context, q Query, ts time.Time, keep func(*model.Sample) bool) bool {
 	vec, err := r.Unguarded(ctx, q, ts)
 	if err != nil {
 		return false
 	}
-	for _, s := range vec {
-		if keep(s) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(vec, keep)
 }
 
 // Present reports whether a series that q's value would come from exists
@@ -244,16 +243,7 @@ func (r *Runner) Present(ctx context.Context, q Query, expr parser.Expr, ts time
 	}
 	p := q
 	p.Query = promql.Query{Text: pres}
-	vec, err := r.Unguarded(ctx, p, ts)
-	if err != nil {
-		return false
-	}
-	for _, s := range vec {
-		if keep(s) {
-			return true
-		}
-	}
-	return false
+	return r.answers(ctx, p, ts, keep)
 }
 
 func (r *Runner) context(ctx context.Context, q Query) context.Context {
