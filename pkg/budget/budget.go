@@ -33,6 +33,9 @@ const (
 	Guarded Kind = "guarded"
 	// Index is an index of a shared answer by object.
 	Index Kind = "index"
+	// List is a list of values read from a shared answer, with its
+	// encodings, kept for the requests that read the same list.
+	List Kind = "list"
 	// Sharing is a sharing decision for a selector shape, with its query.
 	Sharing Kind = "sharing"
 	// Windows is what the partial-window guard remembers of a query's

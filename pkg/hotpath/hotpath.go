@@ -51,6 +51,8 @@ import (
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	cmmetrics "sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver/metrics"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
+
+	"github.com/promgate/promgate/pkg/wire"
 )
 
 // CustomMetrics answers custom metric requests (custom-metrics-apiserver's
@@ -58,6 +60,15 @@ import (
 type CustomMetrics interface {
 	GetMetricByName(ctx context.Context, name types.NamespacedName, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValue, error)
 	GetMetricBySelector(ctx context.Context, namespace string, selector labels.Selector, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValueList, error)
+}
+
+// SharedLists is a CustomMetrics whose lists may be shared by the requests
+// that read the same answer.
+type SharedLists interface {
+	// SharedMetricBySelector is GetMetricBySelector for a caller that does
+	// not change the list; a list shared with other requests comes with
+	// the memo of its encodings (else nil).
+	SharedMetricBySelector(ctx context.Context, namespace string, selector labels.Selector, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValueList, *wire.Memo, error)
 }
 
 // Config is what the hot path needs of the server.
@@ -328,7 +339,12 @@ func (h *Handler) serveCustom(ctx context.Context, w http.ResponseWriter, req *h
 
 	info := cmprovider.CustomMetricInfo{GroupResource: schema.ParseGroupResource(cr.resource), Metric: cr.metric, Namespaced: true}
 	var list *custom_metrics.MetricValueList
-	if cr.name == "*" {
+	var memo *wire.Memo
+	if shared, ok := h.cfg.Custom.(SharedLists); ok && cr.name == "*" {
+		// A list every poll of the namespace reads is encoded once per
+		// answer, not per request.
+		list, memo, err = shared.SharedMetricBySelector(ctx, cr.namespace, selector, info, metricSelector)
+	} else if cr.name == "*" {
 		list, err = h.cfg.Custom.GetMetricBySelector(ctx, cr.namespace, selector, info, metricSelector)
 	} else {
 		var one *custom_metrics.MetricValue
@@ -343,5 +359,5 @@ func (h *Handler) serveCustom(ctx context.Context, w http.ResponseWriter, req *h
 	for i := range list.Items {
 		h.freshness.Observe(list.Items[i].Timestamp)
 	}
-	responsewriters.WriteObjectNegotiated(h.cfg.Serializer, negotiation.DefaultEndpointRestrictions, gv, delegate, req, http.StatusOK, list, false)
+	responsewriters.WriteObjectNegotiated(wire.Memoized(h.cfg.Serializer, memo), negotiation.DefaultEndpointRestrictions, gv, delegate, req, http.StatusOK, list, false)
 }

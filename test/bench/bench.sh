@@ -275,9 +275,9 @@ default_plan() {
     pods 'ns-[0-9]=300,ns-[10-49]=20'
     wait_scraped 3800
   fi
-  scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --warm-cycles=1 --cycles=2
+  scenario 40 B "1,000 HPAs" "" hpa --protobuf --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --warm-cycles=1 --cycles=3
   if [ "${BENCH_UNBATCHED:-1}" = 1 ]; then
-    scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --warm-cycles=1 --cycles=2
+    scenario 41 B "1,000 HPAs, no batching" "--query-batching=false" hpa --protobuf --comparison --target=aggregated --hpas=1000 --namespaces='ns-[0-49]' --period=15s --warm-cycles=1 --cycles=3
   fi
   if [ "${BENCH_10K:-1}" = 1 ] && only 31; then
     pods 'ns-[0-9]=920,ns-[10-49]=20'

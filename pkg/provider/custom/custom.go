@@ -27,6 +27,7 @@ import (
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/promql"
 	"github.com/promgate/promgate/pkg/provider"
+	"github.com/promgate/promgate/pkg/wire"
 )
 
 // Catalog gives the current set of known metrics.
@@ -87,7 +88,6 @@ type resolution struct {
 	// keyOnce, key: demandKey of the plans without a metric selector.
 	keyOnce sync.Once
 	key     string
-	shared  renderMemo // the shared queries rendered last
 }
 
 // resolutions remembers resolutions for one catalog snapshot.
@@ -118,7 +118,7 @@ type plan struct {
 	namespace     string
 	nsLabel       string        // set for namespaced objects
 	parts         []promql.Part // from the metric label selector
-	partsKey      string        // the metric label selector, as text
+	dkey          string        // demandKey, once asked
 	res           *resolution
 	// kind (or kindErr) and selector are the same for every value of a
 	// request: resolved once, not per object (a RESTMapper lookup scans
@@ -145,9 +145,6 @@ func (p *Provider) resolve(info cmprovider.CustomMetricInfo, namespace string, m
 	}
 	pl := &plan{info: r.norm, entry: r.entry, resourceLabel: r.rl, parts: parts, selector: labelSelector(metricSelector),
 		kind: r.kind, kindErr: r.kindErr, res: r}
-	if len(parts) > 0 {
-		pl.partsKey = metricSelector.String()
-	}
 	if r.norm.Namespaced {
 		pl.namespace = namespace
 		pl.nsLabel = r.nsLabel
@@ -252,28 +249,25 @@ func sortedUnique(names []string) []string {
 // request's namespace alone until it joins: render), and with more names
 // than MaxNamesInQuery the query selects the whole namespace; the result
 // is filtered here.
-func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found, *int64, error) {
+func (p *Provider) query(ctx context.Context, pl *plan, names []string) (answered, error) {
 	r, err := p.render(pl, names)
 	if err != nil {
-		return nil, nil, err
+		return answered{}, err
 	}
 	ans, err := p.run.Run(ctx, pl.sent(r), p.run.Clock())
 	if err != nil {
-		return nil, nil, err
+		return answered{}, err
 	}
 	vec := ans.Vector
-	out := make([]found, len(names))
 	if r.share.OK && (len(vec) > len(names) || r.family != "") {
 		// A shared answer (one with more objects than asked for, or one
 		// narrowed to what requests asked about, which every request of
 		// its family reads): index it once (per answer, not per request)
 		// and read this request's slice from the index.
 		idx := indexOf(p.run.Budget, pl.entry.Rule.Backend, r.query.Text, vec, pl.nsLabel, pl.resourceLabel)
-		for i, n := range names {
-			out[i], _ = idx.lookup(pl.namespace, n, r.filterNamespace)
-		}
-		return out, ans.Window, nil
+		return answered{window: ans.Window, idx: idx, text: r.query.Text, namespace: pl.namespace, byNamespace: r.filterNamespace}, nil
 	}
+	out := make([]found, len(names))
 	for _, s := range vec {
 		if obj, ok := pl.objectOf(s, r.filterNamespace); ok {
 			if i, ok := slices.BinarySearch(names, obj); ok {
@@ -287,7 +281,29 @@ func (p *Provider) query(ctx context.Context, pl *plan, names []string) ([]found
 			out[i] = foundOf(out[i].s)
 		}
 	}
-	return out, ans.Window, nil
+	return answered{found: out, window: ans.Window}, nil
+}
+
+// answered is what a query answered for a request's objects.
+type answered struct {
+	found  []found // by object, in the order of the names asked for (idx nil)
+	window *int64
+	// idx is the shared answer's index the values are read from (nil: the
+	// request's own answer), text the query's; namespace and byNamespace
+	// are what idx.lookup needs.
+	idx         *index
+	text        string
+	namespace   string
+	byNamespace bool
+}
+
+// at returns the sample of the i-th object asked for, name.
+func (a *answered) at(i int, name string) found {
+	if a.idx == nil {
+		return a.found[i]
+	}
+	f, _ := a.idx.lookup(a.namespace, name, a.byNamespace)
+	return f
 }
 
 // objectOf names the object a sample is about; with filterNamespace, only
@@ -343,9 +359,12 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 			reach = p.Demand.Ask(pl.demandKey(), pl.namespace, asked, time.Now())
 		}
 		namespaces, objects := reach.Narrowing(pl.namespace, pl.resourceLabel)
-		k := renderKey{selector: pl.partsKey, namespaces: namespaces, objects: reach.Objects}
-		if r, ok := pl.res.shared.get(k); ok {
-			return r, nil
+		// Rendered once per narrowing (provider.Narrowed); the key and
+		// the metric selector are in the scope.
+		memo := provider.Narrowed{Budget: p.run.Budget}
+		k := provider.NarrowedFor{Owner: pl.res, Namespaces: namespaces, Objects: reach.Objects}
+		if r, ok := memo.Get(pl.demandKey(), k); ok {
+			return r.(rendered), nil
 		}
 		if pl.nsLabel != "" {
 			// Not joined yet (reach.Alone): the request's namespace alone,
@@ -368,7 +387,7 @@ func (p *Provider) render(pl *plan, names []string) (rendered, error) {
 			return rendered{}, apierrors.NewInternalError(fmt.Errorf("%s.metricsQuery: %w", pl.entry.Rule.Path, err))
 		}
 		r := rendered{query: q, share: share, filterNamespace: filterNamespace, family: family}
-		pl.res.shared.put(k, r)
+		memo.Put(pl.demandKey(), k, r, len(r.query.Text)+len(r.family))
 		return r, nil
 	case share.OK && len(names) > p.MaxNamesInQuery:
 		if pl.nsLabel != "" {
@@ -409,11 +428,15 @@ func (r *resolution) sharing(e catalog.Entry) promql.Sharing {
 // demandKey names the plan's shared query in Demand: its rule, series,
 // resource and metric selector.
 func (pl *plan) demandKey() string {
-	if len(pl.parts) == 0 {
+	switch {
+	case pl.dkey != "":
+	case len(pl.parts) == 0:
 		pl.res.keyOnce.Do(func() { pl.res.key = pl.demandKeyOf() })
-		return pl.res.key
+		pl.dkey = pl.res.key
+	default:
+		pl.dkey = pl.demandKeyOf()
 	}
-	return pl.demandKeyOf()
+	return pl.dkey
 }
 
 func (pl *plan) demandKeyOf() string {
@@ -483,12 +506,12 @@ func (p *Provider) GetMetricByName(ctx context.Context, name types.NamespacedNam
 	if err != nil {
 		return nil, err
 	}
-	got, window, err := p.query(ctx, pl, []string{name.Name})
+	ans, err := p.query(ctx, pl, []string{name.Name})
 	if err != nil {
 		return nil, err
 	}
-	if got[0].s != nil {
-		v, err := p.value(pl, name, got[0], window)
+	if got := ans.at(0, name.Name); got.s != nil {
+		v, err := p.value(pl, name, got, ans.window)
 		if err != nil {
 			nf := cmprovider.NewMetricNotFoundForError(pl.info.GroupResource, pl.info.Metric, name.Name)
 			nf.ErrStatus.Message += ": " + err.Error()
@@ -543,43 +566,79 @@ func (p *Provider) withheld(ctx context.Context, pl *plan, names []string) bool 
 // GetMetricBySelector returns the metric for every object of a resource
 // matching selector, taking the objects from the informer cache.
 func (p *Provider) GetMetricBySelector(ctx context.Context, namespace string, selector labels.Selector, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValueList, error) {
+	list, memo, err := p.SharedMetricBySelector(ctx, namespace, selector, info, metricSelector)
+	if err != nil || memo == nil {
+		return list, err
+	}
+	// A list other requests read too goes to the library's chain as a copy.
+	return &custom_metrics.MetricValueList{Items: slices.Clone(list.Items)}, nil
+}
+
+// SharedMetricBySelector is GetMetricBySelector for callers that do not
+// change the list: when it was read from a shared answer, the list is the
+// one every request for the same namespace, objects and metric gets until
+// the answer changes, returned with the memo of its encodings (otherwise
+// the memo is nil).
+func (p *Provider) SharedMetricBySelector(ctx context.Context, namespace string, selector labels.Selector, info cmprovider.CustomMetricInfo, metricSelector labels.Selector) (*custom_metrics.MetricValueList, *wire.Memo, error) {
 	pl, err := p.resolve(info, namespace, metricSelector)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if selector == nil {
+		selector = labels.Everything()
 	}
 	names, err := p.objects.Names(ctx, pl.info.GroupResource, namespace, selector)
 	if err != nil {
-		return nil, provider.StatusError(err)
+		return nil, nil, provider.StatusError(err)
 	}
 	list := &custom_metrics.MetricValueList{}
 	if len(names) == 0 {
-		return list, nil
+		return list, nil, nil
 	}
 	// Items in name order: query with the names sorted, rather than sort
 	// the (large) values afterwards.
 	names = sortedUnique(names)
-	got, window, err := p.query(ctx, pl, names)
+	ans, err := p.query(ctx, pl, names)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	list.Items = make([]custom_metrics.MetricValue, 0, len(got))
+	var key string
+	if ans.idx != nil {
+		msel := ""
+		if metricSelector != nil {
+			msel = metricSelector.String()
+		}
+		key = listKey(pl, selector.String(), msel)
+		if l, ok := listOf(p.run.Budget, ans.text, key, ans.idx, names, pl.res, ans.window); ok {
+			return l.list, &l.enc, nil
+		}
+	}
+	list.Items = make([]custom_metrics.MetricValue, 0, len(names))
 	for i, obj := range names {
-		if got[i].s == nil {
+		got := ans.at(i, obj)
+		if got.s == nil {
 			continue
 		}
-		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, got[i], window)
+		v, err := p.value(pl, types.NamespacedName{Namespace: namespace, Name: obj}, got, ans.window)
 		if err != nil {
 			klog.V(2).InfoS("skipping value", "metric", pl.info.Metric, "object", obj, "err", err)
 			continue
 		}
 		list.Items = append(list.Items, v)
 	}
-	if len(list.Items) == 0 && p.withheld(ctx, pl, names) {
-		// Every object was left out for a partly filled window: an empty
-		// list would read as "no such series".
-		return nil, provider.IncompleteWindow(fmt.Sprintf("%s %s in namespace %q", pl.info.Metric, pl.info.GroupResource, namespace))
+	if len(list.Items) == 0 {
+		if p.withheld(ctx, pl, names) {
+			// Every object was left out for a partly filled window: an
+			// empty list would read as "no such series".
+			return nil, nil, provider.IncompleteWindow(fmt.Sprintf("%s %s in namespace %q", pl.info.Metric, pl.info.GroupResource, namespace))
+		}
+		return list, nil, nil
 	}
-	return list, nil
+	if ans.idx == nil {
+		return list, nil, nil
+	}
+	l := keepList(p.run.Budget, ans.text, key, ans.idx, names, pl.res, ans.window, list)
+	return l.list, &l.enc, nil
 }
 
 func (p *Provider) value(pl *plan, name types.NamespacedName, f found, window *int64) (custom_metrics.MetricValue, error) {
@@ -646,72 +705,4 @@ func (pl *plan) reference(name types.NamespacedName) (custom_metrics.ObjectRefer
 		Name:       name.Name,
 		Namespace:  name.Namespace,
 	}, nil
-}
-
-// renderMemoSize is how many shared queries a resolution keeps rendered:
-// the one its requests share, and room for those of requests waiting to
-// join it and of metric selectors in use beside it.
-const renderMemoSize = 4
-
-// renderMemo keeps the shared queries of a resolution last rendered. With
-// sharing, every request of a metric reads one text until a namespace or
-// an object joins it, and rendering that text (the template, then a parse
-// of the result) cost more than the rest of a request answered from the
-// cache (9 % of promgate's CPU in make bench-scale's row 50, 2026-12-07).
-// Its size is fixed: request input (the metric selector, the namespace)
-// fills it, and a text is as large as Demand's bounds let it be.
-type renderMemo struct {
-	mu      sync.Mutex
-	entries [renderMemoSize]renderEntry
-	next    int
-}
-
-type renderEntry struct {
-	key renderKey
-	r   rendered
-	ok  bool
-}
-
-// renderKey is what a shared query's text depends on besides its
-// resolution: the metric selector and what Demand narrows it to. Demand
-// replaces its lists rather than changing them, so a list's identity
-// tells whether it is the same; the entry holding a list keeps it from
-// being freed and its memory reused.
-type renderKey struct {
-	selector            string
-	namespaces, objects []string
-}
-
-func (k renderKey) same(o renderKey) bool {
-	return k.selector == o.selector && sameList(k.namespaces, o.namespaces) && sameList(k.objects, o.objects)
-}
-
-// sameList reports whether a and b are the same list: both nil, the same
-// slice, or one equal name (a request's own namespace while it waits).
-func sameList(a, b []string) bool {
-	switch {
-	case len(a) != len(b) || (a == nil) != (b == nil):
-		return false
-	case len(a) == 0:
-		return true
-	}
-	return &a[0] == &b[0] || len(a) == 1 && a[0] == b[0]
-}
-
-func (m *renderMemo) get(k renderKey) (rendered, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i := range m.entries {
-		if e := &m.entries[i]; e.ok && e.key.same(k) {
-			return e.r, true
-		}
-	}
-	return rendered{}, false
-}
-
-func (m *renderMemo) put(k renderKey, r rendered) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.entries[m.next] = renderEntry{key: k, r: r, ok: true}
-	m.next = (m.next + 1) % renderMemoSize
 }

@@ -176,7 +176,7 @@ func BenchmarkQueryRendering(b *testing.B) {
 	names := p.objects.(benchObjects).names
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := p.query(ctx, pl, names); err != nil {
+		if _, err := p.query(ctx, pl, names); err != nil {
 			b.Fatal(err)
 		}
 	}

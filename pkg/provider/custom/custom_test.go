@@ -17,6 +17,7 @@ import (
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 	cmprovider "sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/catalog"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/internal/kubetest"
@@ -100,7 +101,9 @@ func newFixtureWith(t *testing.T, cfgText string) *fixture {
 		kubetest.Object{Resource: kubetest.Namespaces, Name: "ns1"},
 		kubetest.Object{Resource: kubetest.Namespaces, Name: "ns2"},
 	)
-	p := New(d, &provider.Runner{Backends: provider.Single(client)}, objects, mapper)
+	// A budget, as promgate runs with: shared texts, indexes and lists are
+	// kept.
+	p := New(d, &provider.Runner{Backends: provider.Single(client), Budget: budget.New(64 << 20)}, objects, mapper)
 	p.run.Now = func() time.Time { return now }
 	// Fixtures are keyed by the query text; the partial-window guard is
 	// tested against Prometheus' engine (compat_test.go).

@@ -69,13 +69,14 @@ func (p *Provider) Plan(ctx context.Context, req PlanRequest, run bool) (provide
 		// GetMetricBySelector sends nothing for no objects.
 		return out, nil
 	}
-	got, _, err := p.query(ctx, pl, sortedUnique(names))
+	names = sortedUnique(names)
+	ans, err := p.query(ctx, pl, names)
 	if err != nil {
 		return out, err
 	}
 	n := 0
-	for _, f := range got {
-		if f.s != nil {
+	for i, name := range names {
+		if ans.at(i, name).s != nil {
 			n++
 		}
 	}

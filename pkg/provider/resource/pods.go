@@ -13,6 +13,7 @@ import (
 	"k8s.io/metrics/pkg/apis/metrics"
 
 	"github.com/promgate/promgate/pkg/promql"
+	"github.com/promgate/promgate/pkg/provider"
 )
 
 // podKey names a pod; pods are keyed by namespace and name together so that
@@ -93,8 +94,7 @@ func (p *Provider) GetPodMetrics(pods ...*metav1.PartialObjectMetadata) ([]metri
 func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 	field := r.Path + ".containerQuery"
 	if r.ShareContainer.OK {
-		req, family := p.sharedPodRequest(r, set)
-		q, err := r.ContainerQuery.Build(req)
+		q, family, err := p.sharedPodQuery(r, set)
 		jq := queryOf(r, field, q)
 		jq.Family = family
 		return []job{{query: jq}}, err
@@ -110,10 +110,30 @@ func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 	return jobs, nil
 }
 
+// sharedPodQuery is r's shared container query for set (sharedPodRequest)
+// and its family, rendered once per narrowing (provider.Narrowed), as
+// custom metrics' shared queries are.
+func (p *Provider) sharedPodQuery(r *rule, set podSet) (promql.Query, string, error) {
+	req, family, k, memoize := p.sharedPodRequest(r, set)
+	memo := provider.Narrowed{Budget: p.runner.Budget}
+	key := p.demandKeys[r]
+	if memoize {
+		if v, ok := memo.Get(key, k); ok {
+			return v.(promql.Query), family, nil
+		}
+	}
+	q, err := r.ContainerQuery.Build(req)
+	if err == nil && memoize {
+		memo.Put(key, k, q, len(q.Text))
+	}
+	return q, family, err
+}
+
 // sharedPodRequest is what r's shared container query reads for set, and
-// its provider.Query.Family (empty: none). Without batching, the set's
-// namespaces and pods (or all, past MaxNamesInQuery); with batching, every
-// pod of the cluster, unless Demand narrows the query:
+// its provider.Query.Family (empty: none); with memoize, the request is
+// the same for every set with the same narrowing k. Without batching, the
+// set's namespaces and pods (or all, past MaxNamesInQuery); with batching,
+// every pod of the cluster, unless Demand narrows the query:
 //   - a request about one namespace (an HPA's, or kubectl top pod -n)
 //     reads the query shared by the namespaces and pods requests asked
 //     about lately, or, until its own have joined it, its namespace's
@@ -122,34 +142,36 @@ func (p *Provider) podJobs(r *rule, set podSet) ([]job, error) {
 //   - a request about several (kubectl top pod -A) reads those namespaces,
 //     up to the Demand's bound on names: a Prometheus shared by several
 //     clusters, or holding departed pods, has series of many more.
-func (p *Provider) sharedPodRequest(r *rule, set podSet) (promql.Request, string) {
+func (p *Provider) sharedPodRequest(r *rule, set podSet) (req promql.Request, family string, k provider.NarrowedFor, memoize bool) {
 	ns, pod := r.NamespaceLabel, r.PodLabel
 	if !p.batch {
-		return promql.Request{Parts: []promql.Part{p.oneOf(ns, set.namespaces), p.oneOf(pod, set.names)}, GroupBy: r.SharedPodGroupBy()}, ""
+		return promql.Request{Parts: []promql.Part{p.oneOf(ns, set.namespaces), p.oneOf(pod, set.names)}, GroupBy: r.SharedPodGroupBy()}, "", k, false
 	}
 	all := promql.Request{Parts: []promql.Part{promql.AnyPart(ns), promql.AnyPart(pod)}, GroupBy: r.SharedPodGroupBy()}
+	k.Owner = r
 	if p.demand == nil || !r.NarrowNamespaces {
-		return all, ""
+		return all, "", k, true
 	}
 	if len(set.namespaces) > 1 {
 		if len(set.namespaces) > max(p.maxNames, p.demand.MaxObjects) {
-			return all, ""
+			return all, "", k, true
 		}
-		return r.NarrowedPodRequest(set.namespaces, promql.AnyPart(pod)), ""
+		return r.NarrowedPodRequest(set.namespaces, promql.AnyPart(pod)), "", k, false
 	}
 	var asked []string
 	byPod := r.NarrowPods && len(set.names) <= p.maxNames
 	if byPod {
 		asked = set.names
 	}
-	key := "resource\x00" + r.Path + ".containerQuery"
+	key := p.demandKeys[r]
 	reach := p.demand.Ask(key, set.namespaces[0], asked, time.Now())
 	// Waiting to join (reach.Alone): the namespace's pods, shared by every
 	// request of the namespace waiting (see custom's render).
 	if namespaces, pods := reach.Narrowing(set.namespaces[0], pod); namespaces != nil {
-		return r.NarrowedPodRequest(namespaces, pods), key
+		k.Namespaces, k.Objects = namespaces, reach.Objects
+		return r.NarrowedPodRequest(namespaces, pods), key, k, true
 	}
-	return all, ""
+	return all, "", k, true
 }
 
 // podData is the containers' values of the requested pods, from the

@@ -78,8 +78,11 @@ type Provider struct {
 	maxNames    int
 	batch       bool
 	demand      *provider.Demand
-	backend     string
-	warnings    throttle
+	// demandKeys name each rule's shared container query in Demand and
+	// provider.Narrowed.
+	demandKeys map[*rule]string
+	backend    string
+	warnings   throttle
 }
 
 var _ metricsapi.MetricsGetter = (*Provider)(nil)
@@ -136,6 +139,12 @@ func New(rr *config.ResourceRules, run *provider.Runner, mapper apimeta.RESTMapp
 	}
 	if p.backend == "" {
 		p.backend = config.DefaultBackend
+	}
+	p.demandKeys = map[*rule]string{}
+	for _, r := range []*rule{cpu, mem, swap} {
+		if r != nil {
+			p.demandKeys[r] = "resource\x00" + r.Path + ".containerQuery"
+		}
 	}
 	if p.timeout == 0 {
 		p.timeout = DefaultTimeout

@@ -20,6 +20,7 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/metrics/pkg/apis/metrics"
 
+	"github.com/promgate/promgate/pkg/budget"
 	"github.com/promgate/promgate/pkg/config"
 	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/pkg/promql"
@@ -176,7 +177,9 @@ func newTestProvider(t *testing.T, rules string, opts Options, f *fakeProm) (*Pr
 		t.Fatal(err)
 	}
 	// The fake answers by query text; the guard is tested in compat_test.go.
-	run := &provider.Runner{Backends: provider.Single(client), Windows: provider.GuardOff, Now: func() time.Time { return time.Unix(int64(t0), 0) }}
+	// A budget, as promgate runs with: the rendered shared queries are kept.
+	run := &provider.Runner{Backends: provider.Single(client), Windows: provider.GuardOff, Budget: budget.New(64 << 20),
+		Now: func() time.Time { return time.Unix(int64(t0), 0) }}
 	p, err := New(parseRules(t, rules), run, testMapper(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -833,5 +836,36 @@ func TestSwap(t *testing.T) {
 	}
 	if got := p.Sharing(); len(got) != 6 {
 		t.Errorf("sharing decisions: %v, want two per resource", got)
+	}
+}
+
+// TestSharedQueryRenderedOnce: a shared container query is rendered once
+// per narrowing and rule, not per request (provider.Narrowed), and the
+// text kept is the one rendered fresh.
+func TestSharedQueryRenderedOnce(t *testing.T) {
+	f := &fakeProm{}
+	demand := &provider.Demand{MaxObjects: 100, JoinEvery: time.Nanosecond}
+	p, _ := newTestProvider(t, testRules, Options{Batch: true, Demand: demand, MaxNamesInQuery: 100}, f)
+	set := podsOf([]*metav1.PartialObjectMetadata{pod("ns1", "a"), pod("ns1", "b")})
+	for _, r := range []*rule{p.cpu, p.memory} {
+		first, _, err := p.sharedPodQuery(r, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _, _ := p.sharedPodQuery(r, podsOf([]*metav1.PartialObjectMetadata{pod("ns1", "a"), pod("ns1", "b")}))
+		if again.Expr != first.Expr {
+			t.Errorf("%s: rendered again for the same pods", r.Path)
+		}
+		req, _, _, _ := p.sharedPodRequest(r, set)
+		fresh, err := r.ContainerQuery.Build(req)
+		if err != nil || fresh.Text != first.Text {
+			t.Errorf("%s: kept %q, rendered %q (%v)", r.Path, first.Text, fresh.Text, err)
+		}
+	}
+	if cpu, _, _ := p.sharedPodQuery(p.cpu, set); cpu.Text == "" || strings.Contains(cpu.Text, "memory") {
+		t.Errorf("cpu's query: %q", cpu.Text)
+	}
+	if _, n := p.runner.Budget.Usage(budget.Sharing); n == 0 {
+		t.Error("nothing kept in the budget")
 	}
 }

@@ -289,7 +289,7 @@ func printTargets(p func(string, ...any), rows []Result, disco []discoResult) {
 				// scrape interval (the HPAs' period is 15 s; the bench's
 				// intervals are 15 or 30 s, so ⌈15 s / interval⌉ = 1).
 				add(fmt.Sprintf("B %s: queries per cycle after the first ≤ %d metrics × ⌈15 s / scrape interval⌉ (issue 18)", r.Name, r.Metrics),
-					fmt.Sprintf("%.1f per cycle (%d cycles after %d unmeasured)", r.QueriesPerCycle, r.Cycles, r.WarmCycles),
+					fmt.Sprintf("%.1f per cycle (%d cycles after %d unmeasured; by cycle %v)", r.QueriesPerCycle, r.Cycles, r.WarmCycles, r.QueriesByCycle),
 					r.QueriesPerCycle <= float64(r.Metrics))
 			}
 			for _, c := range rows {

@@ -43,16 +43,25 @@ type Result struct {
 	PromQueries     int64 `json:"promQueries"`
 	PromQueryErrors int64 `json:"promQueryErrors"`
 	DistinctQueries int   `json:"distinctQueries"`
-	Cycles          int   `json:"cycles,omitempty"`
+	// Queries counts the backend's queries by their text's first
+	// queryTextBytes bytes, so a report can say which queries a cycle sent.
+	Queries map[string]int64 `json:"queries,omitempty"`
+	Cycles  int              `json:"cycles,omitempty"`
 	// WarmCycles ran before the measured Cycles; Metrics is the number of
 	// metrics the HPAs polled.
-	WarmCycles      int                  `json:"warmCycles,omitempty"`
-	Metrics         int                  `json:"metrics,omitempty"`
-	QueriesPerCycle float64              `json:"queriesPerCycle,omitempty"`
-	Runs            int                  `json:"runs,omitempty"`
-	QueriesPerRun   float64              `json:"queriesPerRun,omitempty"`
-	BackendLatency  string               `json:"backendLatency"`
-	BackendSeconds  fakeprom.Percentiles `json:"backendSeconds"`
+	WarmCycles      int     `json:"warmCycles,omitempty"`
+	Metrics         int     `json:"metrics,omitempty"`
+	QueriesPerCycle float64 `json:"queriesPerCycle,omitempty"`
+	// QueriesByCycle are the backend's queries in each measured cycle's
+	// period (requests a cycle sends late count in the next).
+	QueriesByCycle []int64 `json:"queriesByCycle,omitempty"`
+	// Counters are promgate's guard and query counters after the run
+	// (since its start), by series.
+	Counters       map[string]float64   `json:"counters,omitempty"`
+	Runs           int                  `json:"runs,omitempty"`
+	QueriesPerRun  float64              `json:"queriesPerRun,omitempty"`
+	BackendLatency string               `json:"backendLatency"`
+	BackendSeconds fakeprom.Percentiles `json:"backendSeconds"`
 	// AddedP99Seconds is the request p99 minus the configured backend latency.
 	AddedP99Seconds float64 `json:"addedP99Seconds,omitempty"`
 	// APILatency is, for kubectl top, the same request sent without kubectl.
@@ -255,13 +264,18 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 	}
 	logf("%s: %s", r.Name, r.Load)
 	start := time.Now()
+	byCycle := w.queriesByCycle(ctx, start, period, cycles)
 	rec := openLoop(ctx, t, plan, 2000)
 	summarize(rec, time.Since(start), r)
+	r.QueriesByCycle = <-byCycle
 	if err := m.stop(ctx, r); err != nil {
 		return err
 	}
 	if err := w.heapProfile(ctx, heapProfile); err != nil {
 		return fmt.Errorf("heap profile: %w", err)
+	}
+	if r.Counters, err = w.counters(ctx, "promgate_window_guard_", "promgate_queries_total", "promgate_query_scrape_probes_total"); err != nil {
+		return fmt.Errorf("promgate's metrics: %w", err)
 	}
 	r.Cycles, r.WarmCycles, r.Metrics = cycles, warmCycles, len(ms)
 	r.QueriesPerCycle = float64(r.PromQueries) / float64(cycles)

@@ -201,6 +201,34 @@ func (w *world) stats(ctx context.Context) (fakeprom.Stats, error) {
 	return st, json.Unmarshal(b, &st)
 }
 
+// queriesByCycle counts the backend's queries in each of cycles periods
+// from start, sending the counts once the last period has ended.
+func (w *world) queriesByCycle(ctx context.Context, start time.Time, period time.Duration, cycles int) <-chan []int64 {
+	out := make(chan []int64, 1)
+	go func() {
+		var counts []int64
+		defer func() { out <- counts }()
+		st, err := w.stats(ctx)
+		if err != nil {
+			return
+		}
+		last := st.Queries
+		for c := 1; c <= cycles; c++ {
+			select {
+			case <-time.After(time.Until(start.Add(time.Duration(c) * period))):
+			case <-ctx.Done():
+				return
+			}
+			if st, err = w.stats(ctx); err != nil {
+				return
+			}
+			counts = append(counts, st.Queries-last)
+			last = st.Queries
+		}
+	}()
+	return out
+}
+
 func (w *world) setLatency(ctx context.Context, d time.Duration) error {
 	_, err := w.fakeprom(ctx, http.MethodPost, "/control/latency", url.Values{"d": {d.String()}})
 	return err
@@ -453,6 +481,7 @@ func (m *meter) stop(ctx context.Context, r *Result) error {
 	r.PromQueries = st.Queries
 	r.PromQueryErrors = st.Errors
 	r.DistinctQueries = len(st.ByQuery)
+	r.Queries = queryTexts(st.ByQuery)
 	r.BackendSeconds = st.QuerySeconds
 	r.BackendLatency = st.Latency
 	r.Layout = st.Layout
@@ -495,6 +524,38 @@ func (w *world) heapProfile(ctx context.Context, file string) error {
 	return os.WriteFile(file, body, 0o644)
 }
 
+// counters returns promgate's self-metrics whose names start with one of
+// prefixes, by series (as /metrics writes them), asking as for the heap
+// profile.
+func (w *world) counters(ctx context.Context, prefixes ...string) (map[string]float64, error) {
+	t, err := w.target("direct")
+	if err != nil {
+		return nil, err
+	}
+	t.accept = ""
+	code, body, err := t.get(ctx, "/metrics")
+	switch {
+	case err != nil:
+		return nil, err
+	case code != http.StatusOK:
+		return nil, fmt.Errorf("HTTP %d: %.200s", code, body)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, p := range prefixes {
+			if !strings.HasPrefix(line, p) {
+				continue
+			}
+			if i := strings.LastIndexByte(line, ' '); i > 0 {
+				if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+					out[line[:i]] = v
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // cpuProfile fetches promgate's CPU profile over the next d (less a
 // second, so that it ends within the measured time) into file, asking as
 // kube-apiserver's front proxy for an administrator; the channel gets the
@@ -524,4 +585,24 @@ func (w *world) cpuProfile(ctx context.Context, file string, d time.Duration) <-
 		done <- err
 	}()
 	return done
+}
+
+// queryTextBytes is how much of a query's text Result.Queries keeps: its
+// start and its end.
+const queryTextBytes = 240
+
+// queryTexts counts byQuery's queries by the start of their text (at most
+// 200 keys, so a run of distinct texts keeps the report small).
+func queryTexts(byQuery map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for q, n := range byQuery {
+		if len(q) > queryTextBytes {
+			q = strings.ToValidUTF8(q[:queryTextBytes*2/3], "") + "…" + strings.ToValidUTF8(q[len(q)-queryTextBytes/3:], "")
+		}
+		if _, ok := out[q]; !ok && len(out) >= 200 {
+			q = "(others)"
+		}
+		out[q] += n
+	}
+	return out
 }

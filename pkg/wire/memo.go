@@ -1,0 +1,122 @@
+package wire
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// maxMemoEncodings bounds the encodings a Memo keeps: JSON and protobuf of
+// two versions of a group. An object asked for in more ways than that is
+// encoded per request for the others.
+const maxMemoEncodings = 4
+
+// A Memo keeps the encodings of one object that many requests are answered
+// with (a list shared by every request that reads the same answer), by
+// encoder, so that each encoder writes it once. The object must not change
+// while its Memo is in use. The zero Memo is ready to use; a nil *Memo
+// keeps nothing.
+type Memo struct {
+	// Charge, if set, is told the bytes the memo holds after each
+	// encoding it keeps (the owner charges them to its memory budget).
+	Charge func(bytes int64)
+
+	mu    sync.Mutex
+	ids   [maxMemoEncodings]runtime.Identifier
+	enc   [maxMemoEncodings][]byte
+	n     int
+	bytes int64
+}
+
+// load returns the encoding kept for id.
+func (m *Memo) load(id runtime.Identifier) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := 0; i < m.n; i++ {
+		if m.ids[i] == id {
+			return m.enc[i], true
+		}
+	}
+	return nil, false
+}
+
+// store keeps b as id's encoding, unless the memo is full or has one.
+func (m *Memo) store(id runtime.Identifier, b []byte) {
+	m.mu.Lock()
+	for i := 0; i < m.n; i++ {
+		if m.ids[i] == id {
+			m.mu.Unlock()
+			return
+		}
+	}
+	if m.n == maxMemoEncodings {
+		m.mu.Unlock()
+		return
+	}
+	m.ids[m.n], m.enc[m.n] = id, b
+	m.n++
+	m.bytes += int64(len(b) + len(id))
+	total, charge := m.bytes, m.Charge
+	m.mu.Unlock()
+	if charge != nil {
+		charge(total)
+	}
+}
+
+// Bytes returns the bytes of the encodings kept.
+func (m *Memo) Bytes() int64 {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
+// Memoized returns ns whose encoders write the object they are given from
+// m: the first time with ns's encoder, which m keeps, and then m's bytes.
+// Give it only the encodings of m's object (one serializer per request);
+// with a nil m it is ns.
+func Memoized(ns runtime.NegotiatedSerializer, m *Memo) runtime.NegotiatedSerializer {
+	if m == nil {
+		return ns
+	}
+	return memoized{NegotiatedSerializer: ns, m: m}
+}
+
+type memoized struct {
+	runtime.NegotiatedSerializer
+	m *Memo
+}
+
+func (s memoized) EncoderForVersion(enc runtime.Encoder, gv runtime.GroupVersioner) runtime.Encoder {
+	inner := s.NegotiatedSerializer.EncoderForVersion(enc, gv)
+	return &memoEncoder{inner: inner, id: inner.Identifier(), m: s.m}
+}
+
+// memoEncoder writes its object's encoding from m, keeping inner's the
+// first time.
+type memoEncoder struct {
+	inner runtime.Encoder
+	id    runtime.Identifier
+	m     *Memo
+}
+
+func (e *memoEncoder) Encode(obj runtime.Object, w io.Writer) error {
+	if b, ok := e.m.load(e.id); ok {
+		_, err := w.Write(b)
+		return err
+	}
+	var buf bytes.Buffer
+	if err := e.inner.Encode(obj, &buf); err != nil {
+		return err
+	}
+	b := buf.Bytes()
+	e.m.store(e.id, b)
+	_, err := w.Write(b)
+	return err
+}
+
+func (e *memoEncoder) Identifier() runtime.Identifier { return e.id }
