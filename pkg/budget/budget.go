@@ -273,12 +273,12 @@ func VectorSize(vec model.Vector) int64 {
 var (
 	limitBytes = metrics.NewGauge(&metrics.GaugeOpts{
 		Name:           "promgate_memory_budget_limit_bytes",
-		Help:           "The memory budget (--query-cache-max-bytes) of everything kept for requests: cached answers, guarded queries, indexes and sharing decisions.",
+		Help:           "The memory budget (--query-cache-max-bytes) of everything kept for requests: cached answers, guarded queries and their histories, indexes, lists and sharing decisions.",
 		StabilityLevel: metrics.ALPHA,
 	})
 	usedBytes = metrics.NewGaugeVec(&metrics.GaugeOpts{
 		Name:           "promgate_memory_budget_bytes",
-		Help:           "Estimated memory kept within the budget, by kind: answer (cached backend answers), guarded (queries rewritten by the partial-window guard), index (shared answers indexed by object), sharing (sharing decisions).",
+		Help:           "Estimated memory kept within the budget, by kind: answer (cached backend answers), guarded (queries rewritten by the partial-window guard), windows (when the series of a guarded query were first seen), index (shared answers indexed by object), list (lists of values read from them, with their encodings), sharing (sharing decisions, and shared queries rendered per narrowing).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"kind"})
 	usedEntries = metrics.NewGaugeVec(&metrics.GaugeOpts{

@@ -305,6 +305,18 @@ func TestHotPathAsLibrary(t *testing.T) {
 			}
 		})
 	}
+	// The hot path does not observe each value's age as the library's
+	// handler does (hotpath.serveCustom): promgate does not register that
+	// metric, so the library's observations were lost too.
+	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "metrics_apiserver_metric_freshness_seconds" {
+			t.Error("metrics_apiserver_metric_freshness_seconds is registered: the hot path must observe it as the library's handler does")
+		}
+	}
 	memoized := 0
 	for _, l := range p.shared {
 		if l.memo.Bytes() > 0 {
