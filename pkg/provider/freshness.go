@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/prometheus/common/model"
 	"k8s.io/component-base/metrics"
@@ -66,9 +67,22 @@ var (
 	// a slower answer finishing late never moves the gauge back.
 	newest = struct {
 		sync.Mutex
-		m map[[2]string]model.Time
-	}{m: map[[2]string]model.Time{}}
+		m map[[2]string]newestOf
+	}{m: map[[2]string]newestOf{}}
 )
+
+// newestOf is the newest sample time served for an api and metric, and
+// the answer it was last read from: requests that share a cached answer
+// read its newest sample once, not once each (a shared answer has a
+// sample per object of every namespace it reads).
+type newestOf struct {
+	ts model.Time
+	// The last answer read, by identity (weak: an answer the cache let go
+	// of is not kept alive here), and its newest sample.
+	first weak.Pointer[model.Sample]
+	n     int
+	last  model.Time
+}
 
 // RegisterMetrics registers the answer and freshness self-metrics with the
 // server's registry (served on /metrics), once at start
@@ -97,16 +111,27 @@ func ObserveAnswer(api, metric string, now time.Time, vec model.Vector, err erro
 		return
 	}
 	answersTotal.WithLabelValues(api, metric, AnswerSamples).Inc()
-	ts := vec[0].Timestamp
-	for _, s := range vec[1:] {
-		ts = max(ts, s.Timestamp)
-	}
-	sampleAge.WithLabelValues(api).Observe(max(0, now.Sub(ts.Time()).Seconds()))
 	key := [2]string{api, metric}
 	newest.Lock()
+	n := newest.m[key]
+	newest.Unlock()
+	ts, same := n.last, n.first.Value() == vec[0] && n.n == len(vec)
+	if !same {
+		ts = vec[0].Timestamp
+		for _, s := range vec[1:] {
+			ts = max(ts, s.Timestamp)
+		}
+	}
+	sampleAge.WithLabelValues(api).Observe(max(0, now.Sub(ts.Time()).Seconds()))
+	newest.Lock()
 	defer newest.Unlock()
-	if ts > newest.m[key] {
-		newest.m[key] = ts
+	n = newest.m[key]
+	if !same {
+		n.first, n.n, n.last = weak.Make(vec[0]), len(vec), ts
+	}
+	if ts > n.ts {
+		n.ts = ts
 		newestSample.WithLabelValues(api, metric).Set(float64(ts) / 1000)
 	}
+	newest.m[key] = n
 }

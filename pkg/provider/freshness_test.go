@@ -116,6 +116,19 @@ func TestObserveAnswerNewestNeverMovesBack(t *testing.T) {
 	if got, _ := testutil.GetGaugeMetricValue(newestSample.WithLabelValues(ExternalAPI, "ordered")); got != 300 {
 		t.Errorf("newest sample = %v, want 300", got)
 	}
+	// One answer read by many requests (a cached, shared one): its newest
+	// sample is read once, and each request observes its age.
+	shared := model.Vector{{Timestamp: model.TimeFromUnix(350)}, {Timestamp: model.TimeFromUnix(400)}}
+	n0, sum0 := histogramCount(t, ExternalAPI)
+	for range 3 {
+		ObserveAnswer(ExternalAPI, "ordered", now, shared, nil)
+	}
+	if n, sum := histogramCount(t, ExternalAPI); n-n0 != 3 || sum-sum0 != 3*float64(1_800_000_000-400) {
+		t.Errorf("ages: %d observations summing to %v, want 3 of %d s", n-n0, sum-sum0, 1_800_000_000-400)
+	}
+	if got, _ := testutil.GetGaugeMetricValue(newestSample.WithLabelValues(ExternalAPI, "ordered")); got != 400 {
+		t.Errorf("newest sample = %v, want 400", got)
+	}
 }
 
 func counter(t *testing.T, c metrics.CounterMetric) float64 {
