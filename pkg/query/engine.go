@@ -62,10 +62,12 @@
 //
 // A lifetime is clamped to [MinTTL, MaxTTL] (1s, 1m); a query reading
 // several metrics takes the shortest of theirs. A metric whose interval is
-// not known (not yet probed, no series, fewer than two samples in the
-// probe's window, a probe failure, a backend that returns no raw samples,
-// past the 4096 metrics or 1 MiB of their names an engine learns), or a
-// query without a metric name, gets the fixed TTL, as without Auto.
+// not known (not yet probed, fewer than two samples in the probe's window,
+// a probe failure, a backend that returns no raw samples, past the 4096
+// metrics or 1 MiB of their names an engine learns), or a query without a
+// metric name, gets the fixed TTL, as without Auto. A metric the probe
+// found no series of gets the interval most learned metrics are scraped
+// at (the fixed TTL while none is), and is probed again after MaxTTL.
 // Errors are never cached. What was learned is exported as
 // promgate_query_scrape_interval_seconds, the chosen lifetimes as
 // promgate_query_cache_lifetime_seconds by mode.

@@ -179,6 +179,10 @@ func TestAutoLifetime(t *testing.T) {
 			interval: 15 * time.Second, life: 15 * time.Second, mode: modeInterval},
 		// Unknown: the fixed TTL.
 		{name: "no series", at: 10 * time.Second, life: fallback, mode: modeUnknown},
+		// A metric without series beside learned ones: the interval most
+		// of them are scraped at (m's here).
+		{name: "a metric without series, another learned", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, first: `max(nothing)`, query: `sum(nothing)`, at: 10 * time.Second,
+			interval: 15 * time.Second, aligned: true, life: 15 * time.Second, mode: modeNoSeries},
 		{name: "interval longer than the probe's window", targets: []target{{"a", 10 * time.Minute, 0}}, at: 10 * time.Second,
 			life: fallback, mode: modeUnknown},
 		{name: "probe fails", targets: []target{{"a", 15 * time.Second, 7 * time.Second}}, fail: isProbe, at: 10 * time.Second,
@@ -1117,5 +1121,41 @@ func TestProbeFewTargets(t *testing.T) {
 				t.Errorf("index asked %d times (%q), want %d", len(ib.asked), ib.asked, tc.nAsked)
 			}
 		})
+	}
+}
+
+// TestNoSeriesProbedAgain: a metric the probe found no series of is
+// probed again once MaxTTL has passed, not only after ProbeEvery, so that
+// its first series get their own interval soon.
+func TestNoSeriesProbedAgain(t *testing.T) {
+	RegisterMetrics()
+	srv := promtest.NewEngineOver(t, scrapeStore([]string{"m"}, []target{{"a", 15 * time.Second, 7 * time.Second}}, t0.Add(-time.Hour), t0.Add(time.Hour)))
+	clk := &clock{t: t0}
+	const backend = "no-series"
+	e := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, MaxTTL: time.Minute, Now: clk.Now, Backend: backend})
+	probes := func() float64 {
+		v, _ := testutil.GetCounterMetricValue(probesTotal.WithLabelValues(backend, "unknown"))
+		return v
+	}
+	ask := func(q string) {
+		t.Helper()
+		if _, err := e.do(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+		e.probes.Wait()
+	}
+	ask(`max(nothing)`)
+	if got := probes(); got != 1 {
+		t.Fatalf("%v probes found no series, want 1", got)
+	}
+	clk.Add(30 * time.Second)
+	ask(`sum(nothing)`)
+	if got := probes(); got != 1 {
+		t.Errorf("probed again within MaxTTL: %v", got)
+	}
+	clk.Add(time.Minute)
+	ask(`count(nothing)`)
+	if got := probes(); got != 2 {
+		t.Errorf("not probed again after MaxTTL: %v probes", got)
 	}
 }
