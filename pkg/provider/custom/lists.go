@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 	"unsafe"
+	"weak"
 
 	"k8s.io/metrics/pkg/apis/custom_metrics"
 
@@ -23,8 +24,10 @@ type sharedList struct {
 	// What the list was built from: the index (one answer) and the
 	// resolution by identity, the object names (objects.Cache hands out
 	// the same slice until a namespace's objects change, so that identity
-	// mostly decides; else they are compared) and the answer's window.
-	idx    *index
+	// mostly decides; else they are compared) and the answer's window. The
+	// index is held weakly: a list must not keep an answer alive that the
+	// budget let go of (its bytes are charged to the index, not the list).
+	idx    weak.Pointer[index]
 	names  []string
 	res    *resolution
 	window int64 // -1: none
@@ -59,7 +62,7 @@ func listOf(b *budget.Budget, query, key string, idx *index, names []string, res
 		return nil, false
 	}
 	l := v.(*sharedList)
-	if l.idx != idx || l.res != res || l.window != windowOf(window) || !sameNames(l.names, names) {
+	if l.idx.Value() != idx || l.res != res || l.window != windowOf(window) || !sameNames(l.names, names) {
 		return nil, false
 	}
 	return l, true
@@ -78,7 +81,7 @@ const listItemBytes = int64(unsafe.Sizeof(custom_metrics.MetricValue{}))
 // keepList keeps list, built from these inputs, under key, charging the
 // budget for its values and, as they are written, its encodings.
 func keepList(b *budget.Budget, query, key string, idx *index, names []string, res *resolution, window *int64, list *custom_metrics.MetricValueList) *sharedList {
-	l := &sharedList{idx: idx, names: names, res: res, window: windowOf(window), list: list}
+	l := &sharedList{idx: weak.Make(idx), names: names, res: res, window: windowOf(window), list: list}
 	size := int64(unsafe.Sizeof(*l)) + int64(len(list.Items))*listItemBytes
 	for i := range list.Items {
 		size += int64(len(list.Items[i].DescribedObject.Name))

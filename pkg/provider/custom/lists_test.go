@@ -3,6 +3,7 @@ package custom
 import (
 	"context"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -71,5 +72,22 @@ func TestSharedLists(t *testing.T) {
 	l, _ := get("", "")
 	if l == withD || l.Items[0].Value.String() != "7" {
 		t.Errorf("a new answer: same list %v, first value %s", l == withD, l.Items[0].Value.String())
+	}
+}
+
+// TestSharedListDoesNotPinIndex: a list kept in the budget does not keep
+// its index, and with it the answer, alive: their bytes are the index's
+// entry's, which the budget may let go of first.
+func TestSharedListDoesNotPinIndex(t *testing.T) {
+	b := budget.New(1 << 20)
+	idx := &index{n: 1, byObj: map[objKey]int32{{"ns", "a"}: 0}, found: make([]found, 1)}
+	l := keepList(b, "q", "k", idx, []string{"a"}, nil, nil, &custom_metrics.MetricValueList{})
+	if got, ok := listOf(b, "q", "k", idx, []string{"a"}, nil, nil); !ok || got != l {
+		t.Fatal("the list is not found for its index")
+	}
+	idx = nil
+	runtime.GC()
+	if l.idx.Value() != nil {
+		t.Error("a kept list keeps its index alive")
 	}
 }
