@@ -123,12 +123,13 @@ func ObserveAnswer(api, metric string, now time.Time, vec model.Vector, err erro
 		}
 	}
 	sampleAge.WithLabelValues(api).Observe(max(0, now.Sub(ts.Time()).Seconds()))
+	if same {
+		return // its newest sample was recorded when it was first read
+	}
 	newest.Lock()
 	defer newest.Unlock()
 	n = newest.m[key]
-	if !same {
-		n.first, n.n, n.last = weak.Make(vec[0]), len(vec), ts
-	}
+	n.first, n.n, n.last = weak.Make(vec[0]), len(vec), ts
 	if ts > n.ts {
 		n.ts = ts
 		newestSample.WithLabelValues(api, metric).Set(float64(ts) / 1000)
