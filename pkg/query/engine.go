@@ -67,7 +67,9 @@
 // metrics or 1 MiB of their names an engine learns), or a query without a
 // metric name, gets the fixed TTL, as without Auto. A metric the probe
 // found no series of gets the interval most learned metrics are scraped
-// at (the fixed TTL while none is), and is probed again after MaxTTL.
+// at (the fixed TTL while none is), and is probed again after ProbeEvery,
+// or sooner, once MaxTTL has passed, when an answer reading it holds a
+// series.
 // Errors are never cached. What was learned is exported as
 // promgate_query_scrape_interval_seconds, the chosen lifetimes as
 // promgate_query_cache_lifetime_seconds by mode.
@@ -306,7 +308,7 @@ func (e *Engine) run(query, rule string) (entry, error) {
 		return entry{}, err
 	}
 	queriesTotal.WithLabelValues(e.opts.Backend, "backend").Inc()
-	life, mode := e.lifetime(query, rule, start)
+	life, mode := e.lifetime(query, rule, start, len(vec) > 0)
 	c := entry{vec: vec, at: start, expires: start.Add(life)}
 	if life > 0 {
 		cacheLifetime.WithLabelValues(e.opts.Backend, mode).Observe(life.Seconds())

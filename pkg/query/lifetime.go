@@ -146,15 +146,17 @@ func (l *learner) fits(n int) bool {
 // query, only the names of its metrics are used: a probe selects a metric
 // by its name and the matchers of rule, the selector of the rule the
 // query serves (WithRuleSelector, "" if none), never by the query's own
-// matchers, which carry request input.
-func (e *Engine) lifetime(query, rule string, at time.Time) (time.Duration, string) {
+// matchers, which carry request input. found says whether the backend's
+// answer held a series: a metric the last probe found no series of is
+// probed again on such an answer (see scrapeOf).
+func (e *Engine) lifetime(query, rule string, at time.Time, found bool) (time.Duration, string) {
 	var names []string
 	if e.samples != nil {
 		names = metricNames(query)
 	}
 	if !e.opts.Auto {
 		for _, name := range names {
-			e.scrapeOf(name, rule, at) // the canaries (Canaries)
+			e.scrapeOf(name, rule, at, found) // the canaries (Canaries)
 		}
 		return e.opts.TTL, modeFixed
 	}
@@ -163,7 +165,7 @@ func (e *Engine) lifetime(query, rule string, at time.Time) (time.Duration, stri
 	}
 	life, mode := time.Duration(math.MaxInt64), ""
 	for _, name := range names {
-		s, ok := e.scrapeOf(name, rule, at)
+		s, ok := e.scrapeOf(name, rule, at, found)
 		l, m := e.opts.TTL, modeUnknown
 		switch {
 		case ok:
@@ -221,10 +223,12 @@ func clamp(d, min, max time.Duration) time.Duration {
 
 // scrapeOf returns what is known of metric name's scrapes, and starts a
 // probe, of the series of name that rule selects (probeSelector), when
-// nothing is known or what is known is older than ProbeEvery. A metric
-// not known yet is probed only if the learner admits it; it is counted
-// then, while its first probe runs.
-func (e *Engine) scrapeOf(name, rule string, now time.Time) (scrape, bool) {
+// nothing is known or what is known is older than ProbeEvery; for a metric
+// the last probe found no series of, also when an answer reading it held
+// a series (found) and that probe is older than MaxTTL. A metric not known
+// yet is probed only if the learner admits it; it is counted then, while
+// its first probe runs.
+func (e *Engine) scrapeOf(name, rule string, now time.Time, found bool) (scrape, bool) {
 	l := &e.learner
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -237,7 +241,7 @@ func (e *Engine) scrapeOf(name, rule string, now time.Time) (scrape, bool) {
 		l.metrics[name] = s
 		l.bytes += len(name)
 	}
-	e.startProbe(name, rule, s, ok, now)
+	e.startProbe(name, rule, s, ok, found, now)
 	if s.interval <= 0 {
 		return scrape{noSeries: s.noSeries}, false
 	}
@@ -252,16 +256,24 @@ func (e *Engine) typicalInterval() time.Duration {
 }
 
 // startProbe starts a probe of metric name, known or not yet, if one is
-// due: nothing known, what is known older than ProbeEvery, or a canary
-// gone and MinTTL passed. It returns the channel the running probe closes
-// when it ends, nil when none runs; l.mu is held.
-func (e *Engine) startProbe(name, rule string, s *scrape, known bool, now time.Time) chan struct{} {
+// due: nothing known, what is known older than ProbeEvery, a canary gone
+// and MinTTL passed, or no series known, an answer that held a series
+// (found) and MaxTTL passed. It returns the channel the running probe
+// closes when it ends, nil when none runs; l.mu is held.
+//
+// A metric without series is not probed on a clock of its own: the
+// answers that read it (each typical interval while requests ask) say
+// when it has series, and only then is a probe worth its queries. Its
+// first series get their interval and canaries within MaxTTL of the first
+// answer that holds them, as with a probe each MaxTTL, which cost a
+// query a minute for every such metric (make bench's row 40, 2026-12-07).
+func (e *Engine) startProbe(name, rule string, s *scrape, known, found bool, now time.Time) chan struct{} {
 	l := &e.learner
 	if done := l.probing[name]; done != nil {
 		return done
 	}
 	if known && now.Sub(s.at) < e.opts.ProbeEvery && (!s.relearn || now.Sub(s.at) < e.opts.MinTTL) &&
-		(!s.noSeries || now.Sub(s.at) < e.opts.MaxTTL) {
+		(!s.noSeries || !found || now.Sub(s.at) < e.opts.MaxTTL) {
 		return nil
 	}
 	done := make(chan struct{})
@@ -631,7 +643,7 @@ func (e *Engine) CanariesNow(ctx context.Context, metric, rule string) []model.M
 		l.metrics[metric] = s
 		l.bytes += len(metric)
 	}
-	done := e.startProbe(metric, rule, s, ok, e.opts.Now())
+	done := e.startProbe(metric, rule, s, ok, false, e.opts.Now())
 	canaries := s.canaries
 	l.mu.Unlock()
 	if done == nil || len(canaries) > 0 {

@@ -1125,37 +1125,42 @@ func TestProbeFewTargets(t *testing.T) {
 }
 
 // TestNoSeriesProbedAgain: a metric the probe found no series of is
-// probed again once MaxTTL has passed, not only after ProbeEvery, so that
-// its first series get their own interval soon.
+// probed again when an answer reading it holds a series (at most once per
+// MaxTTL), so that its first series get their own interval soon; while its
+// answers are empty, only after ProbeEvery.
 func TestNoSeriesProbedAgain(t *testing.T) {
 	RegisterMetrics()
 	srv := promtest.NewEngineOver(t, scrapeStore([]string{"m"}, []target{{"a", 15 * time.Second, 7 * time.Second}}, t0.Add(-time.Hour), t0.Add(time.Hour)))
 	clk := &clock{t: t0}
 	const backend = "no-series"
-	e := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, MaxTTL: time.Minute, Now: clk.Now, Backend: backend})
+	e := New(newClient(t, srv.URL), Options{Auto: true, TTL: 5 * time.Second, MaxTTL: time.Minute, ProbeEvery: 10 * time.Minute, Now: clk.Now, Backend: backend})
 	probes := func() float64 {
 		v, _ := testutil.GetCounterMetricValue(probesTotal.WithLabelValues(backend, "unknown"))
 		return v
 	}
-	ask := func(q string) {
-		t.Helper()
-		if _, err := e.do(context.Background(), q); err != nil {
+	steps := []struct {
+		after time.Duration
+		query string // reads "nothing", which has no series
+		want  float64
+		why   string
+	}{
+		{0, `max(nothing)`, 1, "the first answer probes"},
+		{30 * time.Second, `sum(nothing)`, 1, "empty answers within MaxTTL"},
+		{time.Minute, `count(nothing)`, 1, "empty answers after MaxTTL"},
+		{time.Minute, `min(nothing) or vector(1)`, 2, "an answer with a series after MaxTTL"},
+		{30 * time.Second, `max(nothing) or vector(2)`, 2, "an answer with a series within MaxTTL of the last probe"},
+		{time.Minute, `sum(nothing) or vector(3)`, 3, "an answer with a series after MaxTTL again"},
+		{5 * time.Minute, `avg(nothing)`, 3, "empty answers within ProbeEvery"},
+		{6 * time.Minute, `stddev(nothing)`, 4, "empty answers after ProbeEvery"},
+	}
+	for _, s := range steps {
+		clk.Add(s.after)
+		if _, err := e.do(context.Background(), s.query); err != nil {
 			t.Fatal(err)
 		}
 		e.probes.Wait()
-	}
-	ask(`max(nothing)`)
-	if got := probes(); got != 1 {
-		t.Fatalf("%v probes found no series, want 1", got)
-	}
-	clk.Add(30 * time.Second)
-	ask(`sum(nothing)`)
-	if got := probes(); got != 1 {
-		t.Errorf("probed again within MaxTTL: %v", got)
-	}
-	clk.Add(time.Minute)
-	ask(`count(nothing)`)
-	if got := probes(); got != 2 {
-		t.Errorf("not probed again after MaxTTL: %v probes", got)
+		if got := probes(); got != s.want {
+			t.Errorf("%s (%s): %v probes, want %v", s.why, s.query, got, s.want)
+		}
 	}
 }
