@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -248,5 +249,24 @@ func TestMemoBounded(t *testing.T) {
 	}
 	if n := len(f.verified); n != maxVerified {
 		t.Errorf("%d certificates remembered, want %d", n, maxVerified)
+	}
+}
+
+// TestKeyOf: a certificate's key is its DER bytes' hash, whether it is the
+// certificate hashed last, another parse of the same bytes or another
+// certificate.
+func TestKeyOf(t *testing.T) {
+	ca := newAuthority(t, "front-proxy-ca")
+	f := newFrontProxy(config(&rotatingCA{}))
+	a := ca.client(t, "front-proxy-client", time.Now().Add(time.Hour))
+	b := ca.client(t, "front-proxy-client", time.Now().Add(time.Hour))
+	a2, err := x509.ParseCertificate(a.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []*x509.Certificate{a, a, b, a2, a, b, b} {
+		if got, want := f.keyOf(c), sha256.Sum256(c.Raw); got != want {
+			t.Errorf("certificate %d: key %x, want %x", i, got, want)
+		}
 	}
 }
