@@ -37,6 +37,9 @@ type Catalog interface {
 
 // ObjectLister lists object names from a cache.
 type ObjectLister interface {
+	// Names returns the sorted names of the objects of gr in namespace
+	// (all namespaces if empty) whose labels match sel; within one
+	// namespace they have no repeats. The caller does not change them.
 	Names(ctx context.Context, gr schema.GroupResource, namespace string, sel labels.Selector) ([]string, error)
 }
 
@@ -595,9 +598,12 @@ func (p *Provider) SharedMetricBySelector(ctx context.Context, namespace string,
 	if len(names) == 0 {
 		return list, nil, nil
 	}
-	// Items in name order: query with the names sorted, rather than sort
-	// the (large) values afterwards.
-	names = sortedUnique(names)
+	// Items in name order: query with the names sorted (as Names returns
+	// them), rather than sort the (large) values afterwards. Only names
+	// from all namespaces may repeat.
+	if namespace == "" {
+		names = sortedUnique(names)
+	}
 	ans, err := p.query(ctx, pl, names)
 	if err != nil {
 		return nil, nil, err

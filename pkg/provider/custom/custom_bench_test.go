@@ -3,6 +3,7 @@ package custom
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,6 +124,7 @@ func benchProviderWith(b testing.TB, custom []*rules.Rule, mapper apimeta.RESTMa
 	for j := range names {
 		names[j] = fmt.Sprintf("pod-%d", j)
 	}
+	slices.Sort(names) // as ObjectLister.Names returns them
 	q := &benchQuerier{vec: vec}
 	// The server's default budget: sharing decisions and guard rewrites are
 	// remembered across requests, as in production.
