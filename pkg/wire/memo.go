@@ -3,9 +3,12 @@ package wire
 import (
 	"bytes"
 	"io"
+	"net/http"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/endpoints/handlers/negotiation"
 )
 
 // maxMemoEncodings bounds the encodings a Memo keeps: JSON and protobuf of
@@ -73,6 +76,38 @@ func (m *Memo) Bytes() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.bytes
+}
+
+// compressFrom is the size from which the library's response writer may
+// compress an answer (responsewriters' defaultGzipThresholdBytes, 128 KiB):
+// Write leaves larger ones to it.
+const compressFrom = 128 << 10
+
+// Write answers req with 200 and the encoding m keeps of its object for the
+// media type and version req negotiates with ns, the status, Content-Type
+// and bytes responsewriters.WriteObjectNegotiated writes for it, and
+// reports whether it did. It does not when m keeps no such encoding, the
+// negotiation fails or the encoding is one the library might compress:
+// then the caller writes the object with the library (through Memoized, so
+// that m keeps what is encoded). Doing without the library's writer on
+// every request saves its tracing spans and buffering, 4 % of a proxied
+// request's CPU (make bench's row 15).
+func (m *Memo) Write(w http.ResponseWriter, req *http.Request, ns runtime.NegotiatedSerializer, gv schema.GroupVersion) bool {
+	if m == nil {
+		return false
+	}
+	_, info, err := negotiation.NegotiateOutputMediaType(req, ns, negotiation.DefaultEndpointRestrictions)
+	if err != nil {
+		return false
+	}
+	b, ok := m.load(ns.EncoderForVersion(info.Serializer, gv).Identifier())
+	if !ok || len(b) > compressFrom {
+		return false
+	}
+	w.Header().Set("Content-Type", info.MediaType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return true
 }
 
 // Memoized returns ns whose encoders write the object they are given from
