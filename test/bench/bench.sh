@@ -55,7 +55,9 @@
 #   BENCH_PROFILE=0         1: the closed-loop rows (A, floor) also write promgate's CPU profile of
 #                           the measured time to $BENCH_RESULTS/<order>-<letter>.cpu.pprof, and
 #                           the HPA rows (B) its heap profile after the measured cycles to
-#                           <order>-<letter>.heap.pprof
+#                           <order>-<letter>.heap.pprof, and the kubectl top rows (D) the real
+#                           Prometheus' CPU profile of their first 30 s to
+#                           <order>-<letter>.prometheus.cpu.pprof
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -243,6 +245,8 @@ scenario() {
   only "$order" || return 0
   [ "$cmd" = closed ] && set -- "$@" $(profile "$order-$letter")
   [ "$cmd" = hpa ] && [ "${BENCH_PROFILE:-0}" = 1 ] && set -- "$@" --heap-profile="$RESULTS/$order-$letter.heap.pprof"
+  [ "$cmd" = top ] && [ "${BENCH_PROFILE:-0}" = 1 ] && [ "$BACKEND" = prometheus ] &&
+    set -- "$@" --backend-url="$PROM_URL" --backend-cpu-profile="$RESULTS/$order-$letter.prometheus.cpu.pprof"
   promgate $args
   "${LG[@]}" "$cmd" "${common[@]}" --order="$order" --scenario="$letter" --name="$name" \
     --promgate-args="$args" --out="$RESULTS/$order-$letter.json" "$@"

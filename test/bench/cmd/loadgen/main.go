@@ -99,6 +99,8 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	coldWait := fs.Duration("cold-wait", 6*time.Second, "hpa: wait after warm-up, longer than promgate's query cache TTL")
 	// top
 	runs := fs.Int("runs", 10, "top: kubectl runs")
+	backendProfile := fs.String("backend-cpu-profile", "", "top: write the real Prometheus' CPU profile (--backend-url's /debug/pprof/profile, 30 s from the first measured run) to this file")
+	backendURL := fs.String("backend-url", "", "top: the real Prometheus behind the fake one, for --backend-cpu-profile")
 	_ = fs.Parse(args)
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -137,7 +139,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 		}
 		err = runHPAs(ctx, w, &r, *tgt, *hpas, names, ms, *period, *cycles, *warmCycles, *coldWait, *heapProfile)
 	case "top":
-		err = runTop(ctx, w, &r, *runs)
+		err = runTop(ctx, w, &r, *runs, *backendURL, *backendProfile)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Name, err)

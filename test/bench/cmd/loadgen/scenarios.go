@@ -283,8 +283,12 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 }
 
 // runTop is scenario D: `kubectl top pod -A`, runs times in a row, and the
-// same API request without kubectl.
-func runTop(ctx context.Context, w *world, r *Result, runs int) error {
+// same API request without kubectl. A failed run is counted, and the rest
+// is measured all the same (kubectl get pods -A's time above all, which
+// the runs are compared with). With profile, the backend's CPU profile of
+// the first 30 s of the runs is written there (a real Prometheus at
+// backendURL).
+func runTop(ctx context.Context, w *world, r *Result, runs int, backendURL, profile string) error {
 	r.Target = "kubectl"
 	r.Load = fmt.Sprintf("kubectl top pod -A, %d runs in a row", runs)
 	r.Path = "/apis/metrics.k8s.io/v1beta1/pods"
@@ -304,24 +308,28 @@ func runTop(ctx context.Context, w *world, r *Result, runs int) error {
 	}
 	top := func() (time.Duration, int, error) { return kubectl("top", "pod", "-A", "--no-headers") }
 	logf("%s: warm-up run", r.Name)
-	if _, _, err := top(); err != nil {
-		return err
+	if d, _, err := top(); err != nil {
+		logf("%s: the warm-up run failed after %s: %v", r.Name, d.Round(time.Millisecond), err)
 	}
 	m, err := w.startMeter(ctx)
 	if err != nil {
 		return err
 	}
+	prof := backendProfile(ctx, backendURL, profile, 30*time.Second)
 	logf("%s: %s", r.Name, r.Load)
 	rec := &recorder{}
 	start := time.Now()
+	linesSeen := -1 // no run printed anything
 	for range runs {
 		d, lines, err := top()
 		o := outcome{kind: "kubectl", latency: d}
 		if err != nil {
 			o.err = classify(err)
+			logf("%s: a run failed after %s: %v", r.Name, d.Round(time.Millisecond), err)
+		} else {
+			linesSeen = lines // checked against kubectl get pods below
 		}
 		rec.outcomes = append(rec.outcomes, o)
-		r.Pods = lines // checked against kubectl get pods below
 	}
 	measured := time.Since(start)
 	st, err := w.stats(ctx)
@@ -329,8 +337,8 @@ func runTop(ctx context.Context, w *world, r *Result, runs int) error {
 		return err
 	}
 	kubectlQueries := st.Queries
-	linesSeen := r.Pods
 	summarize(rec, measured, r)
+	r.Pods = max(linesSeen, 0)
 
 	// The same request, without kubectl.
 	t, err := w.target("aggregated")
@@ -371,7 +379,10 @@ func runTop(ctx context.Context, w *world, r *Result, runs int) error {
 	r.GetPodsLatency = &g
 	r.Runs = runs
 	r.QueriesPerRun = float64(kubectlQueries) / float64(runs)
-	if linesSeen != clusterPods {
+	if err := <-prof; err != nil {
+		logf("%s: the backend's CPU profile: %v", r.Name, err)
+	}
+	if linesSeen >= 0 && linesSeen != clusterPods {
 		r.Errors++
 		if r.ErrorKinds == nil {
 			r.ErrorKinds = map[string]int{}

@@ -587,6 +587,41 @@ func (w *world) cpuProfile(ctx context.Context, file string, d time.Duration) <-
 	return done
 }
 
+// backendProfile writes the CPU profile of d of a real Prometheus at url
+// (its /debug/pprof/profile) into file, from now. An empty file name does
+// nothing.
+func backendProfile(ctx context.Context, url, file string, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	if file == "" || url == "" {
+		done <- nil
+		return done
+	}
+	go func() {
+		c := &http.Client{Timeout: d + 30*time.Second}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(url, "/"), int(d.Seconds())), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		switch {
+		case err != nil:
+		case resp.StatusCode != http.StatusOK:
+			err = fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, body)
+		default:
+			err = os.WriteFile(file, body, 0o644)
+		}
+		done <- err
+	}()
+	return done
+}
+
 // queryTextBytes is how much of a query's text Result.Queries keeps: its
 // start and its end.
 const queryTextBytes = 240
