@@ -360,3 +360,55 @@ func TestCanaryFamilyNotPremature(t *testing.T) {
 		t.Errorf("b again: served %v, %v; want b (steady for minutes)", byPod(ans.Vector), err)
 	}
 }
+
+// overlapQuerier tells whether the seed of a query arrived while the query
+// itself was in flight.
+type overlapQuerier struct {
+	*canaryQuerier
+	seed    string
+	arrived chan struct{}
+	once    sync.Once
+	seeds   atomic.Int32
+	beside  atomic.Bool
+}
+
+func (o *overlapQuerier) Query(ctx context.Context, text string, ts time.Time) (model.Vector, error) {
+	switch {
+	case text == o.seed:
+		o.seeds.Add(1)
+		o.once.Do(func() { close(o.arrived) })
+	case strings.Contains(text, promql.CheckLabel):
+		select {
+		case <-o.arrived:
+			o.beside.Store(true)
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return o.canaryQuerier.Query(ctx, text, ts)
+}
+
+// TestCanarySeedBeside: a text without history sends its seed beside its
+// query, so that its first request waits for the longer of the two and
+// not their sum; a text with a recent history sends none.
+func TestCanarySeedBeside(t *testing.T) {
+	r, c, _ := canaryRunner(t, model.Metric{"pod": "a"}, model.Metric{"pod": "b"})
+	q := perPodQuery(t)
+	o := &overlapQuerier{canaryQuerier: c, seed: r.guardOf(q.Query, q.Field).seed, arrived: make(chan struct{})}
+	r.Backends = Single(o)
+	vec, err := r.Run(context.Background(), q, time.Unix(240, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.beside.Load() {
+		t.Error("the seed was not sent while the query was in flight")
+	}
+	if got, want := byPod(vec.Vector), map[string]float64{"a": 10, "b": 10, "c": 10, "d": 10}; !sameFloats(got, want) {
+		t.Errorf("served %v, want %v", got, want)
+	}
+	if _, err := r.Run(context.Background(), q, time.Unix(255, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if n := o.seeds.Load(); n != 1 {
+		t.Errorf("%d seeds sent, want 1 (none once the text has a history)", n)
+	}
+}

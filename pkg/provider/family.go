@@ -84,6 +84,24 @@ func (f *families) note(key string, h *history) {
 	f.bytes += (len(fam.texts) - before) * familyTextCost
 }
 
+// lends reports whether family key has a text other than h's with a
+// history, which inherited may lend h (or may, once it is judged).
+func (f *families) lends(key string, h *history) bool {
+	if key == "" {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fam, ok := f.byKey[key]; ok {
+		for _, t := range fam.texts {
+			if v := t.Value(); v != nil && v != h {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // inherited returns the first-seen times of data's series (the new
 // text's answer) that family key's histories other than h saw within the
 // shortest window of g (its query's guard) before at; ok is false unless

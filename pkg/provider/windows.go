@@ -268,6 +268,9 @@ type history struct {
 	verdict verdict
 	out     model.Vector
 	logged  bool // a verdict was logged (at -v=2, when it changes)
+	// empty: the last answer judged had no series of the query (a
+	// namespace without them), so it had no use for a seed.
+	empty bool
 
 	// established is the evaluation time of the last strict answer whose
 	// series were taken to be old (establish).
@@ -362,11 +365,29 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 		guardVerdicts.WithLabelValues(q.Backend, "no canary").Inc()
 		return nil, false, nil
 	}
+	h := r.history(q)
+	h.mu.Lock()
+	cold := h.stale(ts, g) && !h.empty
+	h.mu.Unlock()
+	// A text without history that no other text of its family can lend
+	// one (after a start, or the budget let it go) is judged with its
+	// seed: ask for it beside the query rather than after it, so that the
+	// first request waits for the longer of the two, not their sum (at
+	// 30,000 pods, seconds each). It is wasted only when another answer
+	// of the text is judged meanwhile, or the answer has no series (after
+	// an empty one, it is not sent beside).
+	var early chan seedAnswer
+	if cold && !r.families.lends(q.Family, h) {
+		early = make(chan seedAnswer, 1)
+		go func() {
+			vec, err := querier.Query(ctx, g.seed, ts)
+			early <- seedAnswer{vec, err}
+		}()
+	}
 	ans, err := querier.Query(ctx, text, ts)
 	if err != nil {
 		return nil, true, err
 	}
-	h := r.history(q)
 	h.mu.Lock()
 	if h.same(ans) {
 		defer h.mu.Unlock()
@@ -398,7 +419,13 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 	var seed model.Vector
 	if stale && len(data) > 0 {
 		// Whatever the verdict, the series seen now are remembered.
-		if seed, err = querier.Query(ctx, g.seed, ts); err != nil {
+		if early != nil {
+			a := <-early
+			seed, err = a.vec, a.err
+		} else {
+			seed, err = querier.Query(ctx, g.seed, ts)
+		}
+		if err != nil {
 			return nil, true, err
 		}
 	}
@@ -416,7 +443,7 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 			klog.V(2).InfoS("Partial-window guard", "api", q.API, "metric", q.Metric, "backend", q.Backend,
 				"verdict", v.String(), "series", len(data), "heldBack", len(data)-len(out))
 		}
-		h.judged, h.n, h.verdict, h.out, h.logged = at, len(ans), v, out, true
+		h.judged, h.n, h.verdict, h.out, h.logged, h.empty = at, len(ans), v, out, true, len(data) == 0
 		r.Budget.PutIn(budget.Windows, q.Backend, q.Query.Text, h, h.size(), time.Time{})
 		guardVerdicts.WithLabelValues(q.Backend, v.String()).Inc()
 		if v == windowsFull && len(data) > len(out) {
@@ -424,6 +451,12 @@ func (r *Runner) canary(ctx context.Context, querier Querier, c Canaries, q Quer
 		}
 	}
 	return h.result(q)
+}
+
+// seedAnswer is the answer of a query's seed (promql.Established).
+type seedAnswer struct {
+	vec model.Vector
+	err error
 }
 
 // result is the series of the last answer judged, an error saying the
