@@ -226,10 +226,25 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 	r.Target = tgt
 	r.Load = fmt.Sprintf("%d HPAs, %d metrics, %d namespaces, every %v, %d cycles", n, len(ms), len(namespaces), period, cycles)
 	// Warm-up: one call per API starts promgate's informers; then wait for
-	// its cache to expire, so that the measured cycles start cold.
+	// its cache to expire, so that the measured cycles start cold. A busy
+	// backend may fail a first call (at 5,000 HPAs on 2 cores, Prometheus
+	// answers in seconds): each is tried up to three times, 10 s apart.
 	for _, i := range []int{0, 2 * len(namespaces), (len(ms) - 1) * len(namespaces)} {
-		if o := hpaRequest(i, namespaces, ms).do(ctx, t); o.err != "" {
-			return fmt.Errorf("warm-up %s: %s", hpaRequest(i, namespaces, ms).path, o.err)
+		req := hpaRequest(i, namespaces, ms)
+		for try := 1; ; try++ {
+			o := req.do(ctx, t)
+			if o.err == "" {
+				break
+			}
+			if try == 3 {
+				return fmt.Errorf("warm-up %s: %s (3 tries)", req.path, o.err)
+			}
+			logf("%s: warm-up %s: %s; trying again in 10s", r.Name, req.path, o.err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+			}
 		}
 	}
 	logf("%s: warm-up done; waiting %v for promgate's query cache to expire", r.Name, coldWait)
