@@ -214,7 +214,7 @@ WORLD_STARTED=1
 
 LG=("$BIN/loadgen")
 common=(--run-dir="$E2E_RUN_DIR" --fakeprom="$FAKEPROM_URL")
-[ "$BACKEND" = prometheus ] && common+=(--backend-pid="$PROM_PID")
+[ "$BACKEND" = prometheus ] && common+=(--backend-pid="$PROM_PID" --backend-url="$PROM_URL")
 
 # promgate ARGS...: (re)start promgate with BASE_ARGS plus ARGS, wait until its APIServices are Available.
 promgate() {
@@ -246,7 +246,7 @@ scenario() {
   [ "$cmd" = closed ] && set -- "$@" $(profile "$order-$letter")
   [ "$cmd" = hpa ] && [ "${BENCH_PROFILE:-0}" = 1 ] && set -- "$@" --heap-profile="$RESULTS/$order-$letter.heap.pprof"
   [ "$cmd" = top ] && [ "${BENCH_PROFILE:-0}" = 1 ] && [ "$BACKEND" = prometheus ] &&
-    set -- "$@" --backend-url="$PROM_URL" --backend-cpu-profile="$RESULTS/$order-$letter.prometheus.cpu.pprof"
+    set -- "$@" --backend-cpu-profile="$RESULTS/$order-$letter.prometheus.cpu.pprof"
   promgate $args
   "${LG[@]}" "$cmd" "${common[@]}" --order="$order" --scenario="$letter" --name="$name" \
     --promgate-args="$args" --out="$RESULTS/$order-$letter.json" "$@"

@@ -100,7 +100,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 	// top
 	runs := fs.Int("runs", 10, "top: kubectl runs")
 	backendProfile := fs.String("backend-cpu-profile", "", "top: write the real Prometheus' CPU profile (--backend-url's /debug/pprof/profile, 30 s from the first measured run) to this file")
-	backendURL := fs.String("backend-url", "", "top: the real Prometheus behind the fake one, for --backend-cpu-profile")
+	backendURL := fs.String("backend-url", "", "the real Prometheus behind the fake one: its CPU profile (top, --backend-cpu-profile) and its scrapes' health (hpa) are read there")
 	_ = fs.Parse(args)
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -110,6 +110,7 @@ func runScenario(ctx context.Context, cmd string, args []string) error {
 		return err
 	}
 	w.backendPID = *backendPID
+	w.backendURL = *backendURL
 	if *protobuf {
 		w.accept = "application/vnd.kubernetes.protobuf, */*"
 		r.Protobuf = true

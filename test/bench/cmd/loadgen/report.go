@@ -157,6 +157,13 @@ func printReport(out io.Writer, rows []Result, disco []discoResult) {
 			if r.GetPodsLatency != nil {
 				notes = append(notes, fmt.Sprintf("kubectl get pods -A: p50 %s p90 %s max %s", ms(r.GetPodsLatency.P50), ms(r.GetPodsLatency.P90), ms(r.GetPodsLatency.Max)))
 			}
+			if h := r.Scrapes; h != nil {
+				note := fmt.Sprintf("Prometheus' scrapes during the row: %.0f failed, slowest %.1f s, container CPU series with fewer than two samples in a minute (left out of a rate) up to %.0f", h.FailedScrapes, h.SlowestScrapeSeconds, h.ThinWindows)
+				if len(h.Errors) > 0 {
+					note += fmt.Sprintf(" (%d readings failed: %s)", len(h.Errors), h.Errors[0])
+				}
+				notes = append(notes, note)
+			}
 			if r.AddedP99Seconds != 0 {
 				notes = append(notes, fmt.Sprintf("added p99 = p99 − backend latency = %s (− backend query p99: %s)", ms(r.AddedP99Seconds), ms(r.Latency.P99-r.BackendSeconds.P99)))
 			}

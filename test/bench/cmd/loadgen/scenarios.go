@@ -57,7 +57,9 @@ type Result struct {
 	QueriesByCycle []int64 `json:"queriesByCycle,omitempty"`
 	// Counters are promgate's guard and query counters after the run
 	// (since its start), by series.
-	Counters       map[string]float64   `json:"counters,omitempty"`
+	Counters map[string]float64 `json:"counters,omitempty"`
+	// Scrapes is the real Prometheus' scraping during an HPA row.
+	Scrapes        *scrapeHealth        `json:"scrapes,omitempty"`
 	Runs           int                  `json:"runs,omitempty"`
 	QueriesPerRun  float64              `json:"queriesPerRun,omitempty"`
 	BackendLatency string               `json:"backendLatency"`
@@ -294,6 +296,7 @@ func runHPAs(ctx context.Context, w *world, r *Result, tgt string, n int, namesp
 	}
 	r.Cycles, r.WarmCycles, r.Metrics = cycles, warmCycles, len(ms)
 	r.QueriesPerCycle = float64(r.PromQueries) / float64(cycles)
+	r.Scrapes = w.scrapeHealth(ctx, time.Since(start))
 	return nil
 }
 

@@ -37,6 +37,7 @@ type world struct {
 	kubeconfig   string
 	fakepromURL  string
 	backendPID   int    // a real Prometheus behind the fake one; 0: none
+	backendURL   string // its URL; "": not known
 	accept       string // Accept header of the metrics requests (JSON when empty)
 
 	direct     *http.Client // to promgate, as kube-apiserver's front proxy
@@ -620,6 +621,85 @@ func backendProfile(ctx context.Context, url, file string, d time.Duration) <-ch
 		done <- err
 	}()
 	return done
+}
+
+// scrapeHealth is how the real Prometheus scraped during a row: a series
+// missing from one answer (a rate over a window with fewer than two
+// samples) comes back as new, and the guard holds it back for a window.
+type scrapeHealth struct {
+	// FailedScrapes are the scrapes whose up was 0.
+	FailedScrapes float64 `json:"failedScrapes"`
+	// SlowestScrapeSeconds is the longest scrape_duration_seconds.
+	SlowestScrapeSeconds float64 `json:"slowestScrapeSeconds"`
+	// ThinWindows is, at the worst of the row's 15 s steps, how many
+	// container CPU series (of the default resource rule) had fewer than
+	// two samples in the last minute: series rate() leaves out.
+	ThinWindows float64 `json:"thinWindows"`
+	// Errors are the readings that failed.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// scrapeHealth reads the real Prometheus' scraping over the last d, or
+// nil without one. A failed reading is recorded in the result, not
+// returned: it is a diagnostic beside the row.
+func (w *world) scrapeHealth(ctx context.Context, d time.Duration) *scrapeHealth {
+	if w.backendURL == "" {
+		return nil
+	}
+	secs := max(int(d.Seconds()), 15)
+	h := &scrapeHealth{}
+	for _, q := range []struct {
+		query string
+		into  *float64
+	}{
+		{fmt.Sprintf("sum(count_over_time(up[%[1]ds])) - sum(sum_over_time(up[%[1]ds]))", secs), &h.FailedScrapes},
+		{fmt.Sprintf("max(max_over_time(scrape_duration_seconds[%ds]))", secs), &h.SlowestScrapeSeconds},
+		{fmt.Sprintf(`max_over_time(count(count_over_time(container_cpu_usage_seconds_total{container!="",container!="POD"}[1m]) < 2)[%ds:15s])`, secs), &h.ThinWindows},
+	} {
+		v, err := w.backendScalar(ctx, q.query)
+		if err != nil {
+			h.Errors = append(h.Errors, fmt.Sprintf("%s: %v", q.query, err))
+			continue
+		}
+		*q.into = v
+	}
+	return h
+}
+
+// backendScalar is the value of an instant query of one sample (0 for an
+// empty answer) at the real Prometheus.
+func (w *world) backendScalar(ctx context.Context, query string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(w.backendURL, "/")+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body.Error)
+	}
+	if len(body.Data.Result) == 0 {
+		return 0, nil
+	}
+	s, _ := body.Data.Result[0].Value[1].(string)
+	return strconv.ParseFloat(s, 64)
 }
 
 // queryTextBytes is how much of a query's text Result.Queries keeps: its
