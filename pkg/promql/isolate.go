@@ -69,25 +69,20 @@ func (e *IsolationError) Error() string {
 // passes a selector with label="value", and numbers, vector(), time() and
 // the like read none; operators (or, and, unless, on, group_left), offset
 // and @ combine or move in time what those selectors return, never widen
-// it. The result is checked again after printing and parsing it anew
+// it. The functions and count_values are checked, and the selectors
+// checked again, on the rewritten query printed and parsed anew
 // (Isolated), so the text sent holds what was proven.
 func Isolate(query, label, value string) (parser.Expr, error) {
 	expr, err := Parse(query)
 	if err != nil {
 		return nil, &IsolationError{Construct: "query", Reason: err.Error()}
 	}
+	// The selectors are pinned here; everything else is checked on the
+	// text as it will be sent (Isolated), the one place that decides.
 	var refused error
 	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
-		if refused != nil {
-			return refused
-		}
-		switch n := node.(type) {
-		case *parser.VectorSelector:
-			refused = isolateSelector(n, label, value)
-		case *parser.Call:
-			refused = isolateCall(n, label)
-		case *parser.AggregateExpr:
-			refused = isolateAggregate(n, label)
+		if vs, ok := node.(*parser.VectorSelector); ok && refused == nil {
+			refused = isolateSelector(vs, label, value)
 		}
 		return refused
 	})
