@@ -67,7 +67,8 @@ type scrape struct {
 	// again, once MinTTL has passed since the last probe.
 	relearn bool
 	// noSeries: the probe found no series of the metric (its answers are
-	// empty until a target exports it); probed again after MaxTTL.
+	// empty until a target exports it); probed again after ProbeEvery, or
+	// on an answer that holds a series (startProbe).
 	noSeries bool
 }
 
@@ -170,14 +171,16 @@ func (e *Engine) lifetime(query, rule string, at time.Time, found bool) (time.Du
 		switch {
 		case ok:
 			l, m = s.lifetime(at, e.opts.MinTTL, e.opts.MaxTTL)
-		case s.noSeries && e.typicalInterval() > 0:
+		case s.noSeries:
 			// Queried each fixed TTL, a metric no target exports (swap on
 			// nodes without it, say) cost two or three queries per HPA
 			// cycle for empty answers (make bench's row 40, 2026-12-07).
 			// Its first series are served within one interval of the
 			// cluster's usual one, the bound every answer keeps; a new
 			// series waits for its window anyway when the query is guarded.
-			l, m = clamp(e.typicalInterval(), e.opts.MinTTL, e.opts.MaxTTL), modeNoSeries
+			if t := e.typicalInterval(); t > 0 {
+				l, m = clamp(t, e.opts.MinTTL, e.opts.MaxTTL), modeNoSeries
+			}
 		}
 		if l < life || (l == life && m == modeUnknown) {
 			life, mode = l, m
