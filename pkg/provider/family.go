@@ -87,19 +87,25 @@ func (f *families) note(key string, h *history) {
 // lends reports whether family key has a text other than h's with a
 // history, which inherited may lend h (or may, once it is judged).
 func (f *families) lends(key string, h *history) bool {
+	return len(f.others(key, h)) > 0
+}
+
+// others are the live histories of family key other than h.
+func (f *families) others(key string, h *history) []*history {
 	if key == "" {
-		return false
+		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var out []*history
 	if fam, ok := f.byKey[key]; ok {
 		for _, t := range fam.texts {
 			if v := t.Value(); v != nil && v != h {
-				return true
+				out = append(out, v)
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // inherited returns the first-seen times of data's series (the new
@@ -113,19 +119,7 @@ func (f *families) lends(key string, h *history) bool {
 // its own answer has been judged (a series none of them saw is new for h,
 // served one window later, as a series new to a history is).
 func (f *families) inherited(key string, h *history, at time.Time, g *guardResult, data model.Vector) (first map[model.Fingerprint]time.Time, ok bool) {
-	if key == "" {
-		return nil, false
-	}
-	f.mu.Lock()
-	var others []*history
-	if fam, ok := f.byKey[key]; ok {
-		for _, t := range fam.texts {
-			if v := t.Value(); v != nil && v != h {
-				others = append(others, v)
-			}
-		}
-	}
-	f.mu.Unlock()
+	others := f.others(key, h)
 	if len(others) == 0 {
 		return nil, false
 	}
