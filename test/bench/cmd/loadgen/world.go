@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/promgate/promgate/pkg/prom"
 	"github.com/promgate/promgate/test/bench/fakeprom"
 )
 
@@ -648,6 +649,11 @@ func (w *world) scrapeHealth(ctx context.Context, d time.Duration) *scrapeHealth
 	}
 	secs := max(int(d.Seconds()), 15)
 	h := &scrapeHealth{}
+	backend, err := prom.New(prom.Options{URL: w.backendURL, Timeout: time.Minute})
+	if err != nil {
+		h.Errors = append(h.Errors, err.Error())
+		return h
+	}
 	for _, q := range []struct {
 		query string
 		into  *float64
@@ -656,50 +662,16 @@ func (w *world) scrapeHealth(ctx context.Context, d time.Duration) *scrapeHealth
 		{fmt.Sprintf("max(max_over_time(scrape_duration_seconds[%ds]))", secs), &h.SlowestScrapeSeconds},
 		{fmt.Sprintf(`max_over_time(count(count_over_time(container_cpu_usage_seconds_total{container!="",container!="POD"}[1m]) < 2)[%ds:15s])`, secs), &h.ThinWindows},
 	} {
-		v, err := w.backendScalar(ctx, q.query)
+		vec, err := backend.Query(ctx, q.query, time.Now())
 		if err != nil {
 			h.Errors = append(h.Errors, fmt.Sprintf("%s: %v", q.query, err))
 			continue
 		}
-		*q.into = v
+		if len(vec) > 0 { // an empty answer: none
+			*q.into = float64(vec[0].Value)
+		}
 	}
 	return h
-}
-
-// backendScalar is the value of an instant query of one sample (0 for an
-// empty answer) at the real Prometheus.
-func (w *world) backendScalar(ctx context.Context, query string) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(w.backendURL, "/")+"/api/v1/query?query="+url.QueryEscape(query), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return 0, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
-	}
-	if body.Status != "success" {
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body.Error)
-	}
-	if len(body.Data.Result) == 0 {
-		return 0, nil
-	}
-	s, _ := body.Data.Result[0].Value[1].(string)
-	return strconv.ParseFloat(s, 64)
 }
 
 // queryTextBytes is how much of a query's text Result.Queries keeps: its
